@@ -1,0 +1,104 @@
+/*
+ * The configuration file (SPEC §2): parsing, interpolation, validation.
+ *
+ * ps_config_load reads and validates a pavesync.yaml. It reports *every*
+ * problem it finds into a ps_diags (FILE:LINE:COLUMN: message), and only
+ * returns a config when there were none.
+ *
+ * Limits (hostile input becomes an error, never a crash, hang or huge
+ * allocation): file size, nesting depth (enforced while parsing, event by
+ * event, because libyaml has no depth limit of its own), alias expansion
+ * (total nodes produced by expanding aliases) and alias cycles.
+ */
+#ifndef PS_CONFIG_H
+#define PS_CONFIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+typedef struct ps_callback {
+	char *event;
+	/*
+	 * The desired callback with clear values and defaults merged in:
+	 * {"url": str, "method": str (upper-case, "POST" when absent),
+	 *  "headers": {name: str} (names as written), "payload": {…}}.
+	 * Owned (one reference).
+	 */
+	json_t *spec;
+	/*
+	 * Which values in spec are sensitive: a JSON array of JSON Pointers
+	 * (RFC 6901) into spec, e.g. "/url", "/headers/Authorization",
+	 * "/payload/token". Every header value is listed; so is every value
+	 * built from an environment variable and every node tagged !secret
+	 * (a tagged mapping or sequence is one sensitive value). Owned.
+	 */
+	json_t *sensitive;
+	int line;   /* of the event key */
+	int column;
+} ps_callback;
+
+typedef struct ps_account {
+	char *name;
+	char *api_key;
+	char *api_secret; /* wiped on free */
+	char *username;
+	bool prune;
+	ps_callback *callbacks; /* sorted by event name */
+	size_t ncallbacks;
+	int line;
+	int column;
+} ps_account;
+
+typedef struct ps_config_limits {
+	size_t max_file_size;   /* bytes; default 32 MiB */
+	unsigned max_depth;     /* nesting depth; default 64 */
+	size_t max_alias_nodes; /* nodes produced by alias expansion; default 100000 */
+	size_t max_errors;      /* diagnostics collected before giving up; default 100 */
+} ps_config_limits;
+
+typedef struct ps_config {
+	char *path;      /* as given */
+	char *api_url;   /* NULL when the file does not set one */
+	char *state_repo;/* NULL when unset; relative paths are resolved against
+			  * the config file's directory */
+	ps_account *accounts; /* sorted by name */
+	size_t naccounts;
+	bool shorthand;  /* top-level callbacks: form (one account "default") */
+	unsigned char sha256[32]; /* of the raw file bytes */
+} ps_config;
+
+/* Fill *limits with the defaults above. */
+void ps_config_limits_default(ps_config_limits *limits);
+
+/*
+ * Read and validate the file at `path`. On success returns 0 and *out owns
+ * a config (free with ps_config_free). On failure returns PS_EINVALID or
+ * PS_ELIMIT (or PS_ENOTFOUND/PS_ERROR when the file cannot be read), *out is
+ * NULL, and every problem found is appended to *diags. limits may be NULL.
+ * ${VAR} references read the process environment (getenv).
+ */
+int ps_config_load(ps_config **out, const char *path,
+		   const ps_config_limits *limits, ps_diags *diags);
+
+/*
+ * The same, from memory; `source_name` is used in messages and as
+ * config->path. data need not be NUL-terminated.
+ */
+int ps_config_parse(ps_config **out, const char *source_name,
+		    const char *data, size_t len,
+		    const ps_config_limits *limits, ps_diags *diags);
+
+/* The account named `name`, or NULL. Borrowed. */
+const ps_account *ps_config_account(const ps_config *cfg, const char *name);
+
+/* The callback for `event` in `acct`, or NULL. Borrowed. */
+const ps_callback *ps_account_callback(const ps_account *acct,
+				       const char *event);
+
+/* Free everything, wiping secrets. NULL-safe. */
+void ps_config_free(ps_config *cfg);
+
+#endif

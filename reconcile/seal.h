@@ -1,0 +1,77 @@
+/*
+ * Normalisation and keyed fingerprints of callbacks.
+ *
+ * The snapshot and plan files never hold a sensitive value in clear: each is
+ * replaced by a marker string "(sensitive) hmac-sha256:<32 hex>" computed
+ * with a per-account key that is not stored anywhere in the repository
+ * (see README "Secrets and fingerprints"). Someone who holds only the
+ * repository cannot test a guess against a fingerprint.
+ *
+ * Key: material = $PAVESYNC_FINGERPRINT_KEY when set, else the account's API
+ * secret; key = HMAC-SHA256(material, "pavesync fingerprint v1\0" + account).
+ * The key id (first 12 hex of HMAC-SHA256(key, "key id")) is stored in the
+ * snapshot so a change of key is detected and the snapshot is treated as
+ * stale instead of reporting every sensitive value as changed.
+ */
+#ifndef PS_SEAL_H
+#define PS_SEAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define PS_SENSITIVE_PREFIX "(sensitive) hmac-sha256:"
+
+typedef struct ps_fpkey {
+	unsigned char key[32];
+	char id[13]; /* 12 hex + NUL */
+} ps_fpkey;
+
+/* Derive the account's fingerprint key (reads PAVESYNC_FINGERPRINT_KEY). */
+void ps_fpkey_derive(ps_fpkey *out, const char *account, const char *api_secret);
+
+/* Wipe a key. */
+void ps_fpkey_wipe(ps_fpkey *k);
+
+/* PS_SENSITIVE_PREFIX + 32 hex of HMAC(key, data) into out (>= 64 bytes). */
+void ps_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
+		    const void *data, size_t len);
+
+/* Is this JSON value a fingerprint marker? */
+bool ps_is_fingerprint(const json_t *v);
+
+/*
+ * Normalise a callback spec as SPEC §4 says drift is judged: method upper
+ * case and "POST" when absent, header names lower-case, absent or null
+ * headers/payload become {}, headers/payload given as JSON *strings* (as the
+ * API may return them) are parsed into objects when they hold one, event and
+ * api_key fields dropped. Returns a new reference ({"url","method","headers",
+ * "payload"}), never NULL for an object input; NULL when spec is not an
+ * object.
+ */
+json_t *ps_callback_normalize(const json_t *spec);
+
+/*
+ * Normalise `spec` and replace every value named in `sensitive` (JSON
+ * pointers into the *un-normalised* spec; header names are matched
+ * case-insensitively) by its fingerprint. Every header value is sealed
+ * whether listed or not. The fingerprint of a non-string value is taken over
+ * its compact, key-sorted JSON encoding. Returns a new reference.
+ * `sensitive` may be NULL.
+ */
+json_t *ps_callback_seal(const json_t *spec, const json_t *sensitive,
+			 const ps_fpkey *k);
+
+/*
+ * Encode canonically: sorted keys, two-space indent, final newline.
+ * Returns a malloc'd string (caller frees), never NULL for valid input.
+ */
+char *ps_json_canonical(const json_t *v);
+
+/* Compact, key-sorted encoding (for hashing). Caller frees. */
+char *ps_json_compact(const json_t *v);
+
+/* Resolve a JSON pointer in v. Borrowed result or NULL. */
+json_t *ps_json_pointer_get(const json_t *v, const char *pointer);
+
+#endif

@@ -1,0 +1,131 @@
+/*
+ * The snapshot store (SPEC §3): one canonical JSON file per account,
+ * accounts/<name>.json, in commits on their own ref (refs/heads/pavesync-state
+ * by default), written through libgit2 straight to the object database and
+ * the ref. No working tree, index or checked-out branch is ever touched.
+ *
+ * An account document:
+ *   {"format": 1, "account": NAME, "api_key": FINGERPRINT,
+ *    "fingerprint_key": KEY_ID,
+ *    "callbacks": {EVENT: {"url","method","headers","payload"}}}
+ * with every sensitive value already replaced by its fingerprint (seal.h).
+ * The store itself does not interpret documents beyond "format".
+ */
+#ifndef PS_STATE_H
+#define PS_STATE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+#define PS_STATE_DEFAULT_REF "refs/heads/pavesync-state"
+
+typedef struct ps_state ps_state;
+
+enum {
+	/* Create a bare repository at the path when there is none. Without it,
+	 * a missing repository opens as an empty snapshot and nothing is
+	 * created (what `plan` needs). */
+	PS_STATE_CREATE = 1 << 0,
+};
+
+/*
+ * Open the state repository at `repo_path` (a work tree, a .git directory or
+ * a bare repository) and read the snapshot at `ref` (a full ref name, or a
+ * short branch name that is taken as refs/heads/NAME; NULL = default).
+ *
+ * Fails with PS_EINVALID when `ref` is the repository's checked-out branch,
+ * and with PS_EINVALID when a document in the snapshot cannot be parsed.
+ * Enables GIT_OPT_ENABLE_FSYNC_GITDIR. *out is owned by the caller.
+ */
+int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
+		  unsigned flags, ps_error *err);
+
+/* Does the repository exist (false for a not-yet-created one)? */
+bool ps_state_exists(const ps_state *st);
+
+/* The git directory ("" when the repository does not exist). Borrowed. */
+const char *ps_state_gitdir(const ps_state *st);
+
+/* The full ref name in use. Borrowed. */
+const char *ps_state_ref(const ps_state *st);
+
+/* Hex id of the snapshot's commit, or NULL when the ref does not exist yet.
+ * After a successful commit this is the new commit. Borrowed. */
+const char *ps_state_head(const ps_state *st);
+
+/* Accounts in the snapshot, sorted by name (staged changes included). */
+size_t ps_state_count(const ps_state *st);
+const char *ps_state_name(const ps_state *st, size_t i);
+
+/* The document for `account` (staged changes included), or NULL. Borrowed. */
+const json_t *ps_state_get(const ps_state *st, const char *account);
+
+/* Stage a new document for `account` (steals the reference). */
+void ps_state_put(ps_state *st, const char *account, json_t *doc);
+
+/* Stage the removal of `account`'s document. */
+void ps_state_remove(ps_state *st, const char *account);
+
+/*
+ * Write the staged documents as one commit on the ref. The ref is moved by
+ * compare-and-swap from the commit the snapshot was read at (or created only
+ * if still absent), so a concurrent writer yields PS_ECONFLICT and is never
+ * overwritten. When nothing staged differs from the snapshot no commit is
+ * made and *out_id is set to "". Committer: git config user.name/email,
+ * else "pavesync <pavesync@localhost>". On success the staged changes become
+ * the snapshot and ps_state_head() is the new commit. out_id has 41 bytes.
+ * Needs an existing repository (open with PS_STATE_CREATE).
+ */
+int ps_state_commit(ps_state *st, const char *subject, const char *body,
+		    char out_id[41], ps_error *err);
+
+/*
+ * Call `cb` for each commit reachable from the ref, newest first, at most
+ * `max` (0 = all). Returning non-zero from cb stops the walk (that value is
+ * returned).
+ */
+typedef int (*ps_history_cb)(void *ctx, const char *id, long long when,
+			     int tz_offset_minutes, const char *committer,
+			     const char *subject);
+int ps_state_history(ps_state *st, size_t max, ps_history_cb cb, void *ctx,
+		     ps_error *err);
+
+/*
+ * Default repository for a config file (SPEC §3): the git repository that
+ * holds the config file; if there is none, ".pavesync-state" beside it.
+ * *out is malloc'd.
+ */
+int ps_state_default_path(char **out, const char *config_path, ps_error *err);
+
+/*
+ * Fetch `remote`'s copy of the state ref and fast-forward ours to it.
+ * Equal or remote behind: nothing to do. Remote ahead: our ref is moved (and
+ * the in-memory snapshot re-read). Diverged: PS_EDIVERGED, nothing changed.
+ * A remote without the ref is fine.
+ */
+int ps_state_fetch(ps_state *st, const char *remote, ps_error *err);
+
+/* Push the state ref to `remote` (never forced). */
+int ps_state_push(ps_state *st, const char *remote, ps_error *err);
+
+void ps_state_free(ps_state *st);
+
+/*
+ * The run lock: <gitdir>/pavesync.lock holding "pid host start-time".
+ * Created with O_EXCL. A lock whose process is gone (same host, pid not
+ * alive) is taken over, and `warning` (may be NULL) receives a sentence
+ * saying so. Waits up to timeout_seconds (0: do not wait), then fails with
+ * PS_ELOCKED naming the holder. While held, stale "*.lock" files that a
+ * killed libgit2 write left beside the state ref are removed.
+ */
+typedef struct ps_lock ps_lock;
+int ps_lock_acquire(ps_lock **out, const char *gitdir, const char *ref,
+		    double timeout_seconds, char *warning, size_t warnlen,
+		    ps_error *err);
+/* Remove the lock file and free. NULL-safe. */
+void ps_lock_release(ps_lock *lock);
+
+#endif

@@ -1,0 +1,245 @@
+#include "util.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "banned.h"
+
+/* The events the PAVE API supports. Add a new one here; nothing else. */
+const char *const ps_events[] = {
+	"SESSION:SMS_PROCESS",
+	"SESSION:STAGE_CHANGE",
+	"SESSION:STATUS_CHANGE",
+	"SESSION:COMPLETE",
+	"SESSION:NOTE_INSERT",
+	NULL,
+};
+
+void ps_oom(void)
+{
+	fputs("pavesync: out of memory\n", stderr);
+	abort();
+}
+
+void *ps_malloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p)
+		ps_oom();
+	return p;
+}
+
+void *ps_calloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p)
+		ps_oom();
+	return p;
+}
+
+void *ps_realloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (!q)
+		ps_oom();
+	return q;
+}
+
+char *ps_strdup(const char *s)
+{
+	return ps_strndup(s, strlen(s));
+}
+
+char *ps_strndup(const char *s, size_t n)
+{
+	char *r = ps_malloc(n + 1);
+
+	memcpy(r, s, n);
+	r[n] = '\0';
+	return r;
+}
+
+void ps_free_secret(char *s)
+{
+	if (!s)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+size_t ps_strlcpy(char *dst, const char *src, size_t size)
+{
+	size_t n = strlen(src);
+
+	if (size) {
+		size_t c = n < size - 1 ? n : size - 1;
+		memcpy(dst, src, c);
+		dst[c] = '\0';
+	}
+	return n;
+}
+
+static int lower(int c)
+{
+	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+int ps_strcasecmp(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		int ca = lower((unsigned char)*a), cb = lower((unsigned char)*b);
+		if (ca != cb || !ca)
+			return ca - cb;
+	}
+}
+
+int ps_parse_long(long *out, const char *s, long min, long max)
+{
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || end == s || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Levenshtein distance, case-insensitive, bounded to short words. */
+static size_t distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	size_t row[129];
+
+	if (la > 128 || lb > 128)
+		return SIZE_MAX;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		size_t prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			size_t cur = row[j];
+			size_t cost = lower((unsigned char)a[i - 1]) !=
+				      lower((unsigned char)b[j - 1]);
+			size_t best = prev + cost;
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			prev = cur;
+		}
+	}
+	return row[lb];
+}
+
+const char *ps_suggest(const char *word, const char *const *candidates)
+{
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX, limit;
+
+	limit = strlen(word) / 3 + 1;
+	if (limit < 2)
+		limit = 2;
+	for (; *candidates; candidates++) {
+		size_t d = distance(word, *candidates);
+		if (d < best_d) {
+			best_d = d;
+			best = *candidates;
+		}
+	}
+	return best_d <= limit ? best : NULL;
+}
+
+bool ps_event_is_known(const char *event)
+{
+	const char *const *e;
+
+	for (e = ps_events; *e; e++)
+		if (!strcmp(*e, event))
+			return true;
+	return false;
+}
+
+bool ps_account_name_is_valid(const char *name)
+{
+	size_t i;
+
+	if (!name || !((name[0] >= 'a' && name[0] <= 'z') ||
+		       (name[0] >= '0' && name[0] <= '9')))
+		return false;
+	for (i = 1; name[i]; i++) {
+		char c = name[i];
+		if (i > 62)
+			return false;
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+void ps_hex(char *out, const unsigned char *data, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = digits[data[i] >> 4];
+		out[2 * i + 1] = digits[data[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+bool ps_utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		uint32_t cp;
+		size_t n, k;
+
+		if (c == 0)
+			return false;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (i + n >= len)
+			return false;
+		for (k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}

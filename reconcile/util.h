@@ -1,0 +1,55 @@
+/*
+ * Small helpers shared by the library: allocation that aborts on failure,
+ * string helpers, "did you mean" suggestions, and the table of events.
+ */
+#ifndef PS_UTIL_H
+#define PS_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Abort with a message; used when malloc fails. */
+void ps_oom(void) __attribute__((noreturn));
+
+void *ps_malloc(size_t n);
+void *ps_calloc(size_t n, size_t size);
+void *ps_realloc(void *p, size_t n);
+char *ps_strdup(const char *s);
+char *ps_strndup(const char *s, size_t n);
+/* Free a C string after wiping it (for secrets). NULL-safe. */
+void ps_free_secret(char *s);
+
+/* Bounded copy that always NUL-terminates (like strlcpy). Returns strlen(src). */
+size_t ps_strlcpy(char *dst, const char *src, size_t size);
+
+/* Case-insensitive ASCII compare. */
+int ps_strcasecmp(const char *a, const char *b);
+
+/*
+ * Parse a whole decimal number in [min, max]. Returns 0 on success, -1 when
+ * s is empty, has junk, or is out of range. Replaces atoi.
+ */
+int ps_parse_long(long *out, const char *s, long min, long max);
+
+/*
+ * The closest candidate to `word` by edit distance, or NULL when nothing is
+ * close enough to be a plausible typo. `candidates` ends with NULL.
+ * Comparison is case-insensitive. Returns a borrowed pointer into candidates.
+ */
+const char *ps_suggest(const char *word, const char *const *candidates);
+
+/* The supported PAVE events, NULL-terminated. Adding one is a one-line change
+ * in util.c. */
+extern const char *const ps_events[];
+bool ps_event_is_known(const char *event);
+
+/* Account names: [a-z0-9][a-z0-9_-]{0,62}. */
+bool ps_account_name_is_valid(const char *name);
+
+/* Lowercase hex of `len` bytes into out (2*len+1 bytes). */
+void ps_hex(char *out, const unsigned char *data, size_t len);
+
+/* Is this valid UTF-8 (no overlongs, no surrogates, no NUL)? */
+bool ps_utf8_valid(const char *s, size_t len);
+
+#endif
