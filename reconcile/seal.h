@@ -20,6 +20,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "json.h"
+
 #define PS_SENSITIVE_PREFIX "(sensitive) hmac-sha256:"
 
 typedef struct ps_fpkey {
@@ -61,17 +63,5 @@ json_t *ps_callback_normalize(const json_t *spec);
  */
 json_t *ps_callback_seal(const json_t *spec, const json_t *sensitive,
 			 const ps_fpkey *k);
-
-/*
- * Encode canonically: sorted keys, two-space indent, final newline.
- * Returns a malloc'd string (caller frees), never NULL for valid input.
- */
-char *ps_json_canonical(const json_t *v);
-
-/* Compact, key-sorted encoding (for hashing). Caller frees. */
-char *ps_json_compact(const json_t *v);
-
-/* Resolve a JSON pointer in v. Borrowed result or NULL. */
-json_t *ps_json_pointer_get(const json_t *v, const char *pointer);
 
 #endif

@@ -1,0 +1,26 @@
+/*
+ * JSON helpers over jansson shared by every module.
+ */
+#ifndef PS_JSON_H
+#define PS_JSON_H
+
+#include <jansson.h>
+
+/*
+ * Encode canonically: sorted keys, two-space indent, final newline, so that
+ * `git diff` of a snapshot reads well and equal documents are equal bytes.
+ * Returns a malloc'd string (caller frees); never NULL.
+ */
+char *ps_json_canonical(const json_t *v);
+
+/* Compact, key-sorted encoding (for hashing and comparing). Caller frees. */
+char *ps_json_compact(const json_t *v);
+
+/* Resolve an RFC 6901 JSON Pointer in v. Borrowed result or NULL. */
+json_t *ps_json_pointer_get(const json_t *v, const char *pointer);
+
+/* Append one escaped pointer segment to `pointer` ("/" + segment with ~0 ~1).
+ * Returns a malloc'd string. */
+char *ps_json_pointer_append(const char *pointer, const char *segment);
+
+#endif
