@@ -1,1 +1,131 @@
-#include "util.h"
+#include <stdlib.h>
+
+#include "cmd.h"
+#include "session.h"
+#include "banned.h"
+
+const char apply_usage[] =
+	"usage: pavesync apply [--refresh] [--prune] [--plan PLANFILE] [--dry-run]\n"
+	"                      [--max-changes N] [--force] [--on-drift revert|fail]\n"
+	"                      [--concurrency N] [--timeout SECONDS] [--retries N]\n"
+	"                      [--lock-timeout SECONDS] [--push [--remote NAME]]\n"
+	"\n"
+	"Call the PAVE API for exactly the events that drifted, then commit the new\n"
+	"snapshot (one commit; none when nothing changed). A run where nothing\n"
+	"drifted makes no API call.\n"
+	"\n"
+	"  --refresh            read live callbacks first; record changes made\n"
+	"                       outside pavesync in their own commit\n"
+	"  --on-drift revert    overwrite dashboard edits and conflicts (default)\n"
+	"  --on-drift fail      leave them alone, report them, exit non-zero\n"
+	"  --prune              delete live callbacks of events not in the config\n"
+	"  --plan PLANFILE      apply exactly a saved plan; refused if the config,\n"
+	"                       the snapshot or the API URL changed since\n"
+	"  --dry-run            the same as plan\n"
+	"  --max-changes N      refuse more than N changes unless --force\n"
+	"  --force              allow a mass delete or more than --max-changes\n"
+	"  --concurrency N      accounts in flight at once (default 8)\n"
+	"  --timeout SECONDS    per request (default 30)\n"
+	"  --retries N          retries for 429/5xx/transport errors (default 4)\n"
+	"  --lock-timeout SECONDS  wait this long for another run (default 0)\n"
+	"  --push               fetch the remote state ref before, push it after\n"
+	"  --remote NAME        the remote for --push (default origin)\n"
+	"  --cacert FILE        trust this CA in addition to the system's\n"
+	"\n"
+	"exit status: 0 done (or nothing to do), 1 error and nothing applied,\n"
+	"3 some changes applied and others failed, 75 another run holds the lock\n";
+
+static size_t count_status(const ps_plan *plan, ps_status status)
+{
+	size_t i, j, n = 0;
+
+	for (i = 0; i < plan->naccounts; i++)
+		for (j = 0; j < plan->accounts[i].nchanges; j++)
+			if (plan->accounts[i].changes[j].status == status)
+				n++;
+	return n;
+}
+
+static void render(const struct opts *o, const struct session *s, bool applied,
+		   const char *commit)
+{
+	if (o->format == FORMAT_JSON)
+		out_plan_json(s->plan, commit);
+	else
+		out_plan_text(s->plan, applied, commit, s->refresh_commit);
+}
+
+int cmd_apply(struct opts *o)
+{
+	struct session s;
+	char commit[41] = "";
+	bool refresh = o->refresh;
+	size_t failed, done;
+	ps_error e;
+	int rc;
+
+	if (o->dry_run)
+		return cmd_plan(o);
+	ps_error_clear(&e);
+	rc = session_open(&s, o, true);
+	if (rc)
+		goto cleanup;
+	if (o->plan_file && ps_plan_saved_refreshed(&refresh, o->plan_file, &e) < 0) {
+		out_ps_error(&e);
+		rc = EXIT_ERROR;
+		goto cleanup;
+	}
+	rc = session_plan(&s, o, refresh, !o->plan_file);
+	if (rc)
+		goto cleanup;
+	if (o->plan_file && ps_plan_check_saved(s.plan, o->plan_file, &e) < 0) {
+		out_ps_error(&e);
+		rc = EXIT_ERROR;
+		goto cleanup;
+	}
+	if (!o->force && ps_plan_check_guards(s.plan, o->max_changes, &e) < 0) {
+		render(o, &s, false, NULL);
+		out_error("%s", e.message);
+		rc = EXIT_ERROR;
+		goto cleanup;
+	}
+	/* What changed behind our back goes into its own commit first. */
+	rc = session_record_drift(&s, NULL);
+	if (rc)
+		goto cleanup;
+
+	if (ps_plan_changes(s.plan)) {
+		if (session_check_url(&s)) {
+			rc = EXIT_ERROR;
+			goto cleanup;
+		}
+		ps_apply_run(s.plan, &s.ro, o->on_drift == ON_DRIFT_FAIL, &e);
+		out_progress_end();
+		if (ps_apply_commit(s.plan, s.st, commit, &e) < 0) {
+			render(o, &s, true, NULL);
+			out_ps_error(&e);
+			out_error("the API calls above were made but their snapshot could not "
+				  "be committed; the next run will converge");
+			rc = EXIT_ERROR;
+			goto cleanup;
+		}
+	}
+	if (session_push(&s, o)) {
+		rc = EXIT_ERROR;
+		render(o, &s, true, commit);
+		goto cleanup;
+	}
+	render(o, &s, true, commit);
+
+	failed = count_status(s.plan, PS_FAILED);
+	done = count_status(s.plan, PS_DONE);
+	if (s.live_errors && json_object_size(s.live_errors))
+		failed++;
+	if (failed)
+		rc = done ? EXIT_PARTIAL : EXIT_ERROR;
+	else
+		rc = EXIT_OK;
+cleanup:
+	session_close(&s);
+	return rc;
+}

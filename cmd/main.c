@@ -1,2 +1,458 @@
+/*
+ * pavesync: main is thin. It parses the options (one sorted table, each
+ * option naming the commands that take it), picks the command from a static
+ * table and maps its result to an exit status.
+ */
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
-int main(void) { puts("pavesync"); return 0; }
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "buf.h"
+#include "cmd.h"
+#include "util.h"
+#include "banned.h"
+
+enum {
+	C_VALIDATE = 1 << 0,
+	C_PLAN = 1 << 1,
+	C_APPLY = 1 << 2,
+	C_IMPORT = 1 << 3,
+	C_SHOW = 1 << 4,
+	C_HISTORY = 1 << 5,
+	C_ALL = 0xff,
+	C_NET = C_PLAN | C_APPLY | C_IMPORT,
+};
+
+enum opt_id {
+	O_ACCOUNT, O_API_URL, O_CACERT, O_COLOR, O_CONCURRENCY, O_CONFIG,
+	O_DETAILED, O_DRY_RUN, O_FORCE, O_FORMAT, O_HELP, O_LIMIT,
+	O_LOCK_TIMEOUT, O_MAX_CHANGES, O_ON_DRIFT, O_OUT, O_PLAN, O_PRUNE,
+	O_PUSH, O_QUIET, O_REFRESH, O_REMOTE, O_RETRIES, O_SEED,
+	O_STATE_REF, O_STATE_REPO, O_TIMEOUT, O_VERBOSE, O_VERSION,
+};
+
+struct option_spec {
+	const char *name; /* long name without "--" */
+	char short_name;
+	bool takes_arg;
+	enum opt_id id;
+	unsigned commands; /* where it is accepted after the command word */
+	bool global;       /* also accepted before the command word */
+};
+
+/* Sorted by long name. */
+static const struct option_spec options[] = {
+	{ "account", 'a', true, O_ACCOUNT, C_ALL, true },
+	{ "api-url", 0, true, O_API_URL, C_ALL, true },
+	{ "cacert", 0, true, O_CACERT, C_NET, true },
+	{ "color", 0, true, O_COLOR, C_ALL, true },
+	{ "concurrency", 0, true, O_CONCURRENCY, C_NET, false },
+	{ "config", 'c', true, O_CONFIG, C_ALL, true },
+	{ "detailed-exitcode", 0, false, O_DETAILED, C_PLAN | C_APPLY, false },
+	{ "dry-run", 0, false, O_DRY_RUN, C_APPLY, false },
+	{ "force", 0, false, O_FORCE, C_APPLY, false },
+	{ "format", 0, true, O_FORMAT, C_ALL, true },
+	{ "help", 'h', false, O_HELP, C_ALL, true },
+	{ "limit", 'n', true, O_LIMIT, C_HISTORY, false },
+	{ "lock-timeout", 0, true, O_LOCK_TIMEOUT, C_APPLY | C_IMPORT, false },
+	{ "max-changes", 0, true, O_MAX_CHANGES, C_APPLY, false },
+	{ "on-drift", 0, true, O_ON_DRIFT, C_PLAN | C_APPLY, false },
+	{ "out", 'o', true, O_OUT, C_PLAN, false },
+	{ "plan", 0, true, O_PLAN, C_APPLY, false },
+	{ "prune", 0, false, O_PRUNE, C_PLAN | C_APPLY, false },
+	{ "push", 0, false, O_PUSH, C_APPLY | C_IMPORT, false },
+	{ "quiet", 'q', false, O_QUIET, C_ALL, true },
+	{ "refresh", 0, false, O_REFRESH, C_PLAN | C_APPLY, false },
+	{ "remote", 0, true, O_REMOTE, C_APPLY | C_IMPORT | C_PLAN, false },
+	{ "retries", 0, true, O_RETRIES, C_NET, false },
+	{ "seed", 0, false, O_SEED, C_IMPORT, false },
+	{ "state-ref", 0, true, O_STATE_REF, C_ALL, true },
+	{ "state-repo", 0, true, O_STATE_REPO, C_ALL, true },
+	{ "timeout", 0, true, O_TIMEOUT, C_NET, false },
+	{ "verbose", 'v', false, O_VERBOSE, C_ALL, true },
+	{ "version", 0, false, O_VERSION, C_ALL, true },
+};
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+static const struct command commands[] = {
+	{ "validate", cmd_validate, "check the config; every error as FILE:LINE:COL: message",
+	  validate_usage, C_VALIDATE },
+	{ "plan", cmd_plan, "dry-run: show what apply would do; changes nothing anywhere",
+	  plan_usage, C_PLAN },
+	{ "apply", cmd_apply, "call the API for drifted events, then commit the snapshot",
+	  apply_usage, C_APPLY },
+	{ "import", cmd_import, "read live callbacks; print a config; --seed writes the snapshot",
+	  import_usage, C_IMPORT },
+	{ "show", cmd_show, "print the snapshot (all accounts or --account)",
+	  show_usage, C_SHOW },
+	{ "history", cmd_history, "the state ref's commits, one line each",
+	  history_usage, C_HISTORY },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const char global_usage[] =
+	"usage: pavesync [global options] COMMAND [options]\n"
+	"\n"
+	"Keep PAVE API callbacks (webhooks) in version control.\n"
+	"\n"
+	"commands:\n"
+	"%s"
+	"\n"
+	"global options:\n"
+	"  -c, --config FILE      the config (default ./pavesync.yaml, $PAVESYNC_CONFIG)\n"
+	"      --state-repo DIR   the state repository ($PAVESYNC_STATE_REPO)\n"
+	"      --state-ref REF    the snapshot's ref (default refs/heads/pavesync-state)\n"
+	"      --api-url URL      the PAVE API ($PAVE_API_URL)\n"
+	"  -a, --account NAME     only this account (repeatable)\n"
+	"      --format text|json output format\n"
+	"      --color auto|always|never  (NO_COLOR is honoured)\n"
+	"  -q, --quiet            print nothing when nothing changed\n"
+	"  -v, --verbose          log each API request (never a secret)\n"
+	"      --version          print the version\n"
+	"  -h, --help             this help; COMMAND --help for a command's\n"
+	"\n"
+	"exit status: 0 ok, 1 error, 2 changes (plan --detailed-exitcode),\n"
+	"3 partly applied, 75 another run holds the lock\n";
+
+static void print_global_usage(FILE *f)
+{
+	ps_buf list = PS_BUF_INIT;
+	size_t i;
+
+	for (i = 0; i < NCOMMANDS; i++)
+		ps_buf_printf(&list, "  %-10s  %s\n", commands[i].name,
+			      commands[i].summary);
+	fprintf(f, global_usage, list.ptr);
+	ps_buf_release(&list);
+}
+
+/* usage() with a reason, like signify: say what was wrong, then how to ask
+ * for help. Exit status 1 (SPEC: error, nothing applied). */
+static int usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nsee 'pavesync %s%s--help'\n", cmd ? cmd : "",
+		cmd ? " " : "");
+	return EXIT_ERROR;
+}
+
+static const struct option_spec *find_long(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < NOPTIONS; i++)
+		if (strlen(options[i].name) == len &&
+		    !strncmp(options[i].name, name, len))
+			return &options[i];
+	return NULL;
+}
+
+static const struct option_spec *find_short(char c)
+{
+	size_t i;
+
+	for (i = 0; i < NOPTIONS; i++)
+		if (options[i].short_name == c)
+			return &options[i];
+	return NULL;
+}
+
+static int number(long *out, const char *cmd, const char *opt, const char *v,
+		  long min, long max)
+{
+	if (ps_parse_long(out, v, min, max) < 0)
+		return usage_error(cmd, "--%s expects a whole number from %ld to %ld, not \"%s\"",
+				   opt, min, max, v);
+	return 0;
+}
+
+static int set_option(struct opts *o, const struct option_spec *s,
+		      const char *v, const char *cmd)
+{
+	switch (s->id) {
+	case O_ACCOUNT:
+		o->accounts = ps_realloc(o->accounts,
+					 (o->naccounts + 2) * sizeof(*o->accounts));
+		o->accounts[o->naccounts++] = v;
+		o->accounts[o->naccounts] = NULL;
+		return 0;
+	case O_API_URL: o->api_url = v; return 0;
+	case O_CACERT: o->cacert = v; return 0;
+	case O_COLOR:
+		if (strcmp(v, "auto") && strcmp(v, "always") && strcmp(v, "never"))
+			return usage_error(cmd, "--color expects auto, always or never, not \"%s\"", v);
+		o->color_arg = v;
+		return 0;
+	case O_CONCURRENCY: return number(&o->concurrency, cmd, s->name, v, 1, 256);
+	case O_CONFIG: o->config = v; return 0;
+	case O_DETAILED: o->detailed_exitcode = true; return 0;
+	case O_DRY_RUN: o->dry_run = true; return 0;
+	case O_FORCE: o->force = true; return 0;
+	case O_FORMAT:
+		if (!strcmp(v, "text"))
+			o->format = FORMAT_TEXT;
+		else if (!strcmp(v, "json"))
+			o->format = FORMAT_JSON;
+		else
+			return usage_error(cmd, "--format expects text or json, not \"%s\"", v);
+		return 0;
+	case O_HELP: return 0;
+	case O_LIMIT: return number(&o->limit, cmd, s->name, v, 1, 1000000000);
+	case O_LOCK_TIMEOUT: return number(&o->lock_timeout, cmd, s->name, v, 0, 86400);
+	case O_MAX_CHANGES: return number(&o->max_changes, cmd, s->name, v, 0, 100000000);
+	case O_ON_DRIFT:
+		if (!strcmp(v, "revert"))
+			o->on_drift = ON_DRIFT_REVERT;
+		else if (!strcmp(v, "fail"))
+			o->on_drift = ON_DRIFT_FAIL;
+		else
+			return usage_error(cmd, "--on-drift expects revert or fail, not \"%s\"", v);
+		return 0;
+	case O_OUT: o->out = v; return 0;
+	case O_PLAN: o->plan_file = v; return 0;
+	case O_PRUNE: o->prune = true; return 0;
+	case O_PUSH: o->push = true; return 0;
+	case O_QUIET: o->quiet++; return 0;
+	case O_REFRESH: o->refresh = true; return 0;
+	case O_REMOTE: o->remote = v; return 0;
+	case O_RETRIES: return number(&o->retries, cmd, s->name, v, 0, 20);
+	case O_SEED: o->seed = true; return 0;
+	case O_STATE_REF: o->state_ref = v; return 0;
+	case O_STATE_REPO: o->state_repo = v; return 0;
+	case O_TIMEOUT: return number(&o->timeout, cmd, s->name, v, 1, 3600);
+	case O_VERBOSE: o->verbose++; return 0;
+	case O_VERSION: return 0;
+	}
+	return 0;
+}
+
+static const char *suggest_option(const char *name)
+{
+	const char *names[NOPTIONS + 1];
+	size_t i;
+
+	for (i = 0; i < NOPTIONS; i++)
+		names[i] = options[i].name;
+	names[NOPTIONS] = NULL;
+	return ps_suggest(name, names);
+}
+
+static const struct command *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	const struct command *cmd = NULL;
+	bool help = false, version = false, only_args = false;
+	const char *env;
+	int i, rc;
+
+	memset(&o, 0, sizeof(o));
+	o.max_changes = -1;
+	o.concurrency = 8;
+	o.timeout = 30;
+	o.retries = 4;
+	o.limit = 0;
+	o.color_arg = "auto";
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *value = NULL;
+		const struct option_spec *s = NULL;
+		const char *cname = cmd ? cmd->name : NULL;
+
+		if (only_args || a[0] != '-' || !a[1]) {
+			if (cmd)
+				return usage_error(cname, "unexpected argument \"%s\"", a);
+			cmd = find_command(a);
+			if (!cmd) {
+				const char *names[NCOMMANDS + 1], *hint;
+				size_t k;
+				for (k = 0; k < NCOMMANDS; k++)
+					names[k] = commands[k].name;
+				names[NCOMMANDS] = NULL;
+				hint = ps_suggest(a, names);
+				return usage_error(NULL, "unknown command \"%s\"%s%s%s", a,
+						   hint ? " (did you mean \"" : "",
+						   hint ? hint : "", hint ? "\"?)" : "");
+			}
+			continue;
+		}
+		if (!strcmp(a, "--")) {
+			only_args = true;
+			continue;
+		}
+		if (a[1] == '-') {
+			const char *eq = strchr(a + 2, '=');
+			size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+			s = find_long(a + 2, len);
+			if (!s) {
+				char name[64];
+				const char *hint;
+				ps_strlcpy(name, a + 2, len + 1 < sizeof(name) ? len + 1 : sizeof(name));
+				hint = suggest_option(name);
+				return usage_error(cname, "unknown option \"--%s\"%s%s%s", name,
+						   hint ? " (did you mean \"--" : "",
+						   hint ? hint : "", hint ? "\"?)" : "");
+			}
+			if (eq) {
+				if (!s->takes_arg)
+					return usage_error(cname, "--%s takes no value", s->name);
+				value = eq + 1;
+			}
+		} else {
+			s = find_short(a[1]);
+			if (!s)
+				return usage_error(cname, "unknown option \"-%c\"", a[1]);
+			if (a[2]) {
+				if (!s->takes_arg)
+					return usage_error(cname, "-%c takes no value (write flags separately)", a[1]);
+				value = a + 2;
+			}
+		}
+		if (cmd ? !(s->commands & cmd->options) : !s->global)
+			return usage_error(cname, "option --%s is not for %s%s", s->name,
+					   cmd ? "the " : "global use; put it after the command",
+					   cmd ? cmd->name : "");
+		if (s->takes_arg && !value) {
+			if (i + 1 >= argc)
+				return usage_error(cname, "--%s needs a value", s->name);
+			value = argv[++i];
+		}
+		if (s->id == O_HELP)
+			help = true;
+		if (s->id == O_VERSION)
+			version = true;
+		rc = set_option(&o, s, value, cname);
+		if (rc)
+			return rc;
+	}
+
+	if (version) {
+		printf("pavesync %s\n", PAVESYNC_VERSION);
+		return EXIT_OK;
+	}
+	if (help || !cmd) {
+		if (cmd)
+			fputs(cmd->usage, stdout);
+		else
+			print_global_usage(help ? stdout : stderr);
+		free(o.accounts);
+		return help ? EXIT_OK : EXIT_ERROR;
+	}
+
+	if (!o.config && (env = getenv("PAVESYNC_CONFIG")) && *env)
+		o.config = env;
+	if (!o.config)
+		o.config = "pavesync.yaml";
+	if (!strcmp(o.color_arg, "always"))
+		o.color = 1;
+	else if (!strcmp(o.color_arg, "never"))
+		o.color = 0;
+	else
+		o.color = isatty(STDOUT_FILENO) && !((env = getenv("NO_COLOR")) && *env) &&
+			  !((env = getenv("TERM")) && !strcmp(env, "dumb"));
+	out_init(&o);
+
+	ps_api_global_init();
+	rc = cmd->fn(&o);
+	ps_api_global_cleanup();
+	free(o.accounts);
+
+	/* Like git: a write error on stdout (full disk, closed pipe) is an
+	 * error, not silent success. */
+	if (fflush(stdout) || ferror(stdout)) {
+		if (errno != EPIPE)
+			fprintf(stderr, "error: cannot write output: %s\n", strerror(errno));
+		return rc ? rc : EXIT_ERROR;
+	}
+	return rc;
+}
+
+/* ---- shared steps ---- */
+
+int load_config(ps_config **cfg, const struct opts *o)
+{
+	ps_diags diags = PS_DIAGS_INIT;
+	char line[PS_ERROR_MSG_MAX + PS_ERROR_SOURCE_MAX + 64];
+	size_t i;
+	int rc = ps_config_load(cfg, o->config, NULL, &diags);
+
+	for (i = 0; i < diags.count; i++)
+		fprintf(stderr, "%s\n", ps_error_format(&diags.items[i], line, sizeof(line)));
+	if (rc < 0 && !diags.count)
+		fprintf(stderr, "error: cannot load %s\n", o->config);
+	ps_diags_clear(&diags);
+	return rc;
+}
+
+const char *effective_api_url(const struct opts *o, const ps_config *cfg)
+{
+	const char *env = getenv("PAVE_API_URL");
+
+	if (o->api_url)
+		return o->api_url;
+	if (env && *env)
+		return env;
+	if (cfg && cfg->api_url)
+		return cfg->api_url;
+	return "https://openapi.paveapi.com";
+}
+
+int state_repo_path(char **out, const struct opts *o, const ps_config *cfg)
+{
+	const char *env = getenv("PAVESYNC_STATE_REPO");
+	ps_error e;
+	int rc;
+
+	if (o->state_repo) {
+		*out = ps_strdup(o->state_repo);
+		return 0;
+	}
+	if (env && *env) {
+		*out = ps_strdup(env);
+		return 0;
+	}
+	if (cfg && cfg->state_repo) {
+		*out = ps_strdup(cfg->state_repo);
+		return 0;
+	}
+	ps_error_clear(&e);
+	rc = ps_state_default_path(out, o->config, &e);
+	if (rc < 0)
+		out_ps_error(&e);
+	return rc;
+}
+
+void run_opts_init(ps_run_opts *ro, const struct opts *o, const char *url)
+{
+	memset(ro, 0, sizeof(*ro));
+	ps_api_opts_default(&ro->api);
+	ro->api.base_url = url;
+	ro->api.cacert = o->cacert;
+	ro->api.timeout_ms = o->timeout * 1000;
+	ro->api.retries = (int)o->retries;
+	if (o->verbose)
+		ro->api.log = out_log_line;
+	ro->concurrency = (int)o->concurrency;
+	ro->progress = out_progress;
+}

@@ -1,1 +1,354 @@
+/*
+ * Everything a person sees goes through here: messages on stderr (silenced
+ * by -q where they are not errors), plan rendering on stdout, colour, and the
+ * progress line.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cmd.h"
+#include "json.h"
 #include "util.h"
+#include "banned.h"
+
+static const struct opts *g_opts;
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static bool g_progress_shown;
+static struct timespec g_start;
+
+void out_init(const struct opts *o)
+{
+	g_opts = o;
+	clock_gettime(CLOCK_MONOTONIC, &g_start);
+}
+
+static bool color_on(void)
+{
+	return g_opts && g_opts->color;
+}
+
+const char *c_green(void) { return color_on() ? "\033[32m" : ""; }
+const char *c_yellow(void) { return color_on() ? "\033[33m" : ""; }
+const char *c_red(void) { return color_on() ? "\033[31m" : ""; }
+const char *c_bold(void) { return color_on() ? "\033[1m" : ""; }
+const char *c_dim(void) { return color_on() ? "\033[2m" : ""; }
+const char *c_reset(void) { return color_on() ? "\033[0m" : ""; }
+
+/* Clear a progress line before another message goes to stderr. */
+static void clear_progress(void)
+{
+	if (g_progress_shown) {
+		fputs("\r\033[K", stderr);
+		g_progress_shown = false;
+	}
+}
+
+static void vmsg(const char *prefix, const char *fmt, va_list ap)
+{
+	pthread_mutex_lock(&g_mu);
+	clear_progress();
+	if (prefix)
+		fputs(prefix, stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	pthread_mutex_unlock(&g_mu);
+}
+
+void out_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg("error: ", fmt, ap);
+	va_end(ap);
+}
+
+void out_warning(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void out_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (g_opts && g_opts->quiet)
+		return;
+	va_start(ap, fmt);
+	vmsg(NULL, fmt, ap);
+	va_end(ap);
+}
+
+void out_verbose(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!g_opts || !g_opts->verbose)
+		return;
+	va_start(ap, fmt);
+	vmsg(NULL, fmt, ap);
+	va_end(ap);
+}
+
+void out_ps_error(const ps_error *e)
+{
+	char line[PS_ERROR_MSG_MAX + PS_ERROR_SOURCE_MAX + 64];
+
+	out_error("%s", ps_error_format(e, line, sizeof(line)));
+}
+
+void out_log_line(void *ctx, const char *line)
+{
+	(void)ctx;
+	out_verbose("%s", line);
+}
+
+void out_progress(void *ctx, size_t done, size_t total, size_t failed)
+{
+	struct timespec now;
+	double elapsed;
+
+	(void)ctx;
+	if (!isatty(STDERR_FILENO) || (g_opts && g_opts->quiet) || total < 2)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	elapsed = (double)(now.tv_sec - g_start.tv_sec) +
+		  (double)(now.tv_nsec - g_start.tv_nsec) / 1e9;
+	pthread_mutex_lock(&g_mu);
+	fprintf(stderr, "\r\033[K[%zu/%zu] %zu failed, %.1fs", done, total,
+		failed, elapsed);
+	g_progress_shown = true;
+	pthread_mutex_unlock(&g_mu);
+}
+
+void out_progress_end(void)
+{
+	pthread_mutex_lock(&g_mu);
+	clear_progress();
+	pthread_mutex_unlock(&g_mu);
+}
+
+void out_json(const json_t *doc)
+{
+	char *s = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+	if (s) {
+		fputs(s, stdout);
+		fputc('\n', stdout);
+		free(s);
+	}
+}
+
+/* ---- plan rendering ---- */
+
+static void print_value(const json_t *v)
+{
+	char *s;
+
+	if (!v) {
+		fputs("(absent)", stdout);
+		return;
+	}
+	s = ps_json_compact(v);
+	fputs(s, stdout);
+	free(s);
+}
+
+static void print_fields(const json_t *fields, ps_action action)
+{
+	size_t i;
+	json_t *f;
+
+	json_array_foreach(fields, i, f) {
+		const char *path = json_string_value(json_object_get(f, "path"));
+		json_t *before = json_object_get(f, "before");
+		json_t *after = json_object_get(f, "after");
+
+		printf("      %s: ", path);
+		if (json_is_true(json_object_get(f, "sensitive"))) {
+			printf("%s(sensitive)%s\n", c_dim(), c_reset());
+			continue;
+		}
+		if (action == PS_CREATE) {
+			print_value(after);
+		} else if (action == PS_DELETE) {
+			print_value(before);
+		} else {
+			printf("%s", c_red());
+			print_value(before);
+			printf("%s → %s", c_reset(), c_green());
+			print_value(after);
+			printf("%s", c_reset());
+		}
+		fputc('\n', stdout);
+	}
+}
+
+static const char *verb(ps_action a, bool applied)
+{
+	static const char *const planned[] = { "create", "update", "delete" };
+	static const char *const done[] = { "created", "updated", "deleted" };
+
+	return applied ? done[a] : planned[a];
+}
+
+static const char *origin_label(ps_origin o)
+{
+	return o == PS_ORIGIN_CONFIG ? "config"
+	       : o == PS_ORIGIN_DASHBOARD ? "dashboard" : "conflict";
+}
+
+static void print_account(const ps_account_plan *ap, bool applied)
+{
+	size_t j;
+
+	printf("%saccount %s%s", c_bold(), ap->name, c_reset());
+	if (ap->refreshed)
+		printf("%s (compared with live)%s", c_dim(), c_reset());
+	fputc('\n', stdout);
+	if (ap->orphaned) {
+		printf("  %sorphaned:%s in the snapshot but not in the config; left alone\n",
+		       c_yellow(), c_reset());
+		return;
+	}
+	if (ap->error)
+		printf("  %serror:%s %s\n", c_red(), c_reset(), ap->error);
+	if (ap->stale && !ap->refreshed)
+		printf("  %sstale snapshot:%s written for another API key or secret; "
+		       "every callback is shown as new until a refresh "
+		       "(apply refreshes this account first; plan --refresh shows live)\n",
+		       c_yellow(), c_reset());
+	for (j = 0; j < ap->nchanges; j++) {
+		const ps_change *c = &ap->changes[j];
+		const char *sym = c->action == PS_CREATE ? "+" :
+				  c->action == PS_UPDATE ? "~" : "-";
+		const char *col = c->action == PS_CREATE ? c_green() :
+				  c->action == PS_UPDATE ? c_yellow() : c_red();
+
+		printf("  %s%s %s%s  %s", col, sym, c->event, c_reset(),
+		       c->status == PS_FAILED ? "failed to " : "");
+		printf("%s", c->status == PS_FAILED ? verb(c->action, false)
+						     : verb(c->action, applied && c->status == PS_DONE));
+		if (c->origin != PS_ORIGIN_CONFIG || ap->refreshed)
+			printf(" %s(%s)%s", c->origin == PS_ORIGIN_CONFIG ? c_dim() : c_yellow(),
+			       origin_label(c->origin), c_reset());
+		fputc('\n', stdout);
+		if (c->error)
+			printf("      %s%s%s\n", c_red(), c->error, c_reset());
+		print_fields(c->fields, c->action);
+	}
+	if (json_array_size(ap->unmanaged)) {
+		size_t i;
+		json_t *e;
+		printf("  %sunmanaged:%s", c_dim(), c_reset());
+		json_array_foreach(ap->unmanaged, i, e)
+			printf(" %s", json_string_value(e));
+		printf(" %s(not in the config; prune deletes them)%s\n", c_dim(), c_reset());
+	}
+	if (ap->unchanged)
+		printf("  %s%zu unchanged%s\n", c_dim(), ap->unchanged, c_reset());
+}
+
+static void count_done(const ps_plan *plan, size_t counts[3], size_t *failed)
+{
+	size_t i, j;
+
+	counts[0] = counts[1] = counts[2] = 0;
+	*failed = 0;
+	for (i = 0; i < plan->naccounts; i++)
+		for (j = 0; j < plan->accounts[i].nchanges; j++) {
+			const ps_change *c = &plan->accounts[i].changes[j];
+			if (c->status == PS_DONE)
+				counts[c->action]++;
+			else if (c->status == PS_FAILED)
+				(*failed)++;
+		}
+}
+
+void out_plan_text(const ps_plan *plan, bool applied, const char *commit,
+		   const char *refresh_commit)
+{
+	size_t i, counts[3], failed;
+	bool any = false;
+
+	if (g_opts && g_opts->quiet) {
+		out_plan_quiet(plan, applied, commit);
+		return;
+	}
+	for (i = 0; i < plan->naccounts; i++) {
+		const ps_account_plan *ap = &plan->accounts[i];
+		if (!ap->nchanges && !ap->orphaned && !ap->error &&
+		    !json_array_size(ap->unmanaged) && !(ap->stale && !ap->refreshed))
+			continue;
+		if (any)
+			fputc('\n', stdout);
+		print_account(ap, applied);
+		any = true;
+	}
+	if (any)
+		fputc('\n', stdout);
+	if (refresh_commit && *refresh_commit)
+		printf("Recorded changes made outside pavesync in %.12s.\n", refresh_commit);
+	if (!applied) {
+		if (!ps_plan_changes(plan))
+			printf("No changes. %zu callback%s up to date in %zu account%s (%s).\n",
+			       plan->nunchanged, plan->nunchanged == 1 ? "" : "s",
+			       plan->naccounts, plan->naccounts == 1 ? "" : "s",
+			       plan->refreshed ? "compared with live" : "compared with the snapshot");
+		else
+			printf("Plan: %s%zu to create%s, %s%zu to update%s, %s%zu to delete%s, %zu unchanged%s.\n",
+			       c_green(), plan->ncreate, c_reset(), c_yellow(), plan->nupdate,
+			       c_reset(), c_red(), plan->ndelete, c_reset(), plan->nunchanged,
+			       plan->refreshed ? " (compared with live)" : "");
+		return;
+	}
+	count_done(plan, counts, &failed);
+	if (!ps_plan_changes(plan)) {
+		printf("No changes. %zu callback%s up to date.\n", plan->nunchanged,
+		       plan->nunchanged == 1 ? "" : "s");
+		return;
+	}
+	printf("Applied: %zu created, %zu updated, %zu deleted", counts[0], counts[1], counts[2]);
+	if (failed)
+		printf(", %s%zu failed%s", c_red(), failed, c_reset());
+	if (commit && *commit)
+		printf(" (snapshot %.12s)", commit);
+	printf(".\n");
+}
+
+void out_plan_quiet(const ps_plan *plan, bool applied, const char *commit)
+{
+	size_t counts[3], failed;
+
+	if (!ps_plan_changes(plan))
+		return;
+	if (!applied) {
+		printf("pavesync plan: %zu to create, %zu to update, %zu to delete\n",
+		       plan->ncreate, plan->nupdate, plan->ndelete);
+		return;
+	}
+	count_done(plan, counts, &failed);
+	printf("pavesync: %zu created, %zu updated, %zu deleted, %zu failed",
+	       counts[0], counts[1], counts[2], failed);
+	if (commit && *commit)
+		printf(" (snapshot %.12s)", commit);
+	fputc('\n', stdout);
+}
+
+void out_plan_json(const ps_plan *plan, const char *commit)
+{
+	json_t *doc = ps_plan_to_json(plan, commit);
+
+	out_json(doc);
+	json_decref(doc);
+}

@@ -1,1 +1,55 @@
-#include "util.h"
+#include <stdlib.h>
+
+#include "cmd.h"
+#include "session.h"
+#include "banned.h"
+
+const char plan_usage[] =
+	"usage: pavesync plan [--refresh] [--prune] [--detailed-exitcode] [-o PLANFILE]\n"
+	"                     [-a NAME]... [--format text|json]\n"
+	"\n"
+	"Show what apply would do. A true dry-run: without --refresh it opens no\n"
+	"network connection; it never creates a repository, takes no lock and\n"
+	"commits nothing. Sensitive values are shown as (sensitive).\n"
+	"\n"
+	"  --refresh            compare with the live callbacks (one GET per account)\n"
+	"                       and label each change config, dashboard or conflict\n"
+	"  --prune              plan deleting live callbacks of unlisted events\n"
+	"  --detailed-exitcode  exit 2 when there are changes, 0 when none\n"
+	"  -o, --out PLANFILE   save the plan for 'apply --plan PLANFILE'\n"
+	"  --on-drift revert|fail  accepted for symmetry with apply\n"
+	"  --concurrency N  --timeout SECONDS  --retries N  --cacert FILE  (with --refresh)\n";
+
+int cmd_plan(struct opts *o)
+{
+	struct session s;
+	ps_error e;
+	int rc;
+
+	ps_error_clear(&e);
+	rc = session_open(&s, o, false);
+	if (rc)
+		goto cleanup;
+	rc = session_plan(&s, o, o->refresh, false);
+	if (rc)
+		goto cleanup;
+	if (o->out && ps_plan_save(s.plan, o->out, &e) < 0) {
+		out_ps_error(&e);
+		rc = EXIT_ERROR;
+		goto cleanup;
+	}
+	if (o->format == FORMAT_JSON)
+		out_plan_json(s.plan, NULL);
+	else
+		out_plan_text(s.plan, false, NULL, NULL);
+	if (o->out)
+		out_info("saved the plan to %s; apply it with: pavesync apply --plan %s",
+			 o->out, o->out);
+	if (s.live_errors && json_object_size(s.live_errors))
+		rc = EXIT_ERROR;
+	else if (o->detailed_exitcode && ps_plan_changes(s.plan))
+		rc = EXIT_CHANGES;
+cleanup:
+	session_close(&s);
+	return rc;
+}

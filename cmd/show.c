@@ -1,1 +1,92 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "json.h"
 #include "util.h"
+#include "banned.h"
+
+const char show_usage[] =
+	"usage: pavesync show [-a NAME]... [--format text|json]\n"
+	"\n"
+	"Print the snapshot: what pavesync last applied or read, per account.\n"
+	"Sensitive values appear only as (sensitive) fingerprints.\n";
+
+static bool wanted(const struct opts *o, const char *name)
+{
+	size_t i;
+
+	if (!o->naccounts)
+		return true;
+	for (i = 0; i < o->naccounts; i++)
+		if (!strcmp(o->accounts[i], name))
+			return true;
+	return false;
+}
+
+int cmd_show(struct opts *o)
+{
+	ps_state *st = NULL;
+	ps_config *cfg = NULL;
+	char *repo = NULL;
+	json_t *all = json_object();
+	ps_error e;
+	size_t i;
+	int rc = EXIT_ERROR;
+
+	ps_error_clear(&e);
+	if (!o->state_repo && !getenv("PAVESYNC_STATE_REPO") &&
+	    load_config(&cfg, o) < 0)
+		goto cleanup;
+	if (state_repo_path(&repo, o, cfg) < 0)
+		goto cleanup;
+	if (ps_state_open(&st, repo, o->state_ref, 0, &e) < 0) {
+		out_ps_error(&e);
+		goto cleanup;
+	}
+	for (i = 0; i < o->naccounts; i++)
+		if (!ps_state_get(st, o->accounts[i])) {
+			out_error("no account \"%s\" in the snapshot", o->accounts[i]);
+			goto cleanup;
+		}
+	for (i = 0; i < ps_state_count(st); i++) {
+		const char *name = ps_state_name(st, i);
+		if (wanted(o, name))
+			json_object_set(all, name, (json_t *)ps_state_get(st, name));
+	}
+	if (o->format == FORMAT_JSON) {
+		json_t *doc = json_pack("{s:i, s:s?, s:s, s:O}", "format", 1,
+					"commit", ps_state_head(st), "ref",
+					ps_state_ref(st), "accounts", all);
+		out_json(doc);
+		json_decref(doc);
+	} else if (!ps_state_head(st)) {
+		out_info("no snapshot yet in %s (%s)", repo, ps_state_ref(st));
+	} else {
+		const char *name;
+		json_t *doc;
+		printf("%ssnapshot %.12s%s (%s)\n", c_dim(), ps_state_head(st),
+		       c_reset(), ps_state_ref(st));
+		json_object_foreach(all, name, doc) {
+			const char *ev;
+			json_t *cb;
+			printf("\n%saccount %s%s\n", c_bold(), name, c_reset());
+			json_object_foreach(json_object_get(doc, "callbacks"), ev, cb) {
+				char *hdr = ps_json_compact(json_object_get(cb, "headers"));
+				char *pl = ps_json_compact(json_object_get(cb, "payload"));
+				printf("  %s\n    %s %s\n    headers: %s\n    payload: %s\n", ev,
+				       json_string_value(json_object_get(cb, "method")),
+				       json_string_value(json_object_get(cb, "url")), hdr, pl);
+				free(hdr);
+				free(pl);
+			}
+		}
+	}
+	rc = EXIT_OK;
+cleanup:
+	json_decref(all);
+	ps_state_free(st);
+	ps_config_free(cfg);
+	free(repo);
+	return rc;
+}

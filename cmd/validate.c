@@ -1,1 +1,53 @@
-#include "util.h"
+#include <stdlib.h>
+
+#include "cmd.h"
+#include "banned.h"
+
+const char validate_usage[] =
+	"usage: pavesync [-c FILE] validate [--format text|json]\n"
+	"\n"
+	"Check the config and report every problem as FILE:LINE:COL: message.\n"
+	"Environment variables it references must be set. Nothing is read from\n"
+	"the state repository or the API.\n"
+	"\n"
+	"exit status: 0 valid, 1 not valid\n";
+
+int cmd_validate(struct opts *o)
+{
+	ps_diags diags = PS_DIAGS_INIT;
+	ps_config *cfg = NULL;
+	char line[PS_ERROR_MSG_MAX + PS_ERROR_SOURCE_MAX + 64];
+	size_t i, ncb = 0;
+	int rc = ps_config_load(&cfg, o->config, NULL, &diags);
+
+	if (o->format == FORMAT_JSON) {
+		json_t *errors = json_array(), *doc;
+		for (i = 0; i < diags.count; i++) {
+			const ps_error *e = &diags.items[i];
+			json_array_append_new(errors, json_pack(
+				"{s:s, s:i, s:i, s:s}", "file", e->source[0] ? e->source : o->config,
+				"line", e->line, "column", e->column, "message", e->message));
+		}
+		doc = json_pack("{s:b, s:o}", "valid", rc == 0, "errors", errors);
+		out_json(doc);
+		json_decref(doc);
+	} else {
+		for (i = 0; i < diags.count; i++)
+			fprintf(stderr, "%s\n", ps_error_format(&diags.items[i], line, sizeof(line)));
+		if (rc < 0 && !diags.count)
+			out_error("cannot load %s", o->config);
+	}
+	if (rc == 0) {
+		for (i = 0; i < cfg->naccounts; i++)
+			ncb += cfg->accounts[i].ncallbacks;
+		if (o->format == FORMAT_TEXT)
+			out_info("%s: valid (%zu account%s, %zu callback%s)", o->config,
+				 cfg->naccounts, cfg->naccounts == 1 ? "" : "s", ncb,
+				 ncb == 1 ? "" : "s");
+	} else if (o->format == FORMAT_TEXT && diags.count > 1) {
+		fprintf(stderr, "%zu errors\n", diags.count);
+	}
+	ps_config_free(cfg);
+	ps_diags_clear(&diags);
+	return rc == 0 ? EXIT_OK : EXIT_ERROR;
+}

@@ -1,1 +1,415 @@
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "json.h"
+#include "plan.h"
 #include "util.h"
+#include "banned.h"
+
+/* ---- a small fixed pool: N threads pull account indexes in order ---- */
+
+typedef void (*pool_fn)(void *ctx, size_t i);
+
+struct pool {
+	pthread_mutex_t mu;
+	size_t next, n;
+	pool_fn fn;
+	void *ctx;
+};
+
+static void *pool_worker(void *arg)
+{
+	struct pool *p = arg;
+
+	for (;;) {
+		size_t i;
+		pthread_mutex_lock(&p->mu);
+		i = p->next++;
+		pthread_mutex_unlock(&p->mu);
+		if (i >= p->n)
+			return NULL;
+		p->fn(p->ctx, i);
+	}
+}
+
+static void pool_run(size_t n, int concurrency, pool_fn fn, void *ctx)
+{
+	struct pool p;
+	pthread_t *threads;
+	size_t nt, i, started = 0;
+
+	p.next = 0;
+	p.n = n;
+	p.fn = fn;
+	p.ctx = ctx;
+	pthread_mutex_init(&p.mu, NULL);
+	nt = concurrency < 1 ? 1 : (size_t)concurrency;
+	if (nt > n)
+		nt = n;
+	if (nt <= 1) {
+		pool_worker(&p);
+	} else {
+		threads = ps_calloc(nt, sizeof(*threads));
+		for (i = 0; i < nt; i++)
+			if (!pthread_create(&threads[i], NULL, pool_worker, &p))
+				started++;
+			else
+				break;
+		/* If no thread could start, work on this one. */
+		if (!started)
+			pool_worker(&p);
+		for (i = 0; i < started; i++)
+			pthread_join(threads[i], NULL);
+		free(threads);
+	}
+	pthread_mutex_destroy(&p.mu);
+}
+
+/* ---- shared run bookkeeping ---- */
+
+struct run {
+	pthread_mutex_t mu;
+	ps_run_opts *ro;
+	size_t done, total, failed;
+};
+
+static void run_count(struct run *r, ps_api *api, bool change_done,
+		      bool change_failed)
+{
+	pthread_mutex_lock(&r->mu);
+	if (api) {
+		r->ro->requests += ps_api_requests(api);
+		r->ro->connections += ps_api_connections(api);
+	}
+	if (change_done) {
+		r->done++;
+		if (change_failed)
+			r->failed++;
+		if (r->ro->progress)
+			r->ro->progress(r->ro->progress_ctx, r->done, r->total,
+					r->failed);
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+static int new_api(ps_api **api, const ps_run_opts *ro, const ps_account *a,
+		   ps_error *err)
+{
+	return ps_api_new(api, &ro->api, a->api_key, a->api_secret, a->username,
+			  err);
+}
+
+/* ---- reading live callbacks ---- */
+
+struct live_job {
+	struct run run;
+	const ps_account **accounts;
+	json_t **results;
+	char **errors;
+};
+
+static void live_one(void *ctx, size_t i)
+{
+	struct live_job *job = ctx;
+	ps_api *api = NULL;
+	ps_error e;
+	json_t *list = NULL;
+
+	ps_error_clear(&e);
+	if (new_api(&api, job->run.ro, job->accounts[i], &e) < 0 ||
+	    ps_api_list(&list, api, &e) < 0)
+		job->errors[i] = ps_strdup(e.message);
+	else
+		job->results[i] = list;
+	run_count(&job->run, api, false, false);
+	ps_api_free(api);
+}
+
+int ps_live_read(json_t **live, json_t **errors, const ps_config *cfg,
+		 const char *const *names, ps_run_opts *ro, ps_error *err)
+{
+	struct live_job job;
+	size_t i, n = 0;
+
+	memset(&job, 0, sizeof(job));
+	job.accounts = ps_calloc(cfg->naccounts + 1, sizeof(*job.accounts));
+	for (i = 0; i < cfg->naccounts; i++) {
+		const char *const *p;
+		bool want = !names;
+		for (p = names; p && *p && !want; p++)
+			want = !strcmp(*p, cfg->accounts[i].name);
+		if (want)
+			job.accounts[n++] = &cfg->accounts[i];
+	}
+	job.results = ps_calloc(n + 1, sizeof(*job.results));
+	job.errors = ps_calloc(n + 1, sizeof(*job.errors));
+	job.run.ro = ro;
+	pthread_mutex_init(&job.run.mu, NULL);
+	pool_run(n, ro->concurrency, live_one, &job);
+	pthread_mutex_destroy(&job.run.mu);
+
+	*live = json_object();
+	*errors = json_object();
+	for (i = 0; i < n; i++) {
+		if (job.results[i])
+			json_object_set_new(*live, job.accounts[i]->name,
+					    job.results[i]);
+		if (job.errors[i]) {
+			json_object_set_new(*errors, job.accounts[i]->name,
+					    json_sprintf("cannot read live callbacks: %s",
+							 job.errors[i]));
+			free(job.errors[i]);
+		}
+	}
+	free(job.results);
+	free(job.errors);
+	free(job.accounts);
+	(void)err;
+	return 0;
+}
+
+/* ---- applying ---- */
+
+struct apply_job {
+	struct run run;
+	ps_plan *plan;
+	bool fail_on_drift;
+};
+
+static void set_failed(ps_change *c, bool skipped, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_failed(ps_change *c, bool skipped, const char *fmt, ...)
+{
+	ps_buf b = PS_BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	ps_buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	free(c->error);
+	c->error = ps_buf_detach(&b, NULL);
+	c->status = PS_FAILED;
+	c->skipped = skipped;
+}
+
+/* Names of the fields where the echoed callback differs from what was sent
+ * (compared in clear, normalised); "" when they agree. */
+static char *echo_difference(const json_t *echo, const json_t *sent)
+{
+	json_t *a = ps_callback_normalize(echo), *b = ps_callback_normalize(sent);
+	static const char *const fields[] = { "url", "method", "headers", "payload", NULL };
+	const char *const *f;
+	ps_buf out = PS_BUF_INIT;
+
+	for (f = fields; *f; f++) {
+		if (!a || !json_equal(json_object_get(a, *f), json_object_get(b, *f))) {
+			if (out.len)
+				ps_buf_puts(&out, ", ");
+			ps_buf_puts(&out, *f);
+		}
+	}
+	json_decref(a);
+	json_decref(b);
+	return ps_buf_detach(&out, NULL);
+}
+
+static int do_change(ps_api *api, ps_change *c, json_t **echo, ps_error *e)
+{
+	const json_t *spec = c->desired ? c->desired->spec : NULL;
+	int rc;
+
+	switch (c->action) {
+	case PS_CREATE:
+		rc = ps_api_create(echo, api, c->event, spec, e);
+		if (rc == PS_EEXISTS)
+			rc = ps_api_update(echo, api, c->event, spec, e);
+		return rc;
+	case PS_UPDATE:
+		rc = ps_api_update(echo, api, c->event, spec, e);
+		if (rc == PS_ENOTFOUND)
+			rc = ps_api_create(echo, api, c->event, spec, e);
+		return rc;
+	case PS_DELETE:
+		rc = ps_api_delete(api, c->event, e);
+		return rc == PS_ENOTFOUND ? 0 : rc;
+	}
+	return PS_ERROR;
+}
+
+static void apply_account(void *ctx, size_t i)
+{
+	struct apply_job *job = ctx;
+	ps_account_plan *ap = &job->plan->accounts[i];
+	ps_api *api = NULL;
+	const char *stop = NULL;
+	ps_error e;
+	size_t j;
+
+	if (ap->orphaned || ap->error || !ap->nchanges)
+		return;
+	ps_error_clear(&e);
+	if (new_api(&api, job->run.ro, ap->account, &e) < 0)
+		stop = e.message;
+	for (j = 0; j < ap->nchanges; j++) {
+		ps_change *c = &ap->changes[j];
+		json_t *echo = NULL;
+		int rc;
+
+		if (stop) {
+			set_failed(c, true, "not tried: %s", stop);
+		} else if (job->fail_on_drift && c->origin != PS_ORIGIN_CONFIG) {
+			set_failed(c, true,
+				   "left alone: the live callback was changed outside "
+				   "pavesync (--on-drift fail)");
+		} else if ((rc = do_change(api, c, &echo, &e)) < 0) {
+			set_failed(c, false, "%s", e.message);
+			if (rc == PS_EAUTH) {
+				free(ap->error);
+				ap->error = ps_strdup(e.message);
+				stop = "authentication failed for this account";
+			}
+		} else if (c->action == PS_DELETE) {
+			json_object_del(ap->base, c->event);
+			c->status = PS_DONE;
+		} else {
+			char *diff = echo ? echo_difference(echo, c->desired->spec)
+					  : ps_strdup("");
+			if (*diff) {
+				/* Record what the server says it holds, so the next
+				 * run sees the drift again instead of trusting us. */
+				json_t *sens = json_deep_copy(c->desired->sensitive);
+				json_object_set_new(ap->base, c->event,
+						    ps_callback_seal(echo, sens, &ap->key));
+				json_decref(sens);
+				set_failed(c, false,
+					   "the API echoed a callback that differs from "
+					   "what was sent (%s): it may have dropped or "
+					   "changed a field", diff);
+			} else {
+				json_object_set(ap->base, c->event, c->after);
+				c->status = PS_DONE;
+			}
+			free(diff);
+		}
+		json_decref(echo);
+		run_count(&job->run, NULL, true, c->status == PS_FAILED);
+	}
+	run_count(&job->run, api, false, false);
+	ps_api_free(api);
+}
+
+int ps_apply_run(ps_plan *plan, ps_run_opts *ro, bool fail_on_drift,
+		 ps_error *err)
+{
+	struct apply_job job;
+	size_t i, j, failed = 0;
+
+	memset(&job, 0, sizeof(job));
+	job.plan = plan;
+	job.fail_on_drift = fail_on_drift;
+	job.run.ro = ro;
+	job.run.total = ps_plan_changes(plan);
+	pthread_mutex_init(&job.run.mu, NULL);
+	pool_run(plan->naccounts, ro->concurrency, apply_account, &job);
+	pthread_mutex_destroy(&job.run.mu);
+
+	for (i = 0; i < plan->naccounts; i++)
+		for (j = 0; j < plan->accounts[i].nchanges; j++)
+			if (plan->accounts[i].changes[j].status == PS_FAILED)
+				failed++;
+	if (failed)
+		return ps_error_set(err, PS_ERROR, "%zu of %zu changes failed",
+				    failed, ps_plan_changes(plan));
+	return 0;
+}
+
+/* Stage the account's document when it differs from the snapshot. */
+static bool stage_account(ps_state *st, const ps_account_plan *ap)
+{
+	json_t *doc;
+	const json_t *cur;
+
+	if (ap->orphaned || !ap->account)
+		return false;
+	cur = ps_state_get(st, ap->name);
+	if (!cur && json_object_size(ap->base) == 0)
+		return false;
+	doc = ps_account_plan_doc(ap);
+	if (cur && json_equal(cur, doc)) {
+		json_decref(doc);
+		return false;
+	}
+	ps_state_put(st, ap->name, doc);
+	return true;
+}
+
+int ps_plan_record_drift(ps_plan *plan, ps_state *st, const char *subj,
+			 char out_id[41], ps_error *err)
+{
+	ps_buf body = PS_BUF_INIT, subject = PS_BUF_INIT;
+	size_t i, j, lines = 0;
+	json_t *line;
+	int rc;
+
+	out_id[0] = '\0';
+	for (i = 0; i < plan->naccounts; i++) {
+		ps_account_plan *ap = &plan->accounts[i];
+		if (!ap->drifted || ap->error || !stage_account(st, ap))
+			continue;
+		json_array_foreach(ap->drift_lines, j, line) {
+			ps_buf_printf(&body, "%s%s", body.len ? "\n" : "",
+				      json_string_value(line));
+			lines++;
+		}
+	}
+	if (subj)
+		ps_buf_puts(&subject, subj);
+	else
+		ps_buf_printf(&subject, "pavesync: refresh: %zu change%s found outside pavesync",
+			      lines, lines == 1 ? "" : "s");
+	rc = ps_state_commit(st, subject.ptr, body.ptr, out_id, err);
+	ps_buf_release(&body);
+	ps_buf_release(&subject);
+	return rc;
+}
+
+int ps_apply_commit(ps_plan *plan, ps_state *st, char out_id[41],
+		    ps_error *err)
+{
+	static const char *const past[] = { "created", "updated", "deleted" };
+	ps_buf body = PS_BUF_INIT, subject = PS_BUF_INIT;
+	size_t counts[3] = { 0, 0, 0 }, i, j;
+	int rc;
+
+	out_id[0] = '\0';
+	for (i = 0; i < plan->naccounts; i++) {
+		ps_account_plan *ap = &plan->accounts[i];
+		if (ap->orphaned || !ap->account)
+			continue;
+		for (j = 0; j < ap->nchanges; j++) {
+			ps_change *c = &ap->changes[j];
+			if (c->status == PS_DONE) {
+				counts[c->action]++;
+				ps_buf_printf(&body, "%s%s/%s: %s", body.len ? "\n" : "",
+					      ap->name, c->event, past[c->action]);
+			} else if (c->status == PS_FAILED && !c->skipped) {
+				ps_buf_printf(&body, "%s%s/%s: %s failed", body.len ? "\n" : "",
+					      ap->name, c->event,
+					      c->action == PS_CREATE ? "create" :
+					      c->action == PS_UPDATE ? "update" : "delete");
+			}
+		}
+		stage_account(st, ap);
+	}
+	ps_buf_printf(&subject, "pavesync: %zu created, %zu updated, %zu deleted",
+		      counts[0], counts[1], counts[2]);
+	rc = ps_state_commit(st, subject.ptr, body.ptr, out_id, err);
+	ps_buf_release(&body);
+	ps_buf_release(&subject);
+	return rc;
+}

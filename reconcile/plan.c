@@ -1,1 +1,716 @@
+#include "plan.h"
+
+#include <errno.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "json.h"
 #include "util.h"
+#include "banned.h"
+
+#define PLAN_FILE_KIND "pavesync-plan"
+
+/* ---- account documents ---- */
+
+static void api_key_fingerprint(char *out, size_t n, const ps_fpkey *k,
+				const char *api_key)
+{
+	ps_fingerprint(out, n, k, api_key, strlen(api_key));
+}
+
+/* A snapshot document is stale when it was written with another API key or
+ * another fingerprint key: its fingerprints cannot be compared. */
+static bool doc_is_stale(const json_t *doc, const ps_account *acct,
+			 const ps_fpkey *k)
+{
+	char fp[80];
+	const char *id = json_string_value(json_object_get(doc, "fingerprint_key"));
+	const char *key = json_string_value(json_object_get(doc, "api_key"));
+
+	if (!id || strcmp(id, k->id))
+		return true;
+	api_key_fingerprint(fp, sizeof(fp), k, acct->api_key);
+	return !key || strcmp(key, fp);
+}
+
+json_t *ps_account_plan_doc(const ps_account_plan *ap)
+{
+	char fp[80];
+
+	api_key_fingerprint(fp, sizeof(fp), &ap->key, ap->account->api_key);
+	return json_pack("{s:i, s:s, s:s, s:s, s:O}", "format", 1, "account",
+			 ap->name, "api_key", fp, "fingerprint_key", ap->key.id,
+			 "callbacks", ap->base);
+}
+
+/* ---- sealing live callbacks ---- */
+
+/* Collect pointers of fingerprint markers in a sealed callback, so a value
+ * that was sensitive stays sealed when read back live. */
+static void marker_pointers(json_t *acc, const json_t *v, const char *ptr)
+{
+	const char *k;
+	json_t *child;
+	size_t i;
+
+	if (ps_is_fingerprint(v)) {
+		json_array_append_new(acc, json_string(ptr));
+	} else if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, k, child) {
+			char *p = ps_json_pointer_append(ptr, k);
+			marker_pointers(acc, child, p);
+			free(p);
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, child) {
+			char idx[32];
+			char *p;
+			snprintf(idx, sizeof(idx), "%zu", i);
+			p = ps_json_pointer_append(ptr, idx);
+			marker_pointers(acc, child, p);
+			free(p);
+		}
+	}
+}
+
+static json_t *seal_live_one(const json_t *raw, const ps_callback *want,
+			     const json_t *snap_cb, const ps_fpkey *k)
+{
+	json_t *sens = json_array(), *sealed;
+
+	if (want)
+		json_array_extend(sens, want->sensitive);
+	if (snap_cb)
+		marker_pointers(sens, snap_cb, "");
+	sealed = ps_callback_seal(raw, sens, k);
+	json_decref(sens);
+	return sealed;
+}
+
+/* ---- field-level differences ---- */
+
+static bool has_marker(const json_t *v)
+{
+	json_t *acc = json_array();
+	bool r;
+
+	marker_pointers(acc, v, "");
+	r = json_array_size(acc) > 0;
+	json_decref(acc);
+	return r;
+}
+
+static void add_field(json_t *fields, const char *path, const json_t *before,
+		      const json_t *after, bool sensitive)
+{
+	json_t *f = json_pack("{s:s}", "path", path);
+
+	if (sensitive || has_marker(before) || has_marker(after)) {
+		json_object_set_new(f, "sensitive", json_true());
+	} else {
+		if (before)
+			json_object_set(f, "before", (json_t *)before);
+		if (after)
+			json_object_set(f, "after", (json_t *)after);
+	}
+	json_array_append_new(fields, f);
+}
+
+/* Compare two objects key by key, sorted, naming fields "prefix.key". */
+static void diff_object(json_t *fields, const char *prefix, const json_t *a,
+			const json_t *b, bool sensitive)
+{
+	json_t *keys = json_object();
+	const char *k;
+	json_t *v;
+	void *iter;
+
+	json_object_foreach((json_t *)a, k, v)
+		json_object_set_new(keys, k, json_null());
+	json_object_foreach((json_t *)b, k, v)
+		json_object_set_new(keys, k, json_null());
+	/* iterate in sorted order: jansson keeps insertion order, so sort */
+	{
+		size_t n = json_object_size(keys), i = 0;
+		const char **names = ps_calloc(n, sizeof(*names));
+		for (iter = json_object_iter(keys); iter;
+		     iter = json_object_iter_next(keys, iter))
+			names[i++] = json_object_iter_key(iter);
+		for (i = 1; i < n; i++) {
+			const char *t = names[i];
+			size_t j = i;
+			while (j > 0 && strcmp(names[j - 1], t) > 0) {
+				names[j] = names[j - 1];
+				j--;
+			}
+			names[j] = t;
+		}
+		for (i = 0; i < n; i++) {
+			json_t *x = a ? json_object_get(a, names[i]) : NULL;
+			json_t *y = b ? json_object_get(b, names[i]) : NULL;
+			if (x && y && json_equal(x, y))
+				continue;
+			{
+				ps_buf path = PS_BUF_INIT;
+				ps_buf_printf(&path, "%s.%s", prefix, names[i]);
+				add_field(fields, path.ptr, x, y, sensitive);
+				ps_buf_release(&path);
+			}
+		}
+		free(names);
+	}
+	json_decref(keys);
+}
+
+/* Fields that differ between two sealed callbacks (either may be NULL). */
+static json_t *diff_fields(const json_t *before, const json_t *after)
+{
+	json_t *fields = json_array();
+	static const char *const scalars[] = { "url", "method", NULL };
+	const char *const *s;
+
+	for (s = scalars; *s; s++) {
+		json_t *x = before ? json_object_get(before, *s) : NULL;
+		json_t *y = after ? json_object_get(after, *s) : NULL;
+		if (x && y && json_equal(x, y))
+			continue;
+		add_field(fields, *s, x, y, false);
+	}
+	diff_object(fields, "headers",
+		    before ? json_object_get(before, "headers") : NULL,
+		    after ? json_object_get(after, "headers") : NULL, true);
+	diff_object(fields, "payload",
+		    before ? json_object_get(before, "payload") : NULL,
+		    after ? json_object_get(after, "payload") : NULL, false);
+	return fields;
+}
+
+/* ---- building ---- */
+
+static void push_change(ps_account_plan *ap, size_t *alloc, const char *event,
+			ps_action action, ps_origin origin, const json_t *before,
+			const json_t *after, const ps_callback *desired)
+{
+	ps_change *c;
+
+	if (ap->nchanges == *alloc) {
+		*alloc = *alloc ? *alloc * 2 : 4;
+		ap->changes = ps_realloc(ap->changes, *alloc * sizeof(*c));
+	}
+	c = &ap->changes[ap->nchanges++];
+	memset(c, 0, sizeof(*c));
+	c->event = ps_strdup(event);
+	c->action = action;
+	c->origin = origin;
+	c->before = before ? json_deep_copy(before) : NULL;
+	c->after = after ? json_deep_copy(after) : NULL;
+	c->desired = desired;
+	c->fields = diff_fields(before, after);
+	c->status = PS_PLANNED;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The union of event names of up to three objects, sorted. */
+static const char **event_union(const json_t *a, const json_t *b,
+				const json_t *c, size_t *n)
+{
+	json_t *set = json_object();
+	const json_t *objs[3] = { a, b, c };
+	const char **names, *k;
+	json_t *v;
+	size_t i, j = 0;
+
+	for (i = 0; i < 3; i++)
+		json_object_foreach((json_t *)objs[i], k, v)
+			json_object_set_new(set, k, json_null());
+	*n = json_object_size(set);
+	names = ps_calloc(*n + 1, sizeof(*names));
+	json_object_foreach(set, k, v)
+		names[j++] = ps_strdup(k);
+	qsort(names, *n, sizeof(*names), cmp_str);
+	json_decref(set);
+	return names;
+}
+
+static void free_names(const char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free((char *)names[i]);
+	free(names);
+}
+
+static ps_origin origin_of(const json_t *desired, const json_t *live,
+			   const json_t *snap, bool refreshed)
+{
+	bool config_changed, dashboard_changed;
+
+	if (!refreshed)
+		return PS_ORIGIN_CONFIG;
+	config_changed = !(desired == snap || (desired && snap &&
+					       json_equal(desired, snap)));
+	dashboard_changed = !(live == snap || (live && snap &&
+					       json_equal(live, snap)));
+	if (config_changed && dashboard_changed)
+		return PS_ORIGIN_CONFLICT;
+	if (dashboard_changed)
+		return PS_ORIGIN_DASHBOARD;
+	return PS_ORIGIN_CONFIG;
+}
+
+static void plan_account(ps_plan *plan, ps_account_plan *ap,
+			 const ps_account *acct, const json_t *snap_doc,
+			 const json_t *live_raw, bool prune)
+{
+	json_t *desired = json_object(), *snap, *live = NULL, *base;
+	const char **events;
+	size_t i, n, alloc = 0;
+
+	ap->account = acct;
+	ap->prune = prune || acct->prune;
+	ps_fpkey_derive(&ap->key, acct->name, acct->api_secret);
+	ap->stale = snap_doc && doc_is_stale(snap_doc, acct, &ap->key);
+	snap = (snap_doc && !ap->stale)
+		       ? json_object_get(snap_doc, "callbacks") : NULL;
+
+	for (i = 0; i < acct->ncallbacks; i++) {
+		const ps_callback *cb = &acct->callbacks[i];
+		json_object_set_new(desired, cb->event,
+				    ps_callback_seal(cb->spec, cb->sensitive,
+						     &ap->key));
+	}
+
+	if (live_raw) {
+		size_t j;
+		json_t *raw;
+
+		ap->refreshed = true;
+		live = json_object();
+		json_array_foreach(live_raw, j, raw) {
+			const char *ev = json_string_value(json_object_get(raw, "event"));
+			if (!ev)
+				continue;
+			json_object_set_new(live, ev, seal_live_one(
+				raw, ps_account_callback(acct, ev),
+				json_object_get(snap, ev), &ap->key));
+		}
+		{
+			json_t *empty = json_object();
+			ap->drifted = ap->stale ||
+				      !json_equal(live, snap ? snap : empty);
+			json_decref(empty);
+		}
+		base = live;
+	} else {
+		base = snap ? json_deep_copy(snap) : json_object();
+	}
+	ap->base = base;
+	ap->drift_lines = json_array();
+	if (ap->refreshed && ap->stale)
+		json_array_append_new(ap->drift_lines, json_sprintf(
+			"%s: snapshot re-recorded from live (API key or secret changed)",
+			ap->name));
+
+	events = event_union(desired, base, snap, &n);
+	for (i = 0; i < n; i++) {
+		const char *ev = events[i];
+		json_t *d = json_object_get(desired, ev);
+		json_t *b = json_object_get(base, ev);
+		json_t *s = ap->refreshed && !ap->stale ? json_object_get(snap, ev)
+							: b;
+		ps_origin origin = origin_of(d, b, s, ap->refreshed);
+
+		if (ap->refreshed && !(s == b || (s && b && json_equal(s, b))))
+			json_array_append_new(ap->drift_lines, json_sprintf(
+				"%s/%s: %s outside pavesync", ap->name, ev,
+				!s ? "created" : !b ? "deleted" : "changed"));
+		if (d && !b) {
+			push_change(ap, &alloc, ev, PS_CREATE, origin, NULL, d,
+				    ps_account_callback(acct, ev));
+			plan->ncreate++;
+		} else if (d && b && !json_equal(d, b)) {
+			push_change(ap, &alloc, ev, PS_UPDATE, origin, b, d,
+				    ps_account_callback(acct, ev));
+			plan->nupdate++;
+		} else if (d && b) {
+			ap->unchanged++;
+		} else if (b && ap->prune) {
+			push_change(ap, &alloc, ev, PS_DELETE, origin, b, NULL,
+				    NULL);
+			plan->ndelete++;
+		} else if (b) {
+			json_array_append_new(ap->unmanaged, json_string(ev));
+		}
+	}
+	plan->nunchanged += ap->unchanged;
+	plan->managed += json_object_size(base);
+	free_names(events, n);
+	json_decref(desired);
+}
+
+static bool selected(const ps_plan_opts *opts, const char *name)
+{
+	const char *const *p;
+
+	if (!opts || !opts->only)
+		return true;
+	for (p = opts->only; *p; p++)
+		if (!strcmp(*p, name))
+			return true;
+	return false;
+}
+
+int ps_plan_build(ps_plan **out, const ps_config *cfg, const ps_state *st,
+		  const json_t *live, const json_t *live_errors,
+		  const ps_plan_opts *opts, ps_error *err)
+{
+	ps_plan *plan;
+	size_t i, alloc, ns;
+
+	*out = NULL;
+	if (opts && opts->only) {
+		const char *const *p;
+		for (p = opts->only; *p; p++) {
+			if (!ps_config_account(cfg, *p) &&
+			    !(st && ps_state_get(st, *p))) {
+				const char **names = ps_calloc(cfg->naccounts + 1,
+							       sizeof(*names));
+				const char *hint;
+				for (i = 0; i < cfg->naccounts; i++)
+					names[i] = cfg->accounts[i].name;
+				hint = ps_suggest(*p, names);
+				ps_error_set(err, PS_ENOTFOUND,
+					     "no account \"%s\" in %s%s%s%s", *p,
+					     cfg->path, hint ? " (did you mean \"" : "",
+					     hint ? hint : "", hint ? "\"?)" : "");
+				free(names);
+				return PS_ENOTFOUND;
+			}
+		}
+	}
+
+	plan = ps_calloc(1, sizeof(*plan));
+	ns = st ? ps_state_count(st) : 0;
+	alloc = cfg->naccounts + ns;
+	plan->accounts = ps_calloc(alloc ? alloc : 1, sizeof(*plan->accounts));
+	plan->refreshed = live != NULL;
+	plan->state_head = st && ps_state_head(st) ? ps_strdup(ps_state_head(st)) : NULL;
+	plan->state_ref = ps_strdup(st ? ps_state_ref(st) : PS_STATE_DEFAULT_REF);
+	plan->api_url = ps_strdup(opts && opts->api_url ? opts->api_url : "");
+	memcpy(plan->config_sha256, cfg->sha256, sizeof(plan->config_sha256));
+
+	for (i = 0; i < cfg->naccounts; i++) {
+		const ps_account *acct = &cfg->accounts[i];
+		ps_account_plan *ap;
+		const json_t *raw = live ? json_object_get(live, acct->name) : NULL;
+		const json_t *lerr = live_errors ? json_object_get(live_errors, acct->name) : NULL;
+
+		if (!selected(opts, acct->name))
+			continue;
+		ap = &plan->accounts[plan->naccounts++];
+		ap->name = ps_strdup(acct->name);
+		ap->unmanaged = json_array();
+		if (lerr) {
+			ap->account = acct;
+			ap->error = ps_strdup(json_string_value(lerr));
+			ps_fpkey_derive(&ap->key, acct->name, acct->api_secret);
+			ap->base = json_object();
+			ap->drift_lines = json_array();
+			continue;
+		}
+		plan_account(plan, ap, acct,
+			     st ? ps_state_get(st, acct->name) : NULL, raw,
+			     opts && opts->prune);
+	}
+	/* Accounts the snapshot has and the config does not: orphaned. */
+	for (i = 0; i < ns; i++) {
+		const char *name = ps_state_name(st, i);
+		ps_account_plan *ap;
+
+		if (ps_config_account(cfg, name) || !selected(opts, name))
+			continue;
+		ap = &plan->accounts[plan->naccounts++];
+		ap->name = ps_strdup(name);
+		ap->orphaned = true;
+		ap->unmanaged = json_array();
+		ap->drift_lines = json_array();
+		ap->base = json_object();
+	}
+	/* Keep accounts sorted by name for stable output. */
+	for (i = 1; i < plan->naccounts; i++) {
+		ps_account_plan t = plan->accounts[i];
+		size_t j = i;
+		while (j > 0 && strcmp(plan->accounts[j - 1].name, t.name) > 0) {
+			plan->accounts[j] = plan->accounts[j - 1];
+			j--;
+		}
+		plan->accounts[j] = t;
+	}
+	*out = plan;
+	return 0;
+}
+
+size_t ps_plan_changes(const ps_plan *plan)
+{
+	return plan->ncreate + plan->nupdate + plan->ndelete;
+}
+
+int ps_plan_check_guards(const ps_plan *plan, long max_changes, ps_error *err)
+{
+	size_t i, deletes = 0;
+
+	if (max_changes >= 0 && ps_plan_changes(plan) > (size_t)max_changes)
+		return ps_error_set(err, PS_ELIMIT,
+				    "the plan has %zu changes, more than --max-changes %ld; "
+				    "review it and use --force to apply it anyway",
+				    ps_plan_changes(plan), max_changes);
+	for (i = 0; i < plan->naccounts; i++) {
+		const ps_account_plan *ap = &plan->accounts[i];
+		size_t j, del = 0, size = json_object_size(ap->base);
+
+		for (j = 0; j < ap->nchanges; j++)
+			if (ap->changes[j].action == PS_DELETE)
+				del++;
+		deletes += del;
+		if (size > 0 && del == size)
+			return ps_error_set(err, PS_ELIMIT,
+					    "the plan deletes every callback of account \"%s\" "
+					    "(%zu); if that is really meant, use --force",
+					    ap->name, del);
+	}
+	if (plan->managed >= 10 && deletes * 10 > plan->managed * 3)
+		return ps_error_set(err, PS_ELIMIT,
+				    "the plan deletes %zu of %zu managed callbacks "
+				    "(more than 30%%); if that is really meant, use --force",
+				    deletes, plan->managed);
+	return 0;
+}
+
+/* ---- JSON ---- */
+
+static const char *action_name(ps_action a)
+{
+	return a == PS_CREATE ? "create" : a == PS_UPDATE ? "update" : "delete";
+}
+
+static const char *origin_name(ps_origin o)
+{
+	return o == PS_ORIGIN_CONFIG ? "config"
+	       : o == PS_ORIGIN_DASHBOARD ? "dashboard" : "conflict";
+}
+
+static const char *status_name(ps_status s)
+{
+	return s == PS_PLANNED ? "planned" : s == PS_DONE ? "ok" : "failed";
+}
+
+json_t *ps_plan_to_json(const ps_plan *plan, const char *commit)
+{
+	json_t *accounts = json_array(), *doc;
+	size_t i, j;
+
+	for (i = 0; i < plan->naccounts; i++) {
+		const ps_account_plan *ap = &plan->accounts[i];
+		json_t *changes = json_array(), *a;
+
+		for (j = 0; j < ap->nchanges; j++) {
+			const ps_change *c = &ap->changes[j];
+			json_array_append_new(changes, json_pack(
+				"{s:s, s:s, s:s, s:O, s:s, s:s?}",
+				"event", c->event, "action", action_name(c->action),
+				"origin", origin_name(c->origin), "fields", c->fields,
+				"status", status_name(c->status), "error", c->error));
+		}
+		a = json_pack("{s:s, s:o, s:i, s:O, s:b, s:b, s:b, s:s?}",
+			      "name", ap->name, "changes", changes,
+			      "unchanged", (json_int_t)ap->unchanged,
+			      "unmanaged", ap->unmanaged, "orphaned", ap->orphaned,
+			      "stale", ap->stale, "refreshed", ap->refreshed,
+			      "error", ap->error);
+		json_array_append_new(accounts, a);
+	}
+	doc = json_pack("{s:i, s:{s:i, s:i, s:i, s:i}, s:o}", "format", 1,
+			"summary", "create", (json_int_t)plan->ncreate,
+			"update", (json_int_t)plan->nupdate,
+			"delete", (json_int_t)plan->ndelete,
+			"unchanged", (json_int_t)plan->nunchanged,
+			"accounts", accounts);
+	json_object_set_new(doc, "commit", commit && *commit ? json_string(commit)
+							      : json_null());
+	return doc;
+}
+
+/* ---- saved plans ---- */
+
+static json_t *plan_identity(const ps_plan *plan)
+{
+	json_t *accts = json_array();
+	char sha[65];
+	size_t i, j;
+
+	for (i = 0; i < plan->naccounts; i++) {
+		const ps_account_plan *ap = &plan->accounts[i];
+		json_t *ch = json_array();
+		for (j = 0; j < ap->nchanges; j++) {
+			const ps_change *c = &ap->changes[j];
+			json_array_append_new(ch, json_pack(
+				"{s:s, s:s, s:o, s:o}", "event", c->event,
+				"action", action_name(c->action),
+				"before", c->before ? json_deep_copy(c->before) : json_null(),
+				"after", c->after ? json_deep_copy(c->after) : json_null()));
+		}
+		json_array_append_new(accts, json_pack("{s:s, s:o}", "name",
+							ap->name, "changes", ch));
+	}
+	ps_hex(sha, plan->config_sha256, 32);
+	return json_pack("{s:s, s:s?, s:s, s:s, s:b, s:o}", "config_sha256", sha,
+			 "state_head", plan->state_head, "state_ref", plan->state_ref,
+			 "api_url", plan->api_url, "refreshed", plan->refreshed,
+			 "accounts", accts);
+}
+
+int ps_plan_save(const ps_plan *plan, const char *path, ps_error *err)
+{
+	json_t *doc = json_pack("{s:s, s:i, s:o, s:o}", "kind", PLAN_FILE_KIND,
+				"format", 1, "plan", plan_identity(plan),
+				"output", ps_plan_to_json(plan, NULL));
+	char *text = ps_json_canonical(doc), *tmp;
+	size_t n = strlen(text);
+	FILE *f;
+	int rc = 0;
+
+	json_decref(doc);
+	tmp = ps_malloc(strlen(path) + 8);
+	memcpy(tmp, path, strlen(path));
+	memcpy(tmp + strlen(path), ".tmp", 5);
+	f = fopen(tmp, "w");
+	if (!f || fwrite(text, 1, n, f) != n || fflush(f) || fclose(f)) {
+		rc = ps_error_set(err, PS_ERROR, "cannot write plan file %s: %s",
+				  path, strerror(errno));
+		free(tmp);
+		free(text);
+		return rc;
+	}
+	if (rename(tmp, path) < 0)
+		rc = ps_error_set(err, PS_ERROR, "cannot write plan file %s: %s",
+				  path, strerror(errno));
+	free(tmp);
+	free(text);
+	return rc;
+}
+
+static int load_saved(json_t **out, const char *path, ps_error *err)
+{
+	json_error_t je;
+	json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+
+	if (!doc)
+		return ps_error_at(err, PS_EINVALID, path, je.line, je.column,
+				   "cannot read plan file: %s", je.text);
+	if (!json_is_object(doc) ||
+	    !json_is_object(json_object_get(doc, "plan")) ||
+	    strcmp(json_string_value(json_object_get(doc, "kind")) ?
+		   json_string_value(json_object_get(doc, "kind")) : "",
+		   PLAN_FILE_KIND)) {
+		json_decref(doc);
+		return ps_error_at(err, PS_EINVALID, path, 0, 0,
+				   "not a pavesync plan file");
+	}
+	*out = doc;
+	return 0;
+}
+
+int ps_plan_saved_refreshed(bool *out, const char *path, ps_error *err)
+{
+	json_t *doc;
+	int rc = load_saved(&doc, path, err);
+
+	if (rc < 0)
+		return rc;
+	*out = json_is_true(json_object_get(json_object_get(doc, "plan"),
+					    "refreshed"));
+	json_decref(doc);
+	return 0;
+}
+
+int ps_plan_check_saved(const ps_plan *fresh, const char *path, ps_error *err)
+{
+	json_t *doc, *saved, *now;
+	int rc = load_saved(&doc, path, err);
+	static const struct {
+		const char *field;
+		const char *what;
+	} checks[] = {
+		{ "config_sha256", "the config file changed" },
+		{ "state_ref", "the state ref is not the one the plan was made for" },
+		{ "state_head", "the snapshot changed (another apply ran?)" },
+		{ "api_url", "the API URL changed" },
+	};
+	size_t i;
+
+	if (rc < 0)
+		return rc;
+	saved = json_object_get(doc, "plan");
+	now = plan_identity(fresh);
+	for (i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+		json_t *a = json_object_get(saved, checks[i].field);
+		json_t *b = json_object_get(now, checks[i].field);
+		if (!(a == b || (a && b && json_equal(a, b)))) {
+			rc = ps_error_set(err, PS_ESTALE,
+					  "refusing the saved plan %s: %s since it was "
+					  "written; make a new plan", path,
+					  checks[i].what);
+			goto cleanup;
+		}
+	}
+	if (!json_equal(json_object_get(saved, "accounts"),
+			json_object_get(now, "accounts")))
+		rc = ps_error_set(err, PS_ESTALE,
+				  "refusing the saved plan %s: the changes it would "
+				  "make today differ from the saved ones (an "
+				  "environment variable or the live callbacks changed); "
+				  "make a new plan", path);
+cleanup:
+	json_decref(now);
+	json_decref(doc);
+	return rc;
+}
+
+void ps_plan_free(ps_plan *plan)
+{
+	size_t i, j;
+
+	if (!plan)
+		return;
+	for (i = 0; i < plan->naccounts; i++) {
+		ps_account_plan *ap = &plan->accounts[i];
+		for (j = 0; j < ap->nchanges; j++) {
+			ps_change *c = &ap->changes[j];
+			free(c->event);
+			json_decref(c->fields);
+			json_decref(c->before);
+			json_decref(c->after);
+			free(c->error);
+		}
+		free(ap->changes);
+		free(ap->name);
+		json_decref(ap->unmanaged);
+		json_decref(ap->base);
+		json_decref(ap->drift_lines);
+		free(ap->error);
+		ps_fpkey_wipe(&ap->key);
+	}
+	free(plan->accounts);
+	free(plan->state_head);
+	free(plan->state_ref);
+	free(plan->api_url);
+	free(plan);
+}

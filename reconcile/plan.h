@@ -1,0 +1,182 @@
+/*
+ * Diff, plan and apply: the reconciler itself.
+ *
+ * A plan compares, per account and event, the desired callback (config)
+ * with a base: the snapshot, or the live callbacks when refreshed. Every
+ * comparison is made on normalised, *sealed* values (seal.h), so no
+ * sensitive value is ever held in a plan, and a plan can be written to a
+ * file as it is.
+ */
+#ifndef PS_PLAN_H
+#define PS_PLAN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "api.h"
+#include "config.h"
+#include "error.h"
+#include "seal.h"
+#include "state.h"
+
+typedef enum { PS_CREATE, PS_UPDATE, PS_DELETE } ps_action;
+typedef enum { PS_ORIGIN_CONFIG, PS_ORIGIN_DASHBOARD, PS_ORIGIN_CONFLICT } ps_origin;
+typedef enum { PS_PLANNED, PS_DONE, PS_FAILED } ps_status;
+
+typedef struct ps_change {
+	char *event;
+	ps_action action;
+	ps_origin origin;
+	/* [{"path","before"?,"after"?} | {"path","sensitive":true}]. Owned. */
+	json_t *fields;
+	json_t *before; /* sealed base callback; NULL for create. Owned. */
+	json_t *after;  /* sealed desired callback; NULL for delete. Owned. */
+	const ps_callback *desired; /* clear values to send; NULL for delete */
+	ps_status status;
+	char *error;    /* why it failed (no sensitive value), or NULL */
+	bool skipped;   /* left alone (on-drift=fail, auth stop) rather than tried */
+} ps_change;
+
+typedef struct ps_account_plan {
+	char *name;
+	const ps_account *account; /* NULL when orphaned */
+	ps_fpkey key;
+	ps_change *changes;
+	size_t nchanges;
+	size_t unchanged;
+	json_t *unmanaged;   /* array of events live/snapshot has but config lacks */
+	bool orphaned;       /* in the snapshot, not in the config: left alone */
+	bool stale;          /* snapshot written for other credentials */
+	bool refreshed;      /* compared with live */
+	bool prune;
+	/* Sealed callbacks {event: cb} the comparison was made against; during
+	 * apply it is updated with what succeeded, and becomes the new
+	 * snapshot. Owned. */
+	json_t *base;
+	/* The refreshed live state differs from the snapshot (something was
+	 * changed outside pavesync): recorded in its own commit first. */
+	bool drifted;
+	json_t *drift_lines; /* ["EVENT: changed outside pavesync", …] */
+	char *error;         /* account-level failure (refresh, auth) */
+} ps_account_plan;
+
+typedef struct ps_plan {
+	ps_account_plan *accounts; /* sorted by name */
+	size_t naccounts;
+	size_t ncreate, nupdate, ndelete, nunchanged;
+	size_t managed;      /* callbacks in the bases of the planned accounts */
+	bool refreshed;
+	char *state_head;    /* snapshot commit the plan was made from, or NULL */
+	char *state_ref;
+	char *api_url;
+	unsigned char config_sha256[32];
+} ps_plan;
+
+typedef struct ps_plan_opts {
+	const char *const *only; /* --account names (NULL-terminated) or NULL */
+	bool prune;              /* --prune */
+	const char *api_url;     /* effective API URL (recorded in saved plans) */
+} ps_plan_opts;
+
+/*
+ * Build a plan for cfg against the snapshot in st. `live` is NULL, or an
+ * object {account: [raw callbacks as the API returned them]} for the
+ * accounts that were refreshed; `live_errors` (may be NULL) maps accounts
+ * whose refresh failed to a message. Fails (PS_ENOTFOUND) when an --account
+ * name is not in the config, with a suggestion. *out owned by the caller.
+ */
+int ps_plan_build(ps_plan **out, const ps_config *cfg, const ps_state *st,
+		  const json_t *live, const json_t *live_errors,
+		  const ps_plan_opts *opts, ps_error *err);
+
+/* The snapshot document for an account, with ap->base as its callbacks
+ * (new reference). */
+json_t *ps_account_plan_doc(const ps_account_plan *ap);
+
+/* Number of changes (create + update + delete). */
+size_t ps_plan_changes(const ps_plan *plan);
+
+/*
+ * The mass-delete guard and --max-changes (SPEC §4). Returns 0 when the
+ * plan may go ahead, or PS_ELIMIT with the reason in err (which says to
+ * use --force). max_changes < 0 means no cap.
+ */
+int ps_plan_check_guards(const ps_plan *plan, long max_changes, ps_error *err);
+
+/*
+ * The plan as SPEC §4's JSON document (new reference). `commit` is the
+ * snapshot commit an apply wrote, or NULL.
+ */
+json_t *ps_plan_to_json(const ps_plan *plan, const char *commit);
+
+/* Saved plans (plan -o / apply --plan): the JSON document above plus what
+ * is needed to refuse a stale plan. Holds no secret. */
+int ps_plan_save(const ps_plan *plan, const char *path, ps_error *err);
+
+/*
+ * Check that `fresh` (built now from the current config, snapshot and URL)
+ * is exactly the plan saved at `path`. PS_ESTALE with the reason when the
+ * config, snapshot, API URL or any change differs.
+ */
+int ps_plan_check_saved(const ps_plan *fresh, const char *path, ps_error *err);
+
+/* Was the saved plan made with --refresh? (so the caller re-reads live) */
+int ps_plan_saved_refreshed(bool *out, const char *path, ps_error *err);
+
+void ps_plan_free(ps_plan *plan);
+
+/* ---- talking to the API ---- */
+
+typedef void (*ps_progress_fn)(void *ctx, size_t done, size_t total,
+			       size_t failed);
+
+typedef struct ps_run_opts {
+	ps_api_opts api;
+	int concurrency;          /* accounts in flight at once; default 8 */
+	ps_progress_fn progress;  /* may be NULL; called under a lock */
+	void *progress_ctx;
+	long requests;            /* out: requests sent */
+	long connections;         /* out: TCP connections opened */
+} ps_run_opts;
+
+/*
+ * Read the live callbacks (one GET /v1/callbacks per account) of the named
+ * accounts (NULL: every account in cfg, or only opts->only). *live and
+ * *errors as ps_plan_build takes them (new references). Returns 0 even
+ * when some accounts failed (they are in *errors).
+ */
+int ps_live_read(json_t **live, json_t **errors, const ps_config *cfg,
+		 const char *const *names, ps_run_opts *ro, ps_error *err);
+
+/*
+ * Stage and commit the refreshed live state of accounts whose live
+ * callbacks differ from the snapshot ("recorded in its own commit").
+ * subject NULL: "pavesync: refresh: N changes found outside pavesync".
+ * out_id is "" when nothing drifted.
+ */
+int ps_plan_record_drift(ps_plan *plan, ps_state *st, const char *subject,
+			 char out_id[41], ps_error *err);
+
+/*
+ * Carry out the plan: create → POST (falling back to PUT), update → PUT
+ * (falling back to POST), delete → DELETE (404 is done). Accounts run
+ * concurrently (opts->concurrency), the calls of one account in order over
+ * one connection. Changes whose origin is dashboard/conflict are skipped
+ * when `fail_on_drift`. Sets each change's status; a 401/403 stops that
+ * account. Returns 0 when all changes were done, PS_ERROR when some
+ * failed.
+ */
+int ps_apply_run(ps_plan *plan, ps_run_opts *ro, bool fail_on_drift,
+		 ps_error *err);
+
+/*
+ * Commit what the apply did: every account whose base changed gets its new
+ * document, in one commit whose subject counts the actions that succeeded
+ * and whose body lists account/event/action. out_id "" when nothing
+ * changed.
+ */
+int ps_apply_commit(ps_plan *plan, ps_state *st, char out_id[41],
+		    ps_error *err);
+
+#endif

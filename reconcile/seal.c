@@ -1,1 +1,221 @@
+#include "seal.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
 #include "util.h"
+#include "banned.h"
+
+#define FP_CONTEXT "pavesync fingerprint v1"
+
+static void hmac(unsigned char out[32], const void *key, size_t keylen,
+		 const void *data, size_t len)
+{
+	unsigned int outlen = 32;
+
+	if (!HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &outlen))
+		ps_oom();
+}
+
+void ps_fpkey_derive(ps_fpkey *out, const char *account, const char *api_secret)
+{
+	const char *material = getenv("PAVESYNC_FINGERPRINT_KEY");
+	unsigned char id[32];
+	ps_buf msg = PS_BUF_INIT;
+
+	if (!material || !*material)
+		material = api_secret ? api_secret : "";
+	/* The NUL keeps "v1" + "x" and "v" + "1x" apart. */
+	ps_buf_put(&msg, FP_CONTEXT, sizeof(FP_CONTEXT));
+	ps_buf_puts(&msg, account);
+	hmac(out->key, material, strlen(material), msg.ptr, msg.len);
+	hmac(id, out->key, sizeof(out->key), "key id", 6);
+	ps_hex(out->id, id, 6);
+	ps_buf_release(&msg);
+	explicit_bzero(id, sizeof(id));
+}
+
+void ps_fpkey_wipe(ps_fpkey *k)
+{
+	explicit_bzero(k, sizeof(*k));
+}
+
+void ps_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
+		    const void *data, size_t len)
+{
+	unsigned char mac[32];
+	char hex[33];
+
+	hmac(mac, k->key, sizeof(k->key), data, len);
+	ps_hex(hex, mac, 16);
+	snprintf(out, outlen, "%s%s", PS_SENSITIVE_PREFIX, hex);
+}
+
+bool ps_is_fingerprint(const json_t *v)
+{
+	return json_is_string(v) &&
+	       !strncmp(json_string_value(v), PS_SENSITIVE_PREFIX,
+			strlen(PS_SENSITIVE_PREFIX));
+}
+
+/* headers/payload as the API may give them: object, JSON string holding an
+ * object, "", null or absent. Returns a new reference. */
+static json_t *object_field(const json_t *spec, const char *name)
+{
+	json_t *v = json_object_get(spec, name);
+
+	if (!v || json_is_null(v))
+		return json_object();
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		json_t *parsed;
+
+		if (!*s)
+			return json_object();
+		parsed = json_loads(s, JSON_REJECT_DUPLICATES, NULL);
+		if (json_is_object(parsed))
+			return parsed;
+		json_decref(parsed);
+	}
+	return json_deep_copy(v);
+}
+
+static char *lowercase(const char *s)
+{
+	char *r = ps_strdup(s), *p;
+
+	for (p = r; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return r;
+}
+
+json_t *ps_callback_normalize(const json_t *spec)
+{
+	json_t *out, *headers, *lower, *v, *url, *method;
+	const char *name;
+
+	if (!json_is_object(spec))
+		return NULL;
+	out = json_object();
+	url = json_object_get(spec, "url");
+	json_object_set_new(out, "url", url ? json_deep_copy(url) : json_string(""));
+
+	method = json_object_get(spec, "method");
+	if (json_is_string(method) && *json_string_value(method)) {
+		char *m = ps_strdup(json_string_value(method)), *p;
+		for (p = m; *p; p++)
+			if (*p >= 'a' && *p <= 'z')
+				*p = (char)(*p - 'a' + 'A');
+		json_object_set_new(out, "method", json_string(m));
+		free(m);
+	} else if (!method || json_is_null(method) ||
+		   json_is_string(method)) {
+		json_object_set_new(out, "method", json_string("POST"));
+	} else {
+		json_object_set_new(out, "method", json_deep_copy(method));
+	}
+
+	headers = object_field(spec, "headers");
+	if (json_is_object(headers)) {
+		lower = json_object();
+		json_object_foreach(headers, name, v) {
+			char *l = lowercase(name);
+			json_object_set(lower, l, v);
+			free(l);
+		}
+		json_decref(headers);
+		headers = lower;
+	}
+	json_object_set_new(out, "headers", headers);
+	json_object_set_new(out, "payload", object_field(spec, "payload"));
+	return out;
+}
+
+static void seal_value(json_t *parent, const char *key, size_t index,
+		       const ps_fpkey *k)
+{
+	json_t *v = json_is_object(parent) ? json_object_get(parent, key)
+					   : json_array_get(parent, index);
+	char fp[80];
+
+	if (!v || ps_is_fingerprint(v))
+		return;
+	if (json_is_string(v)) {
+		ps_fingerprint(fp, sizeof(fp), k, json_string_value(v),
+			       json_string_length(v));
+	} else {
+		char *enc = ps_json_compact(v);
+		ps_fingerprint(fp, sizeof(fp), k, enc, strlen(enc));
+		explicit_bzero(enc, strlen(enc));
+		free(enc);
+	}
+	if (json_is_object(parent))
+		json_object_set_new(parent, key, json_string(fp));
+	else
+		json_array_set_new(parent, index, json_string(fp));
+}
+
+/* Seal the value at `pointer` (already adjusted to the normalised form). */
+static void seal_pointer(json_t *doc, const char *pointer, const ps_fpkey *k)
+{
+	const char *slash = strrchr(pointer, '/');
+	char *parent_ptr, *last;
+	json_t *parent;
+	ps_buf seg = PS_BUF_INIT;
+	const char *p;
+
+	if (!slash)
+		return;
+	parent_ptr = ps_strndup(pointer, (size_t)(slash - pointer));
+	parent = ps_json_pointer_get(doc, parent_ptr);
+	for (p = slash + 1; *p; p++) {
+		if (*p == '~' && (p[1] == '0' || p[1] == '1')) {
+			ps_buf_putc(&seg, p[1] == '0' ? '~' : '/');
+			p++;
+		} else {
+			ps_buf_putc(&seg, *p);
+		}
+	}
+	last = seg.ptr;
+	if (json_is_object(parent)) {
+		seal_value(parent, last, 0, k);
+	} else if (json_is_array(parent)) {
+		long idx;
+		if (!ps_parse_long(&idx, last, 0, 1L << 30))
+			seal_value(parent, NULL, (size_t)idx, k);
+	}
+	free(parent_ptr);
+	ps_buf_release(&seg);
+}
+
+json_t *ps_callback_seal(const json_t *spec, const json_t *sensitive,
+			 const ps_fpkey *k)
+{
+	json_t *out = ps_callback_normalize(spec), *headers, *v;
+	const char *name;
+	size_t i;
+
+	if (!out)
+		return NULL;
+	json_array_foreach(sensitive, i, v) {
+		const char *ptr = json_string_value(v);
+		if (!ptr)
+			continue;
+		if (!strncmp(ptr, "/headers/", 9)) {
+			char *l = lowercase(ptr);
+			seal_pointer(out, l, k);
+			free(l);
+		} else {
+			seal_pointer(out, ptr, k);
+		}
+	}
+	headers = json_object_get(out, "headers");
+	json_object_foreach(headers, name, v)
+		seal_value(headers, name, 0, k);
+	return out;
+}

@@ -1,0 +1,127 @@
+/*
+ * The command line: option parsing, the command table and rendering. The
+ * library (reconcile/) never prints; everything a person sees is made here.
+ */
+#ifndef PS_CMD_H
+#define PS_CMD_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "error.h"
+#include "plan.h"
+#include "state.h"
+
+/* Exit statuses (SPEC §4). */
+enum {
+	EXIT_OK = 0,
+	EXIT_ERROR = 1,
+	EXIT_CHANGES = 2, /* plan --detailed-exitcode found changes */
+	EXIT_PARTIAL = 3, /* apply applied some changes and failed others */
+	EXIT_LOCKED = 75, /* another run holds the lock (EX_TEMPFAIL) */
+};
+
+enum format { FORMAT_TEXT, FORMAT_JSON };
+enum on_drift { ON_DRIFT_REVERT, ON_DRIFT_FAIL };
+
+/* Every option of every command; each command reads the ones it allows. */
+struct opts {
+	/* global */
+	const char *config;
+	const char *state_repo;
+	const char *state_ref;
+	const char *api_url;
+	const char **accounts; /* NULL-terminated, or NULL */
+	size_t naccounts;
+	enum format format;
+	int color;             /* resolved: 1 colour, 0 not */
+	const char *color_arg;
+	int quiet;
+	int verbose;
+	/* plan / apply */
+	bool refresh;
+	bool detailed_exitcode;
+	const char *out;
+	bool prune;
+	bool dry_run;
+	const char *plan_file;
+	long max_changes;      /* -1: no cap */
+	bool force;
+	long concurrency;
+	long timeout;          /* seconds */
+	long retries;
+	long lock_timeout;     /* seconds */
+	bool push;
+	const char *remote;
+	enum on_drift on_drift;
+	const char *cacert;
+	/* import */
+	bool seed;
+	/* history */
+	long limit;
+};
+
+struct command {
+	const char *name;
+	int (*fn)(struct opts *o);
+	const char *summary;
+	const char *usage;     /* full help text */
+	unsigned options;      /* OPT_* mask of command options it accepts */
+};
+
+int cmd_validate(struct opts *o);
+int cmd_plan(struct opts *o);
+int cmd_apply(struct opts *o);
+int cmd_import(struct opts *o);
+int cmd_show(struct opts *o);
+int cmd_history(struct opts *o);
+
+extern const char validate_usage[], plan_usage[], apply_usage[],
+	import_usage[], show_usage[], history_usage[];
+
+/* ---- output.c: the one place that writes for people ---- */
+
+/* Messages on stderr: "error: …", "warning: …"; info is silenced by -q. */
+void out_init(const struct opts *o);
+void out_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void out_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void out_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void out_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Report a ps_error as "error: SOURCE:LINE:COL: message". */
+void out_ps_error(const ps_error *e);
+/* Thread-safe -v log sink for the API client. */
+void out_log_line(void *ctx, const char *line);
+/* Progress on a terminal ("\r[done/total] …"); nothing otherwise. */
+void out_progress(void *ctx, size_t done, size_t total, size_t failed);
+void out_progress_end(void);
+
+/* Colour helpers: return the escape or "" when colour is off. */
+const char *c_green(void);
+const char *c_yellow(void);
+const char *c_red(void);
+const char *c_bold(void);
+const char *c_dim(void);
+const char *c_reset(void);
+
+/* Render a plan (or an apply's result when `applied`) to stdout. */
+void out_plan_text(const ps_plan *plan, bool applied, const char *commit,
+		   const char *refresh_commit);
+void out_plan_json(const ps_plan *plan, const char *commit);
+/* The -q summary line; nothing when the plan has no change. */
+void out_plan_quiet(const ps_plan *plan, bool applied, const char *commit);
+/* Print a JSON document to stdout (indent 2, final newline). */
+void out_json(const json_t *doc);
+
+/* ---- shared steps (main.c) ---- */
+
+/* Load the config named by the options; errors printed. */
+int load_config(ps_config **cfg, const struct opts *o);
+/* The effective API URL (flag > env > config > default). Borrowed. */
+const char *effective_api_url(const struct opts *o, const ps_config *cfg);
+/* The effective state repository path; *out malloc'd. */
+int state_repo_path(char **out, const struct opts *o, const ps_config *cfg);
+/* Fill run options (API client, concurrency, progress) from the options. */
+void run_opts_init(ps_run_opts *ro, const struct opts *o, const char *url);
+
+#endif

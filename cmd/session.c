@@ -1,0 +1,174 @@
+/*
+ * The steps plan, apply and import share: load the config, find and open
+ * the state repository, take the lock (writers only), read live callbacks
+ * and build the plan.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "session.h"
+#include "util.h"
+#include "banned.h"
+
+int session_open(struct session *s, struct opts *o, bool write)
+{
+	ps_error e;
+	char warning[512] = "";
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	ps_error_clear(&e);
+	if (load_config(&s->cfg, o) < 0)
+		return EXIT_ERROR;
+	s->url = effective_api_url(o, s->cfg);
+	if (state_repo_path(&s->repo, o, s->cfg) < 0)
+		return EXIT_ERROR;
+	if (ps_state_open(&s->st, s->repo, o->state_ref,
+			  write ? PS_STATE_CREATE : 0, &e) < 0) {
+		out_ps_error(&e);
+		return EXIT_ERROR;
+	}
+	run_opts_init(&s->ro, o, s->url);
+	if (!write)
+		return EXIT_OK;
+
+	rc = ps_lock_acquire(&s->lock, ps_state_gitdir(s->st), ps_state_ref(s->st),
+			     (double)o->lock_timeout, warning, sizeof(warning), &e);
+	if (rc < 0) {
+		out_ps_error(&e);
+		return rc == PS_ELOCKED ? EXIT_LOCKED : EXIT_ERROR;
+	}
+	if (*warning)
+		out_warning("%s", warning);
+	/* Re-read under the lock: another run may have committed meanwhile. */
+	ps_state_free(s->st);
+	s->st = NULL;
+	if (ps_state_open(&s->st, s->repo, o->state_ref, PS_STATE_CREATE, &e) < 0) {
+		out_ps_error(&e);
+		return EXIT_ERROR;
+	}
+	if (o->push) {
+		const char *remote = o->remote ? o->remote : "origin";
+		if (ps_state_fetch(s->st, remote, &e) < 0) {
+			out_ps_error(&e);
+			return EXIT_ERROR;
+		}
+	}
+	return EXIT_OK;
+}
+
+int session_check_url(struct session *s)
+{
+	ps_error e;
+
+	ps_error_clear(&e);
+	if (ps_api_check_url(s->url, &e) < 0) {
+		out_error("API URL %s: %s", s->url, e.message);
+		return EXIT_ERROR;
+	}
+	return EXIT_OK;
+}
+
+static void report_live_errors(const json_t *errors)
+{
+	const char *name;
+	json_t *msg;
+
+	json_object_foreach((json_t *)errors, name, msg)
+		out_error("account %s: %s", name, json_string_value(msg));
+}
+
+int session_plan(struct session *s, struct opts *o, bool refresh,
+		 bool refresh_stale)
+{
+	ps_plan_opts po;
+	ps_error e;
+	size_t i, nstale = 0;
+	const char **stale;
+
+	ps_error_clear(&e);
+	memset(&po, 0, sizeof(po));
+	po.only = o->accounts;
+	po.prune = o->prune;
+	po.api_url = s->url;
+
+	if (refresh) {
+		if (session_check_url(s))
+			return EXIT_ERROR;
+		ps_live_read(&s->live, &s->live_errors, s->cfg, o->accounts,
+			     &s->ro, &e);
+		report_live_errors(s->live_errors);
+	}
+	if (ps_plan_build(&s->plan, s->cfg, s->st, s->live, s->live_errors,
+			  &po, &e) < 0) {
+		out_ps_error(&e);
+		return EXIT_ERROR;
+	}
+	if (refresh || !refresh_stale)
+		return EXIT_OK;
+
+	/* A stale snapshot is unknown: read those accounts live (only them). */
+	stale = ps_calloc(s->plan->naccounts + 1, sizeof(*stale));
+	for (i = 0; i < s->plan->naccounts; i++)
+		if (s->plan->accounts[i].stale)
+			stale[nstale++] = s->plan->accounts[i].name;
+	if (nstale) {
+		out_info("reading %zu account%s live: the snapshot was written for other credentials",
+			 nstale, nstale == 1 ? "" : "s");
+		if (session_check_url(s)) {
+			free(stale);
+			return EXIT_ERROR;
+		}
+		ps_live_read(&s->live, &s->live_errors, s->cfg, stale, &s->ro, &e);
+		report_live_errors(s->live_errors);
+		ps_plan_free(s->plan);
+		s->plan = NULL;
+		if (ps_plan_build(&s->plan, s->cfg, s->st, s->live,
+				  s->live_errors, &po, &e) < 0) {
+			out_ps_error(&e);
+			free(stale);
+			return EXIT_ERROR;
+		}
+	}
+	free(stale);
+	return EXIT_OK;
+}
+
+int session_record_drift(struct session *s, const char *subject)
+{
+	ps_error e;
+
+	ps_error_clear(&e);
+	if (ps_plan_record_drift(s->plan, s->st, subject, s->refresh_commit, &e) < 0) {
+		out_ps_error(&e);
+		return EXIT_ERROR;
+	}
+	return EXIT_OK;
+}
+
+int session_push(struct session *s, struct opts *o)
+{
+	ps_error e;
+
+	ps_error_clear(&e);
+	if (!o->push)
+		return EXIT_OK;
+	if (ps_state_push(s->st, o->remote ? o->remote : "origin", &e) < 0) {
+		out_ps_error(&e);
+		return EXIT_ERROR;
+	}
+	return EXIT_OK;
+}
+
+void session_close(struct session *s)
+{
+	ps_plan_free(s->plan);
+	json_decref(s->live);
+	json_decref(s->live_errors);
+	ps_state_free(s->st);
+	ps_lock_release(s->lock);
+	ps_config_free(s->cfg);
+	free(s->repo);
+	memset(s, 0, sizeof(*s));
+}
