@@ -1,0 +1,199 @@
+/* Unit tests for the base library: buffers, errors, util, JSON helpers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+#include "error.h"
+#include "json.h"
+#include "util.h"
+
+static void buf_starts_empty_and_never_null(void **state)
+{
+	ps_buf b = PS_BUF_INIT;
+	char *s;
+
+	(void)state;
+	assert_non_null(b.ptr);
+	assert_string_equal(b.ptr, "");
+	s = ps_buf_detach(&b, NULL);
+	assert_string_equal(s, "");
+	free(s);
+}
+
+static void buf_appends_and_formats(void **state)
+{
+	ps_buf b = PS_BUF_INIT;
+
+	(void)state;
+	assert_int_equal(ps_buf_puts(&b, "abc"), 0);
+	assert_int_equal(ps_buf_putc(&b, '-'), 0);
+	assert_int_equal(ps_buf_printf(&b, "%d/%s", 42, "x"), 0);
+	assert_string_equal(b.ptr, "abc-42/x");
+	assert_int_equal(b.len, 8);
+	ps_buf_reset(&b);
+	assert_string_equal(b.ptr, "");
+	ps_buf_release(&b);
+}
+
+static void buf_refuses_past_max(void **state)
+{
+	ps_buf b;
+
+	(void)state;
+	ps_buf_init(&b, 8);
+	assert_int_equal(ps_buf_puts(&b, "12345678"), 0);
+	assert_int_equal(ps_buf_putc(&b, '9'), PS_ELIMIT);
+	assert_int_equal(ps_buf_printf(&b, "%s", "more"), PS_ELIMIT);
+	assert_string_equal(b.ptr, "12345678");
+	ps_buf_release(&b);
+}
+
+static void error_formats_location(void **state)
+{
+	ps_error e;
+	char out[1024];
+
+	(void)state;
+	ps_error_at(&e, PS_EINVALID, "p.yaml", 12, 7, "unknown event \"%s\"", "X");
+	assert_string_equal(ps_error_format(&e, out, sizeof(out)),
+			    "p.yaml:12:7: unknown event \"X\"");
+	ps_error_set(&e, PS_ERROR, "line one\nline two");
+	assert_string_equal(ps_error_format(&e, out, sizeof(out)), "line one line two");
+	ps_error_prefix(&e, "account %s", "main");
+	assert_string_equal(e.message, "account main: line one line two");
+	assert_int_equal(ps_error_set(NULL, PS_ELIMIT, "x"), PS_ELIMIT);
+}
+
+static void diags_are_bounded(void **state)
+{
+	ps_diags d = PS_DIAGS_INIT;
+	ps_error e;
+	int i;
+
+	(void)state;
+	ps_error_set(&e, PS_EINVALID, "bad");
+	for (i = 0; i < 5000; i++)
+		ps_diags_add(&d, &e);
+	assert_int_equal(d.count, 1000);
+	ps_diags_clear(&d);
+	assert_int_equal(d.count, 0);
+}
+
+static void suggest_finds_typos(void **state)
+{
+	const char *const keys[] = { "callbacks", "accounts", "version", NULL };
+
+	(void)state;
+	assert_string_equal(ps_suggest("calbacks", keys), "callbacks");
+	assert_string_equal(ps_suggest("VERSION", keys), "version");
+	assert_null(ps_suggest("zzzzzzzzz", keys));
+	assert_string_equal(ps_suggest("SESSION:COMPLETED", ps_events), "SESSION:COMPLETE");
+}
+
+static void events_and_names(void **state)
+{
+	(void)state;
+	assert_true(ps_event_is_known("SESSION:NOTE_INSERT"));
+	assert_false(ps_event_is_known("SESSION:note_insert"));
+	assert_true(ps_account_name_is_valid("main"));
+	assert_true(ps_account_name_is_valid("0branch_2-x"));
+	assert_false(ps_account_name_is_valid("Main"));
+	assert_false(ps_account_name_is_valid("-x"));
+	assert_false(ps_account_name_is_valid(""));
+	assert_true(ps_account_name_is_valid(
+		"a23456789012345678901234567890123456789012345678901234567890123"));
+	assert_false(ps_account_name_is_valid(
+		"a234567890123456789012345678901234567890123456789012345678901234"));
+}
+
+static void parse_long_is_strict(void **state)
+{
+	long v;
+
+	(void)state;
+	assert_int_equal(ps_parse_long(&v, "42", 0, 100), 0);
+	assert_int_equal(v, 42);
+	assert_int_equal(ps_parse_long(&v, "42x", 0, 100), -1);
+	assert_int_equal(ps_parse_long(&v, "", 0, 100), -1);
+	assert_int_equal(ps_parse_long(&v, "101", 0, 100), -1);
+	assert_int_equal(ps_parse_long(&v, "-1", 0, 100), -1);
+}
+
+static void utf8_validation(void **state)
+{
+	(void)state;
+	assert_true(ps_utf8_valid("héllo €", strlen("héllo €")));
+	assert_false(ps_utf8_valid("\xc3", 1));          /* truncated */
+	assert_false(ps_utf8_valid("\xc0\xaf", 2));      /* overlong */
+	assert_false(ps_utf8_valid("\xed\xa0\x80", 3));  /* surrogate */
+	assert_false(ps_utf8_valid("\xff", 1));
+	assert_false(ps_utf8_valid("a\0b", 3));
+	assert_true(ps_utf8_valid("\xf0\x9f\x98\x80", 4)); /* emoji */
+}
+
+static void canonical_json_is_sorted_indented(void **state)
+{
+	json_t *v = json_pack("{s:i, s:{s:s, s:[i,i]}}", "b", 1, "a", "y", "x", "z", 1, 2);
+	char *s = ps_json_canonical(v);
+
+	(void)state;
+	assert_string_equal(s, "{\n  \"a\": {\n    \"y\": \"x\",\n    \"z\": [\n      1,\n"
+			       "      2\n    ]\n  },\n  \"b\": 1\n}\n");
+	free(s);
+	s = ps_json_compact(v);
+	assert_string_equal(s, "{\"a\":{\"y\":\"x\",\"z\":[1,2]},\"b\":1}");
+	free(s);
+	json_decref(v);
+}
+
+static void json_pointers(void **state)
+{
+	json_t *v = json_pack("{s:{s:s, s:[i,i]}}", "a", "b/c~", "x", "arr", 7, 8);
+	char *p;
+
+	(void)state;
+	assert_string_equal(json_string_value(ps_json_pointer_get(v, "/a/b~1c~0")), "x");
+	assert_int_equal(json_integer_value(ps_json_pointer_get(v, "/a/arr/1")), 8);
+	assert_null(ps_json_pointer_get(v, "/a/missing"));
+	assert_null(ps_json_pointer_get(v, "a"));
+	assert_ptr_equal(ps_json_pointer_get(v, ""), v);
+	p = ps_json_pointer_append("/a", "b/c~");
+	assert_string_equal(p, "/a/b~1c~0");
+	free(p);
+	json_decref(v);
+}
+
+static void hex_encoding(void **state)
+{
+	const unsigned char data[] = { 0x00, 0xab, 0xff };
+	char out[7];
+
+	(void)state;
+	ps_hex(out, data, 3);
+	assert_string_equal(out, "00abff");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(buf_starts_empty_and_never_null),
+		cmocka_unit_test(buf_appends_and_formats),
+		cmocka_unit_test(buf_refuses_past_max),
+		cmocka_unit_test(error_formats_location),
+		cmocka_unit_test(diags_are_bounded),
+		cmocka_unit_test(suggest_finds_typos),
+		cmocka_unit_test(events_and_names),
+		cmocka_unit_test(parse_long_is_strict),
+		cmocka_unit_test(utf8_validation),
+		cmocka_unit_test(canonical_json_is_sorted_indented),
+		cmocka_unit_test(json_pointers),
+		cmocka_unit_test(hex_encoding),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

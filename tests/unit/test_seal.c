@@ -1,0 +1,237 @@
+/* Unit tests for normalisation and keyed fingerprints (reconcile/seal.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "json.h"
+#include "seal.h"
+
+static json_t *parse(const char *s)
+{
+	json_t *v = json_loads(s, 0, NULL);
+
+	assert_non_null(v);
+	return v;
+}
+
+static void assert_json_eq(const json_t *a, const char *expected)
+{
+	json_t *b = parse(expected);
+	char *sa = ps_json_compact(a), *sb = ps_json_compact(b);
+
+	if (strcmp(sa, sb))
+		fail_msg("got %s, expected %s", sa, sb);
+	free(sa);
+	free(sb);
+	json_decref(b);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	unsetenv("PAVESYNC_FINGERPRINT_KEY");
+	return 0;
+}
+
+static void normalize_fills_defaults(void **state)
+{
+	json_t *in = parse("{\"event\":\"SESSION:COMPLETE\",\"api_key\":\"k\",\"url\":\"https://x\"}");
+	json_t *n = ps_callback_normalize(in);
+
+	(void)state;
+	assert_json_eq(n, "{\"url\":\"https://x\",\"method\":\"POST\",\"headers\":{},\"payload\":{}}");
+	json_decref(n);
+	json_decref(in);
+}
+
+static void normalize_method_and_header_case(void **state)
+{
+	json_t *in = parse("{\"url\":\"u\",\"method\":\"put\",\"headers\":{\"X-Token\":\"a\"},"
+			   "\"payload\":{\"b\":1,\"a\":[1,2]}}");
+	json_t *n = ps_callback_normalize(in);
+
+	(void)state;
+	assert_json_eq(n, "{\"url\":\"u\",\"method\":\"PUT\",\"headers\":{\"x-token\":\"a\"},"
+			  "\"payload\":{\"a\":[1,2],\"b\":1}}");
+	json_decref(n);
+	json_decref(in);
+}
+
+static void normalize_parses_string_objects(void **state)
+{
+	/* The API docs call headers/payload strings; accept either. */
+	json_t *in = parse("{\"url\":\"u\",\"headers\":\"{\\\"A\\\":\\\"1\\\"}\","
+			   "\"payload\":\"{\\\"k\\\":true}\"}");
+	json_t *n = ps_callback_normalize(in);
+	json_t *empty = parse("{\"url\":\"u\",\"headers\":\"\",\"payload\":null}");
+	json_t *m = ps_callback_normalize(empty);
+
+	(void)state;
+	assert_json_eq(n, "{\"url\":\"u\",\"method\":\"POST\",\"headers\":{\"a\":\"1\"},\"payload\":{\"k\":true}}");
+	assert_json_eq(m, "{\"url\":\"u\",\"method\":\"POST\",\"headers\":{},\"payload\":{}}");
+	assert_null(ps_callback_normalize(json_null()));
+	json_decref(n);
+	json_decref(in);
+	json_decref(m);
+	json_decref(empty);
+}
+
+static void key_depends_on_secret_and_account(void **state)
+{
+	ps_fpkey a, b, c, d;
+
+	(void)state;
+	ps_fpkey_derive(&a, "main", "secret-1");
+	ps_fpkey_derive(&b, "main", "secret-1");
+	ps_fpkey_derive(&c, "main", "secret-2");
+	ps_fpkey_derive(&d, "other", "secret-1");
+	assert_memory_equal(a.key, b.key, 32);
+	assert_string_equal(a.id, b.id);
+	assert_string_not_equal(a.id, c.id);
+	assert_string_not_equal(a.id, d.id);
+	assert_int_equal(strlen(a.id), 12);
+}
+
+static void fingerprint_key_env_overrides_secret(void **state)
+{
+	ps_fpkey a, b;
+
+	(void)state;
+	setenv("PAVESYNC_FINGERPRINT_KEY", "team-key", 1);
+	ps_fpkey_derive(&a, "main", "secret-1");
+	ps_fpkey_derive(&b, "main", "secret-2");
+	unsetenv("PAVESYNC_FINGERPRINT_KEY");
+	/* With a dedicated key, rotating the API secret keeps fingerprints. */
+	assert_string_equal(a.id, b.id);
+}
+
+static void fingerprints_are_keyed(void **state)
+{
+	ps_fpkey a, c;
+	char f1[80], f2[80], f3[80];
+
+	(void)state;
+	ps_fpkey_derive(&a, "main", "secret-1");
+	ps_fpkey_derive(&c, "main", "secret-2");
+	ps_fingerprint(f1, sizeof(f1), &a, "Bearer t", 8);
+	ps_fingerprint(f2, sizeof(f2), &a, "Bearer t", 8);
+	ps_fingerprint(f3, sizeof(f3), &c, "Bearer t", 8);
+	assert_string_equal(f1, f2);
+	assert_string_not_equal(f1, f3);
+	assert_int_equal(strlen(f1), strlen(PS_SENSITIVE_PREFIX) + 32);
+	assert_non_null(strstr(f1, PS_SENSITIVE_PREFIX));
+	{
+		json_t *j = json_string(f1);
+		assert_true(ps_is_fingerprint(j));
+		json_decref(j);
+	}
+}
+
+static void seal_hides_headers_and_listed_values(void **state)
+{
+	ps_fpkey k;
+	json_t *spec = parse("{\"url\":\"https://h/x?t=SECRETURL\",\"method\":\"POST\","
+			     "\"headers\":{\"Authorization\":\"Bearer SECRETHDR\",\"X-Plain\":\"v\"},"
+			     "\"payload\":{\"token\":\"SECRETPAY\",\"n\":{\"deep\":42},\"keep\":\"me\"}}");
+	json_t *sens = parse("[\"/url\",\"/headers/Authorization\",\"/payload/token\",\"/payload/n\"]");
+	json_t *sealed;
+	char *text;
+
+	(void)state;
+	ps_fpkey_derive(&k, "main", "s");
+	sealed = ps_callback_seal(spec, sens, &k);
+	text = ps_json_compact(sealed);
+	assert_null(strstr(text, "SECRET"));
+	/* Every header value is sealed, listed or not. */
+	assert_true(ps_is_fingerprint(ps_json_pointer_get(sealed, "/headers/x-plain")));
+	assert_true(ps_is_fingerprint(ps_json_pointer_get(sealed, "/headers/authorization")));
+	assert_true(ps_is_fingerprint(ps_json_pointer_get(sealed, "/url")));
+	assert_true(ps_is_fingerprint(ps_json_pointer_get(sealed, "/payload/n")));
+	assert_string_equal(json_string_value(ps_json_pointer_get(sealed, "/payload/keep")), "me");
+	free(text);
+	json_decref(sealed);
+	json_decref(sens);
+	json_decref(spec);
+}
+
+static void seal_is_deterministic_and_idempotent(void **state)
+{
+	ps_fpkey k;
+	json_t *spec = parse("{\"url\":\"u\",\"headers\":{\"A\":\"x\"}}");
+	json_t *s1, *s2, *s3;
+
+	(void)state;
+	ps_fpkey_derive(&k, "main", "s");
+	s1 = ps_callback_seal(spec, NULL, &k);
+	s2 = ps_callback_seal(spec, NULL, &k);
+	s3 = ps_callback_seal(s1, NULL, &k); /* sealing sealed values changes nothing */
+	assert_true(json_equal(s1, s2));
+	assert_true(json_equal(s1, s3));
+	json_decref(s1);
+	json_decref(s2);
+	json_decref(s3);
+	json_decref(spec);
+}
+
+static void seal_header_case_does_not_matter(void **state)
+{
+	ps_fpkey k;
+	json_t *a = parse("{\"url\":\"u\",\"headers\":{\"X-Token\":\"v\"}}");
+	json_t *b = parse("{\"url\":\"u\",\"headers\":{\"x-token\":\"v\"}}");
+	json_t *c = parse("{\"url\":\"u\",\"headers\":{\"x-token\":\"w\"}}");
+	json_t *sa, *sb, *sc;
+
+	(void)state;
+	ps_fpkey_derive(&k, "main", "s");
+	sa = ps_callback_seal(a, NULL, &k);
+	sb = ps_callback_seal(b, NULL, &k);
+	sc = ps_callback_seal(c, NULL, &k);
+	assert_true(json_equal(sa, sb));
+	assert_false(json_equal(sa, sc)); /* a rotated value is seen as drift */
+	json_decref(sa);
+	json_decref(sb);
+	json_decref(sc);
+	json_decref(a);
+	json_decref(b);
+	json_decref(c);
+}
+
+static void payload_key_order_ignored(void **state)
+{
+	ps_fpkey k;
+	json_t *a = parse("{\"url\":\"u\",\"payload\":{\"a\":1,\"b\":{\"c\":2,\"d\":3}}}");
+	json_t *b = parse("{\"url\":\"u\",\"payload\":{\"b\":{\"d\":3,\"c\":2},\"a\":1}}");
+	json_t *sa, *sb;
+
+	(void)state;
+	ps_fpkey_derive(&k, "main", "s");
+	sa = ps_callback_seal(a, NULL, &k);
+	sb = ps_callback_seal(b, NULL, &k);
+	assert_true(json_equal(sa, sb));
+	json_decref(sa);
+	json_decref(sb);
+	json_decref(a);
+	json_decref(b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(normalize_fills_defaults, setup),
+		cmocka_unit_test_setup(normalize_method_and_header_case, setup),
+		cmocka_unit_test_setup(normalize_parses_string_objects, setup),
+		cmocka_unit_test_setup(key_depends_on_secret_and_account, setup),
+		cmocka_unit_test_setup(fingerprint_key_env_overrides_secret, setup),
+		cmocka_unit_test_setup(fingerprints_are_keyed, setup),
+		cmocka_unit_test_setup(seal_hides_headers_and_listed_values, setup),
+		cmocka_unit_test_setup(seal_is_deterministic_and_idempotent, setup),
+		cmocka_unit_test_setup(seal_header_case_does_not_matter, setup),
+		cmocka_unit_test_setup(payload_key_order_ignored, setup),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
