@@ -1,1 +1,1093 @@
+/*
+ * The PAVE callbacks API client: libcurl for HTTP, OpenSSL for the
+ * HMAC-SHA256 request token. See api.h for the contract; the notes here
+ * are about how.
+ *
+ * Every request goes through call(), which owns the retry loop:
+ *
+ *   attempt()   one HTTP exchange on the client's reused easy handle,
+ *               with fresh auth headers, the body capped at max_body;
+ *   classify    2xx → parse; 401/403 → PS_EAUTH; 404 → PS_ENOTFOUND
+ *               (per call); POST 400/409/422 → PS_EEXISTS; other 4xx →
+ *               PS_EHTTP; 429/5xx/transport errors → retry;
+ *   backoff()   base*2^n capped, full jitter in [d/2, d], or Retry-After.
+ *
+ * An ambiguous POST failure (the request may have reached the server) is
+ * confirmed with GET /v1/callbacks/:event before anything else, so a
+ * retried create can never act twice.
+ */
+#include "api.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "json.h"
 #include "util.h"
+#include "banned.h"
+
+#define DEFAULT_BASE_URL "https://openapi.paveapi.com"
+#define CALLBACKS_PATH "/v1/callbacks"
+/* An API "message" quoted in our errors is cut at this many bytes. */
+#define MESSAGE_MAX 200
+
+struct ps_api {
+	CURL *curl;
+	ps_api_opts opts;
+	char *base_url; /* trailing '/' stripped */
+	char *cacert;
+	char *api_key;
+	char *secret; /* wiped on free */
+	char *username;
+	long requests;
+	long connections;
+	uint64_t rng;
+	ps_buf body;         /* the current response body, capped */
+	long retry_after_ms; /* from the current response; -1 when none */
+	bool overflow;       /* the current response went past max_body */
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* The outcome of one HTTP exchange. */
+typedef struct attempt_result {
+	CURLcode cc;
+	long status;  /* 0 when no response arrived */
+	long ms;      /* wall time of the exchange */
+	bool too_big; /* the body went past max_body */
+} attempt_result;
+
+enum call_kind { CALL_LIST, CALL_GET, CALL_CREATE, CALL_UPDATE, CALL_DELETE };
+
+/* A request body fed to libcurl through a read callback. */
+typedef struct upload {
+	const char *data;
+	size_t len;
+	size_t pos;
+	bool may_resend;
+} upload;
+
+void ps_api_opts_default(ps_api_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->connect_timeout_ms = 10000;
+	o->timeout_ms = 30000;
+	o->retries = 4;
+	o->backoff_base_ms = 250;
+	o->backoff_max_ms = 30000;
+	o->max_body = (size_t)1024 * 1024;
+}
+
+int ps_api_global_init(void)
+{
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : PS_ERROR;
+}
+
+void ps_api_global_cleanup(void)
+{
+	curl_global_cleanup();
+}
+
+/* ------------------------------------------------------------------ */
+/* URL checks                                                           */
+
+static bool host_is_loopback(const char *host)
+{
+	char tmp[INET6_ADDRSTRLEN + 2];
+	struct in_addr a4;
+	struct in6_addr a6;
+	size_t n = strlen(host);
+
+	if (!ps_strcasecmp(host, "localhost") ||
+	    !ps_strcasecmp(host, "localhost."))
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	/* curl hands IPv6 hosts back in brackets; accept both spellings. */
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		if (n - 2 >= sizeof(tmp))
+			return false;
+		memcpy(tmp, host + 1, n - 2);
+		tmp[n - 2] = '\0';
+		host = tmp;
+	}
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return !memcmp(&a6, &in6addr_loopback, sizeof(a6));
+	return false;
+}
+
+int ps_api_check_url(const char *url, ps_error *err)
+{
+	CURLU *u = NULL;
+	CURLUcode uc;
+	char *scheme = NULL, *host = NULL, *part = NULL;
+	int rc = PS_EINVALID;
+
+	if (!url || !*url) {
+		ps_error_set(err, PS_EINVALID, "API URL is empty");
+		goto cleanup;
+	}
+	u = curl_url();
+	if (!u)
+		ps_oom();
+	uc = curl_url_set(u, CURLUPART_URL, url, 0);
+	if (uc != CURLUE_OK) {
+		ps_error_set(err, PS_EINVALID, "invalid API URL \"%s\": %s", url,
+			     curl_url_strerror(uc));
+		goto cleanup;
+	}
+	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    (strcmp(scheme, "https") && strcmp(scheme, "http"))) {
+		ps_error_set(err, PS_EINVALID,
+			     "invalid API URL \"%s\": only https (or http to a "
+			     "loopback host) is supported", url);
+		goto cleanup;
+	}
+	if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    !*host) {
+		ps_error_set(err, PS_EINVALID, "invalid API URL \"%s\": no host",
+			     url);
+		goto cleanup;
+	}
+	if (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK) {
+		ps_error_set(err, PS_EINVALID,
+			     "invalid API URL \"%s\": a query or fragment is "
+			     "not allowed", url);
+		goto cleanup;
+	}
+	if (!strcmp(scheme, "http") && !host_is_loopback(host)) {
+		ps_error_set(err, PS_EINVALID,
+			     "API URL \"%s\": plain http is only allowed for "
+			     "loopback hosts; use https", url);
+		goto cleanup;
+	}
+	rc = 0;
+cleanup:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(part);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Token                                                                */
+
+void ps_api_token(char out[65], const char *api_secret, const char *username,
+		  const char *api_key, const char *timestamp)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	size_t ulen = strlen(username), klen = strlen(api_key),
+	       tlen = strlen(timestamp);
+	size_t n = ulen + 1 + klen + 1 + tlen;
+	char *msg = ps_malloc(n + 1);
+
+	memcpy(msg, username, ulen);
+	msg[ulen] = ':';
+	memcpy(msg + ulen + 1, api_key, klen);
+	msg[ulen + 1 + klen] = '@';
+	memcpy(msg + ulen + 2 + klen, timestamp, tlen);
+	msg[n] = '\0';
+
+	if (!HMAC(EVP_sha256(), api_secret, (int)strlen(api_secret),
+		  (const unsigned char *)msg, n, md, &mdlen) ||
+	    mdlen != 32) {
+		/* Only on a broken libcrypto; a token that cannot match is
+		 * safer than a crash, and the API will answer 401. */
+		memset(out, '0', 64);
+		out[64] = '\0';
+	} else {
+		ps_hex(out, md, 32);
+	}
+	explicit_bzero(md, sizeof(md));
+	explicit_bzero(msg, n);
+	free(msg);
+}
+
+static void format_timestamp(char out[32])
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ------------------------------------------------------------------ */
+/* Response parsing                                                     */
+
+/* The API documents headers/payload as strings but shows objects: accept a
+ * string that holds a JSON object and store the object. */
+static void normalise_callback(json_t *cb)
+{
+	static const char *const fields[] = { "headers", "payload" };
+	size_t i;
+
+	if (!json_is_object(cb))
+		return;
+	for (i = 0; i < 2; i++) {
+		json_t *v = json_object_get(cb, fields[i]), *parsed;
+		const char *s;
+
+		if (!json_is_string(v))
+			continue;
+		s = json_string_value(v);
+		parsed = json_loadb(s, json_string_length(v),
+				    JSON_REJECT_DUPLICATES, NULL);
+		if (json_is_object(parsed))
+			json_object_set(cb, fields[i], parsed);
+		json_decref(parsed);
+	}
+}
+
+int ps_api_parse_response(json_t **out, const char *body, size_t len,
+			  bool want_data, bool want_array, ps_error *err)
+{
+	json_error_t jerr;
+	json_t *root, *data, *res = NULL;
+	size_t i;
+	int rc = PS_EINVALID;
+
+	*out = NULL;
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		ps_error_set(err, PS_EINVALID,
+			     "malformed response from API: %s (line %d, "
+			     "column %d)", jerr.text, jerr.line, jerr.column);
+		return PS_EINVALID;
+	}
+	if (!json_is_object(root)) {
+		ps_error_set(err, PS_EINVALID,
+			     "malformed response from API: not a JSON object");
+		goto cleanup;
+	}
+	if (!want_data) {
+		res = json_incref(root);
+		rc = 0;
+		goto cleanup;
+	}
+	data = json_object_get(root, "data");
+	if (want_array) {
+		if (!json_is_array(data)) {
+			ps_error_set(err, PS_EINVALID,
+				     "malformed response from API: \"data\" "
+				     "is not an array");
+			goto cleanup;
+		}
+		json_array_foreach(data, i, res) {
+			if (!json_is_object(res) ||
+			    !json_is_string(json_object_get(res, "event"))) {
+				res = NULL;
+				ps_error_set(err, PS_EINVALID,
+					     "malformed response from API: "
+					     "item %zu of \"data\" is not a "
+					     "callback with an \"event\"", i);
+				goto cleanup;
+			}
+			normalise_callback(res);
+		}
+		res = json_incref(data);
+	} else if (json_is_object(data)) {
+		res = json_incref(data);
+		normalise_callback(res);
+	} else {
+		/* POST/PUT echo the callback at the top level, beside
+		 * "api_key": hand back a copy without it. */
+		res = json_copy(root);
+		if (!res)
+			ps_oom();
+		json_object_del(res, "api_key");
+		normalise_callback(res);
+	}
+	rc = 0;
+cleanup:
+	json_decref(root);
+	*out = rc ? NULL : res;
+	return rc;
+}
+
+/* The API's own "message" from an error body, or "" (never NULL). */
+static void api_message(const ps_buf *body, char *out, size_t outlen)
+{
+	json_t *root = json_loadb(body->ptr, body->len, 0, NULL);
+	const char *m = json_string_value(json_object_get(root, "message"));
+
+	ps_strlcpy(out, m ? m : "", outlen);
+	json_decref(root);
+}
+
+/* ------------------------------------------------------------------ */
+/* Client lifecycle                                                     */
+
+static size_t on_body(char *data, size_t size, size_t n, void *ctx)
+{
+	ps_api *api = ctx;
+
+	/* Returning short aborts the transfer with CURLE_WRITE_ERROR. */
+	if (ps_buf_put(&api->body, data, size * n) < 0) {
+		api->overflow = true;
+		return 0;
+	}
+	return size * n;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ctx)
+{
+	static const char name[] = "retry-after:";
+	ps_api *api = ctx;
+	size_t len = size * n, i;
+	char val[64];
+	long v;
+
+	/* A new status line (e.g. after "100 Continue") starts a new set. */
+	if (len >= 5 && !memcmp(data, "HTTP/", 5)) {
+		api->retry_after_ms = -1;
+		return len;
+	}
+	if (len < sizeof(name) - 1)
+		return len;
+	for (i = 0; i < sizeof(name) - 1; i++)
+		if ((data[i] | 0x20) != name[i] && data[i] != name[i])
+			return len;
+	data += sizeof(name) - 1;
+	len -= sizeof(name) - 1;
+	while (len && (*data == ' ' || *data == '\t'))
+		data++, len--;
+	while (len && (data[len - 1] == '\r' || data[len - 1] == '\n' ||
+		       data[len - 1] == ' ' || data[len - 1] == '\t'))
+		len--;
+	if (!len || len >= sizeof(val))
+		return size * n;
+	memcpy(val, data, len);
+	val[len] = '\0';
+	if (ps_parse_long(&v, val, 0, 86400L * 365) == 0) {
+		api->retry_after_ms = v * 1000;
+	} else {
+		time_t when = curl_getdate(val, NULL);
+		time_t now = time(NULL);
+
+		if (when != -1)
+			api->retry_after_ms =
+				when > now ? (long)(when - now) * 1000 : 0;
+	}
+	return size * n;
+}
+
+static void seed_rng(ps_api *api)
+{
+	if (RAND_bytes((unsigned char *)&api->rng, sizeof(api->rng)) != 1)
+		api->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^
+			   (uint64_t)(uintptr_t)api;
+	if (!api->rng)
+		api->rng = 0x9e3779b97f4a7c15ULL;
+}
+
+static uint64_t next_rand(ps_api *api)
+{
+	uint64_t x = api->rng; /* xorshift64* */
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	api->rng = x;
+	return x * 0x2545f4914f6cdd1dULL;
+}
+
+static size_t on_read(char *dst, size_t size, size_t n, void *ctx)
+{
+	upload *u = ctx;
+	size_t want = size * n, left = u->len - u->pos;
+
+	if (want > left)
+		want = left;
+	memcpy(dst, u->data + u->pos, want);
+	u->pos += want;
+	return want;
+}
+
+/*
+ * libcurl re-sends a request by itself when a reused connection closes
+ * without a reply ("Connection died, retrying a fresh connect"), and it
+ * must rewind the body to do so. For a POST that would repeat a create
+ * the server may already have performed: refuse the rewind, so the
+ * transfer fails with CURLE_SEND_FAIL_REWIND and call() confirms with GET.
+ */
+static int on_seek(void *ctx, curl_off_t offset, int origin)
+{
+	upload *u = ctx;
+
+	if (origin != SEEK_SET || offset < 0 || (size_t)offset > u->len)
+		return CURL_SEEKFUNC_CANTSEEK;
+	if (!u->may_resend && u->pos > 0)
+		return CURL_SEEKFUNC_CANTSEEK;
+	u->pos = (size_t)offset;
+	return CURL_SEEKFUNC_OK;
+}
+
+/* Header values must not carry CR/LF (or any control byte): they would
+ * forge extra request headers. */
+static bool header_safe(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+int ps_api_new(ps_api **out, const ps_api_opts *opts, const char *api_key,
+	       const char *api_secret, const char *username, ps_error *err)
+{
+	ps_api *api = NULL;
+	ps_api_opts defaults;
+	CURLcode cc = CURLE_OK;
+	size_t n;
+	int rc;
+
+	*out = NULL;
+	ps_api_opts_default(&defaults);
+	if (!opts)
+		opts = &defaults;
+	if (!api_key || !*api_key || !api_secret || !*api_secret ||
+	    !username || !*username)
+		return ps_error_set(err, PS_EINVALID,
+				    "API key, secret and username are required");
+	if (!header_safe(api_key) || !header_safe(username))
+		return ps_error_set(err, PS_EINVALID,
+				    "API key and username must not contain "
+				    "control characters");
+	if ((rc = ps_api_check_url(opts->base_url ? opts->base_url
+						  : DEFAULT_BASE_URL, err)) < 0)
+		return rc;
+
+	api = ps_calloc(1, sizeof(*api));
+	api->opts = *opts;
+	if (api->opts.connect_timeout_ms <= 0)
+		api->opts.connect_timeout_ms = defaults.connect_timeout_ms;
+	if (api->opts.timeout_ms <= 0)
+		api->opts.timeout_ms = defaults.timeout_ms;
+	if (api->opts.retries < 0)
+		api->opts.retries = 0;
+	if (api->opts.backoff_base_ms < 0)
+		api->opts.backoff_base_ms = 0;
+	if (api->opts.backoff_max_ms < api->opts.backoff_base_ms)
+		api->opts.backoff_max_ms = api->opts.backoff_base_ms;
+	if (!api->opts.max_body)
+		api->opts.max_body = defaults.max_body;
+
+	api->base_url = ps_strdup(opts->base_url ? opts->base_url
+						 : DEFAULT_BASE_URL);
+	n = strlen(api->base_url);
+	while (n && api->base_url[n - 1] == '/')
+		api->base_url[--n] = '\0';
+	api->opts.base_url = api->base_url;
+	api->cacert = opts->cacert ? ps_strdup(opts->cacert) : NULL;
+	api->opts.cacert = api->cacert;
+	api->api_key = ps_strdup(api_key);
+	api->secret = ps_strdup(api_secret);
+	api->username = ps_strdup(username);
+	ps_buf_init(&api->body, api->opts.max_body);
+	api->retry_after_ms = -1;
+	seed_rng(api);
+
+	api->curl = curl_easy_init();
+	if (!api->curl) {
+		rc = ps_error_set(err, PS_ERROR, "cannot initialise libcurl");
+		goto cleanup;
+	}
+
+#define SET(opt, val)                                                     \
+	do {                                                              \
+		if (cc == CURLE_OK)                                       \
+			cc = curl_easy_setopt(api->curl, opt, val);       \
+	} while (0)
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_FOLLOWLOCATION, 0L);
+	SET(CURLOPT_SSL_VERIFYPEER, 1L);
+	SET(CURLOPT_SSL_VERIFYHOST, 2L);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, api->opts.connect_timeout_ms);
+	SET(CURLOPT_TIMEOUT_MS, api->opts.timeout_ms);
+	SET(CURLOPT_ERRORBUFFER, api->errbuf);
+	SET(CURLOPT_WRITEFUNCTION, on_body);
+	SET(CURLOPT_WRITEDATA, api);
+	SET(CURLOPT_HEADERFUNCTION, on_header);
+	SET(CURLOPT_HEADERDATA, api);
+	SET(CURLOPT_READFUNCTION, on_read);
+	SET(CURLOPT_SEEKFUNCTION, on_seek);
+	SET(CURLOPT_USERAGENT, "pavesync/" PAVESYNC_VERSION);
+	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)api->opts.max_body);
+	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	if (api->cacert) {
+		/* CAINFO alone would replace the system bundle; the hashed
+		 * directory keeps the system CAs trusted as well. */
+		SET(CURLOPT_CAINFO, api->cacert);
+		SET(CURLOPT_CAPATH, "/etc/ssl/certs");
+	}
+#undef SET
+	if (cc != CURLE_OK) {
+		rc = ps_error_set(err, PS_ERROR, "cannot configure libcurl: %s",
+				  curl_easy_strerror(cc));
+		goto cleanup;
+	}
+	*out = api;
+	return 0;
+cleanup:
+	ps_api_free(api);
+	return rc;
+}
+
+void ps_api_free(ps_api *api)
+{
+	if (!api)
+		return;
+	if (api->curl)
+		curl_easy_cleanup(api->curl);
+	free(api->base_url);
+	free(api->cacert);
+	free(api->api_key);
+	ps_free_secret(api->secret);
+	free(api->username);
+	ps_buf_release(&api->body);
+	free(api);
+}
+
+long ps_api_requests(const ps_api *api)
+{
+	return api->requests;
+}
+
+long ps_api_connections(const ps_api *api)
+{
+	return api->connections;
+}
+
+/* ------------------------------------------------------------------ */
+/* One exchange                                                         */
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void log_line(ps_api *api, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void log_line(ps_api *api, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (!api->opts.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	api->opts.log(api->opts.log_ctx, line);
+}
+
+/* Free a header list after wiping it: it holds the token. */
+static void free_headers(struct curl_slist *h)
+{
+	struct curl_slist *p;
+
+	for (p = h; p; p = p->next)
+		explicit_bzero(p->data, strlen(p->data));
+	curl_slist_free_all(h);
+}
+
+static struct curl_slist *add_header(struct curl_slist *list, const char *s)
+{
+	struct curl_slist *r = curl_slist_append(list, s);
+
+	if (!r)
+		ps_oom();
+	return r;
+}
+
+/*
+ * One HTTP exchange: fresh timestamp and token, the response body in
+ * api->body (capped), Retry-After in api->retry_after_ms.
+ */
+static void attempt(ps_api *api, const char *method, const char *url,
+		    const char *body, attempt_result *res)
+{
+	struct curl_slist *headers = NULL;
+	upload up = { body, body ? strlen(body) : 0, 0, strcmp(method, "POST") };
+	char ts[32], token[65];
+	ps_buf line = PS_BUF_INIT;
+	long start, status = 0, connects = 0;
+	CURL *c = api->curl;
+
+	format_timestamp(ts);
+	ps_api_token(token, api->secret, api->username, api->api_key, ts);
+	ps_buf_printf(&line, "API-Key: %s", api->api_key);
+	headers = add_header(headers, line.ptr);
+	ps_buf_reset(&line);
+	ps_buf_printf(&line, "API-Timestamp: %s", ts);
+	headers = add_header(headers, line.ptr);
+	ps_buf_reset(&line);
+	ps_buf_printf(&line, "API-Token: %s", token);
+	headers = add_header(headers, line.ptr);
+	ps_buf_wipe(&line);
+	explicit_bzero(token, sizeof(token));
+	headers = add_header(headers, "Accept: application/json");
+	headers = add_header(headers, "Content-Type: application/json");
+	/* No "Expect: 100-continue" round trip for our small bodies. */
+	headers = add_header(headers, "Expect:");
+
+	ps_buf_reset(&api->body);
+	api->retry_after_ms = -1;
+	api->overflow = false;
+	api->errbuf[0] = '\0';
+	memset(res, 0, sizeof(*res));
+
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_READDATA, &up);
+		curl_easy_setopt(c, CURLOPT_SEEKDATA, &up);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)up.len);
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,
+				 strcmp(method, "POST") ? method : NULL);
+	} else {
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,
+				 strcmp(method, "GET") ? method : NULL);
+	}
+
+	start = now_ms();
+	res->cc = curl_easy_perform(c);
+	res->ms = now_ms() - start;
+	api->requests++;
+	if (curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK)
+		api->connections += connects;
+	if (curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK)
+		res->status = status;
+	/* FILESIZE_EXCEEDED: curl saw a Content-Length past the cap before
+	 * reading the body; overflow: on_body hit the cap while reading. */
+	res->too_big = res->cc == CURLE_FILESIZE_EXCEEDED ||
+		       (res->cc == CURLE_WRITE_ERROR && api->overflow);
+
+	/* The easy handle keeps pointers to these until the next call. */
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(c, CURLOPT_READDATA, NULL);
+	curl_easy_setopt(c, CURLOPT_SEEKDATA, NULL);
+	free_headers(headers);
+}
+
+/* A transport error after which the request may have reached the server. */
+static bool ambiguous(CURLcode cc)
+{
+	return cc == CURLE_OPERATION_TIMEDOUT || cc == CURLE_GOT_NOTHING ||
+	       cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR ||
+	       cc == CURLE_PARTIAL_FILE || cc == CURLE_SEND_FAIL_REWIND;
+}
+
+static const char *transport_reason(ps_api *api, CURLcode cc)
+{
+	/* Our refused rewind (see on_seek) reads badly as curl puts it. */
+	if (cc == CURLE_SEND_FAIL_REWIND)
+		return "the server closed the connection without a reply";
+	return api->errbuf[0] ? api->errbuf : curl_easy_strerror(cc);
+}
+
+/* The backoff before retry number `n` (0-based). */
+static long backoff(ps_api *api, int n)
+{
+	long d = api->opts.backoff_base_ms, max = api->opts.backoff_max_ms;
+	int i;
+
+	if (api->retry_after_ms >= 0)
+		return api->retry_after_ms < max ? api->retry_after_ms : max;
+	for (i = 0; i < n && d < max; i++)
+		d *= 2;
+	if (d > max)
+		d = max;
+	if (d <= 1)
+		return d;
+	return d / 2 + (long)(next_rand(api) % (uint64_t)(d - d / 2 + 1));
+}
+
+/* Percent-encode an event for the path; the known events pass unchanged
+ * (the colon is sent plain). */
+static void put_event(ps_buf *b, const char *event)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)event; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~:", *p)) {
+			ps_buf_putc(b, (char)*p);
+		} else {
+			ps_buf_putc(b, '%');
+			ps_buf_putc(b, hex[*p >> 4]);
+			ps_buf_putc(b, hex[*p & 15]);
+		}
+	}
+}
+
+static void make_path(ps_buf *path, const char *event)
+{
+	ps_buf_puts(path, CALLBACKS_PATH);
+	if (event) {
+		ps_buf_putc(path, '/');
+		put_event(path, event);
+	}
+}
+
+/*
+ * After an ambiguous POST: does the event exist now? 1 with *found set
+ * when it does, 0 when it does not (404), PS_EAUTH on 401/403, and
+ * PS_ERROR when the answer says nothing (the caller carries on retrying).
+ */
+static int confirm_create(json_t **found, ps_api *api, const char *event,
+			  ps_error *err)
+{
+	ps_buf path = PS_BUF_INIT, url = PS_BUF_INIT;
+	attempt_result r;
+	char msg[MESSAGE_MAX + 1];
+	int rc = PS_ERROR;
+
+	*found = NULL;
+	make_path(&path, event);
+	ps_buf_printf(&url, "%s%s", api->base_url, path.ptr);
+	attempt(api, "GET", url.ptr, NULL, &r);
+	if (r.cc != CURLE_OK) {
+		log_line(api, "GET %s -> connection error (%s) (%ld ms)",
+			 path.ptr, transport_reason(api, r.cc), r.ms);
+		goto cleanup;
+	}
+	log_line(api, "GET %s -> %ld (%ld ms)", path.ptr, r.status, r.ms);
+	if (r.status >= 200 && r.status < 300) {
+		if (ps_api_parse_response(found, api->body.ptr, api->body.len,
+					  true, false, NULL) == 0)
+			rc = 1;
+	} else if (r.status == 404) {
+		rc = 0;
+	} else if (r.status == 401 || r.status == 403) {
+		api_message(&api->body, msg, sizeof(msg));
+		rc = ps_error_set(err, PS_EAUTH,
+				  "authentication failed (HTTP %ld)%s%s",
+				  r.status, *msg ? ": " : "", msg);
+		if (err)
+			err->http_status = (int)r.status;
+	}
+cleanup:
+	ps_buf_release(&path);
+	ps_buf_release(&url);
+	return rc;
+}
+
+/*
+ * One API call with retries. `event` is the path's event (NULL for the
+ * list and for POST, whose event is `post_event`). On success *out (when
+ * not NULL) gets the parsed response as ps_api_parse_response gives it.
+ */
+static int call(json_t **out, ps_api *api, enum call_kind kind,
+		const char *event, const char *post_event, const char *body,
+		ps_error *err)
+{
+	static const char *const methods[] = { "GET", "GET", "POST", "PUT",
+					       "DELETE" };
+	const char *method = methods[kind];
+	ps_buf path = PS_BUF_INIT, url = PS_BUF_INIT;
+	char msg[MESSAGE_MAX + 1], reason[PS_ERROR_MSG_MAX];
+	attempt_result r;
+	long last_status = 0;
+	int n, rc = PS_ERROR;
+
+	if (out)
+		*out = NULL;
+	make_path(&path, event);
+	ps_buf_printf(&url, "%s%s", api->base_url, path.ptr);
+
+	for (n = 0;; n++) {
+		bool can_retry = n < api->opts.retries;
+		long delay;
+
+		attempt(api, method, url.ptr, body, &r);
+		msg[0] = '\0';
+		if (r.too_big) {
+			log_line(api, "%s %s -> response too large (%ld ms)",
+				 method, path.ptr, r.ms);
+			rc = ps_error_set(err, PS_EHTTP,
+					  "response from API exceeded %zu "
+					  "bytes", api->opts.max_body);
+			if (err)
+				err->http_status = (int)r.status;
+			goto cleanup;
+		}
+		if (r.cc == CURLE_OK) {
+			last_status = r.status;
+			if (r.status >= 200 && r.status < 300) {
+				json_t *res = NULL;
+
+				log_line(api, "%s %s -> %ld (%ld ms)", method,
+					 path.ptr, r.status, r.ms);
+				/* A DELETE needs no answer: accept an empty
+				 * body (204-style). */
+				if (kind == CALL_DELETE && api->body.len == 0) {
+					rc = 0;
+					goto cleanup;
+				}
+				rc = ps_api_parse_response(
+					&res, api->body.ptr, api->body.len,
+					kind != CALL_DELETE, kind == CALL_LIST,
+					err);
+				if (rc == 0 && out)
+					*out = res;
+				else
+					json_decref(res);
+				if (rc < 0 && err)
+					err->http_status = (int)r.status;
+				goto cleanup;
+			}
+			api_message(&api->body, msg, sizeof(msg));
+			if (r.status != 429 && r.status < 500) {
+				log_line(api, "%s %s -> %ld (%ld ms)", method,
+					 path.ptr, r.status, r.ms);
+				if (r.status == 401 || r.status == 403)
+					rc = ps_error_set(
+						err, PS_EAUTH,
+						"authentication failed (HTTP "
+						"%ld)%s%s", r.status,
+						*msg ? ": " : "", msg);
+				else if (r.status == 404 && kind != CALL_LIST &&
+					 kind != CALL_CREATE)
+					rc = ps_error_set(
+						err, PS_ENOTFOUND,
+						"no callback for event \"%s\" "
+						"(HTTP 404)", event);
+				else if (kind == CALL_CREATE &&
+					 (r.status == 400 || r.status == 409 ||
+					  r.status == 422))
+					rc = ps_error_set(
+						err, PS_EEXISTS,
+						"callback for event \"%s\" may "
+						"already exist (HTTP %ld)%s%s",
+						post_event, r.status,
+						*msg ? ": " : "", msg);
+				else
+					rc = ps_error_set(err, PS_EHTTP,
+							  "HTTP %ld%s%s",
+							  r.status,
+							  *msg ? ": " : "",
+							  msg);
+				if (err)
+					err->http_status = (int)r.status;
+				goto cleanup;
+			}
+			snprintf(reason, sizeof(reason), "HTTP %ld%s%s",
+				 r.status, *msg ? ": " : "", msg);
+			if (!can_retry) {
+				log_line(api, "%s %s -> %ld (%ld ms)", method,
+					 path.ptr, r.status, r.ms);
+				break;
+			}
+			delay = backoff(api, n);
+			log_line(api, "%s %s -> %ld, retrying in %ld ms",
+				 method, path.ptr, r.status, delay);
+		} else {
+			const char *why = transport_reason(api, r.cc);
+
+			last_status = 0;
+			snprintf(reason, sizeof(reason), "%s", why);
+			if (kind == CALL_CREATE && ambiguous(r.cc)) {
+				json_t *found = NULL;
+
+				log_line(api, "%s %s -> connection error (%s) "
+					 "(%ld ms), confirming", method,
+					 path.ptr, reason, r.ms);
+				rc = confirm_create(&found, api, post_event,
+						    err);
+				if (rc == 1) {
+					if (out)
+						*out = found;
+					else
+						json_decref(found);
+					rc = 0;
+					goto cleanup;
+				}
+				if (rc == PS_EAUTH)
+					goto cleanup;
+				rc = PS_ERROR;
+				if (!can_retry)
+					break;
+				delay = backoff(api, n);
+				log_line(api, "%s %s -> not created, retrying "
+					 "in %ld ms", method, path.ptr, delay);
+			} else if (!can_retry) {
+				log_line(api, "%s %s -> connection error (%s) "
+					 "(%ld ms)", method, path.ptr, reason,
+					 r.ms);
+				break;
+			} else {
+				delay = backoff(api, n);
+				log_line(api, "%s %s -> connection error (%s), "
+					 "retrying in %ld ms", method,
+					 path.ptr, reason, delay);
+			}
+		}
+		sleep_ms(delay);
+	}
+
+	if (last_status) {
+		rc = ps_error_set(err, PS_EHTTP, "%s (gave up after %d "
+				  "attempts)", reason, n + 1);
+		if (err)
+			err->http_status = (int)last_status;
+	} else {
+		rc = ps_error_set(err, PS_ETRANSPORT, "cannot reach the API: "
+				  "%s (gave up after %d attempts)", reason,
+				  n + 1);
+	}
+cleanup:
+	ps_buf_release(&path);
+	ps_buf_release(&url);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The calls                                                            */
+
+/* Encode a request body from spec; `event` is added for POST. */
+static json_t *as_object(json_t *v)
+{
+	json_t *parsed;
+
+	if (!v || json_is_null(v))
+		return json_object();
+	if (json_is_string(v)) {
+		parsed = json_loadb(json_string_value(v), json_string_length(v),
+				    JSON_REJECT_DUPLICATES, NULL);
+		if (json_is_object(parsed))
+			return parsed;
+		json_decref(parsed);
+	}
+	return json_incref(v);
+}
+
+static char *spec_body(const char *event, const json_t *spec)
+{
+	json_t *o = json_object(), *v;
+	char *s;
+
+	if (!o)
+		ps_oom();
+	if (event)
+		json_object_set_new(o, "event", json_string(event));
+	v = json_object_get(spec, "url");
+	if (v)
+		json_object_set(o, "url", v);
+	v = json_object_get(spec, "method");
+	json_object_set_new(o, "method",
+			    json_is_string(v) ? json_incref(v)
+					      : json_string("POST"));
+	/* headers/payload go as objects (a string holding one is sent as
+	 * the object; anything else as it is, for the API to judge). */
+	json_object_set_new(o, "headers",
+			    as_object(json_object_get(spec, "headers")));
+	json_object_set_new(o, "payload",
+			    as_object(json_object_get(spec, "payload")));
+	s = ps_json_compact(o);
+	json_decref(o);
+	return s;
+}
+
+/* Free a request body after wiping it: header values are sensitive. */
+static void free_body(char *s)
+{
+	ps_free_secret(s);
+}
+
+static int check_event(const char *event, ps_error *err)
+{
+	if (!event || !*event)
+		return ps_error_set(err, PS_EINVALID, "no event given");
+	return 0;
+}
+
+int ps_api_list(json_t **out, ps_api *api, ps_error *err)
+{
+	return call(out, api, CALL_LIST, NULL, NULL, NULL, err);
+}
+
+int ps_api_get(json_t **out, ps_api *api, const char *event, ps_error *err)
+{
+	int rc;
+
+	*out = NULL;
+	if ((rc = check_event(event, err)) < 0)
+		return rc;
+	return call(out, api, CALL_GET, event, NULL, NULL, err);
+}
+
+int ps_api_create(json_t **echo, ps_api *api, const char *event,
+		  const json_t *spec, ps_error *err)
+{
+	char *body;
+	int rc;
+
+	if (echo)
+		*echo = NULL;
+	if ((rc = check_event(event, err)) < 0)
+		return rc;
+	body = spec_body(event, spec);
+	rc = call(echo, api, CALL_CREATE, NULL, event, body, err);
+	free_body(body);
+	return rc;
+}
+
+int ps_api_update(json_t **echo, ps_api *api, const char *event,
+		  const json_t *spec, ps_error *err)
+{
+	char *body;
+	int rc;
+
+	if (echo)
+		*echo = NULL;
+	if ((rc = check_event(event, err)) < 0)
+		return rc;
+	body = spec_body(NULL, spec);
+	rc = call(echo, api, CALL_UPDATE, event, NULL, body, err);
+	free_body(body);
+	return rc;
+}
+
+int ps_api_delete(ps_api *api, const char *event, ps_error *err)
+{
+	int rc;
+
+	if ((rc = check_event(event, err)) < 0)
+		return rc;
+	return call(NULL, api, CALL_DELETE, event, NULL, NULL, err);
+}

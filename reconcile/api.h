@@ -26,7 +26,9 @@ typedef struct ps_api ps_api;
 typedef void (*ps_log_fn)(void *ctx, const char *line);
 
 typedef struct ps_api_opts {
-	const char *base_url;     /* e.g. https://openapi.paveapi.com */
+	/* e.g. https://openapi.paveapi.com (NULL: that one); trailing '/'
+	 * ignored; checked with ps_api_check_url by ps_api_new */
+	const char *base_url;
 	const char *cacert;       /* extra CA bundle file, or NULL */
 	long connect_timeout_ms;  /* default 10000 */
 	long timeout_ms;          /* total per request; default 30000 */
@@ -34,26 +36,43 @@ typedef struct ps_api_opts {
 	long backoff_base_ms;     /* first backoff; default 250 */
 	long backoff_max_ms;      /* cap incl. Retry-After; default 30000 */
 	size_t max_body;          /* response cap; default 1 MiB */
-	/* -v logging: "METHOD /path -> STATUS (N ms)". Never a header value,
-	 * token or secret. May be NULL. Called from the thread using the api. */
+	/* -v logging, one line per attempt: "METHOD /path -> STATUS (N ms)",
+	 * "METHOD /path -> 503, retrying in N ms", "METHOD /path ->
+	 * connection error (REASON), retrying in N ms". Never a header value,
+	 * token, secret or body. May be NULL. Called from the thread using
+	 * the api. */
 	ps_log_fn log;
 	void *log_ctx;
 } ps_api_opts;
 
-/* Defaults as documented above (base_url NULL). */
+/* Defaults as documented above (base_url NULL, log NULL). Fields left 0
+ * or negative in opts given to ps_api_new also take these defaults. */
 void ps_api_opts_default(ps_api_opts *o);
 
 /*
  * Check an API base URL: absolute https, or http to a loopback host
- * (127.0.0.0/8, ::1, localhost). PS_EINVALID with a reason otherwise.
+ * (127.0.0.0/8, ::1, localhost). PS_EINVALID with a reason otherwise
+ * (other schemes, no host, a query or fragment, unparseable).
  */
 int ps_api_check_url(const char *url, ps_error *err);
 
 /* Create a client for one account. Copies what it needs (the secret is
- * wiped on free). */
+ * wiped on free). PS_EINVALID for a bad base URL, or an empty key, secret
+ * or username (or control bytes in the key/username); PS_ERROR when
+ * libcurl cannot be set up. *out: free with ps_api_free (NULL-safe). */
 int ps_api_new(ps_api **out, const ps_api_opts *opts, const char *api_key,
 	       const char *api_secret, const char *username, ps_error *err);
 void ps_api_free(ps_api *api);
+
+/*
+ * Every call below returns 0 or: PS_EAUTH (401/403, never retried),
+ * PS_EHTTP (another 4xx at once — "HTTP 4xx: <API message>" —, a 429/5xx
+ * still failing after opts.retries retries, or a response past max_body),
+ * PS_ETRANSPORT (connection/timeout after the retries), PS_EINVALID (a 2xx
+ * whose body is not the JSON expected; not retried). err->http_status holds
+ * the last HTTP status (0 for transport errors). headers/payload strings
+ * holding JSON objects are turned into objects in what is returned.
+ */
 
 /* GET /v1/callbacks. *out: new reference to an array of callback objects
  * (each as the API returned it, with "event"). */
@@ -64,34 +83,53 @@ int ps_api_get(json_t **out, ps_api *api, const char *event, ps_error *err);
 
 /*
  * POST /v1/callbacks with {"event", "url", "method", "headers", "payload"}
- * taken from spec. *echo (may be NULL): the callback the API echoed.
- * 400/409/422 → PS_EEXISTS ("may exist"). After an ambiguous failure
- * (timeout, dropped connection) the event is confirmed with GET before any
- * retry: if it now exists the call returns 0 with *echo = what GET read.
+ * taken from spec ({"url", "method"?, "headers"?, "payload"?}; method
+ * defaults to "POST", headers/payload to {}). *echo (may be NULL): new
+ * reference to the callback the API echoed ("data" if the reply has an
+ * object there, else the reply without "api_key").
+ * 400/409/422 → PS_EEXISTS ("may exist"; the caller falls back to PUT).
+ * After an ambiguous failure (timeout, empty reply, send/receive error,
+ * partial reply) the event is confirmed with one GET before any retry —
+ * and after the last attempt too: if it now exists the call returns 0
+ * with *echo = what GET read; on 404 the POST is retried (if attempts
+ * remain); anything else counts as the POST's failure.
  */
 int ps_api_create(json_t **echo, ps_api *api, const char *event,
 		  const json_t *spec, ps_error *err);
 
-/* PUT /v1/callbacks/:event. PS_ENOTFOUND on 404. */
+/* PUT /v1/callbacks/:event with {"url", "method", "headers", "payload"}
+ * (defaults as for create). PS_ENOTFOUND on 404. *echo as for create. */
 int ps_api_update(json_t **echo, ps_api *api, const char *event,
 		  const json_t *spec, ps_error *err);
 
-/* DELETE /v1/callbacks/:event. PS_ENOTFOUND on 404. */
+/* DELETE /v1/callbacks/:event. PS_ENOTFOUND on 404. An empty 2xx body
+ * is accepted. */
 int ps_api_delete(ps_api *api, const char *event, ps_error *err);
 
-/* Requests sent and connections opened by this client so far. */
+/* Requests sent (every attempt, including a confirming GET) and
+ * connections opened (CURLINFO_NUM_CONNECTS summed) by this client. */
 long ps_api_requests(const ps_api *api);
 long ps_api_connections(const ps_api *api);
 
 /*
- * Parse a response body: a JSON object; for `want_data`, its "data" member
- * (object or array as `want_array` says), else the object itself. Used by
- * the client and by the fuzz target. *out: new reference.
+ * Parse a response body, which must be a JSON object (no duplicate keys).
+ *  - want_data && want_array: its "data" member, which must be an array
+ *    of objects each with a string "event" (GET /v1/callbacks);
+ *  - want_data && !want_array: its "data" member if that is an object,
+ *    else a copy of the object without "api_key" (GET one; the POST/PUT
+ *    echo, which the API sends at the top level);
+ *  - !want_data: the object itself (want_array is ignored).
+ * Returned callbacks have headers/payload strings holding JSON objects
+ * replaced by the objects. Used by the client and by the fuzz target.
+ * *out: new reference, NULL on error. PS_EINVALID "malformed response from
+ * API: ..." when the body is not what was asked for.
  */
 int ps_api_parse_response(json_t **out, const char *body, size_t len,
 			  bool want_data, bool want_array, ps_error *err);
 
-/* The API-Token for the given values into out (65 bytes). */
+/* The API-Token for the given values into out (65 bytes): lowercase hex
+ * of HMAC-SHA256(key = api_secret, "<username>:<api_key>@<timestamp>").
+ * Intermediate buffers are wiped. */
 void ps_api_token(char out[65], const char *api_secret, const char *username,
 		  const char *api_key, const char *timestamp);
 

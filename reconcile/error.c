@@ -25,6 +25,10 @@ static void one_line(char *s)
 
 static int vset(ps_error *err, int code, const char *source, int line,
 		int column, const char *fmt, va_list ap)
+	__attribute__((format(printf, 6, 0)));
+
+static int vset(ps_error *err, int code, const char *source, int line,
+		int column, const char *fmt, va_list ap)
 {
 	if (!err)
 		return code;
