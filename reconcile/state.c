@@ -1,1 +1,1483 @@
+/*
+ * The snapshot store (SPEC §3). See state.h for the contract.
+ *
+ * Everything goes through libgit2 straight to the object database and the
+ * ref: blobs for documents, a tree for accounts/, a root tree that keeps any
+ * other file a user put there, one commit, and a compare-and-swap of the ref.
+ * No index, no work tree, no checkout.
+ *
+ * In memory the snapshot is a sorted array of entries (binary search by
+ * account name). An entry carries the committed document and its blob id
+ * and, once staged, the new document or a removal mark; the committed side is
+ * what the run started from, so a commit only touches entries that changed.
+ */
+#include "state.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <git2.h>
+#include <git2/sys/mempack.h>
+#include <git2/sys/odb_backend.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "buf.h"
+#include "json.h"
 #include "util.h"
+#include "banned.h"
+
+/* A snapshot document is a few kilobytes; anything past this is not ours. */
+#define DOC_MAX ((size_t)16 * 1024 * 1024)
+
+/* Abbreviated ids in messages, like git's. */
+#define SHORT_ID 12
+
+#define FALLBACK_NAME "pavesync"
+#define FALLBACK_EMAIL "pavesync@localhost"
+
+enum change { CH_NONE = 0, CH_PUT, CH_REMOVE };
+
+struct entry {
+	char *name;
+	json_t *doc;       /* committed document; NULL when not in the snapshot */
+	git_oid blob;      /* its blob (valid when doc != NULL) */
+	json_t *staged;    /* CH_PUT: the new document */
+	enum change change;
+	git_oid pending;   /* during a commit: the blob written for `staged` */
+};
+
+struct ps_state {
+	git_repository *repo; /* NULL while the repository does not exist */
+	char *path;           /* as given to ps_state_open */
+	char *gitdir;         /* common git directory, no trailing '/'; "" */
+	char *ref;            /* full ref name */
+	bool has_head;
+	git_oid head;         /* the commit the snapshot was read at */
+	char head_hex[GIT_OID_HEXSZ + 1];
+
+	struct entry **entries; /* sorted by name */
+	size_t nentries, alloc;
+
+	/* Cache of the merged view (entries not staged for removal) for
+	 * ps_state_count/ps_state_name; rebuilt lazily after a change. */
+	struct entry **view;
+	size_t nview, view_alloc;
+	bool view_dirty;
+
+	bool git_inited;
+};
+
+/* ---- errors ------------------------------------------------------------ */
+
+/*
+ * The one place libgit2's errors become a ps_error: "WHAT: libgit2's
+ * message". `gerr` is the libgit2 return code (only used when libgit2 left
+ * no message).
+ */
+static int git_fail(ps_error *err, int code, int gerr, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int git_fail(ps_error *err, int code, int gerr, const char *fmt, ...)
+{
+	const git_error *ge = git_error_last();
+	char what[PS_ERROR_MSG_MAX];
+	va_list ap;
+	size_t n;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (ge && ge->message && *ge->message) {
+		char msg[PS_ERROR_MSG_MAX];
+		ps_strlcpy(msg, ge->message, sizeof(msg));
+		/* libgit2 messages sometimes end with a newline or period. */
+		n = strlen(msg);
+		while (n && (msg[n - 1] == '\n' || msg[n - 1] == '.'))
+			msg[--n] = '\0';
+		return ps_error_set(err, code, "%s: %s", what, msg);
+	}
+	return ps_error_set(err, code, "%s: libgit2 error %d", what, gerr);
+}
+
+static void short_id(char out[SHORT_ID + 1], const git_oid *id)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+
+	git_oid_tostr(hex, sizeof(hex), id);
+	memcpy(out, hex, SHORT_ID);
+	out[SHORT_ID] = '\0';
+}
+
+static char *strip_slash(const char *p)
+{
+	size_t n = strlen(p);
+
+	while (n > 1 && p[n - 1] == '/')
+		n--;
+	return ps_strndup(p, n);
+}
+
+/* ---- entries ----------------------------------------------------------- */
+
+static void entry_free(struct entry *e)
+{
+	if (!e)
+		return;
+	free(e->name);
+	json_decref(e->doc);
+	json_decref(e->staged);
+	free(e);
+}
+
+static void entries_clear(ps_state *st)
+{
+	for (size_t i = 0; i < st->nentries; i++)
+		entry_free(st->entries[i]);
+	st->nentries = 0;
+	st->view_dirty = true;
+}
+
+/* Index of `name`, or -(insertion point) - 1 when absent. */
+static long entry_find(const ps_state *st, const char *name)
+{
+	size_t lo = 0, hi = st->nentries;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(st->entries[mid]->name, name);
+		if (c == 0)
+			return (long)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -(long)lo - 1;
+}
+
+static void entries_reserve(ps_state *st, size_t n)
+{
+	if (n <= st->alloc)
+		return;
+	st->alloc = st->alloc ? st->alloc : 16;
+	while (st->alloc < n)
+		st->alloc *= 2;
+	st->entries = ps_realloc(st->entries, st->alloc * sizeof(*st->entries));
+}
+
+/* Pointers are moved, not entries, so inserting in the middle of 10,000
+ * is a short memmove; names from a sorted config append at the end. */
+static struct entry *entry_insert(ps_state *st, size_t at, const char *name)
+{
+	struct entry *e = ps_calloc(1, sizeof(*e));
+
+	e->name = ps_strdup(name);
+	entries_reserve(st, st->nentries + 1);
+	memmove(st->entries + at + 1, st->entries + at,
+		(st->nentries - at) * sizeof(*st->entries));
+	st->entries[at] = e;
+	st->nentries++;
+	st->view_dirty = true;
+	return e;
+}
+
+static void entry_delete(ps_state *st, size_t at)
+{
+	entry_free(st->entries[at]);
+	memmove(st->entries + at, st->entries + at + 1,
+		(st->nentries - at - 1) * sizeof(*st->entries));
+	st->nentries--;
+	st->view_dirty = true;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct entry *x = *(const struct entry *const *)a;
+	const struct entry *y = *(const struct entry *const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
+static bool entry_visible(const struct entry *e)
+{
+	return e->change == CH_PUT || (e->change == CH_NONE && e->doc);
+}
+
+/* ---- reading the snapshot ---------------------------------------------- */
+
+/* "NAME.json" with a valid account NAME → NAME (malloc'd); else NULL. */
+static char *account_of_file(const char *file)
+{
+	size_t n = strlen(file);
+	char *name;
+
+	if (n <= 5 || strcmp(file + n - 5, ".json") != 0)
+		return NULL;
+	name = ps_strndup(file, n - 5);
+	if (!ps_account_name_is_valid(name)) {
+		free(name);
+		return NULL;
+	}
+	return name;
+}
+
+static int parse_doc(json_t **out, const char *name, const char *at,
+		     const void *data, size_t len, ps_error *err)
+{
+	json_error_t jerr;
+	json_t *doc, *format;
+
+	*out = NULL;
+	doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!doc)
+		return ps_error_set(err, PS_EINVALID,
+				    "accounts/%s.json at %s: %d:%d: %s", name,
+				    at, jerr.line, jerr.column, jerr.text);
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		return ps_error_set(err, PS_EINVALID,
+				    "accounts/%s.json at %s: not a JSON object",
+				    name, at);
+	}
+	/* The store interprets nothing but the format; a document from a
+	 * newer pavesync must not be silently rewritten by an older one. */
+	format = json_object_get(doc, "format");
+	if (format && !(json_is_integer(format) &&
+			json_integer_value(format) == 1)) {
+		json_decref(doc);
+		return ps_error_set(err, PS_EINVALID,
+				    "accounts/%s.json at %s: unsupported snapshot "
+				    "format (this pavesync reads format 1)",
+				    name, at);
+	}
+	*out = doc;
+	return 0;
+}
+
+/* Read the snapshot at commit `id` into st->entries (replacing them). */
+static int load_commit(ps_state *st, const git_oid *id, ps_error *err)
+{
+	git_commit *commit = NULL;
+	git_tree *root = NULL, *accounts = NULL;
+	const git_tree_entry *te;
+	char at[SHORT_ID + 1];
+	int e, rc = 0;
+	size_t n;
+
+	entries_clear(st);
+	st->head = *id;
+	st->has_head = true;
+	git_oid_tostr(st->head_hex, sizeof(st->head_hex), id);
+	short_id(at, id);
+
+	if ((e = git_commit_lookup(&commit, st->repo, id)) < 0 ||
+	    (e = git_commit_tree(&root, commit)) < 0) {
+		rc = git_fail(err, PS_ERROR, e, "cannot read commit %s of %s",
+			      at, st->ref);
+		goto cleanup;
+	}
+	te = git_tree_entry_byname(root, "accounts");
+	if (!te)
+		goto cleanup;
+	if (git_tree_entry_type(te) != GIT_OBJECT_TREE) {
+		rc = ps_error_set(err, PS_EINVALID,
+				  "accounts in %s at %s is not a directory",
+				  st->ref, at);
+		goto cleanup;
+	}
+	if ((e = git_tree_lookup(&accounts, st->repo, git_tree_entry_id(te))) < 0) {
+		rc = git_fail(err, PS_ERROR, e, "cannot read accounts/ at %s", at);
+		goto cleanup;
+	}
+
+	n = git_tree_entrycount(accounts);
+	entries_reserve(st, n);
+	for (size_t i = 0; i < n; i++) {
+		git_blob *blob = NULL;
+		struct entry *ent;
+		json_t *doc;
+		char *name;
+		git_object_size_t size;
+
+		te = git_tree_entry_byindex(accounts, i);
+		if (git_tree_entry_type(te) != GIT_OBJECT_BLOB)
+			continue;
+		/* Anything but accounts/<valid name>.json is left alone (and
+		 * kept by commits, which edit the tree in place). */
+		name = account_of_file(git_tree_entry_name(te));
+		if (!name)
+			continue;
+		if ((e = git_blob_lookup(&blob, st->repo, git_tree_entry_id(te))) < 0) {
+			rc = git_fail(err, PS_ERROR, e,
+				      "cannot read accounts/%s.json at %s",
+				      name, at);
+			free(name);
+			goto cleanup;
+		}
+		size = git_blob_rawsize(blob);
+		if (size > DOC_MAX) {
+			rc = ps_error_set(err, PS_ELIMIT,
+					  "accounts/%s.json at %s: larger than "
+					  "%zu bytes", name, at, DOC_MAX);
+			git_blob_free(blob);
+			free(name);
+			goto cleanup;
+		}
+		rc = parse_doc(&doc, name, at, git_blob_rawcontent(blob),
+			       (size_t)size, err);
+		git_blob_free(blob);
+		if (rc < 0) {
+			free(name);
+			goto cleanup;
+		}
+		ent = ps_calloc(1, sizeof(*ent));
+		ent->name = name;
+		ent->doc = doc;
+		git_oid_cpy(&ent->blob, git_tree_entry_id(te));
+		st->entries[st->nentries++] = ent;
+	}
+	/* Tree order sorts "a-b.json" before "a.json"; we sort by name. */
+	qsort(st->entries, st->nentries, sizeof(*st->entries), entry_cmp);
+	st->view_dirty = true;
+
+cleanup:
+	if (rc < 0)
+		entries_clear(st);
+	git_tree_free(accounts);
+	git_tree_free(root);
+	git_commit_free(commit);
+	return rc;
+}
+
+/* Resolve the ref to a commit id. 0 with *found = false when absent. */
+static int read_ref(git_oid *out, bool *found, ps_state *st, ps_error *err)
+{
+	git_reference *ref = NULL;
+	git_object *obj = NULL;
+	int e, rc = 0;
+
+	*found = false;
+	e = git_reference_lookup(&ref, st->repo, st->ref);
+	if (e == GIT_ENOTFOUND)
+		return 0;
+	if (e < 0)
+		return git_fail(err, PS_ERROR, e, "cannot read the state ref %s",
+				st->ref);
+	if (git_reference_type(ref) != GIT_REFERENCE_DIRECT) {
+		rc = ps_error_set(err, PS_EINVALID,
+				  "the state ref %s is a symbolic ref to %s; "
+				  "use a branch of its own (--state-ref)",
+				  st->ref, git_reference_symbolic_target(ref));
+		goto cleanup;
+	}
+	if ((e = git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT)) < 0) {
+		rc = git_fail(err, PS_EINVALID, e,
+			      "the state ref %s does not point at a commit",
+			      st->ref);
+		goto cleanup;
+	}
+	/* Compare-and-swap needs the ref's own value: a ref pointing at a
+	 * tag object would not match the peeled commit. */
+	if (!git_oid_equal(git_object_id(obj), git_reference_target(ref))) {
+		rc = ps_error_set(err, PS_EINVALID,
+				  "the state ref %s does not point at a commit",
+				  st->ref);
+		goto cleanup;
+	}
+	git_oid_cpy(out, git_object_id(obj));
+	*found = true;
+
+cleanup:
+	git_object_free(obj);
+	git_reference_free(ref);
+	return rc;
+}
+
+/* ---- opening ----------------------------------------------------------- */
+
+static int normalise_ref(char **out, const char *ref, ps_error *err)
+{
+	ps_buf b = PS_BUF_INIT;
+	int valid = 0;
+
+	*out = NULL;
+	if (!ref || !*ref)
+		ref = PS_STATE_DEFAULT_REF;
+	if (strncmp(ref, "refs/", 5) == 0)
+		ps_buf_puts(&b, ref);
+	else
+		ps_buf_printf(&b, "refs/heads/%s", ref);
+	if (strcmp(ref, "HEAD") == 0 ||
+	    git_reference_name_is_valid(&valid, b.ptr) < 0 || !valid) {
+		ps_buf_release(&b);
+		return ps_error_set(err, PS_EINVALID,
+				    "\"%s\" is not a valid ref name for the "
+				    "state (--state-ref)", ref);
+	}
+	*out = ps_buf_detach(&b, NULL);
+	return 0;
+}
+
+/* 1: the path does not exist or is an empty directory; 0: it exists. */
+static int path_is_vacant(const char *path, ps_error *err)
+{
+	struct stat sb;
+	struct dirent *d;
+	DIR *dir;
+	int vacant = 1;
+
+	if (stat(path, &sb) < 0) {
+		if (errno == ENOENT)
+			return 1;
+		return ps_error_set(err, PS_ERROR, "cannot access %s: %s", path,
+				    strerror(errno));
+	}
+	if (!S_ISDIR(sb.st_mode))
+		return 0;
+	dir = opendir(path);
+	if (!dir)
+		return ps_error_set(err, PS_ERROR, "cannot read %s: %s", path,
+				    strerror(errno));
+	while ((d = readdir(dir)) != NULL) {
+		if (strcmp(d->d_name, ".") && strcmp(d->d_name, "..")) {
+			vacant = 0;
+			break;
+		}
+	}
+	closedir(dir);
+	return vacant;
+}
+
+/* Is HEAD of `repo` a symbolic ref to `ref`? */
+static int head_is(bool *yes, git_repository *repo, const char *ref,
+		   ps_error *err)
+{
+	git_reference *head = NULL;
+	int e;
+
+	*yes = false;
+	e = git_reference_lookup(&head, repo, "HEAD");
+	if (e == GIT_ENOTFOUND)
+		return 0;
+	if (e < 0)
+		return git_fail(err, PS_ERROR, e, "cannot read HEAD of %s",
+				git_repository_path(repo));
+	if (git_reference_type(head) == GIT_REFERENCE_SYMBOLIC &&
+	    strcmp(git_reference_symbolic_target(head), ref) == 0)
+		*yes = true;
+	git_reference_free(head);
+	return 0;
+}
+
+static int refuse_checked_out(const ps_state *st, const char *workdir,
+			      ps_error *err)
+{
+	char *wd = strip_slash(workdir);
+	int rc = ps_error_set(err, PS_EINVALID,
+			      "the state ref %s is checked out in the work "
+			      "tree %s; pavesync never writes to a checked-out "
+			      "branch: choose another ref with --state-ref "
+			      "(default %s)", st->ref, wd, PS_STATE_DEFAULT_REF);
+	free(wd);
+	return rc;
+}
+
+/*
+ * Refuse a state ref that is some work tree's checked-out branch: moving it
+ * behind git's back would make that work tree show our commit as staged
+ * reversals. Checks the repository's own work tree, the main one when it was
+ * opened through a linked work tree, and every linked work tree.
+ */
+static int check_not_checked_out(ps_state *st, ps_error *err)
+{
+	git_repository *main_repo = NULL;
+	git_strarray names = { NULL, 0 };
+	bool yes;
+	int e, rc = 0;
+
+	if (!git_repository_is_bare(st->repo)) {
+		if ((rc = head_is(&yes, st->repo, st->ref, err)) < 0)
+			return rc;
+		if (yes)
+			return refuse_checked_out(st, git_repository_workdir(st->repo), err);
+	}
+	if (git_repository_is_worktree(st->repo) &&
+	    git_repository_open_ext(&main_repo, git_repository_commondir(st->repo),
+				    GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0) {
+		if (!git_repository_is_bare(main_repo)) {
+			if ((rc = head_is(&yes, main_repo, st->ref, err)) < 0)
+				goto cleanup;
+			if (yes) {
+				rc = refuse_checked_out(st, git_repository_workdir(main_repo), err);
+				goto cleanup;
+			}
+		}
+	}
+	if ((e = git_worktree_list(&names, st->repo)) < 0) {
+		/* Listing linked work trees is a courtesy check; a repository
+		 * whose worktrees/ cannot be read is still usable. */
+		git_error_clear();
+		goto cleanup;
+	}
+	for (size_t i = 0; i < names.count && rc == 0; i++) {
+		git_worktree *wt = NULL;
+		git_repository *wr = NULL;
+
+		if (git_worktree_lookup(&wt, st->repo, names.strings[i]) < 0 ||
+		    git_worktree_validate(wt) < 0 ||
+		    git_repository_open_from_worktree(&wr, wt) < 0) {
+			git_error_clear();
+		} else if ((rc = head_is(&yes, wr, st->ref, err)) == 0 && yes) {
+			rc = refuse_checked_out(st, git_worktree_path(wt), err);
+		}
+		git_repository_free(wr);
+		git_worktree_free(wt);
+	}
+
+cleanup:
+	git_strarray_dispose(&names);
+	git_repository_free(main_repo);
+	return rc;
+}
+
+int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
+		  unsigned flags, ps_error *err)
+{
+	git_repository_init_options io;
+	ps_state *st;
+	git_oid id;
+	bool found;
+	int e, rc, vacant;
+
+	*out = NULL;
+	if (!repo_path || !*repo_path)
+		return ps_error_set(err, PS_EINVALID,
+				    "no state repository path given");
+	st = ps_calloc(1, sizeof(*st));
+	st->path = ps_strdup(repo_path);
+	st->gitdir = ps_strdup("");
+	st->view_dirty = true;
+
+	if ((e = git_libgit2_init()) < 0) {
+		rc = git_fail(err, PS_ERROR, e, "cannot initialise libgit2");
+		goto fail;
+	}
+	st->git_inited = true;
+	/* Durability (SPEC §3): objects, refs and reflogs are fsynced. */
+	if ((e = git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1)) < 0) {
+		rc = git_fail(err, PS_ERROR, e, "cannot enable fsync");
+		goto fail;
+	}
+	if ((rc = normalise_ref(&st->ref, ref, err)) < 0)
+		goto fail;
+
+	if ((vacant = path_is_vacant(repo_path, err)) < 0) {
+		rc = vacant;
+		goto fail;
+	}
+	if (vacant) {
+		/* `plan` must create nothing: an absent repository is an
+		 * empty snapshot. */
+		if (!(flags & PS_STATE_CREATE)) {
+			*out = st;
+			return 0;
+		}
+		/* Bare, so no work tree exists to get in the way; HEAD names
+		 * the state ref, so `git log` and `git clone` of this
+		 * repository show the snapshot. */
+		git_repository_init_options_init(&io, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+		io.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
+		io.initial_head = st->ref;
+		if ((e = git_repository_init_ext(&st->repo, repo_path, &io)) < 0) {
+			rc = git_fail(err, PS_ERROR, e,
+				      "cannot create the state repository %s",
+				      repo_path);
+			goto fail;
+		}
+	} else {
+		e = git_repository_open_ext(&st->repo, repo_path,
+					    GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+		if (e == GIT_ENOTFOUND) {
+			git_error_clear();
+			rc = ps_error_set(err, PS_EINVALID,
+					  "%s is not a git repository (give "
+					  "--state-repo an existing repository, "
+					  "or a new or empty directory)",
+					  repo_path);
+			goto fail;
+		}
+		if (e < 0) {
+			rc = git_fail(err, PS_ERROR, e,
+				      "cannot open the state repository %s",
+				      repo_path);
+			goto fail;
+		}
+	}
+	free(st->gitdir);
+	st->gitdir = strip_slash(git_repository_commondir(st->repo));
+
+	if ((rc = check_not_checked_out(st, err)) < 0)
+		goto fail;
+	if ((rc = read_ref(&id, &found, st, err)) < 0)
+		goto fail;
+	if (found && (rc = load_commit(st, &id, err)) < 0)
+		goto fail;
+	*out = st;
+	return 0;
+
+fail:
+	ps_state_free(st);
+	return rc;
+}
+
+void ps_state_free(ps_state *st)
+{
+	if (!st)
+		return;
+	entries_clear(st);
+	free(st->entries);
+	free(st->view);
+	git_repository_free(st->repo);
+	free(st->path);
+	free(st->gitdir);
+	free(st->ref);
+	if (st->git_inited)
+		git_libgit2_shutdown();
+	free(st);
+}
+
+/* ---- accessors and staging --------------------------------------------- */
+
+bool ps_state_exists(const ps_state *st)
+{
+	return st && st->repo;
+}
+
+const char *ps_state_gitdir(const ps_state *st)
+{
+	return st ? st->gitdir : "";
+}
+
+const char *ps_state_ref(const ps_state *st)
+{
+	return st ? st->ref : PS_STATE_DEFAULT_REF;
+}
+
+const char *ps_state_head(const ps_state *st)
+{
+	return st && st->has_head ? st->head_hex : NULL;
+}
+
+/* The view is a cache: logically const, so the accessors below may
+ * rebuild it through a cast. */
+static void view_refresh(const ps_state *cst)
+{
+	ps_state *st = (ps_state *)cst;
+
+	if (!st->view_dirty)
+		return;
+	if (st->view_alloc < st->nentries) {
+		st->view_alloc = st->nentries;
+		st->view = ps_realloc(st->view, st->view_alloc * sizeof(*st->view));
+	}
+	st->nview = 0;
+	for (size_t i = 0; i < st->nentries; i++)
+		if (entry_visible(st->entries[i]))
+			st->view[st->nview++] = st->entries[i];
+	st->view_dirty = false;
+}
+
+size_t ps_state_count(const ps_state *st)
+{
+	if (!st)
+		return 0;
+	view_refresh(st);
+	return st->nview;
+}
+
+const char *ps_state_name(const ps_state *st, size_t i)
+{
+	if (!st)
+		return NULL;
+	view_refresh(st);
+	return i < st->nview ? st->view[i]->name : NULL;
+}
+
+const json_t *ps_state_get(const ps_state *st, const char *account)
+{
+	long at;
+	const struct entry *e;
+
+	if (!st || !account)
+		return NULL;
+	at = entry_find(st, account);
+	if (at < 0)
+		return NULL;
+	e = st->entries[at];
+	switch (e->change) {
+	case CH_PUT:
+		return e->staged;
+	case CH_REMOVE:
+		return NULL;
+	case CH_NONE:
+	default:
+		return e->doc;
+	}
+}
+
+void ps_state_put(ps_state *st, const char *account, json_t *doc)
+{
+	struct entry *e;
+	long at;
+
+	if (!st || !account) {
+		json_decref(doc);
+		return;
+	}
+	if (!doc) {
+		ps_state_remove(st, account);
+		return;
+	}
+	at = entry_find(st, account);
+	e = at >= 0 ? st->entries[at] : entry_insert(st, (size_t)(-at - 1), account);
+	json_decref(e->staged);
+	e->staged = doc;
+	e->change = CH_PUT;
+	st->view_dirty = true;
+}
+
+void ps_state_remove(ps_state *st, const char *account)
+{
+	struct entry *e;
+	long at;
+
+	if (!st || !account)
+		return;
+	at = entry_find(st, account);
+	if (at < 0)
+		return;
+	e = st->entries[at];
+	json_decref(e->staged);
+	e->staged = NULL;
+	if (e->doc) {
+		e->change = CH_REMOVE;
+		st->view_dirty = true;
+	} else {
+		entry_delete(st, (size_t)at);
+	}
+}
+
+/* ---- committing -------------------------------------------------------- */
+
+static int make_signature(git_signature **out, git_repository *repo,
+			  ps_error *err)
+{
+	int e = git_signature_default(out, repo);
+
+	if (e == 0)
+		return 0;
+	/* No user.name/user.email (or an unusable one): the SPEC's
+	 * fallback identity. */
+	git_error_clear();
+	e = git_signature_now(out, FALLBACK_NAME, FALLBACK_EMAIL);
+	if (e < 0)
+		return git_fail(err, PS_ERROR, e, "cannot make a signature");
+	return 0;
+}
+
+static void trim_newlines(ps_buf *b)
+{
+	while (b->len && (b->ptr[b->len - 1] == '\n' || b->ptr[b->len - 1] == '\r'))
+		b->ptr[--b->len] = '\0';
+}
+
+static int build_message(ps_buf *msg, const char *subject, const char *body)
+{
+	ps_buf tmp = PS_BUF_INIT;
+	int rc = 0;
+
+	rc |= ps_buf_puts(msg, subject && *subject ? subject : "pavesync: update snapshot");
+	trim_newlines(msg);
+	if (body && *body) {
+		rc |= ps_buf_puts(&tmp, body);
+		trim_newlines(&tmp);
+		if (tmp.len) {
+			rc |= ps_buf_puts(msg, "\n\n");
+			rc |= ps_buf_put(msg, tmp.ptr, tmp.len);
+		}
+	}
+	rc |= ps_buf_putc(msg, '\n');
+	ps_buf_release(&tmp);
+	return rc ? PS_ELIMIT : 0;
+}
+
+/* The staged changes are now the snapshot. */
+static void absorb_staged(ps_state *st)
+{
+	size_t i = 0;
+
+	while (i < st->nentries) {
+		struct entry *e = st->entries[i];
+
+		if (e->change == CH_REMOVE) {
+			entry_delete(st, i);
+			continue;
+		}
+		if (e->change == CH_PUT) {
+			json_decref(e->doc);
+			e->doc = e->staged;
+			e->staged = NULL;
+			git_oid_cpy(&e->blob, &e->pending);
+			e->change = CH_NONE;
+		}
+		i++;
+	}
+	st->view_dirty = true;
+}
+
+/*
+ * Move the ref from the commit the run started from (or from "absent") to
+ * `id`. A concurrent writer shows up as GIT_EMODIFIED (ref moved),
+ * GIT_EEXISTS (ref appeared), GIT_ENOTFOUND (ref deleted) or GIT_ELOCKED
+ * (its write is in progress): all are a conflict, never overwritten.
+ */
+static int move_ref(ps_state *st, const git_oid *id, const char *logmsg,
+		    ps_error *err)
+{
+	git_reference *ref = NULL;
+	int e;
+
+	if (st->has_head)
+		e = git_reference_create_matching(&ref, st->repo, st->ref, id, 1,
+						  &st->head, logmsg);
+	else
+		e = git_reference_create(&ref, st->repo, st->ref, id, 0, logmsg);
+	git_reference_free(ref);
+	if (e == 0)
+		return 0;
+	if (e == GIT_ELOCKED) {
+		git_error_clear();
+		return ps_error_set(err, PS_ECONFLICT,
+				    "the state ref %s is being written by another "
+				    "process (%s/%s.lock exists); nothing was "
+				    "overwritten — run again (a lock file left by "
+				    "a killed run is removed by the next run)",
+				    st->ref, st->gitdir, st->ref);
+	}
+	if (e == GIT_EMODIFIED || e == GIT_EEXISTS || e == GIT_ENOTFOUND) {
+		git_error_clear();
+		return ps_error_set(err, PS_ECONFLICT,
+				    "the state ref %s moved while this run was "
+				    "working (another writer?); nothing was "
+				    "overwritten — run again", st->ref);
+	}
+	return git_fail(err, PS_ERROR, e, "cannot update the state ref %s",
+			st->ref);
+}
+
+/*
+ * Many new objects at once (the first apply of a large group, an import):
+ * written one by one as loose objects, each is its own fsynced file (10,000
+ * accounts took ten seconds) and every later read opens 10,000 files.
+ * Instead they are collected in memory (libgit2's mempack backend, on a
+ * second handle so that st->repo never writes there) and stored as one
+ * pack, fsynced once, before the ref is moved. Small commits stay loose,
+ * so routine runs do not pile up packs.
+ */
+#define BULK_MIN 128
+
+struct bulk {
+	git_repository *repo;
+	git_odb *odb;
+	git_odb_backend *mem; /* owned by odb once added */
+};
+
+static int bulk_begin(struct bulk *b, ps_state *st, ps_error *err)
+{
+	git_odb_backend *mem = NULL;
+	int e;
+
+	if ((e = git_repository_open_ext(&b->repo, st->gitdir,
+					 GIT_REPOSITORY_OPEN_NO_SEARCH, NULL)) < 0 ||
+	    (e = git_repository_odb(&b->odb, b->repo)) < 0 ||
+	    (e = git_mempack_new(&mem)) < 0)
+		return git_fail(err, PS_ERROR, e, "cannot prepare to write %s",
+				st->gitdir);
+	/* Highest priority: every write of this handle lands in memory. */
+	if ((e = git_odb_add_backend(b->odb, mem, 1000)) < 0) {
+		mem->free(mem);
+		return git_fail(err, PS_ERROR, e, "cannot prepare to write %s",
+				st->gitdir);
+	}
+	b->mem = mem;
+	return 0;
+}
+
+static int bulk_finish(struct bulk *b, ps_error *err)
+{
+	git_buf pack = { NULL, 0, 0 };
+	git_odb_writepack *wp = NULL;
+	git_indexer_progress stats;
+	int e;
+
+	memset(&stats, 0, sizeof(stats));
+	if ((e = git_mempack_dump(&pack, b->repo, b->mem)) < 0 ||
+	    (e = git_odb_write_pack(&wp, b->odb, NULL, NULL)) < 0 ||
+	    (e = wp->append(wp, pack.ptr, pack.size, &stats)) < 0 ||
+	    (e = wp->commit(wp, &stats)) < 0) {
+		if (wp)
+			wp->free(wp);
+		git_buf_dispose(&pack);
+		return git_fail(err, PS_ERROR, e, "cannot write the new objects");
+	}
+	wp->free(wp);
+	git_buf_dispose(&pack);
+	git_mempack_reset(b->mem);
+	return 0;
+}
+
+static void bulk_free(struct bulk *b)
+{
+	git_odb_free(b->odb);
+	git_repository_free(b->repo);
+}
+
+int ps_state_commit(ps_state *st, const char *subject, const char *body,
+		    char out_id[41], ps_error *err)
+{
+	git_commit *parent = NULL, *commit_parents[1];
+	git_tree *root = NULL, *accounts = NULL, *new_root = NULL;
+	git_treebuilder *abld = NULL, *rbld = NULL;
+	git_signature *sig = NULL;
+	const git_tree_entry *te;
+	ps_buf file = PS_BUF_INIT, msg = PS_BUF_INIT, logmsg = PS_BUF_INIT;
+	git_oid acc_id, root_id, commit_id;
+	struct bulk bulk = { NULL, NULL, NULL };
+	git_repository *w;
+	size_t nchanged = 0, nput = 0;
+	int e, rc = 0;
+
+	out_id[0] = '\0';
+	for (size_t i = 0; i < st->nentries; i++) {
+		if (st->entries[i]->change != CH_NONE)
+			nchanged++;
+		if (st->entries[i]->change == CH_PUT)
+			nput++;
+	}
+	if (nchanged == 0)
+		return 0;
+	if (!st->repo)
+		return ps_error_set(err, PS_EINVALID,
+				    "the state repository %s does not exist "
+				    "yet (open it with PS_STATE_CREATE)",
+				    st->path);
+	for (size_t i = 0; i < st->nentries; i++) {
+		const struct entry *en = st->entries[i];
+		if (en->change != CH_NONE && !ps_account_name_is_valid(en->name))
+			return ps_error_set(err, PS_EINVALID,
+					    "invalid account name \"%s\" "
+					    "(expected [a-z0-9][a-z0-9_-]{0,62})",
+					    en->name);
+	}
+
+	w = st->repo;
+	if (nput >= BULK_MIN) {
+		if ((rc = bulk_begin(&bulk, st, err)) < 0)
+			goto cleanup;
+		w = bulk.repo;
+	}
+
+	if (st->has_head) {
+		if ((e = git_commit_lookup(&parent, w, &st->head)) < 0 ||
+		    (e = git_commit_tree(&root, parent)) < 0) {
+			rc = git_fail(err, PS_ERROR, e, "cannot read %s at %s",
+				      st->ref, st->head_hex);
+			goto cleanup;
+		}
+		te = git_tree_entry_byname(root, "accounts");
+		if (te && git_tree_entry_type(te) == GIT_OBJECT_TREE &&
+		    (e = git_tree_lookup(&accounts, w,
+					 git_tree_entry_id(te))) < 0) {
+			rc = git_fail(err, PS_ERROR, e,
+				      "cannot read accounts/ at %s", st->head_hex);
+			goto cleanup;
+		}
+	}
+
+	/* Edit the existing accounts tree in place: unchanged entries (and
+	 * any foreign file) keep their ids and are never rewritten. */
+	if ((e = git_treebuilder_new(&abld, w, accounts)) < 0) {
+		rc = git_fail(err, PS_ERROR, e, "cannot build the accounts tree");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < st->nentries; i++) {
+		struct entry *en = st->entries[i];
+
+		if (en->change == CH_NONE)
+			continue;
+		ps_buf_reset(&file);
+		ps_buf_printf(&file, "%s.json", en->name);
+		te = git_treebuilder_get(abld, file.ptr);
+		if (en->change == CH_REMOVE) {
+			if (te && (e = git_treebuilder_remove(abld, file.ptr)) < 0) {
+				rc = git_fail(err, PS_ERROR, e,
+					      "cannot remove accounts/%s", file.ptr);
+				goto cleanup;
+			}
+			continue;
+		}
+		{
+			char *text = ps_json_canonical(en->staged);
+			e = git_blob_create_from_buffer(&en->pending, w,
+							text, strlen(text));
+			free(text);
+		}
+		if (e < 0) {
+			rc = git_fail(err, PS_ERROR, e,
+				      "cannot write accounts/%s", file.ptr);
+			goto cleanup;
+		}
+		if (te && git_tree_entry_filemode(te) == GIT_FILEMODE_BLOB &&
+		    git_oid_equal(git_tree_entry_id(te), &en->pending))
+			continue;
+		if ((e = git_treebuilder_insert(NULL, abld, file.ptr,
+						&en->pending,
+						GIT_FILEMODE_BLOB)) < 0) {
+			rc = git_fail(err, PS_ERROR, e,
+				      "cannot add accounts/%s", file.ptr);
+			goto cleanup;
+		}
+	}
+
+	if ((e = git_treebuilder_new(&rbld, w, root)) < 0) {
+		rc = git_fail(err, PS_ERROR, e, "cannot build the root tree");
+		goto cleanup;
+	}
+	/* git has no empty directories: no accounts, no accounts/. */
+	if (git_treebuilder_entrycount(abld) > 0) {
+		if ((e = git_treebuilder_write(&acc_id, abld)) < 0 ||
+		    (e = git_treebuilder_insert(NULL, rbld, "accounts", &acc_id,
+						GIT_FILEMODE_TREE)) < 0) {
+			rc = git_fail(err, PS_ERROR, e,
+				      "cannot write the accounts tree");
+			goto cleanup;
+		}
+	} else if (git_treebuilder_get(rbld, "accounts") &&
+		   (e = git_treebuilder_remove(rbld, "accounts")) < 0) {
+		rc = git_fail(err, PS_ERROR, e, "cannot remove accounts/");
+		goto cleanup;
+	}
+
+	if (!root && git_treebuilder_entrycount(rbld) == 0) {
+		/* No snapshot yet and nothing to put in one. */
+		absorb_staged(st);
+		goto cleanup;
+	}
+	if ((e = git_treebuilder_write(&root_id, rbld)) < 0) {
+		rc = git_fail(err, PS_ERROR, e, "cannot write the root tree");
+		goto cleanup;
+	}
+	if (root && git_oid_equal(&root_id, git_tree_id(root))) {
+		/* Every staged document encodes to the bytes already
+		 * committed: no commit (SPEC §3). */
+		absorb_staged(st);
+		goto cleanup;
+	}
+
+	if ((e = git_tree_lookup(&new_root, w, &root_id)) < 0) {
+		rc = git_fail(err, PS_ERROR, e, "cannot read the new tree");
+		goto cleanup;
+	}
+	if ((rc = make_signature(&sig, st->repo, err)) < 0)
+		goto cleanup;
+	if (build_message(&msg, subject, body) < 0) {
+		rc = ps_error_set(err, PS_ELIMIT, "the commit message is too long");
+		goto cleanup;
+	}
+	commit_parents[0] = parent;
+	if ((e = git_commit_create(&commit_id, w, NULL, sig, sig, NULL,
+				   msg.ptr, new_root, parent ? 1 : 0,
+				   (const git_commit **)commit_parents)) < 0) {
+		rc = git_fail(err, PS_ERROR, e, "cannot write the commit");
+		goto cleanup;
+	}
+	if (bulk.repo && (rc = bulk_finish(&bulk, err)) < 0)
+		goto cleanup;
+	/* Reflog line as git's own: "commit: SUBJECT". */
+	ps_buf_puts(&logmsg, "commit: ");
+	ps_buf_put(&logmsg, msg.ptr, strcspn(msg.ptr, "\n"));
+	if ((rc = move_ref(st, &commit_id, logmsg.ptr, err)) < 0)
+		goto cleanup;
+
+	absorb_staged(st);
+	st->head = commit_id;
+	st->has_head = true;
+	git_oid_tostr(st->head_hex, sizeof(st->head_hex), &commit_id);
+	memcpy(out_id, st->head_hex, sizeof(st->head_hex));
+
+cleanup:
+	ps_buf_release(&file);
+	ps_buf_release(&msg);
+	ps_buf_release(&logmsg);
+	git_signature_free(sig);
+	git_treebuilder_free(rbld);
+	git_treebuilder_free(abld);
+	git_tree_free(new_root);
+	git_tree_free(accounts);
+	git_tree_free(root);
+	git_commit_free(parent);
+	bulk_free(&bulk);
+	return rc;
+}
+
+/* ---- history ----------------------------------------------------------- */
+
+int ps_state_history(ps_state *st, size_t max, ps_history_cb cb, void *ctx,
+		     ps_error *err)
+{
+	git_revwalk *walk = NULL;
+	ps_buf who = PS_BUF_INIT, subject = PS_BUF_INIT;
+	git_oid id;
+	size_t n = 0;
+	int e, rc = 0;
+
+	if (!st || !st->repo || !st->has_head || !cb)
+		return 0;
+	if ((e = git_revwalk_new(&walk, st->repo)) < 0 ||
+	    (e = git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME)) < 0 ||
+	    (e = git_revwalk_push(walk, &st->head)) < 0) {
+		rc = git_fail(err, PS_ERROR, e, "cannot walk the history of %s",
+			      st->ref);
+		goto cleanup;
+	}
+	while ((max == 0 || n < max) && (e = git_revwalk_next(&id, walk)) == 0) {
+		git_commit *c = NULL;
+		const git_signature *sig;
+		const char *message;
+		char hex[GIT_OID_HEXSZ + 1];
+
+		if ((e = git_commit_lookup(&c, st->repo, &id)) < 0) {
+			rc = git_fail(err, PS_ERROR, e, "cannot read a commit of %s",
+				      st->ref);
+			goto cleanup;
+		}
+		sig = git_commit_committer(c);
+		message = git_commit_message(c);
+		ps_buf_reset(&who);
+		ps_buf_printf(&who, "%s <%s>", sig->name, sig->email);
+		ps_buf_reset(&subject);
+		ps_buf_put(&subject, message, strcspn(message, "\n"));
+		trim_newlines(&subject);
+		git_oid_tostr(hex, sizeof(hex), &id);
+		rc = cb(ctx, hex, (long long)sig->when.time, sig->when.offset,
+			who.ptr, subject.ptr);
+		git_commit_free(c);
+		n++;
+		if (rc)
+			goto cleanup;
+	}
+	if (e < 0 && e != GIT_ITEROVER)
+		rc = git_fail(err, PS_ERROR, e, "cannot walk the history of %s",
+			      st->ref);
+
+cleanup:
+	ps_buf_release(&who);
+	ps_buf_release(&subject);
+	git_revwalk_free(walk);
+	return rc;
+}
+
+/* ---- default location -------------------------------------------------- */
+
+int ps_state_default_path(char **out, const char *config_path, ps_error *err)
+{
+	git_buf found = { NULL, 0, 0 };
+	git_repository *repo = NULL;
+	const char *slash;
+	char *dir;
+	int e, rc = 0;
+
+	*out = NULL;
+	if (!config_path || !*config_path)
+		return ps_error_set(err, PS_EINVALID, "no config file path given");
+	slash = strrchr(config_path, '/');
+	if (!slash)
+		dir = ps_strdup(".");
+	else if (slash == config_path)
+		dir = ps_strdup("/");
+	else
+		dir = ps_strndup(config_path, (size_t)(slash - config_path));
+
+	if ((e = git_libgit2_init()) < 0) {
+		free(dir);
+		return git_fail(err, PS_ERROR, e, "cannot initialise libgit2");
+	}
+	/* Like git itself: stop at a filesystem boundary and at
+	 * GIT_CEILING_DIRECTORIES. */
+	e = git_repository_discover(&found, dir, 0,
+				    getenv("GIT_CEILING_DIRECTORIES"));
+	if (e == 0) {
+		e = git_repository_open_ext(&repo, found.ptr,
+					    GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+		if (e < 0) {
+			rc = git_fail(err, PS_ERROR, e, "cannot open %s", found.ptr);
+			goto cleanup;
+		}
+		*out = strip_slash(git_repository_workdir(repo)
+				   ? git_repository_workdir(repo)
+				   : git_repository_path(repo));
+	} else if (e == GIT_ENOTFOUND) {
+		ps_buf b = PS_BUF_INIT;
+
+		git_error_clear();
+		if (slash)
+			ps_buf_printf(&b, "%s%s.pavesync-state", dir,
+				      strcmp(dir, "/") ? "/" : "");
+		else
+			ps_buf_puts(&b, ".pavesync-state");
+		*out = ps_buf_detach(&b, NULL);
+	} else {
+		rc = git_fail(err, PS_ERROR, e,
+			      "cannot look for a git repository above %s", dir);
+	}
+
+cleanup:
+	git_repository_free(repo);
+	git_buf_dispose(&found);
+	free(dir);
+	git_libgit2_shutdown();
+	return rc;
+}
+
+/* ---- remotes ----------------------------------------------------------- */
+
+struct remote_ctx {
+	int cred_attempts;
+	bool rejected;
+	char reason[256];
+};
+
+/* ssh through the agent, once; anything else uses libgit2's defaults (a
+ * second attempt would only loop on the same failure). */
+static int cred_cb(git_credential **out, const char *url,
+		   const char *username_from_url, unsigned int allowed,
+		   void *payload)
+{
+	struct remote_ctx *ctx = payload;
+
+	if (ctx->cred_attempts++ > 0)
+		return GIT_PASSTHROUGH;
+	if (allowed & GIT_CREDENTIAL_SSH_KEY)
+		return git_credential_ssh_key_from_agent(
+			out, username_from_url ? username_from_url : "git");
+	return GIT_PASSTHROUGH;
+}
+
+/* The remote's words, without the final period or newline. */
+static void set_reason(struct remote_ctx *ctx, const char *text)
+{
+	size_t n;
+
+	ps_strlcpy(ctx->reason, text, sizeof(ctx->reason));
+	n = strlen(ctx->reason);
+	while (n && strchr(".\n\r ", ctx->reason[n - 1]))
+		ctx->reason[--n] = '\0';
+}
+
+static int push_update_cb(const char *refname, const char *status, void *data)
+{
+	struct remote_ctx *ctx = data;
+
+	if (status) {
+		ctx->rejected = true;
+		set_reason(ctx, status);
+	}
+	return 0;
+}
+
+static int lookup_remote(git_remote **out, ps_state *st, const char *name,
+			 ps_error *err)
+{
+	int valid = 0, e;
+
+	*out = NULL;
+	if (!st->repo)
+		return ps_error_set(err, PS_EINVALID,
+				    "the state repository %s does not exist yet",
+				    st->path);
+	if (!name || git_remote_name_is_valid(&valid, name) < 0 || !valid)
+		return ps_error_set(err, PS_EINVALID,
+				    "\"%s\" is not a valid remote name",
+				    name ? name : "");
+	e = git_remote_lookup(out, st->repo, name);
+	if (e == GIT_ENOTFOUND) {
+		git_error_clear();
+		return ps_error_set(err, PS_ENOTFOUND,
+				    "the state repository %s has no remote "
+				    "named \"%s\"", st->gitdir, name);
+	}
+	if (e < 0)
+		return git_fail(err, PS_ERROR, e, "cannot read the remote \"%s\"",
+				name);
+	return 0;
+}
+
+static const char *remote_url(const git_remote *r)
+{
+	const char *url = git_remote_url(r);
+
+	return url ? url : "no URL";
+}
+
+/* refs/heads/X → X; refs/Y → Y. */
+static const char *ref_short(const char *ref)
+{
+	if (strncmp(ref, "refs/heads/", 11) == 0)
+		return ref + 11;
+	return ref + 5;
+}
+
+int ps_state_fetch(ps_state *st, const char *remote, ps_error *err)
+{
+	git_fetch_options opts;
+	struct remote_ctx ctx = { 0, false, "" };
+	git_remote *r = NULL;
+	git_reference *tracking = NULL;
+	const git_remote_head **heads;
+	ps_buf track = PS_BUF_INIT, spec = PS_BUF_INIT;
+	char *specs[1];
+	git_strarray refspecs = { specs, 1 };
+	bool remote_has = false;
+	git_oid theirs;
+	char a[SHORT_ID + 1], b[SHORT_ID + 1];
+	size_t nheads;
+	int e, rc;
+
+	if ((rc = lookup_remote(&r, st, remote, err)) < 0)
+		return rc;
+	for (size_t i = 0; i < st->nentries; i++) {
+		if (st->entries[i]->change != CH_NONE) {
+			rc = ps_error_set(err, PS_EINVALID,
+					  "cannot fetch the state ref while "
+					  "changes are staged");
+			goto cleanup;
+		}
+	}
+	ps_buf_printf(&track, "refs/pavesync/remotes/%s/%s", remote,
+		      ref_short(st->ref));
+	ps_buf_printf(&spec, "+%s:%s", st->ref, track.ptr);
+	/* The _INIT macros leave fields out (-Wmissing-field-initializers). */
+	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
+	specs[0] = spec.ptr;
+
+	opts.callbacks.credentials = cred_cb;
+	opts.callbacks.payload = &ctx;
+	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+	if ((e = git_remote_fetch(r, &refspecs, &opts, "pavesync: fetch")) < 0) {
+		rc = git_fail(err, PS_ERROR, e, "cannot fetch %s from %s (%s)",
+			      st->ref, remote, remote_url(r));
+		goto cleanup;
+	}
+	/* The advertised refs stay readable after the fetch disconnected:
+	 * they tell "the remote has no state yet" from a stale tracking ref
+	 * left by an earlier fetch. */
+	if ((e = git_remote_ls(&heads, &nheads, r)) < 0) {
+		rc = git_fail(err, PS_ERROR, e, "cannot list the refs of %s",
+			      remote);
+		goto cleanup;
+	}
+	for (size_t i = 0; i < nheads; i++) {
+		if (strcmp(heads[i]->name, st->ref) == 0) {
+			git_oid_cpy(&theirs, &heads[i]->oid);
+			remote_has = true;
+		}
+	}
+	if (!remote_has) {
+		if (git_reference_lookup(&tracking, st->repo, track.ptr) == 0)
+			git_reference_delete(tracking);
+		git_error_clear();
+		goto cleanup;
+	}
+
+	if (st->has_head) {
+		if (git_oid_equal(&theirs, &st->head) ||
+		    git_graph_descendant_of(st->repo, &st->head, &theirs) == 1)
+			goto cleanup; /* up to date, or we are ahead */
+		if (git_graph_descendant_of(st->repo, &theirs, &st->head) != 1) {
+			git_error_clear();
+			short_id(a, &st->head);
+			short_id(b, &theirs);
+			rc = ps_error_set(err, PS_EDIVERGED,
+					  "the state ref on %s has diverged from "
+					  "the local one (local %s, remote %s); "
+					  "pavesync never force-pushes: merge or "
+					  "reset the state ref by hand",
+					  remote, a, b);
+			goto cleanup;
+		}
+	}
+	if ((rc = move_ref(st, &theirs, "pavesync: fast-forward from remote", err)) < 0)
+		goto cleanup;
+	rc = load_commit(st, &theirs, err);
+
+cleanup:
+	ps_buf_release(&track);
+	ps_buf_release(&spec);
+	git_reference_free(tracking);
+	git_remote_free(r);
+	return rc;
+}
+
+int ps_state_push(ps_state *st, const char *remote, ps_error *err)
+{
+	git_push_options opts;
+	struct remote_ctx ctx = { 0, false, "" };
+	git_remote *r = NULL;
+	ps_buf spec = PS_BUF_INIT;
+	char *specs[1];
+	git_strarray refspecs = { specs, 1 };
+	int e, rc;
+
+	if ((rc = lookup_remote(&r, st, remote, err)) < 0)
+		return rc;
+	if (!st->has_head)
+		goto cleanup; /* nothing committed yet: nothing to push */
+	/* No '+': the remote refuses anything but a fast-forward. */
+	ps_buf_printf(&spec, "%s:%s", st->ref, st->ref);
+	git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
+	specs[0] = spec.ptr;
+	opts.callbacks.credentials = cred_cb;
+	opts.callbacks.push_update_reference = push_update_cb;
+	opts.callbacks.payload = &ctx;
+	e = git_remote_push(r, &refspecs, &opts);
+	if (e < 0 && !ctx.rejected) {
+		const git_error *ge = git_error_last();
+		const char *m = ge && ge->message ? ge->message : "";
+
+		if (e == GIT_ENONFASTFORWARD || strstr(m, "fast-forward") ||
+		    strstr(m, "fastforward")) {
+			ctx.rejected = true;
+			set_reason(&ctx, m);
+			git_error_clear();
+		} else {
+			rc = git_fail(err, PS_ERROR, e, "cannot push %s to %s (%s)",
+				      st->ref, remote, remote_url(r));
+			goto cleanup;
+		}
+	}
+	if (ctx.rejected) {
+		git_error_clear();
+		rc = ps_error_set(err, PS_EDIVERGED,
+				  "%s rejected the update of %s (%s); pavesync "
+				  "never force-pushes: fetch and run again, or "
+				  "merge the state ref by hand", remote, st->ref,
+				  ctx.reason[0] ? ctx.reason : "no reason given");
+	}
+
+cleanup:
+	ps_buf_release(&spec);
+	git_remote_free(r);
+	return rc;
+}

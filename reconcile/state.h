@@ -36,9 +36,19 @@ enum {
  * a bare repository) and read the snapshot at `ref` (a full ref name, or a
  * short branch name that is taken as refs/heads/NAME; NULL = default).
  *
- * Fails with PS_EINVALID when `ref` is the repository's checked-out branch,
- * and with PS_EINVALID when a document in the snapshot cannot be parsed.
- * Enables GIT_OPT_ENABLE_FSYNC_GITDIR. *out is owned by the caller.
+ * The path is opened as given (no search upwards; ps_state_default_path does
+ * the discovery). A missing path or an empty directory is an empty snapshot
+ * and nothing is created, unless PS_STATE_CREATE is given: then a bare
+ * repository is made there (with parent directories).
+ *
+ * Fails with PS_EINVALID when the path is a non-empty directory that is not
+ * a repository, when `ref` is not a valid ref name, when `ref` is the
+ * checked-out branch of the repository's work tree or of a linked work tree,
+ * and when a document cannot be parsed ("accounts/NAME.json at COMMIT:
+ * LINE:COL: TEXT"). Only accounts/<valid account name>.json files are read;
+ * any other file is ignored and kept by commits.
+ * Enables GIT_OPT_ENABLE_FSYNC_GITDIR. *out is owned by the caller and
+ * released with ps_state_free.
  */
 int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 		  unsigned flags, ps_error *err);
@@ -46,7 +56,8 @@ int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 /* Does the repository exist (false for a not-yet-created one)? */
 bool ps_state_exists(const ps_state *st);
 
-/* The git directory ("" when the repository does not exist). Borrowed. */
+/* The (common) git directory, without a trailing '/': the place for the run
+ * lock. "" when the repository does not exist. Borrowed. */
 const char *ps_state_gitdir(const ps_state *st);
 
 /* The full ref name in use. Borrowed. */
@@ -63,7 +74,8 @@ const char *ps_state_name(const ps_state *st, size_t i);
 /* The document for `account` (staged changes included), or NULL. Borrowed. */
 const json_t *ps_state_get(const ps_state *st, const char *account);
 
-/* Stage a new document for `account` (steals the reference). */
+/* Stage a new document for `account` (steals the reference; NULL stages a
+ * removal). The name is checked by ps_state_commit. */
 void ps_state_put(ps_state *st, const char *account, json_t *doc);
 
 /* Stage the removal of `account`'s document. */
@@ -77,7 +89,13 @@ void ps_state_remove(ps_state *st, const char *account);
  * made and *out_id is set to "". Committer: git config user.name/email,
  * else "pavesync <pavesync@localhost>". On success the staged changes become
  * the snapshot and ps_state_head() is the new commit. out_id has 41 bytes.
- * Needs an existing repository (open with PS_STATE_CREATE).
+ * Needs an existing repository (open with PS_STATE_CREATE) unless nothing is
+ * staged. Only changed accounts/ entries are rewritten; other files in the
+ * tree are kept. The message is SUBJECT "\n\n" BODY "\n" (just SUBJECT "\n"
+ * when body is NULL or empty; a NULL subject is "pavesync: update
+ * snapshot"). Many new documents at once are written as one pack.
+ * Errors: PS_ECONFLICT (the ref moved, or another process holds its .lock),
+ * PS_EINVALID (bad account name, no repository), PS_ERROR (libgit2).
  */
 int ps_state_commit(ps_state *st, const char *subject, const char *body,
 		    char out_id[41], ps_error *err);
@@ -95,8 +113,11 @@ int ps_state_history(ps_state *st, size_t max, ps_history_cb cb, void *ctx,
 
 /*
  * Default repository for a config file (SPEC §3): the git repository that
- * holds the config file; if there is none, ".pavesync-state" beside it.
- * *out is malloc'd.
+ * holds the config file (its work tree, or its git directory when bare),
+ * found by searching upwards from the file's directory without crossing a
+ * filesystem boundary or GIT_CEILING_DIRECTORIES; if there is none,
+ * "DIR/.pavesync-state" beside it (".pavesync-state" for a config path
+ * without a directory). Creates nothing. *out is malloc'd.
  */
 int ps_state_default_path(char **out, const char *config_path, ps_error *err);
 
@@ -104,28 +125,38 @@ int ps_state_default_path(char **out, const char *config_path, ps_error *err);
  * Fetch `remote`'s copy of the state ref and fast-forward ours to it.
  * Equal or remote behind: nothing to do. Remote ahead: our ref is moved (and
  * the in-memory snapshot re-read). Diverged: PS_EDIVERGED, nothing changed.
- * A remote without the ref is fine.
+ * A remote without the ref is fine. The remote's ref is fetched into
+ * refs/pavesync/remotes/REMOTE/SHORTREF. Must not be called with changes
+ * staged (PS_EINVALID). PS_ENOTFOUND when there is no such remote;
+ * PS_ECONFLICT when our ref moves during the fetch.
  */
 int ps_state_fetch(ps_state *st, const char *remote, ps_error *err);
 
-/* Push the state ref to `remote` (never forced). */
+/* Push the state ref to `remote` (refspec "REF:REF", never forced). A
+ * rejection (the remote is ahead or diverged) is PS_EDIVERGED with the
+ * remote's reason. Nothing committed yet: nothing pushed, 0. */
 int ps_state_push(ps_state *st, const char *remote, ps_error *err);
 
 void ps_state_free(ps_state *st);
 
 /*
- * The run lock: <gitdir>/pavesync.lock holding "pid host start-time".
- * Created with O_EXCL. A lock whose process is gone (same host, pid not
- * alive) is taken over, and `warning` (may be NULL) receives a sentence
- * saying so. Waits up to timeout_seconds (0: do not wait), then fails with
- * PS_ELOCKED naming the holder. While held, stale "*.lock" files that a
- * killed libgit2 write left beside the state ref are removed.
+ * The run lock: <gitdir>/pavesync.lock, holding "pid P\nhost H\nstarted T\n"
+ * for people to read. Exclusion is by flock(2), so the kernel releases the
+ * lock of a holder that dies, however it dies; a lock file left with content
+ * by such a holder is taken over and `warning` (may be NULL) receives a
+ * sentence saying so. Waits up to timeout_seconds (0: do not wait), polling,
+ * then fails with PS_ELOCKED naming the holder. While held, a stale
+ * "<gitdir>/<ref>.lock" that a killed libgit2 write left on the state ref is
+ * removed (also reported in `warning`); one younger than a second is first
+ * given that second to go away, in case a git command is updating the ref.
+ * `gitdir` is ps_state_gitdir() (the common git directory, so every linked
+ * work tree shares one lock). *out is released with ps_lock_release.
  */
 typedef struct ps_lock ps_lock;
 int ps_lock_acquire(ps_lock **out, const char *gitdir, const char *ref,
 		    double timeout_seconds, char *warning, size_t warnlen,
 		    ps_error *err);
-/* Remove the lock file and free. NULL-safe. */
+/* Remove the lock file (still holding the flock), close, free. NULL-safe. */
 void ps_lock_release(ps_lock *lock);
 
 #endif
