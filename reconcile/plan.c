@@ -41,9 +41,11 @@ json_t *ps_account_plan_doc(const ps_account_plan *ap)
 	char fp[80];
 
 	api_key_fingerprint(fp, sizeof(fp), &ap->key, ap->account->api_key);
-	return json_pack("{s:i, s:s, s:s, s:s, s:O}", "format", 1, "account",
+	/* A copy: ap->base keeps changing during apply, the staged document
+	 * must not. */
+	return json_pack("{s:i, s:s, s:s, s:s, s:o}", "format", 1, "account",
 			 ap->name, "api_key", fp, "fingerprint_key", ap->key.id,
-			 "callbacks", ap->base);
+			 "callbacks", json_deep_copy(ap->base));
 }
 
 /* ---- sealing live callbacks ---- */

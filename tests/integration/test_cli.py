@@ -138,8 +138,12 @@ class CliTest(PavesyncTest):
                             text=True, env=self.env).stdout
         self.assertEqual(st, "")
         # refuse to commit to a checked-out state ref
+        outside = os.path.join(self.tmp, "outside.yaml")
+        with open(cfg) as src, open(outside, "w") as dst:
+            dst.write(src.read())
         subprocess.run(["git", "-C", repo, "checkout", "-q", "pavesync-state"], check=True, env=self.env)
-        r = self.run_ps("apply", state=False, expect=1)
+        self.config = outside
+        r = self.run_ps("apply", "--state-repo", repo, state=False, expect=1)
         self.assertIn("checked out", r.err)
 
     def test_state_dir_beside_config_when_no_repository(self):
@@ -160,6 +164,7 @@ class CliTest(PavesyncTest):
     def test_changed_api_key_makes_snapshot_stale(self):
         self.run_ps("apply", expect=0)
         self.emu.add_account("key-main-NEW", MAIN[1], MAIN[2])
+        self.emu.clear_requests()
         r = self.run_ps("plan", "-a", "main", env={"MAIN_KEY": "key-main-NEW"}, expect=0)
         self.assertIn("stale snapshot", r.out)
         self.assertEqual(self.emu.requests(), [])

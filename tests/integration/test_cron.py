@@ -19,7 +19,8 @@ def many_accounts(version="v1"):
         out += ["  a%02d:" % i, "    api_key: many-key-%02d" % i, "    api_secret: ${MANY_SECRET}",
                 "    username: many-user", "    callbacks:"]
         for ev in EVENTS:
-            out += ["      %s:" % ev, "        url: https://h.example.com/%s/%d/%s" % (version, i, ev)]
+            v = version if ev == "SESSION:COMPLETE" else "v1"
+            out += ["      %s:" % ev, "        url: https://h.example.com/%s/%d/%s" % (v, i, ev)]
     return "\n".join(out) + "\n"
 
 

@@ -83,6 +83,7 @@ class RefreshTest(PavesyncTest):
                                       "headers": {"X-Secret": "dash-secret-ZORK"}}
         self.emu.set_callbacks(MAIN[0], cbs)
         self.extra_secrets = ["dash-secret-ZORK"]
+        self.emu.clear_requests()
         r = self.run_ps("apply", "--refresh", expect=0)
         self.assertIn("unmanaged: SESSION:NOTE_INSERT", r.out)
         self.assertEqual([q for q in self.api_requests() if q[0] != "GET"], [("POST", EV_C)])
