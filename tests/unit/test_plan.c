@@ -1,0 +1,385 @@
+/* Unit tests for diff and plan (reconcile/plan.c): the library alone, with
+ * an in-memory config and a real state repository in a temp directory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "json.h"
+#include "plan.h"
+
+struct fx {
+	char dir[64];
+	ps_config *cfg;
+	ps_state *st;
+};
+
+static const char base_yaml[] =
+	"version: 1\n"
+	"accounts:\n"
+	"  main:\n"
+	"    api_key: ${T_KEY}\n"
+	"    api_secret: ${T_SECRET}\n"
+	"    username: u\n"
+	"    callbacks:\n"
+	"      SESSION:COMPLETE:\n"
+	"        url: https://h.example.com/c\n"
+	"        headers: {Authorization: \"Bearer ${T_TOKEN}\"}\n"
+	"      SESSION:STAGE_CHANGE:\n"
+	"        url: https://h.example.com/s\n"
+	"        payload: {a: 1, b: [1, 2]}\n";
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/ps-plan-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	setenv("HOME", f->dir, 1);
+	setenv("T_KEY", "key-1", 1);
+	setenv("T_SECRET", "secret-1", 1);
+	setenv("T_TOKEN", "token-1", 1);
+	unsetenv("PAVESYNC_FINGERPRINT_KEY");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	ps_config_free(f->cfg);
+	ps_state_free(f->st);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static void load(struct fx *f, const char *yaml)
+{
+	ps_diags d = PS_DIAGS_INIT;
+
+	ps_config_free(f->cfg);
+	f->cfg = NULL;
+	if (ps_config_parse(&f->cfg, "t.yaml", yaml, strlen(yaml), NULL, &d) < 0)
+		fail_msg("config: %s", d.count ? d.items[0].message : "?");
+	ps_diags_clear(&d);
+}
+
+static void open_state(struct fx *f)
+{
+	ps_error e;
+	char path[128];
+
+	ps_state_free(f->st);
+	snprintf(path, sizeof(path), "%s/state", f->dir);
+	if (ps_state_open(&f->st, path, NULL, PS_STATE_CREATE, &e) < 0)
+		fail_msg("state: %s", e.message);
+}
+
+static ps_plan *build(struct fx *f, const json_t *live, bool prune)
+{
+	ps_plan *p = NULL;
+	ps_plan_opts o;
+	ps_error e;
+
+	memset(&o, 0, sizeof(o));
+	o.prune = prune;
+	o.api_url = "https://api.example.com";
+	if (ps_plan_build(&p, f->cfg, f->st, live, NULL, &o, &e) < 0)
+		fail_msg("plan: %s", e.message);
+	return p;
+}
+
+/* Pretend every planned change succeeded and commit. */
+static void apply_all(struct fx *f, ps_plan *p)
+{
+	char id[41];
+	ps_error e;
+	size_t i, j;
+
+	for (i = 0; i < p->naccounts; i++) {
+		ps_account_plan *ap = &p->accounts[i];
+		for (j = 0; j < ap->nchanges; j++) {
+			ps_change *c = &ap->changes[j];
+			if (c->action == PS_DELETE)
+				json_object_del(ap->base, c->event);
+			else
+				json_object_set(ap->base, c->event, c->after);
+			c->status = PS_DONE;
+		}
+	}
+	if (ps_apply_commit(p, f->st, id, &e) < 0)
+		fail_msg("commit: %s", e.message);
+	open_state(f);
+}
+
+static void first_plan_creates_everything(void **state)
+{
+	struct fx *f = *state;
+	ps_plan *p;
+
+	load(f, base_yaml);
+	open_state(f);
+	p = build(f, NULL, false);
+	assert_int_equal(p->ncreate, 2);
+	assert_int_equal(p->nupdate + p->ndelete + p->nunchanged, 0);
+	assert_int_equal(p->accounts[0].nchanges, 2);
+	assert_string_equal(p->accounts[0].changes[0].event, "SESSION:COMPLETE");
+	assert_int_equal(p->accounts[0].changes[0].origin, PS_ORIGIN_CONFIG);
+	ps_plan_free(p);
+}
+
+static void applied_plan_is_then_unchanged(void **state)
+{
+	struct fx *f = *state;
+	ps_plan *p;
+
+	load(f, base_yaml);
+	open_state(f);
+	apply_all(f, p = build(f, NULL, false));
+	ps_plan_free(p);
+	p = build(f, NULL, false);
+	assert_int_equal(ps_plan_changes(p), 0);
+	assert_int_equal(p->nunchanged, 2);
+	ps_plan_free(p);
+}
+
+static json_t *field(const ps_change *c, const char *path)
+{
+	size_t i;
+	json_t *fl;
+
+	json_array_foreach(c->fields, i, fl)
+		if (!strcmp(json_string_value(json_object_get(fl, "path")), path))
+			return fl;
+	return NULL;
+}
+
+static void field_level_changes(void **state)
+{
+	struct fx *f = *state;
+	ps_plan *p;
+	json_t *fl;
+	char *yaml = strdup(base_yaml);
+
+	load(f, base_yaml);
+	open_state(f);
+	apply_all(f, p = build(f, NULL, false));
+	ps_plan_free(p);
+	/* payload a: 1 -> 2; the rotated token changes only a sealed header */
+	*strstr(yaml, "a: 1") = '\0';
+	setenv("T_TOKEN", "token-2", 1);
+	{
+		char buf[2048];
+		snprintf(buf, sizeof(buf), "%sa: 2, b: [1, 2]}\n", yaml);
+		load(f, buf);
+	}
+	p = build(f, NULL, false);
+	assert_int_equal(p->nupdate, 2);
+	fl = field(&p->accounts[0].changes[1], "payload.a");
+	assert_non_null(fl);
+	assert_int_equal(json_integer_value(json_object_get(fl, "before")), 1);
+	assert_int_equal(json_integer_value(json_object_get(fl, "after")), 2);
+	assert_null(field(&p->accounts[0].changes[1], "payload.b"));
+	fl = field(&p->accounts[0].changes[0], "headers.authorization");
+	assert_non_null(fl);
+	assert_true(json_is_true(json_object_get(fl, "sensitive")));
+	assert_null(json_object_get(fl, "before"));
+	ps_plan_free(p);
+	free(yaml);
+}
+
+static const char one_event_yaml[] =
+	"version: 1\n"
+	"accounts:\n"
+	"  main:\n"
+	"    api_key: ${T_KEY}\n"
+	"    api_secret: ${T_SECRET}\n"
+	"    username: u\n"
+	"    callbacks:\n"
+	"      SESSION:STAGE_CHANGE:\n"
+	"        url: https://h.example.com/s\n"
+	"        payload: {a: 1, b: [1, 2]}\n";
+
+static void unlisted_events_are_unmanaged_unless_pruned(void **state)
+{
+	struct fx *f = *state;
+	ps_plan *p;
+
+	load(f, base_yaml);
+	open_state(f);
+	apply_all(f, p = build(f, NULL, false));
+	ps_plan_free(p);
+	load(f, one_event_yaml);
+	p = build(f, NULL, false);
+	assert_int_equal(ps_plan_changes(p), 0);
+	assert_int_equal(json_array_size(p->accounts[0].unmanaged), 1);
+	ps_plan_free(p);
+	p = build(f, NULL, true);
+	assert_int_equal(p->ndelete, 1);
+	assert_int_equal(p->accounts[0].changes[0].action, PS_DELETE);
+	ps_plan_free(p);
+}
+
+static void other_api_key_makes_snapshot_stale(void **state)
+{
+	struct fx *f = *state;
+	ps_plan *p;
+
+	load(f, base_yaml);
+	open_state(f);
+	apply_all(f, p = build(f, NULL, false));
+	ps_plan_free(p);
+	setenv("T_KEY", "key-2", 1);
+	load(f, base_yaml);
+	p = build(f, NULL, false);
+	assert_true(p->accounts[0].stale);
+	assert_int_equal(p->ncreate, 2);
+	ps_plan_free(p);
+	setenv("T_KEY", "key-1", 1);
+	setenv("T_SECRET", "secret-rotated", 1);
+	load(f, base_yaml);
+	p = build(f, NULL, false);
+	assert_true(p->accounts[0].stale);
+	ps_plan_free(p);
+}
+
+static json_t *live_of(const char *accounts_json)
+{
+	json_t *v = json_loads(accounts_json, 0, NULL);
+
+	assert_non_null(v);
+	return v;
+}
+
+static void refresh_labels_origins(void **state)
+{
+	struct fx *f = *state;
+	ps_plan *p;
+	json_t *live;
+
+	load(f, one_event_yaml);
+	open_state(f);
+	apply_all(f, p = build(f, NULL, false));
+	ps_plan_free(p);
+	/* live equals the snapshot: nothing to do, nothing drifted */
+	live = live_of("{\"main\":[{\"event\":\"SESSION:STAGE_CHANGE\",\"url\":\"https://h.example.com/s\","
+		       "\"method\":\"post\",\"payload\":\"{\\\"b\\\":[1,2],\\\"a\\\":1}\"}]}");
+	p = build(f, live, false);
+	assert_int_equal(ps_plan_changes(p), 0);
+	assert_false(p->accounts[0].drifted);
+	ps_plan_free(p);
+	json_decref(live);
+	/* dashboard changed the url */
+	live = live_of("{\"main\":[{\"event\":\"SESSION:STAGE_CHANGE\",\"url\":\"https://dash\","
+		       "\"payload\":{\"a\":1,\"b\":[1,2]}}]}");
+	p = build(f, live, false);
+	assert_int_equal(p->nupdate, 1);
+	assert_int_equal(p->accounts[0].changes[0].origin, PS_ORIGIN_DASHBOARD);
+	assert_true(p->accounts[0].drifted);
+	ps_plan_free(p);
+	/* and the config changed too: conflict */
+	load(f, "version: 1\naccounts:\n  main:\n    api_key: ${T_KEY}\n    api_secret: ${T_SECRET}\n"
+		"    username: u\n    callbacks:\n      SESSION:STAGE_CHANGE:\n        url: https://new\n");
+	p = build(f, live, false);
+	assert_int_equal(p->accounts[0].changes[0].origin, PS_ORIGIN_CONFLICT);
+	ps_plan_free(p);
+	json_decref(live);
+}
+
+static void guards(void **state)
+{
+	struct fx *f = *state;
+	ps_plan *p;
+	ps_error e;
+
+	load(f, base_yaml);
+	open_state(f);
+	apply_all(f, p = build(f, NULL, false));
+	assert_int_equal(ps_plan_check_guards(p, -1, &e), 0);
+	ps_plan_free(p);
+	load(f, "version: 1\naccounts:\n  main:\n    api_key: ${T_KEY}\n    api_secret: ${T_SECRET}\n"
+		"    username: u\n    callbacks: {}\n");
+	p = build(f, NULL, true);
+	assert_int_equal(p->ndelete, 2);
+	assert_int_equal(ps_plan_check_guards(p, -1, &e), PS_ELIMIT);
+	assert_non_null(strstr(e.message, "every callback"));
+	assert_int_equal(ps_plan_check_guards(p, 1, &e), PS_ELIMIT);
+	assert_non_null(strstr(e.message, "--max-changes"));
+	ps_plan_free(p);
+}
+
+static void json_document_shape(void **state)
+{
+	struct fx *f = *state;
+	ps_plan *p;
+	json_t *doc;
+	char *s;
+
+	load(f, base_yaml);
+	open_state(f);
+	p = build(f, NULL, false);
+	doc = ps_plan_to_json(p, NULL);
+	assert_int_equal(json_integer_value(json_object_get(doc, "format")), 1);
+	assert_int_equal(json_integer_value(ps_json_pointer_get(doc, "/summary/create")), 2);
+	assert_true(json_is_null(json_object_get(doc, "commit")));
+	assert_string_equal(json_string_value(ps_json_pointer_get(doc, "/accounts/0/changes/0/status")),
+			    "planned");
+	s = ps_json_compact(doc);
+	assert_null(strstr(s, "token-1"));
+	assert_null(strstr(s, "secret-1"));
+	free(s);
+	json_decref(doc);
+	ps_plan_free(p);
+}
+
+static void saved_plan_round_trip(void **state)
+{
+	struct fx *f = *state;
+	ps_plan *p, *q;
+	ps_error e;
+	char path[128];
+	bool refreshed = true;
+
+	load(f, base_yaml);
+	open_state(f);
+	p = build(f, NULL, false);
+	snprintf(path, sizeof(path), "%s/plan.json", f->dir);
+	assert_int_equal(ps_plan_save(p, path, &e), 0);
+	assert_int_equal(ps_plan_saved_refreshed(&refreshed, path, &e), 0);
+	assert_false(refreshed);
+	q = build(f, NULL, false);
+	assert_int_equal(ps_plan_check_saved(q, path, &e), 0);
+	ps_plan_free(q);
+	setenv("T_TOKEN", "token-rotated", 1);
+	load(f, base_yaml);
+	q = build(f, NULL, false);
+	assert_int_equal(ps_plan_check_saved(q, path, &e), PS_ESTALE);
+	ps_plan_free(q);
+	ps_plan_free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(first_plan_creates_everything, setup, teardown),
+		cmocka_unit_test_setup_teardown(applied_plan_is_then_unchanged, setup, teardown),
+		cmocka_unit_test_setup_teardown(field_level_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(unlisted_events_are_unmanaged_unless_pruned, setup, teardown),
+		cmocka_unit_test_setup_teardown(other_api_key_makes_snapshot_stale, setup, teardown),
+		cmocka_unit_test_setup_teardown(refresh_labels_origins, setup, teardown),
+		cmocka_unit_test_setup_teardown(guards, setup, teardown),
+		cmocka_unit_test_setup_teardown(json_document_shape, setup, teardown),
+		cmocka_unit_test_setup_teardown(saved_plan_round_trip, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
