@@ -25,7 +25,7 @@ int session_open(struct session *s, struct opts *o, bool write)
 	if (state_repo_path(&s->repo, o, s->cfg) < 0)
 		return EXIT_ERROR;
 	if (ps_state_open(&s->st, s->repo, o->state_ref,
-			  write ? PS_STATE_CREATE : 0, &e) < 0) {
+			  PS_STATE_LAZY | (write ? PS_STATE_CREATE : 0), &e) < 0) {
 		out_ps_error(&e);
 		return EXIT_ERROR;
 	}
@@ -44,7 +44,8 @@ int session_open(struct session *s, struct opts *o, bool write)
 	/* Re-read under the lock: another run may have committed meanwhile. */
 	ps_state_free(s->st);
 	s->st = NULL;
-	if (ps_state_open(&s->st, s->repo, o->state_ref, PS_STATE_CREATE, &e) < 0) {
+	if (ps_state_open(&s->st, s->repo, o->state_ref,
+			  PS_STATE_LAZY | PS_STATE_CREATE, &e) < 0) {
 		out_ps_error(&e);
 		return EXIT_ERROR;
 	}

@@ -36,16 +36,21 @@ static bool doc_is_stale(const json_t *doc, const ps_account *acct,
 	return !key || strcmp(key, fp);
 }
 
-json_t *ps_account_plan_doc(const ps_account_plan *ap)
+static json_t *make_doc(const ps_account_plan *ap, json_t *callbacks)
 {
 	char fp[80];
 
 	api_key_fingerprint(fp, sizeof(fp), &ap->key, ap->account->api_key);
-	/* A copy: ap->base keeps changing during apply, the staged document
-	 * must not. */
 	return json_pack("{s:i, s:s, s:s, s:s, s:o}", "format", 1, "account",
 			 ap->name, "api_key", fp, "fingerprint_key", ap->key.id,
-			 "callbacks", json_deep_copy(ap->base));
+			 "callbacks", callbacks);
+}
+
+json_t *ps_account_plan_doc(const ps_account_plan *ap)
+{
+	/* A copy: ap->base keeps changing during apply, the staged document
+	 * must not. */
+	return make_doc(ap, json_deep_copy(ap->base));
 }
 
 /* ---- sealing live callbacks ---- */
@@ -268,27 +273,62 @@ static ps_origin origin_of(const json_t *desired, const json_t *live,
 	return PS_ORIGIN_CONFIG;
 }
 
-static void plan_account(ps_plan *plan, ps_account_plan *ap,
-			 const ps_account *acct, const json_t *snap_doc,
-			 const json_t *live_raw, bool prune)
+/*
+ * The fast path of a no-drift plan: when the document the desired state
+ * would produce is byte for byte the committed one (same blob id), every
+ * callback is unchanged and nothing is unmanaged; the snapshot need not even
+ * be read.
+ */
+static bool snapshot_matches(const ps_state *st, ps_account_plan *ap,
+			     json_t *desired)
+{
+	json_t *doc;
+	char *text;
+	bool same;
+
+	if (!st)
+		return false;
+	doc = make_doc(ap, json_incref(desired)); /* read only: no copy */
+	text = ps_json_canonical(doc);
+	same = ps_state_same_blob(st, ap->name, text, strlen(text));
+	free(text);
+	json_decref(doc);
+	return same;
+}
+
+static int plan_account(ps_plan *plan, ps_account_plan *ap,
+			const ps_account *acct, ps_state *st,
+			const json_t *live_raw, bool prune, ps_error *err)
 {
 	json_t *desired = json_object(), *snap, *live = NULL, *base;
+	const json_t *snap_doc = NULL;
 	const char **events;
 	size_t i, n, alloc = 0;
 
 	ap->account = acct;
 	ap->prune = prune || acct->prune;
 	ps_fpkey_derive(&ap->key, acct->name, acct->api_secret);
-	ap->stale = snap_doc && doc_is_stale(snap_doc, acct, &ap->key);
-	snap = (snap_doc && !ap->stale)
-		       ? json_object_get(snap_doc, "callbacks") : NULL;
-
 	for (i = 0; i < acct->ncallbacks; i++) {
 		const ps_callback *cb = &acct->callbacks[i];
 		json_object_set_new(desired, cb->event,
 				    ps_callback_seal(cb->spec, cb->sensitive,
 						     &ap->key));
 	}
+	if (!live_raw && snapshot_matches(st, ap, desired)) {
+		ap->base = desired;
+		ap->drift_lines = json_array();
+		ap->unchanged = acct->ncallbacks;
+		plan->nunchanged += ap->unchanged;
+		plan->managed += ap->unchanged;
+		return 0;
+	}
+	if (st && ps_state_load(&snap_doc, st, acct->name, err) < 0) {
+		json_decref(desired);
+		return err ? err->code : PS_ERROR;
+	}
+	ap->stale = snap_doc && doc_is_stale(snap_doc, acct, &ap->key);
+	snap = (snap_doc && !ap->stale)
+		       ? json_object_get(snap_doc, "callbacks") : NULL;
 
 	if (live_raw) {
 		size_t j;
@@ -356,6 +396,7 @@ static void plan_account(ps_plan *plan, ps_account_plan *ap,
 	plan->managed += json_object_size(base);
 	free_names(events, n);
 	json_decref(desired);
+	return 0;
 }
 
 static bool selected(const ps_plan_opts *opts, const char *name)
@@ -370,7 +411,7 @@ static bool selected(const ps_plan_opts *opts, const char *name)
 	return false;
 }
 
-int ps_plan_build(ps_plan **out, const ps_config *cfg, const ps_state *st,
+int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 		  const json_t *live, const json_t *live_errors,
 		  const ps_plan_opts *opts, ps_error *err)
 {
@@ -428,9 +469,11 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, const ps_state *st,
 			ap->drift_lines = json_array();
 			continue;
 		}
-		plan_account(plan, ap, acct,
-			     st ? ps_state_get(st, acct->name) : NULL, raw,
-			     opts && opts->prune);
+		if (plan_account(plan, ap, acct, st, raw, opts && opts->prune,
+				 err) < 0) {
+			ps_plan_free(plan);
+			return err ? err->code : PS_ERROR;
+		}
 	}
 	/* Accounts the snapshot has and the config does not: orphaned. */
 	for (i = 0; i < ns; i++) {

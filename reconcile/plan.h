@@ -84,9 +84,10 @@ typedef struct ps_plan_opts {
  * object {account: [raw callbacks as the API returned them]} for the
  * accounts that were refreshed; `live_errors` (may be NULL) maps accounts
  * whose refresh failed to a message. Fails (PS_ENOTFOUND) when an --account
- * name is not in the config, with a suggestion. *out owned by the caller.
+ * name is not in the config, with a suggestion, and with the state's error
+ * when a snapshot document cannot be read. *out owned by the caller.
  */
-int ps_plan_build(ps_plan **out, const ps_config *cfg, const ps_state *st,
+int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 		  const json_t *live, const json_t *live_errors,
 		  const ps_plan_opts *opts, ps_error *err);
 

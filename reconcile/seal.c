@@ -21,6 +21,23 @@ static void hmac(unsigned char out[32], const void *key, size_t keylen,
 		ps_oom();
 }
 
+static EVP_MD_CTX *keyed_digest(const unsigned char key[32], unsigned char pad)
+{
+	unsigned char block[64];
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	size_t i;
+
+	if (!c)
+		ps_oom();
+	for (i = 0; i < sizeof(block); i++)
+		block[i] = (unsigned char)((i < 32 ? key[i] : 0) ^ pad);
+	if (!EVP_DigestInit_ex(c, EVP_sha256(), NULL) ||
+	    !EVP_DigestUpdate(c, block, sizeof(block)))
+		ps_oom();
+	explicit_bzero(block, sizeof(block));
+	return c;
+}
+
 void ps_fpkey_derive(ps_fpkey *out, const char *account, const char *api_secret)
 {
 	const char *material = getenv("PAVESYNC_FINGERPRINT_KEY");
@@ -37,22 +54,41 @@ void ps_fpkey_derive(ps_fpkey *out, const char *account, const char *api_secret)
 	ps_hex(out->id, id, 6);
 	ps_buf_release(&msg);
 	explicit_bzero(id, sizeof(id));
+	/* HMAC(K, m) = H((K ^ opad) || H((K ^ ipad) || m)) with K padded to
+	 * the 64-byte block: absorb both pads once. */
+	out->inner = keyed_digest(out->key, 0x36);
+	out->outer = keyed_digest(out->key, 0x5c);
+	out->scratch = EVP_MD_CTX_new();
+	if (!out->scratch)
+		ps_oom();
 }
 
 void ps_fpkey_wipe(ps_fpkey *k)
 {
+	if (!k)
+		return;
+	EVP_MD_CTX_free(k->inner);
+	EVP_MD_CTX_free(k->outer);
+	EVP_MD_CTX_free(k->scratch);
 	explicit_bzero(k, sizeof(*k));
 }
 
 void ps_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
 		    const void *data, size_t len)
 {
-	unsigned char mac[32];
+	unsigned char inner[32], mac[32];
+	unsigned int n = 0;
+	EVP_MD_CTX *c = k->scratch;
 	char hex[33];
 
-	hmac(mac, k->key, sizeof(k->key), data, len);
+	if (!EVP_MD_CTX_copy_ex(c, k->inner) || !EVP_DigestUpdate(c, data, len) ||
+	    !EVP_DigestFinal_ex(c, inner, &n) || !EVP_MD_CTX_copy_ex(c, k->outer) ||
+	    !EVP_DigestUpdate(c, inner, sizeof(inner)) ||
+	    !EVP_DigestFinal_ex(c, mac, &n))
+		ps_oom();
 	ps_hex(hex, mac, 16);
 	snprintf(out, outlen, "%s%s", PS_SENSITIVE_PREFIX, hex);
+	explicit_bzero(inner, sizeof(inner));
 }
 
 bool ps_is_fingerprint(const json_t *v)

@@ -27,12 +27,18 @@
 typedef struct ps_fpkey {
 	unsigned char key[32];
 	char id[13]; /* 12 hex + NUL */
+	/* HMAC's inner and outer digest states with the key absorbed, and a
+	 * scratch context, so each fingerprint costs two SHA-256 blocks rather
+	 * than a full HMAC set-up. A ps_fpkey is therefore not thread-safe:
+	 * one thread per key at a time. */
+	void *inner, *outer, *scratch;
 } ps_fpkey;
 
-/* Derive the account's fingerprint key (reads PAVESYNC_FINGERPRINT_KEY). */
+/* Derive the account's fingerprint key (reads PAVESYNC_FINGERPRINT_KEY).
+ * Release it with ps_fpkey_wipe. */
 void ps_fpkey_derive(ps_fpkey *out, const char *account, const char *api_secret);
 
-/* Wipe a key. */
+/* Wipe a key and free its digest states. NULL-safe, idempotent. */
 void ps_fpkey_wipe(ps_fpkey *k);
 
 /* PS_SENSITIVE_PREFIX + 32 hex of HMAC(key, data) into out (>= 64 bytes). */

@@ -27,6 +27,9 @@
 #include "buf.h"
 #include "json.h"
 #include "util.h"
+#include <openssl/evp.h>
+#include <pthread.h>
+
 #include "banned.h"
 
 /* A snapshot document is a few kilobytes; anything past this is not ours. */
@@ -42,8 +45,10 @@ enum change { CH_NONE = 0, CH_PUT, CH_REMOVE };
 
 struct entry {
 	char *name;
-	json_t *doc;       /* committed document; NULL when not in the snapshot */
-	git_oid blob;      /* its blob (valid when doc != NULL) */
+	json_t *doc;       /* committed document, once loaded */
+	git_oid blob;      /* its blob (valid when committed) */
+	bool committed;    /* in the snapshot */
+	bool loaded;       /* doc parsed (lazy snapshots parse on first use) */
 	json_t *staged;    /* CH_PUT: the new document */
 	enum change change;
 	git_oid pending;   /* during a commit: the blob written for `staged` */
@@ -68,6 +73,7 @@ struct ps_state {
 	bool view_dirty;
 
 	bool git_inited;
+	bool lazy;            /* PS_STATE_LAZY: parse documents on first use */
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -202,7 +208,7 @@ static int entry_cmp(const void *a, const void *b)
 
 static bool entry_visible(const struct entry *e)
 {
-	return e->change == CH_PUT || (e->change == CH_NONE && e->doc);
+	return e->change == CH_PUT || (e->change == CH_NONE && e->committed);
 }
 
 /* ---- reading the snapshot ---------------------------------------------- */
@@ -256,6 +262,32 @@ static int parse_doc(json_t **out, const char *name, const char *at,
 	return 0;
 }
 
+/* Read and parse the document blob `id` of account `name`. */
+static int read_doc(json_t **out, ps_state *st, const char *name,
+		    const git_oid *id, ps_error *err)
+{
+	git_blob *blob = NULL;
+	git_object_size_t size;
+	char at[SHORT_ID + 1];
+	int e, rc;
+
+	*out = NULL;
+	short_id(at, &st->head);
+	if ((e = git_blob_lookup(&blob, st->repo, id)) < 0)
+		return git_fail(err, PS_ERROR, e, "cannot read accounts/%s.json at %s",
+				name, at);
+	size = git_blob_rawsize(blob);
+	if (size > DOC_MAX) {
+		git_blob_free(blob);
+		return ps_error_set(err, PS_ELIMIT,
+				    "accounts/%s.json at %s: larger than %zu bytes",
+				    name, at, DOC_MAX);
+	}
+	rc = parse_doc(out, name, at, git_blob_rawcontent(blob), (size_t)size, err);
+	git_blob_free(blob);
+	return rc;
+}
+
 /* Read the snapshot at commit `id` into st->entries (replacing them). */
 static int load_commit(ps_state *st, const git_oid *id, ps_error *err)
 {
@@ -295,11 +327,9 @@ static int load_commit(ps_state *st, const git_oid *id, ps_error *err)
 	n = git_tree_entrycount(accounts);
 	entries_reserve(st, n);
 	for (size_t i = 0; i < n; i++) {
-		git_blob *blob = NULL;
 		struct entry *ent;
 		json_t *doc;
 		char *name;
-		git_object_size_t size;
 
 		te = git_tree_entry_byindex(accounts, i);
 		if (git_tree_entry_type(te) != GIT_OBJECT_BLOB)
@@ -309,32 +339,18 @@ static int load_commit(ps_state *st, const git_oid *id, ps_error *err)
 		name = account_of_file(git_tree_entry_name(te));
 		if (!name)
 			continue;
-		if ((e = git_blob_lookup(&blob, st->repo, git_tree_entry_id(te))) < 0) {
-			rc = git_fail(err, PS_ERROR, e,
-				      "cannot read accounts/%s.json at %s",
-				      name, at);
-			free(name);
-			goto cleanup;
-		}
-		size = git_blob_rawsize(blob);
-		if (size > DOC_MAX) {
-			rc = ps_error_set(err, PS_ELIMIT,
-					  "accounts/%s.json at %s: larger than "
-					  "%zu bytes", name, at, DOC_MAX);
-			git_blob_free(blob);
-			free(name);
-			goto cleanup;
-		}
-		rc = parse_doc(&doc, name, at, git_blob_rawcontent(blob),
-			       (size_t)size, err);
-		git_blob_free(blob);
-		if (rc < 0) {
+		if (st->lazy) {
+			doc = NULL;
+		} else if ((rc = read_doc(&doc, st, name, git_tree_entry_id(te),
+					  err)) < 0) {
 			free(name);
 			goto cleanup;
 		}
 		ent = ps_calloc(1, sizeof(*ent));
 		ent->name = name;
 		ent->doc = doc;
+		ent->committed = true;
+		ent->loaded = !st->lazy;
 		git_oid_cpy(&ent->blob, git_tree_entry_id(te));
 		st->entries[st->nentries++] = ent;
 	}
@@ -559,6 +575,7 @@ int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 	st->path = ps_strdup(repo_path);
 	st->gitdir = ps_strdup("");
 	st->view_dirty = true;
+	st->lazy = (flags & PS_STATE_LAZY) != 0;
 
 	if ((e = git_libgit2_init()) < 0) {
 		rc = git_fail(err, PS_ERROR, e, "cannot initialise libgit2");
@@ -705,26 +722,99 @@ const char *ps_state_name(const ps_state *st, size_t i)
 	return i < st->nview ? st->view[i]->name : NULL;
 }
 
-const json_t *ps_state_get(const ps_state *st, const char *account)
+int ps_state_load(const json_t **out, ps_state *st, const char *account,
+		  ps_error *err)
 {
 	long at;
-	const struct entry *e;
+	struct entry *e;
 
-	if (!st || !account)
-		return NULL;
-	at = entry_find(st, account);
-	if (at < 0)
-		return NULL;
+	*out = NULL;
+	if (!st || !account || (at = entry_find(st, account)) < 0)
+		return 0;
 	e = st->entries[at];
 	switch (e->change) {
 	case CH_PUT:
-		return e->staged;
+		*out = e->staged;
+		return 0;
 	case CH_REMOVE:
-		return NULL;
+		return 0;
 	case CH_NONE:
 	default:
-		return e->doc;
+		break;
 	}
+	if (e->committed && !e->loaded) {
+		int rc = read_doc(&e->doc, st, e->name, &e->blob, err);
+		if (rc < 0)
+			return rc;
+		e->loaded = true;
+	}
+	*out = e->doc;
+	return 0;
+}
+
+const json_t *ps_state_get(const ps_state *st, const char *account)
+{
+	const json_t *doc = NULL;
+
+	/* Loading a lazy document only fills a cache: the snapshot itself
+	 * does not change, hence the const. */
+	if (ps_state_load(&doc, (ps_state *)st, account, NULL) < 0)
+		return NULL;
+	return doc;
+}
+
+/* Fetched once: the implicit fetch of EVP_sha1() costs more than hashing a
+ * small document. Never freed (one per process). */
+static EVP_MD *sha1_md;
+
+static void fetch_sha1(void)
+{
+	sha1_md = EVP_MD_fetch(NULL, "SHA1", NULL);
+}
+
+static bool blob_id(git_oid *out, const char *text, size_t len)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	const EVP_MD *sha1;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	char header[64];
+	EVP_MD_CTX *c;
+	bool ok;
+
+	pthread_once(&once, fetch_sha1);
+	sha1 = sha1_md;
+	if (!sha1 || !(c = EVP_MD_CTX_new()))
+		return false;
+	snprintf(header, sizeof(header), "blob %zu", len);
+	ok = EVP_DigestInit_ex(c, sha1, NULL) &&
+	     EVP_DigestUpdate(c, header, strlen(header) + 1) &&
+	     EVP_DigestUpdate(c, text, len) && EVP_DigestFinal_ex(c, md, &n) &&
+	     n == GIT_OID_RAWSZ;
+	EVP_MD_CTX_free(c);
+	if (ok)
+		git_oid_fromraw(out, md);
+	return ok;
+}
+
+bool ps_state_same_blob(const ps_state *st, const char *account,
+			const char *text, size_t len)
+{
+	const struct entry *e;
+	git_oid id;
+	long at;
+
+	if (!st || !account || (at = entry_find(st, account)) < 0)
+		return false;
+	e = st->entries[at];
+	if (e->change != CH_NONE || !e->committed)
+		return false;
+	/* A git blob id is SHA-1("blob <len>\0" <bytes>). libgit2's
+	 * collision-detecting SHA-1 is several times slower than OpenSSL's,
+	 * and a no-drift plan hashes every account's document. */
+	if (!blob_id(&id, text, len))
+		return false;
+	return git_oid_equal(&id, &e->blob);
 }
 
 void ps_state_put(ps_state *st, const char *account, json_t *doc)
@@ -761,7 +851,7 @@ void ps_state_remove(ps_state *st, const char *account)
 	e = st->entries[at];
 	json_decref(e->staged);
 	e->staged = NULL;
-	if (e->doc) {
+	if (e->committed) {
 		e->change = CH_REMOVE;
 		st->view_dirty = true;
 	} else {
@@ -829,6 +919,8 @@ static void absorb_staged(ps_state *st)
 			json_decref(e->doc);
 			e->doc = e->staged;
 			e->staged = NULL;
+			e->committed = true;
+			e->loaded = true;
 			git_oid_cpy(&e->blob, &e->pending);
 			e->change = CH_NONE;
 		}

@@ -29,6 +29,11 @@ enum {
 	 * a missing repository opens as an empty snapshot and nothing is
 	 * created (what `plan` needs). */
 	PS_STATE_CREATE = 1 << 0,
+	/* Parse account documents on first use rather than at open, so a
+	 * plan can compare unchanged accounts by blob id alone
+	 * (ps_state_same_blob). A corrupt document is then reported by
+	 * ps_state_load, not by ps_state_open. */
+	PS_STATE_LAZY = 1 << 1,
 };
 
 /*
@@ -73,6 +78,21 @@ const char *ps_state_name(const ps_state *st, size_t i);
 
 /* The document for `account` (staged changes included), or NULL. Borrowed. */
 const json_t *ps_state_get(const ps_state *st, const char *account);
+
+/*
+ * The same with errors: *out is the document or NULL (absent); a lazy
+ * document that cannot be read or parsed fails with PS_EINVALID/PS_ERROR.
+ * (ps_state_get returns NULL for such a document.)
+ */
+int ps_state_load(const json_t **out, ps_state *st, const char *account,
+		  ps_error *err);
+
+/*
+ * Is `text` byte for byte the committed document of `account` (same git
+ * blob id)? False when staged, absent or different. Reads no object.
+ */
+bool ps_state_same_blob(const ps_state *st, const char *account,
+			const char *text, size_t len);
 
 /* Stage a new document for `account` (steals the reference; NULL stages a
  * removal). The name is checked by ps_state_commit. */

@@ -152,6 +152,47 @@ static void canonical_json_is_sorted_indented(void **state)
 	json_decref(v);
 }
 
+/* Our encoder must write what jansson would, so documents stay readable and
+ * stable whichever wrote them. */
+static void canonical_json_matches_jansson(void **state)
+{
+	json_t *v = json_loads(
+		"{\"s\": \"q\\\" b\\\\ n\\n t\\t c\\u0001 u\\u00e9\\u20ac / \\u007f\","
+		" \"r\": [1.5, 3.0, 1e300, -0.25, 0.1], \"i\": [-9223372036854775807, 0],"
+		" \"e\": {}, \"a\": [], \"n\": null, \"t\": true, \"f\": false,"
+		" \"k\": {\"z\": 1, \"B\": 2, \"a\": 3, \"\\u00e9\": 4}}", 0, NULL);
+	char *ours, *theirs, *compact, *jc;
+	size_t n;
+
+	(void)state;
+	assert_non_null(v);
+	ours = ps_json_canonical(v);
+	theirs = json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+	n = strlen(theirs);
+	assert_int_equal(strlen(ours), n + 1);
+	assert_memory_equal(ours, theirs, n);
+	assert_int_equal(ours[n], '\n');
+	free(ours);
+	free(theirs);
+	/* deep enough for the indent to outgrow one run of spaces */
+	json_object_set_new(v, "deep", json_pack("{s:{s:{s:{s:{s:{s:{s:{s:{s:{s:{s:{s:{s:{s:{s:{s:{s:{s:{s:{s:i}}}}}}}}}}}}}}}}}}}}",
+		"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13",
+		"14", "15", "16", "17", "18", "19", "20", 1));
+	ours = ps_json_canonical(v);
+	theirs = json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+	n = strlen(theirs);
+	assert_int_equal(strlen(ours), n + 1);
+	assert_memory_equal(ours, theirs, n);
+	compact = ps_json_compact(v);
+	jc = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+	assert_string_equal(compact, jc);
+	free(ours);
+	free(theirs);
+	free(compact);
+	free(jc);
+	json_decref(v);
+}
+
 static void json_pointers(void **state)
 {
 	json_t *v = json_pack("{s:{s:s, s:[i,i]}}", "a", "b/c~", "x", "arr", 7, 8);
@@ -192,6 +233,7 @@ int main(void)
 		cmocka_unit_test(parse_long_is_strict),
 		cmocka_unit_test(utf8_validation),
 		cmocka_unit_test(canonical_json_is_sorted_indented),
+		cmocka_unit_test(canonical_json_matches_jansson),
 		cmocka_unit_test(json_pointers),
 		cmocka_unit_test(hex_encoding),
 	};

@@ -7,6 +7,11 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+
+#include "util.h"
 
 #include "json.h"
 #include "seal.h"
@@ -95,6 +100,10 @@ static void key_depends_on_secret_and_account(void **state)
 	assert_string_not_equal(a.id, c.id);
 	assert_string_not_equal(a.id, d.id);
 	assert_int_equal(strlen(a.id), 12);
+	ps_fpkey_wipe(&a);
+	ps_fpkey_wipe(&b);
+	ps_fpkey_wipe(&c);
+	ps_fpkey_wipe(&d);
 }
 
 static void fingerprint_key_env_overrides_secret(void **state)
@@ -108,6 +117,8 @@ static void fingerprint_key_env_overrides_secret(void **state)
 	unsetenv("PAVESYNC_FINGERPRINT_KEY");
 	/* With a dedicated key, rotating the API secret keeps fingerprints. */
 	assert_string_equal(a.id, b.id);
+	ps_fpkey_wipe(&a);
+	ps_fpkey_wipe(&b);
 }
 
 static void fingerprints_are_keyed(void **state)
@@ -130,6 +141,8 @@ static void fingerprints_are_keyed(void **state)
 		assert_true(ps_is_fingerprint(j));
 		json_decref(j);
 	}
+	ps_fpkey_wipe(&a);
+	ps_fpkey_wipe(&c);
 }
 
 static void seal_hides_headers_and_listed_values(void **state)
@@ -157,6 +170,7 @@ static void seal_hides_headers_and_listed_values(void **state)
 	json_decref(sealed);
 	json_decref(sens);
 	json_decref(spec);
+	ps_fpkey_wipe(&k);
 }
 
 static void seal_is_deterministic_and_idempotent(void **state)
@@ -176,6 +190,7 @@ static void seal_is_deterministic_and_idempotent(void **state)
 	json_decref(s2);
 	json_decref(s3);
 	json_decref(spec);
+	ps_fpkey_wipe(&k);
 }
 
 static void seal_header_case_does_not_matter(void **state)
@@ -199,6 +214,28 @@ static void seal_header_case_does_not_matter(void **state)
 	json_decref(a);
 	json_decref(b);
 	json_decref(c);
+	ps_fpkey_wipe(&k);
+}
+
+static void fingerprint_is_hmac_sha256(void **state)
+{
+	ps_fpkey k;
+	unsigned char mac[32];
+	unsigned int n = 32;
+	char hex[65], fp[80], want[100];
+
+	(void)state;
+	ps_fpkey_derive(&k, "main", "s");
+	HMAC(EVP_sha256(), k.key, 32, (const unsigned char *)"Bearer t", 8, mac, &n);
+	ps_hex(hex, mac, 16);
+	snprintf(want, sizeof(want), "%s%s", PS_SENSITIVE_PREFIX, hex);
+	ps_fingerprint(fp, sizeof(fp), &k, "Bearer t", 8);
+	assert_string_equal(fp, want);
+	/* again: the precomputed state is reused, not consumed */
+	ps_fingerprint(fp, sizeof(fp), &k, "Bearer t", 8);
+	assert_string_equal(fp, want);
+	ps_fpkey_wipe(&k);
+	ps_fpkey_wipe(&k);
 }
 
 static void payload_key_order_ignored(void **state)
@@ -217,6 +254,7 @@ static void payload_key_order_ignored(void **state)
 	json_decref(sb);
 	json_decref(a);
 	json_decref(b);
+	ps_fpkey_wipe(&k);
 }
 
 int main(void)
@@ -231,6 +269,7 @@ int main(void)
 		cmocka_unit_test_setup(seal_hides_headers_and_listed_values, setup),
 		cmocka_unit_test_setup(seal_is_deterministic_and_idempotent, setup),
 		cmocka_unit_test_setup(seal_header_case_does_not_matter, setup),
+		cmocka_unit_test_setup(fingerprint_is_hmac_sha256, setup),
 		cmocka_unit_test_setup(payload_key_order_ignored, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -928,6 +928,34 @@ static void test_default_path(void **state)
 	free(cfg);
 }
 
+static void test_lazy_load_and_same_blob(void **state)
+{
+	char id[41];
+	ps_state *st = seeded(id), *lazy;
+	const json_t *d = NULL;
+	char *text = ps_json_canonical(ps_state_get(st, "a"));
+	ps_error err;
+
+	(void)state;
+	lazy = open_ok("state", NULL, PS_STATE_LAZY);
+	/* the exact bytes of a committed document match its blob id */
+	assert_true(ps_state_same_blob(lazy, "a", text, strlen(text)));
+	assert_false(ps_state_same_blob(lazy, "b", text, strlen(text)));
+	assert_false(ps_state_same_blob(lazy, "a", text, strlen(text) - 1));
+	assert_false(ps_state_same_blob(lazy, "zz", text, strlen(text)));
+	/* documents load on first use, equal to an eager read */
+	assert_int_equal(ps_state_load(&d, lazy, "a", &err), 0);
+	assert_true(json_equal((json_t *)d, (json_t *)ps_state_get(st, "a")));
+	assert_int_equal(ps_state_load(&d, lazy, "nobody", &err), 0);
+	assert_null(d);
+	/* a staged document is never "the same blob" */
+	ps_state_put(lazy, "a", json_deep_copy(ps_state_get(st, "a")));
+	assert_false(ps_state_same_blob(lazy, "a", text, strlen(text)));
+	free(text);
+	ps_state_free(lazy);
+	ps_state_free(st);
+}
+
 static void test_corrupt_json(void **state)
 {
 	ps_state *st = NULL;
@@ -957,6 +985,15 @@ static void test_corrupt_json(void **state)
 	assert_int_equal(ps_state_open(&st, p, NULL, 0, &err), PS_EINVALID);
 	assert_non_null(strstr(err.message, "accounts/new.json"));
 	assert_non_null(strstr(err.message, "format"));
+	/* Opened lazily, the same document fails when it is first read. */
+	{
+		const json_t *d = NULL;
+		assert_int_equal(ps_state_open(&st, p, NULL, PS_STATE_LAZY, &err), 0);
+		assert_int_equal(ps_state_load(&d, st, "new", &err), PS_EINVALID);
+		assert_non_null(strstr(err.message, "accounts/new.json"));
+		assert_null(ps_state_get(st, "new"));
+		ps_state_free(st);
+	}
 	free(p);
 }
 
@@ -1348,6 +1385,7 @@ int main(void)
 		T(test_committer_from_git_config),
 		T(test_history),
 		T(test_default_path),
+		T(test_lazy_load_and_same_blob),
 		T(test_corrupt_json),
 		T(test_foreign_files_kept),
 		T(test_lock_excludes),
