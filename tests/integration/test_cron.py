@@ -65,6 +65,32 @@ class CronTest(PavesyncTest):
                          % (N, self.commits()[0][0][:12]))
         self.assertEqual(len(self.emu.requests()), N)
 
+    def test_progress_line_only_on_a_terminal(self):
+        import pty
+        master, slave = pty.openpty()
+        cmd = [BIN, "-c", self.config, "--state-repo", self.state, "apply"]
+        p = subprocess.Popen(cmd, env=self.env, stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        p.wait()
+        os.close(master)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn(b"[%d/%d] 0 failed" % (N * 5, N * 5), seen)
+        self.assertIn(b"\r", seen)
+        # not a terminal: no progress line
+        self.write_config(many_accounts("v2"))
+        r = self.run_ps("apply", expect=0)
+        self.assertNotIn("failed,", r.err)
+        self.assertNotIn("\r", r.err)
+
     def test_quiet_run_prints_nothing_when_nothing_changed(self):
         self.run_ps("apply", expect=0)
         r = self.run_ps("-q", "apply", expect=0)
