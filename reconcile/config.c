@@ -1,1 +1,1423 @@
+/*
+ * The configuration file (SPEC §2): from the node tree that config_yaml.c
+ * builds, check every key and value, expand ${VAR} references, merge
+ * `defaults` under each callback and produce a ps_config.
+ *
+ * Every problem is reported (one bad callback does not hide the next); the
+ * parser only stops early on syntax errors and limits. No message ever
+ * contains a value that came from the environment or a secret file.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "buf.h"
+#include "config_yaml.h"
+#include "json.h"
 #include "util.h"
+#include "banned.h"
+
+#define SECRET_FILE_MAX 4096
+#define VALUE_MAX ((size_t)1024 * 1024)
+
+static const char *const methods[] = {
+	"GET", "POST", "PUT", "PATCH", "DELETE", NULL,
+};
+static const char *const top_keys[] = {
+	"version", "api_url", "state_repo", "defaults", "accounts",
+	"callbacks", NULL,
+};
+static const char *const defaults_keys[] = {
+	"method", "headers", "payload", NULL,
+};
+static const char *const account_keys[] = {
+	"api_key", "api_secret", "api_secret_file", "username", "prune",
+	"callbacks", NULL,
+};
+static const char *const callback_keys[] = {
+	"url", "method", "headers", "payload", NULL,
+};
+static const char *const shorthand_env[] = {
+	"PAVE_API_KEY", "PAVE_API_SECRET", "PAVE_USERNAME", NULL,
+};
+
+void ps_config_limits_default(ps_config_limits *limits)
+{
+	limits->max_file_size = (size_t)32 * 1024 * 1024;
+	limits->max_depth = 64;
+	limits->max_alias_nodes = 100000;
+	limits->max_errors = 100;
+	limits->max_nodes = 1000000;
+}
+
+typedef struct ctx {
+	ps_cfgdiag *d;
+	const char *data; /* the raw file, to locate "${" inside a scalar */
+	size_t len;
+	char *dir;        /* the config file's directory; NULL: the current one */
+} ctx;
+
+#define ERR(c, n, ...) \
+	ps_cfgdiag_add((c)->d, PS_EINVALID, (n)->line, (n)->column, __VA_ARGS__)
+
+/* "a, b, c or d" from a NULL-terminated list. Caller frees. */
+static char *join_or(const char *const *list)
+{
+	ps_buf b = PS_BUF_INIT;
+	size_t i, n = 0;
+
+	while (list[n])
+		n++;
+	for (i = 0; i < n; i++) {
+		if (i)
+			ps_buf_puts(&b, i + 1 == n ? " or " : ", ");
+		ps_buf_puts(&b, list[i]);
+	}
+	return ps_buf_detach(&b, NULL);
+}
+
+static bool is_scalar_string(const ps_ynode *n)
+{
+	return n->kind == PS_YSCALAR && n->type == PS_YSTRING;
+}
+
+/* ---- interpolation ----------------------------------------------------- */
+
+static bool name_start(char ch)
+{
+	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+	       ch == '_';
+}
+
+static bool name_char(char ch)
+{
+	return name_start(ch) || (ch >= '0' && ch <= '9');
+}
+
+static size_t count_refs(const char *s, size_t from, size_t to)
+{
+	size_t i, n = 0;
+
+	for (i = from; i + 1 < to; i++)
+		if (s[i] == '$' && s[i + 1] == '{')
+			n++;
+	return n;
+}
+
+/*
+ * Where the "${" at byte `off` of n's text is in the file. For a one-line
+ * scalar whose source holds the same "${" occurrences as its text (always
+ * so for plain and single-quoted ones) that is the "${" itself; otherwise
+ * the start of the scalar.
+ */
+static void ref_location(const ctx *c, const ps_ynode *n, size_t off,
+			 int *line, int *col)
+{
+	size_t k, i, j, seen = 0, chars = 0;
+
+	*line = n->line;
+	*col = n->column;
+	if (!n->span || n->src_end > c->len)
+		return;
+	if (count_refs(c->data, n->src_start, n->src_end) !=
+	    count_refs(n->text, 0, n->len))
+		return;
+	k = count_refs(n->text, 0, off);
+	for (i = n->src_start; i + 1 < n->src_end; i++)
+		if (c->data[i] == '$' && c->data[i + 1] == '{' && seen++ == k)
+			break;
+	if (i + 1 >= n->src_end)
+		return;
+	for (j = n->src_start; j < i; j++)
+		if (((unsigned char)c->data[j] & 0xc0) != 0x80)
+			chars++;
+	if (chars < (size_t)(INT_MAX - n->column))
+		*col = n->column + (int)chars;
+}
+
+/* Parse the reference at t[i] == "${". Returns the offset just past it,
+ * or 0 when it is malformed. */
+static size_t parse_ref(const char *t, size_t i, size_t *name_len,
+			const char **fb, size_t *fblen)
+{
+	size_t j = i + 2;
+
+	*fb = NULL;
+	*fblen = 0;
+	if (!name_start(t[j]))
+		return 0;
+	while (name_char(t[j]))
+		j++;
+	*name_len = j - i - 2;
+	if (t[j] == '}')
+		return j + 1;
+	if (t[j] == ':' && t[j + 1] == '-') {
+		const char *close = strchr(t + j + 2, '}');
+		if (!close)
+			return 0;
+		*fb = t + j + 2;
+		*fblen = (size_t)(close - *fb);
+		return (size_t)(close - t) + 1;
+	}
+	return 0;
+}
+
+/*
+ * Expand ${NAME}, ${NAME:-fallback} and $$ in a string scalar. Returns a
+ * malloc'd string (free with ps_free_secret), or NULL after reporting the
+ * problems (every unset variable; the first malformed reference). *used
+ * tells whether any ${…} appeared.
+ */
+static char *expand(const ctx *c, const ps_ynode *n, bool *used)
+{
+	ps_buf out;
+	const char *t = n->text;
+	size_t i = 0;
+	bool failed = false;
+	int line, col;
+
+	*used = false;
+	ps_buf_init(&out, VALUE_MAX);
+	while (i < n->len) {
+		int r = 0;
+
+		if (t[i] != '$' || (t[i + 1] != '$' && t[i + 1] != '{')) {
+			r = ps_buf_putc(&out, t[i++]);
+		} else if (t[i + 1] == '$') {
+			r = ps_buf_putc(&out, '$');
+			i += 2;
+		} else {
+			size_t name_len = 0, fblen, end;
+			const char *fb, *val;
+			char *name;
+
+			end = parse_ref(t, i, &name_len, &fb, &fblen);
+			if (!end) {
+				ref_location(c, n, i, &line, &col);
+				ps_cfgdiag_add(c->d, PS_EINVALID, line, col,
+					       "malformed variable reference "
+					       "(expected ${NAME} or "
+					       "${NAME:-fallback}; write $$ for "
+					       "a literal $)");
+				failed = true;
+				break;
+			}
+			*used = true;
+			name = ps_strndup(t + i + 2, name_len);
+			val = getenv(name);
+			if (fb && (!val || !*val)) {
+				r = ps_buf_put(&out, fb, fblen);
+			} else if (!val) {
+				ref_location(c, n, i, &line, &col);
+				ps_cfgdiag_add(c->d, PS_EINVALID, line, col,
+					       "environment variable %.100s is "
+					       "not set", name);
+				failed = true;
+			} else {
+				r = ps_buf_puts(&out, val);
+			}
+			free(name);
+			i = end;
+		}
+		if (r < 0) {
+			ps_cfgdiag_add(c->d, PS_ELIMIT, n->line, n->column,
+				       "value is longer than %zu bytes after "
+				       "interpolation (limit)", VALUE_MAX);
+			failed = true;
+			break;
+		}
+	}
+	if (!failed && !ps_utf8_valid(out.ptr, out.len)) {
+		ERR(c, n, "value is not valid UTF-8 after interpolation "
+		    "(check the environment variables it uses)");
+		failed = true;
+	}
+	if (failed) {
+		ps_buf_wipe(&out);
+		return NULL;
+	}
+	return ps_buf_detach(&out, NULL);
+}
+
+/* ---- generic checks ------------------------------------------------------ */
+
+/* Report every key of `map` that is not in `allowed`. Returns how many. */
+static int check_keys(const ctx *c, const ps_ynode *map,
+		      const char *const *allowed)
+{
+	size_t i;
+	int bad = 0;
+
+	for (i = 0; i + 1 < map->nkids; i += 2) {
+		const ps_ynode *k = map->kids[i];
+		const char *const *a, *sugg;
+		char *list;
+
+		for (a = allowed; *a; a++)
+			if (!strcmp(*a, k->text))
+				break;
+		if (*a)
+			continue;
+		bad++;
+		sugg = ps_suggest(k->text, allowed);
+		if (sugg) {
+			ERR(c, k, "unknown key \"%.100s\" (did you mean "
+			    "\"%s\"?)", k->text, sugg);
+		} else if (ps_event_is_known(k->text) &&
+			   allowed == account_keys) {
+			ERR(c, k, "unknown key \"%.100s\" (events go under "
+			    "\"callbacks\")", k->text);
+		} else {
+			list = join_or(allowed);
+			ERR(c, k, "unknown key \"%.100s\" (expected %s)",
+			    k->text, list);
+			free(list);
+		}
+	}
+	return bad;
+}
+
+/* Is v a mapping? Reports when not (and when v was already reported,
+ * just says no). */
+static bool want_map(const ctx *c, const ps_ynode *v, const char *key)
+{
+	if (v->bad)
+		return false;
+	if (v->kind != PS_YMAPPING) {
+		ERR(c, v, "expected a mapping for \"%.100s\", found %s", key,
+		    ps_ynode_what(v));
+		return false;
+	}
+	return true;
+}
+
+/* A string value, expanded. NULL after reporting. */
+static char *get_str(const ctx *c, const ps_ynode *v, const char *key,
+		     bool *sensitive)
+{
+	bool used;
+	char *s;
+
+	if (v->bad)
+		return NULL;
+	if (!is_scalar_string(v)) {
+		ERR(c, v, "expected a string for \"%s\", found %s", key,
+		    ps_ynode_what(v));
+		return NULL;
+	}
+	s = expand(c, v, &used);
+	if (s && sensitive)
+		*sensitive = used || v->secret;
+	return s;
+}
+
+/* A string that must not be empty once expanded. */
+static char *get_nonempty(const ctx *c, const ps_ynode *v, const char *key,
+			  bool *sensitive)
+{
+	bool sens = false;
+	char *s = get_str(c, v, key, &sens);
+
+	if (s && !*s) {
+		if (sens)
+			ERR(c, v, "\"%s\" is empty after interpolation "
+			    "(expected a non-empty string)", key);
+		else
+			ERR(c, v, "\"%s\" is empty (expected a non-empty "
+			    "string)", key);
+		free(s);
+		return NULL;
+	}
+	if (sensitive)
+		*sensitive = sens;
+	return s;
+}
+
+/*
+ * An absolute http(s) URL with a host and no whitespace or control
+ * characters; the same shape as the pattern in schema/pavesync.schema.json:
+ *   ^https?://([^\s/?#@]*@)?(\[[0-9A-Fa-f:.]+\]|[^\s/?#@:\[\]]+)(:[0-9]*)?([/?#]\S*)?$
+ */
+static bool url_ok(const char *u)
+{
+	const char *p, *auth_end, *at, *h;
+
+	for (p = u; *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+			return false;
+	if (!strncmp(u, "http://", 7))
+		p = u + 7;
+	else if (!strncmp(u, "https://", 8))
+		p = u + 8;
+	else
+		return false;
+	auth_end = p + strcspn(p, "/?#");
+	at = memchr(p, '@', (size_t)(auth_end - p));
+	if (at) {
+		if (memchr(at + 1, '@', (size_t)(auth_end - at - 1)))
+			return false;
+		p = at + 1;
+	}
+	h = p;
+	if (*h == '[') {
+		const char *close = memchr(h, ']', (size_t)(auth_end - h));
+		if (!close || close == h + 1)
+			return false;
+		for (p = h + 1; p < close; p++)
+			if (!strchr("0123456789abcdefABCDEF:.", *p))
+				return false;
+		p = close + 1;
+	} else {
+		while (p < auth_end && *p != ':' && *p != '[' && *p != ']')
+			p++;
+		if (p == h)
+			return false;
+	}
+	if (p < auth_end && *p == ':') {
+		for (p++; p < auth_end; p++)
+			if (*p < '0' || *p > '9')
+				return false;
+	}
+	return p == auth_end;
+}
+
+/* A URL value (for "url" and "api_url"). NULL after reporting. */
+static char *get_url(const ctx *c, const ps_ynode *v, const char *key,
+		     bool *sensitive)
+{
+	bool sens = false;
+	char *s = get_str(c, v, key, &sens);
+
+	if (s && !url_ok(s)) {
+		if (sens)
+			ERR(c, v, "invalid URL for \"%s\" (expected an absolute "
+			    "http:// or https:// URL with a host; the value is "
+			    "sensitive and not shown)", key);
+		else
+			ERR(c, v, "invalid URL \"%.100s\" for \"%s\" (expected "
+			    "an absolute http:// or https:// URL with a host)",
+			    s, key);
+		ps_free_secret(s);
+		return NULL;
+	}
+	if (sensitive)
+		*sensitive = sens;
+	return s;
+}
+
+static char *get_method(const ctx *c, const ps_ynode *v, bool *sensitive)
+{
+	bool sens = false;
+	char *s = get_str(c, v, "method", &sens), *p;
+	const char *const *m;
+
+	if (!s)
+		return NULL;
+	for (p = s; *p; p++)
+		if (*p >= 'a' && *p <= 'z')
+			*p = (char)(*p - 'a' + 'A');
+	for (m = methods; *m; m++)
+		if (!strcmp(*m, s))
+			break;
+	if (!*m) {
+		if (sens)
+			ERR(c, v, "unsupported method (expected GET, POST, PUT, "
+			    "PATCH or DELETE; the value is sensitive and not "
+			    "shown)");
+		else
+			ERR(c, v, "unsupported method \"%.40s\" (expected GET, "
+			    "POST, PUT, PATCH or DELETE)", v->text);
+		free(s);
+		return NULL;
+	}
+	*sensitive = sens;
+	return s;
+}
+
+/* RFC 9110 token: 1*tchar. */
+static bool is_token(const char *s)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~";
+
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		char ch = *s;
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || strchr(tchar, ch)))
+			return false;
+	}
+	return true;
+}
+
+static char *lower_dup(const char *s)
+{
+	char *r = ps_strdup(s), *p;
+
+	for (p = r; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return r;
+}
+
+/*
+ * A headers mapping as {lower-case name: [Name, value, line]}, so that
+ * merging and duplicate checks ignore case. NULL when the node is not a
+ * usable mapping; *ok false after any error.
+ */
+static json_t *get_headers(const ctx *c, const ps_ynode *v, bool *ok)
+{
+	json_t *res;
+	size_t i;
+
+	if (!want_map(c, v, "headers")) {
+		*ok = false;
+		return NULL;
+	}
+	res = json_object();
+	for (i = 0; i + 1 < v->nkids; i += 2) {
+		const ps_ynode *k = v->kids[i], *val = v->kids[i + 1];
+		json_t *prev;
+		char *lower, *s = NULL, *p;
+		bool used;
+
+		if (!is_token(k->text)) {
+			ERR(c, k, "invalid header name \"%.100s\" (expected an "
+			    "HTTP token: letters, digits and "
+			    "!#$%%&'*+-.^_`|~)", k->text);
+			*ok = false;
+			continue;
+		}
+		lower = lower_dup(k->text);
+		prev = json_object_get(res, lower);
+		if (prev) {
+			ERR(c, k, "duplicate header \"%.100s\" (first defined "
+			    "at line %d as \"%.100s\"; header names are "
+			    "case-insensitive)", k->text,
+			    (int)json_integer_value(json_array_get(prev, 2)),
+			    json_string_value(json_array_get(prev, 0)));
+			*ok = false;
+			free(lower);
+			continue;
+		}
+		if (val->bad) {
+			*ok = false;
+		} else if (val->kind != PS_YSCALAR) {
+			ERR(c, val, "expected a string for header \"%.100s\", "
+			    "found %s", k->text, ps_ynode_what(val));
+			*ok = false;
+		} else if (val->type == PS_YSTRING) {
+			s = expand(c, val, &used);
+			if (!s)
+				*ok = false;
+		} else if (val->type == PS_YNULL) {
+			s = ps_strdup("");
+		} else {
+			/* Numbers and booleans are sent as written. */
+			s = ps_strdup(val->text);
+		}
+		if (s) {
+			/* CR or LF would let a value forge more headers. */
+			bool crlf = strpbrk(s, "\r\n") != NULL, ctl = false;
+			for (p = s; *p; p++)
+				if (((unsigned char)*p < 0x20 && *p != '\t') ||
+				    *p == 0x7f)
+					ctl = true;
+			if (crlf)
+				ERR(c, val, "header \"%.100s\" has a line break "
+				    "(CR or LF) in its value", k->text);
+			else if (ctl)
+				ERR(c, val, "header \"%.100s\" has a control "
+				    "character in its value", k->text);
+			if (crlf || ctl) {
+				*ok = false;
+				ps_free_secret(s);
+				s = NULL;
+			}
+		}
+		if (s) {
+			json_object_set_new(res, lower,
+				json_pack("[s s I]", k->text, s,
+					  (json_int_t)k->line));
+			ps_free_secret(s);
+		}
+		free(lower);
+	}
+	return res;
+}
+
+/* Append `ptr` to the pointer list. */
+static void add_ptr(json_t *list, const char *ptr)
+{
+	json_array_append_new(list, json_string(ptr));
+}
+
+/*
+ * A payload node as JSON. Pointers of sensitive values go to `sens`: a
+ * node tagged !secret is listed once at its own pointer (nothing below
+ * it), a string built from ${…} at its pointer. NULL after reporting.
+ */
+static json_t *to_json(const ctx *c, const ps_ynode *n, const char *ptr,
+		       json_t *sens, bool in_secret)
+{
+	json_t *r = NULL;
+	bool failed = false;
+	size_t i;
+
+	if (n->bad)
+		return NULL;
+	if (n->secret && !in_secret) {
+		add_ptr(sens, ptr);
+		in_secret = true;
+	}
+	if (n->kind == PS_YMAPPING) {
+		r = json_object();
+		for (i = 0; i + 1 < n->nkids; i += 2) {
+			char *p = ps_json_pointer_append(ptr, n->kids[i]->text);
+			json_t *v = to_json(c, n->kids[i + 1], p, sens, in_secret);
+			if (v)
+				json_object_set_new(r, n->kids[i]->text, v);
+			else
+				failed = true;
+			free(p);
+		}
+	} else if (n->kind == PS_YSEQUENCE) {
+		r = json_array();
+		for (i = 0; i < n->nkids; i++) {
+			char idx[32], *p;
+			json_t *v;
+			snprintf(idx, sizeof(idx), "%zu", i);
+			p = ps_json_pointer_append(ptr, idx);
+			v = to_json(c, n->kids[i], p, sens, in_secret);
+			if (v)
+				json_array_append_new(r, v);
+			else
+				failed = true;
+			free(p);
+		}
+	} else {
+		switch (n->type) {
+		case PS_YNULL:
+			return json_null();
+		case PS_YBOOL:
+			return json_boolean(n->bval);
+		case PS_YINT:
+			return json_integer(n->ival);
+		case PS_YFLOAT:
+			r = json_real(n->fval);
+			if (!r)
+				ERR(c, n, "number cannot be represented in JSON");
+			return r;
+		case PS_YSTRING: {
+			bool used;
+			char *s = expand(c, n, &used);
+			if (!s)
+				return NULL;
+			if (used && !in_secret)
+				add_ptr(sens, ptr);
+			r = json_string(s);
+			ps_free_secret(s);
+			if (!r)
+				ERR(c, n, "value is not valid UTF-8");
+			return r;
+		}
+		}
+	}
+	if (failed) {
+		json_decref(r);
+		return NULL;
+	}
+	return r;
+}
+
+/*
+ * A payload mapping as JSON, and for each top-level key the list of
+ * sensitive pointers under it ({key: [pointer…]}), so that a shallow
+ * merge can carry them along. NULL when unusable; *ok false after errors.
+ */
+static json_t *get_payload(const ctx *c, const ps_ynode *v, json_t **ptrs,
+			   bool *ok)
+{
+	json_t *obj;
+	size_t i;
+
+	*ptrs = NULL;
+	if (!want_map(c, v, "payload")) {
+		*ok = false;
+		return NULL;
+	}
+	obj = json_object();
+	*ptrs = json_object();
+	for (i = 0; i + 1 < v->nkids; i += 2) {
+		const char *key = v->kids[i]->text;
+		char *p = ps_json_pointer_append("/payload", key);
+		json_t *sens = json_array();
+		json_t *j = to_json(c, v->kids[i + 1], p, sens, false);
+
+		if (j) {
+			json_object_set_new(obj, key, j);
+			json_object_set_new(*ptrs, key, sens);
+		} else {
+			*ok = false;
+			json_decref(sens);
+		}
+		free(p);
+	}
+	return obj;
+}
+
+/* ---- defaults and callbacks ------------------------------------------- */
+
+typedef struct defaults {
+	char *method;        /* NULL: "POST" */
+	bool method_sensitive;
+	json_t *headers;     /* as get_headers, or NULL */
+	json_t *payload;     /* object, or NULL */
+	json_t *payload_ptrs;
+} defaults;
+
+static void defaults_release(defaults *def)
+{
+	free(def->method);
+	json_decref(def->headers);
+	json_decref(def->payload);
+	json_decref(def->payload_ptrs);
+	memset(def, 0, sizeof(*def));
+}
+
+static void get_defaults(const ctx *c, const ps_ynode *v, defaults *def)
+{
+	const ps_ynode *x;
+	bool ok = true;
+
+	if (!want_map(c, v, "defaults"))
+		return;
+	check_keys(c, v, defaults_keys);
+	if ((x = ps_ynode_get(v, "method", NULL)))
+		def->method = get_method(c, x, &def->method_sensitive);
+	if ((x = ps_ynode_get(v, "headers", NULL)))
+		def->headers = get_headers(c, x, &ok);
+	if ((x = ps_ynode_get(v, "payload", NULL)))
+		def->payload = get_payload(c, x, &def->payload_ptrs, &ok);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The pointer list sorted, without repeats. Steals `list`. */
+static json_t *sorted_unique(json_t *list)
+{
+	size_t n = json_array_size(list), i;
+	const char **v = ps_calloc(n ? n : 1, sizeof(*v));
+	json_t *r = json_array();
+
+	for (i = 0; i < n; i++)
+		v[i] = json_string_value(json_array_get(list, i));
+	qsort(v, n, sizeof(*v), cmp_str);
+	for (i = 0; i < n; i++)
+		if (i == 0 || strcmp(v[i], v[i - 1]))
+			add_ptr(r, v[i]);
+	free(v);
+	json_decref(list);
+	return r;
+}
+
+static void add_header(json_t *headers, json_t *sens, json_t *entry)
+{
+	const char *name = json_string_value(json_array_get(entry, 0));
+	char *p = ps_json_pointer_append("/headers", name);
+
+	json_object_set(headers, name, json_array_get(entry, 1));
+	add_ptr(sens, p);
+	free(p);
+}
+
+static void add_payload(json_t *payload, json_t *sens, const char *key,
+			json_t *value, json_t *ptrs)
+{
+	json_object_set(payload, key, value);
+	if (ptrs)
+		json_array_extend(sens, ptrs);
+}
+
+/* One callback: event key k, body v. 0, or -1 after reporting. */
+static int build_callback(const ctx *c, const defaults *def,
+			  const ps_ynode *k, const ps_ynode *v,
+			  ps_callback *cb)
+{
+	const ps_ynode *x, *xk;
+	char *url = NULL, *method = NULL;
+	bool ok = true, url_sens = false, method_sens = false;
+	json_t *hdrs = NULL, *pl = NULL, *pl_ptrs = NULL;
+	json_t *spec, *headers, *payload, *sens, *e;
+	const char *key;
+	void *iter;
+
+	memset(cb, 0, sizeof(*cb));
+	if (!ps_event_is_known(k->text)) {
+		const char *sugg = ps_suggest(k->text, ps_events);
+		if (sugg) {
+			ERR(c, k, "unknown event \"%.100s\" (did you mean "
+			    "\"%s\"?)", k->text, sugg);
+		} else {
+			char *list = join_or(ps_events);
+			ERR(c, k, "unknown event \"%.100s\" (expected %s)",
+			    k->text, list);
+			free(list);
+		}
+		ok = false;
+	}
+	if (!want_map(c, v, k->text))
+		return -1;
+	if (check_keys(c, v, callback_keys))
+		ok = false;
+	x = ps_ynode_get(v, "url", &xk);
+	if (!x) {
+		ERR(c, k, "missing required key \"url\" in callback \"%.100s\"",
+		    k->text);
+		ok = false;
+	} else if (!(url = get_url(c, x, "url", &url_sens))) {
+		ok = false;
+	}
+	if ((x = ps_ynode_get(v, "method", NULL))) {
+		if (!(method = get_method(c, x, &method_sens)))
+			ok = false;
+	} else {
+		method = ps_strdup(def->method ? def->method : "POST");
+		method_sens = def->method && def->method_sensitive;
+	}
+	if ((x = ps_ynode_get(v, "headers", NULL)))
+		hdrs = get_headers(c, x, &ok);
+	if ((x = ps_ynode_get(v, "payload", NULL)))
+		pl = get_payload(c, x, &pl_ptrs, &ok);
+	if (!ok)
+		goto cleanup;
+
+	sens = json_array();
+	headers = json_object();
+	payload = json_object();
+	if (url_sens)
+		add_ptr(sens, "/url");
+	if (method_sens)
+		add_ptr(sens, "/method");
+	/* Headers: the callback's win, in the callback's spelling. */
+	if (def->headers)
+		json_object_foreach(def->headers, key, e)
+			if (!hdrs || !json_object_get(hdrs, key))
+				add_header(headers, sens, e);
+	if (hdrs)
+		json_object_foreach(hdrs, key, e)
+			add_header(headers, sens, e);
+	/* Payload: shallow merge, the callback's top-level keys win. */
+	if (def->payload)
+		json_object_foreach(def->payload, key, e)
+			if (!pl || !json_object_get(pl, key))
+				add_payload(payload, sens, key, e,
+					json_object_get(def->payload_ptrs, key));
+	if (pl) {
+		iter = json_object_iter(pl);
+		while (iter) {
+			key = json_object_iter_key(iter);
+			add_payload(payload, sens, key,
+				    json_object_iter_value(iter),
+				    json_object_get(pl_ptrs, key));
+			iter = json_object_iter_next(pl, iter);
+		}
+	}
+	spec = json_object();
+	json_object_set_new(spec, "url", json_string(url));
+	json_object_set_new(spec, "method", json_string(method));
+	json_object_set_new(spec, "headers", headers);
+	json_object_set_new(spec, "payload", payload);
+	cb->event = ps_strdup(k->text);
+	cb->spec = spec;
+	cb->sensitive = sorted_unique(sens);
+	cb->line = k->line;
+	cb->column = k->column;
+
+cleanup:
+	ps_free_secret(url);
+	free(method);
+	json_decref(hdrs);
+	json_decref(pl);
+	json_decref(pl_ptrs);
+	return ok ? 0 : -1;
+}
+
+static int cmp_callback(const void *a, const void *b)
+{
+	return strcmp(((const ps_callback *)a)->event,
+		      ((const ps_callback *)b)->event);
+}
+
+static void callback_release(ps_callback *cb)
+{
+	free(cb->event);
+	json_decref(cb->spec);
+	json_decref(cb->sensitive);
+}
+
+/* The callbacks mapping of an account. -1 after reporting. */
+static int build_callbacks(const ctx *c, const defaults *def,
+			   const ps_ynode *v, ps_account *a)
+{
+	size_t i;
+	int rc = 0;
+
+	if (!want_map(c, v, "callbacks"))
+		return -1;
+	a->callbacks = ps_calloc(v->nkids / 2 + 1, sizeof(*a->callbacks));
+	for (i = 0; i + 1 < v->nkids; i += 2) {
+		ps_callback *cb = &a->callbacks[a->ncallbacks];
+		if (build_callback(c, def, v->kids[i], v->kids[i + 1], cb) < 0)
+			rc = -1;
+		else
+			a->ncallbacks++;
+	}
+	qsort(a->callbacks, a->ncallbacks, sizeof(*a->callbacks),
+	      cmp_callback);
+	return rc;
+}
+
+/* ---- accounts ------------------------------------------------------------ */
+
+/* dir + "/" + path, unless path is absolute or there is no dir. */
+static char *resolve_path(const ctx *c, const char *path)
+{
+	ps_buf b = PS_BUF_INIT;
+
+	if (path[0] == '/' || !c->dir)
+		return ps_strdup(path);
+	ps_buf_puts(&b, c->dir);
+	ps_buf_putc(&b, '/');
+	ps_buf_puts(&b, path);
+	return ps_buf_detach(&b, NULL);
+}
+
+/* api_secret: exactly one ${NAME}, nothing else. */
+static char *get_secret_ref(const ctx *c, const ps_ynode *v)
+{
+	const char *t = v->text;
+	size_t j;
+	bool used;
+	char *s;
+
+	if (v->bad)
+		return NULL;
+	if (v->kind != PS_YSCALAR) {
+		ERR(c, v, "expected a string for \"api_secret\", found %s",
+		    ps_ynode_what(v));
+		return NULL;
+	}
+	j = 2;
+	if (v->type == PS_YSTRING && t[0] == '$' && t[1] == '{' &&
+	    name_start(t[2])) {
+		while (name_char(t[j]))
+			j++;
+	}
+	if (j == 2 || t[j] != '}' || t[j + 1] != '\0') {
+		ERR(c, v, "api_secret must come from ${VAR} or api_secret_file "
+		    "(this file is meant to be committed)");
+		return NULL;
+	}
+	s = expand(c, v, &used);
+	if (s && !*s) {
+		ERR(c, v, "\"api_secret\" is empty (environment variable "
+		    "%.*s is set but empty)", (int)(j - 2), t + 2);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* api_secret_file: read at load, at most 4 KiB, trailing newlines cut. */
+static char *read_secret_file(const ctx *c, const ps_ynode *v)
+{
+	bool sens = false;
+	char *path = get_nonempty(c, v, "api_secret_file", &sens), *full;
+	char buf[SECRET_FILE_MAX + 1], shown[160];
+	char *result = NULL;
+	size_t n = 0;
+	struct stat st;
+	int fd;
+
+	if (!path)
+		return NULL;
+	full = resolve_path(c, path);
+	if (sens)
+		ps_strlcpy(shown, "api_secret_file (path from the environment)",
+			   sizeof(shown));
+	else
+		snprintf(shown, sizeof(shown), "api_secret_file \"%.120s\"",
+			 full);
+	fd = open(full, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		ERR(c, v, "cannot read %s: %s", shown, strerror(errno));
+		goto cleanup;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		ERR(c, v, "cannot read %s: not a regular file", shown);
+		goto cleanup;
+	}
+	for (;;) {
+		ssize_t r = read(fd, buf + n, sizeof(buf) - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ERR(c, v, "cannot read %s: %s", shown, strerror(errno));
+			goto cleanup;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n == sizeof(buf))
+			break;
+	}
+	if (n > SECRET_FILE_MAX) {
+		ERR(c, v, "%s is larger than %d bytes (expected just the "
+		    "secret)", shown, SECRET_FILE_MAX);
+		goto cleanup;
+	}
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	if (!n) {
+		ERR(c, v, "%s is empty (expected the API secret)", shown);
+		goto cleanup;
+	}
+	if (memchr(buf, '\0', n)) {
+		ERR(c, v, "%s contains a NUL byte", shown);
+		goto cleanup;
+	}
+	result = ps_strndup(buf, n);
+
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	explicit_bzero(buf, sizeof(buf));
+	ps_free_secret(path);
+	free(full);
+	return result;
+}
+
+static void account_release(ps_account *a)
+{
+	size_t i;
+
+	free(a->name);
+	ps_free_secret(a->api_key);
+	ps_free_secret(a->api_secret);
+	ps_free_secret(a->username);
+	for (i = 0; i < a->ncallbacks; i++)
+		callback_release(&a->callbacks[i]);
+	free(a->callbacks);
+	memset(a, 0, sizeof(*a));
+}
+
+/* One account: name key k, body v. 0, or -1 after reporting. */
+static int build_account(const ctx *c, const defaults *def,
+			 const ps_ynode *k, const ps_ynode *v, ps_account *a)
+{
+	const ps_ynode *x, *sk, *fk, *sv, *fv;
+	int ok = 1;
+
+	memset(a, 0, sizeof(*a));
+	a->name = ps_strdup(k->text);
+	a->line = k->line;
+	a->column = k->column;
+	if (!ps_account_name_is_valid(k->text)) {
+		ERR(c, k, "invalid account name \"%.100s\" (expected "
+		    "[a-z0-9][a-z0-9_-]{0,62})", k->text);
+		ok = 0;
+	}
+	if (v->bad)
+		return -1;
+	if (v->kind != PS_YMAPPING) {
+		ERR(c, v, "expected a mapping for account \"%.100s\", found %s",
+		    k->text, ps_ynode_what(v));
+		return -1;
+	}
+	if (check_keys(c, v, account_keys))
+		ok = 0;
+	if (!(x = ps_ynode_get(v, "api_key", NULL))) {
+		ERR(c, k, "missing required key \"api_key\" in account "
+		    "\"%.100s\"", k->text);
+		ok = 0;
+	} else if (!(a->api_key = get_nonempty(c, x, "api_key", NULL))) {
+		ok = 0;
+	}
+	if (!(x = ps_ynode_get(v, "username", NULL))) {
+		ERR(c, k, "missing required key \"username\" in account "
+		    "\"%.100s\"", k->text);
+		ok = 0;
+	} else if (!(a->username = get_nonempty(c, x, "username", NULL))) {
+		ok = 0;
+	}
+	sv = ps_ynode_get(v, "api_secret", &sk);
+	fv = ps_ynode_get(v, "api_secret_file", &fk);
+	if (sv && fv) {
+		const ps_ynode *later = (fk->line > sk->line ||
+			(fk->line == sk->line && fk->column > sk->column)) ?
+			fk : sk;
+		ERR(c, later, "\"api_secret\" and \"api_secret_file\" cannot "
+		    "both be set (choose one)");
+		ok = 0;
+	} else if (!sv && !fv) {
+		ERR(c, k, "missing \"api_secret\" or \"api_secret_file\" in "
+		    "account \"%.100s\"", k->text);
+		ok = 0;
+	} else if (sv) {
+		if (!(a->api_secret = get_secret_ref(c, sv)))
+			ok = 0;
+	} else if (!(a->api_secret = read_secret_file(c, fv))) {
+		ok = 0;
+	}
+	if ((x = ps_ynode_get(v, "prune", NULL))) {
+		if (x->bad) {
+			ok = 0;
+		} else if (x->kind != PS_YSCALAR || x->type != PS_YBOOL) {
+			ERR(c, x, "expected a boolean (true or false) for "
+			    "\"prune\", found %s", ps_ynode_what(x));
+			ok = 0;
+		} else {
+			a->prune = x->bval;
+		}
+	}
+	if ((x = ps_ynode_get(v, "callbacks", NULL)) &&
+	    build_callbacks(c, def, x, a) < 0)
+		ok = 0;
+	return ok ? 0 : -1;
+}
+
+static int cmp_account(const void *a, const void *b)
+{
+	return strcmp(((const ps_account *)a)->name,
+		      ((const ps_account *)b)->name);
+}
+
+/* The top-level callbacks: form: one account "default" from the
+ * environment. */
+static int build_shorthand(const ctx *c, const defaults *def,
+			   const ps_ynode *k, const ps_ynode *v,
+			   ps_account *a)
+{
+	const char *vals[3];
+	int ok = 1, i;
+
+	memset(a, 0, sizeof(*a));
+	a->name = ps_strdup("default");
+	a->line = k->line;
+	a->column = k->column;
+	for (i = 0; i < 3; i++) {
+		vals[i] = getenv(shorthand_env[i]);
+		if (!vals[i] || !*vals[i]) {
+			ERR(c, k, "environment variable %s is %s (the top-level "
+			    "\"callbacks\" form takes the credentials from "
+			    "PAVE_API_KEY, PAVE_API_SECRET and PAVE_USERNAME)",
+			    shorthand_env[i], vals[i] ? "empty" : "not set");
+			ok = 0;
+		}
+	}
+	if (ok) {
+		a->api_key = ps_strdup(vals[0]);
+		a->api_secret = ps_strdup(vals[1]);
+		a->username = ps_strdup(vals[2]);
+	}
+	if (build_callbacks(c, def, v, a) < 0)
+		ok = 0;
+	return ok ? 0 : -1;
+}
+
+/* ---- the whole file -------------------------------------------------- */
+
+static const char *const expected_top =
+	"expected a mapping with version: 1 and accounts or callbacks";
+
+static void build_config(const ctx *c, const ps_ydoc *doc, ps_config *cfg)
+{
+	const ps_ynode *root = doc->root, *x, *xk, *ak, *av, *ck, *cv;
+	defaults def;
+	size_t i;
+
+	memset(&def, 0, sizeof(def));
+	if (!root) {
+		ps_cfgdiag_add(c->d, PS_EINVALID, 1, 1, "%s, found an empty "
+			       "document", expected_top);
+		return;
+	}
+	if (root->bad)
+		return;
+	if (root->kind != PS_YMAPPING) {
+		ERR(c, root, "%s, found %s", expected_top,
+		    ps_ynode_what(root));
+		return;
+	}
+	check_keys(c, root, top_keys);
+
+	x = ps_ynode_get(root, "version", &xk);
+	if (!x) {
+		ERR(c, root, "missing required key \"version\" (expected "
+		    "version: 1)");
+	} else if (x->bad) {
+		/* reported */
+	} else if (x->kind == PS_YSCALAR && x->type == PS_YINT) {
+		if (x->ival != 1)
+			ERR(c, x, "unsupported version %lld (expected 1)",
+			    (long long)x->ival);
+	} else {
+		ERR(c, x, "expected the integer 1 for \"version\", found %s",
+		    ps_ynode_what(x));
+	}
+	if ((x = ps_ynode_get(root, "api_url", NULL)))
+		cfg->api_url = get_url(c, x, "api_url", NULL);
+	if ((x = ps_ynode_get(root, "state_repo", NULL))) {
+		char *s = get_nonempty(c, x, "state_repo", NULL);
+		if (s)
+			cfg->state_repo = resolve_path(c, s);
+		free(s);
+	}
+	if ((x = ps_ynode_get(root, "defaults", NULL)))
+		get_defaults(c, x, &def);
+
+	av = ps_ynode_get(root, "accounts", &ak);
+	cv = ps_ynode_get(root, "callbacks", &ck);
+	if (av && cv) {
+		const ps_ynode *later = (ck->line > ak->line ||
+			(ck->line == ak->line && ck->column > ak->column)) ?
+			ck : ak;
+		ERR(c, later, "\"accounts\" and \"callbacks\" cannot both be "
+		    "set (use \"accounts\" for several accounts, \"callbacks\" "
+		    "for one)");
+	} else if (!av && !cv) {
+		ERR(c, root, "missing \"accounts\" or \"callbacks\" (%s)",
+		    expected_top);
+	}
+	if (av && want_map(c, av, "accounts")) {
+		cfg->accounts = ps_calloc(av->nkids / 2 + 1,
+					  sizeof(*cfg->accounts));
+		for (i = 0; i + 1 < av->nkids; i += 2) {
+			ps_account *a = &cfg->accounts[cfg->naccounts++];
+			build_account(c, &def, av->kids[i], av->kids[i + 1], a);
+		}
+		qsort(cfg->accounts, cfg->naccounts, sizeof(*cfg->accounts),
+		      cmp_account);
+	} else if (!av && cv) {
+		cfg->shorthand = true;
+		cfg->accounts = ps_calloc(1, sizeof(*cfg->accounts));
+		cfg->naccounts = 1;
+		build_shorthand(c, &def, ck, cv, &cfg->accounts[0]);
+	}
+	defaults_release(&def);
+}
+
+/* Sort diagnostics by position (stable; unlocated ones last). */
+static bool diag_before(const ps_error *a, const ps_error *b)
+{
+	if (!a->line || !b->line)
+		return a->line && !b->line;
+	if (a->line != b->line)
+		return a->line < b->line;
+	return a->column < b->column;
+}
+
+static void sort_diags(ps_diags *d)
+{
+	size_t i, j;
+
+	for (i = 1; i < d->count; i++) {
+		ps_error e = d->items[i];
+		for (j = i; j > 0 && diag_before(&e, &d->items[j - 1]); j--)
+			d->items[j] = d->items[j - 1];
+		d->items[j] = e;
+	}
+}
+
+/* The directory part of a path, or NULL when it has none. */
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return NULL;
+	if (slash == path)
+		return ps_strdup("/");
+	return ps_strndup(path, (size_t)(slash - path));
+}
+
+int ps_config_parse(ps_config **out, const char *source_name,
+		    const char *data, size_t len,
+		    const ps_config_limits *limits, ps_diags *diags)
+{
+	ps_config_limits lim;
+	ps_cfgdiag d;
+	ps_config *cfg;
+	ps_ydoc doc;
+	ctx c;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	if (!source_name)
+		source_name = "<config>";
+	if (!data)
+		data = "";
+	ps_config_limits_resolve(&lim, limits);
+	memset(&d, 0, sizeof(d));
+	d.source = source_name;
+	d.max_errors = lim.max_errors;
+
+	cfg = ps_calloc(1, sizeof(*cfg));
+	cfg->path = ps_strdup(source_name);
+	if (!EVP_Digest(data, len, cfg->sha256, NULL, EVP_sha256(), NULL))
+		ps_oom();
+
+	memset(&c, 0, sizeof(c));
+	c.d = &d;
+	c.data = data;
+	c.len = len;
+	c.dir = dir_of(source_name);
+
+	if (len > lim.max_file_size) {
+		ps_cfgdiag_add(&d, PS_ELIMIT, 0, 0, "the file is larger than "
+			       "%zu bytes (limit)", lim.max_file_size);
+	} else {
+		rc = ps_yaml_parse(&doc, data, len, &lim, &d);
+		if (rc == 0 && !d.full)
+			build_config(&c, &doc, cfg);
+		ps_ydoc_release(&doc);
+	}
+	free(c.dir);
+
+	if (!d.list.count)
+		*out = cfg;
+	else
+		ps_config_free(cfg);
+	sort_diags(&d.list);
+	for (i = 0; i < d.list.count; i++)
+		ps_diags_add(diags, &d.list.items[i]);
+	rc = d.list.count ? (d.code ? d.code : PS_EINVALID) : 0;
+	ps_diags_clear(&d.list);
+	return rc;
+}
+
+/* Read at most max bytes of path; more is PS_ELIMIT. */
+static int read_bounded(const char *path, size_t max, char **out,
+			size_t *outlen, ps_error *err)
+{
+	ps_buf b;
+	struct stat st;
+	char chunk[65536];
+	int fd, rc = 0;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return ps_error_at(err, errno == ENOENT ? PS_ENOTFOUND : PS_ERROR,
+				   path, 0, 0, "cannot open the config file: %s",
+				   strerror(errno));
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (unsigned long long)st.st_size > (unsigned long long)max) {
+		close(fd);
+		return ps_error_at(err, PS_ELIMIT, path, 0, 0, "the file is "
+				   "larger than %zu bytes (limit)", max);
+	}
+	/* One byte over the limit tells "too big" from "exactly max". */
+	ps_buf_init(&b, max + 1);
+	for (;;) {
+		ssize_t r = read(fd, chunk, sizeof(chunk));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = ps_error_at(err, PS_ERROR, path, 0, 0, "cannot read "
+					 "the config file: %s", strerror(errno));
+			break;
+		}
+		if (r == 0)
+			break;
+		if (ps_buf_put(&b, chunk, (size_t)r) < 0 || b.len > max) {
+			rc = ps_error_at(err, PS_ELIMIT, path, 0, 0, "the file is "
+					 "larger than %zu bytes (limit)", max);
+			break;
+		}
+	}
+	close(fd);
+	if (rc < 0) {
+		ps_buf_release(&b);
+		return rc;
+	}
+	*out = ps_buf_detach(&b, outlen);
+	return 0;
+}
+
+int ps_config_load(ps_config **out, const char *path,
+		   const ps_config_limits *limits, ps_diags *diags)
+{
+	ps_config_limits lim;
+	ps_error err;
+	char *data;
+	size_t len;
+	int rc;
+
+	*out = NULL;
+	ps_config_limits_resolve(&lim, limits);
+	ps_error_clear(&err);
+	rc = read_bounded(path, lim.max_file_size, &data, &len, &err);
+	if (rc < 0) {
+		ps_diags_add(diags, &err);
+		return rc;
+	}
+	rc = ps_config_parse(out, path, data, len, &lim, diags);
+	free(data);
+	return rc;
+}
+
+const ps_account *ps_config_account(const ps_config *cfg, const char *name)
+{
+	size_t i;
+
+	if (!cfg || !name)
+		return NULL;
+	for (i = 0; i < cfg->naccounts; i++)
+		if (!strcmp(cfg->accounts[i].name, name))
+			return &cfg->accounts[i];
+	return NULL;
+}
+
+const ps_callback *ps_account_callback(const ps_account *acct,
+				       const char *event)
+{
+	size_t i;
+
+	if (!acct || !event)
+		return NULL;
+	for (i = 0; i < acct->ncallbacks; i++)
+		if (!strcmp(acct->callbacks[i].event, event))
+			return &acct->callbacks[i];
+	return NULL;
+}
+
+void ps_config_free(ps_config *cfg)
+{
+	size_t i;
+
+	if (!cfg)
+		return;
+	for (i = 0; i < cfg->naccounts; i++)
+		account_release(&cfg->accounts[i]);
+	free(cfg->accounts);
+	free(cfg->path);
+	free(cfg->api_url);
+	free(cfg->state_repo);
+	free(cfg);
+}

@@ -32,8 +32,10 @@ typedef struct ps_callback {
 	 * Which values in spec are sensitive: a JSON array of JSON Pointers
 	 * (RFC 6901) into spec, e.g. "/url", "/headers/Authorization",
 	 * "/payload/token". Every header value is listed; so is every value
-	 * built from an environment variable and every node tagged !secret
-	 * (a tagged mapping or sequence is one sensitive value). Owned.
+	 * built from an environment variable ("/url", "/method", payload
+	 * strings) and every node tagged !secret (a tagged mapping or
+	 * sequence is one sensitive value, listed once at its own pointer).
+	 * Sorted, no repeats. Owned.
 	 */
 	json_t *sensitive;
 	int line;   /* of the event key */
@@ -52,11 +54,17 @@ typedef struct ps_account {
 	int column;
 } ps_account;
 
+/*
+ * Limits on hostile input. A field left at 0 means "the default", so a
+ * caller may set just the ones it cares about.
+ */
 typedef struct ps_config_limits {
 	size_t max_file_size;   /* bytes; default 32 MiB */
 	unsigned max_depth;     /* nesting depth; default 64 */
 	size_t max_alias_nodes; /* nodes produced by alias expansion; default 100000 */
 	size_t max_errors;      /* diagnostics collected before giving up; default 100 */
+	size_t max_nodes;       /* nodes written in the file (not via aliases);
+				 * default 1000000, bounds memory */
 } ps_config_limits;
 
 typedef struct ps_config {
@@ -77,8 +85,12 @@ void ps_config_limits_default(ps_config_limits *limits);
  * Read and validate the file at `path`. On success returns 0 and *out owns
  * a config (free with ps_config_free). On failure returns PS_EINVALID or
  * PS_ELIMIT (or PS_ENOTFOUND/PS_ERROR when the file cannot be read), *out is
- * NULL, and every problem found is appended to *diags. limits may be NULL.
- * ${VAR} references read the process environment (getenv).
+ * NULL, and every problem found is appended to *diags, in file order
+ * (source = path; line/column 1-based; problems without a place, such as
+ * the file size, have line 0 and come last). limits may be NULL.
+ * ${VAR} references and the shorthand form read the process environment
+ * (getenv); api_secret_file is read here. Messages never contain a value
+ * taken from the environment or a secret file.
  */
 int ps_config_load(ps_config **out, const char *path,
 		   const ps_config_limits *limits, ps_diags *diags);
