@@ -48,9 +48,10 @@ static json_t *make_doc(const ps_account_plan *ap, json_t *callbacks)
 
 json_t *ps_account_plan_doc(const ps_account_plan *ap)
 {
-	/* A copy: ap->base keeps changing during apply, the staged document
-	 * must not. */
-	return make_doc(ap, json_deep_copy(ap->base));
+	/* A copy of the event map: apply keeps replacing entries of ap->base,
+	 * the staged document must not change with it. The callbacks inside
+	 * are never modified in place, so they can be shared. */
+	return make_doc(ap, json_copy(ap->base));
 }
 
 /* ---- sealing live callbacks ---- */
@@ -212,8 +213,10 @@ static void push_change(ps_account_plan *ap, size_t *alloc, const char *event,
 	c->event = ps_strdup(event);
 	c->action = action;
 	c->origin = origin;
-	c->before = before ? json_deep_copy(before) : NULL;
-	c->after = after ? json_deep_copy(after) : NULL;
+	/* Shared, not copied: sealed callbacks are never modified in place
+	 * (apply replaces whole entries of ap->base). */
+	c->before = before ? json_incref((json_t *)before) : NULL;
+	c->after = after ? json_incref((json_t *)after) : NULL;
 	c->desired = desired;
 	c->fields = diff_fields(before, after);
 	c->status = PS_PLANNED;
@@ -399,6 +402,19 @@ static int plan_account(ps_plan *plan, ps_account_plan *ap,
 	return 0;
 }
 
+static int cmp_account(const void *key, const void *elem)
+{
+	return strcmp(key, ((const ps_account *)elem)->name);
+}
+
+/* cfg->accounts is sorted by name: a binary search keeps a plan of many
+ * accounts linear. */
+static const ps_account *find_account(const ps_config *cfg, const char *name)
+{
+	return bsearch(name, cfg->accounts, cfg->naccounts,
+		       sizeof(*cfg->accounts), cmp_account);
+}
+
 static bool selected(const ps_plan_opts *opts, const char *name)
 {
 	const char *const *p;
@@ -422,7 +438,7 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 	if (opts && opts->only) {
 		const char *const *p;
 		for (p = opts->only; *p; p++) {
-			if (!ps_config_account(cfg, *p) &&
+			if (!find_account(cfg, *p) &&
 			    !(st && ps_state_get(st, *p))) {
 				const char **names = ps_calloc(cfg->naccounts + 1,
 							       sizeof(*names));
@@ -480,7 +496,7 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 		const char *name = ps_state_name(st, i);
 		ps_account_plan *ap;
 
-		if (ps_config_account(cfg, name) || !selected(opts, name))
+		if (find_account(cfg, name) || !selected(opts, name))
 			continue;
 		ap = &plan->accounts[plan->naccounts++];
 		ap->name = ps_strdup(name);
