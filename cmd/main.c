@@ -354,8 +354,12 @@ int main(int argc, char **argv)
 	if (help || !cmd) {
 		if (cmd)
 			fputs(cmd->usage, stdout);
-		else
-			print_global_usage(help ? stdout : stderr);
+		else if (help)
+			print_global_usage(stdout);
+		else {
+			fputs("error: no command given\n\n", stderr);
+			print_global_usage(stderr);
+		}
 		free(o.accounts);
 		return help ? EXIT_OK : EXIT_ERROR;
 	}
