@@ -25,13 +25,38 @@
 
 /* ---- diagnostics ------------------------------------------------------ */
 
+/* The list half of ps_cfgdiag_add: e is formatted, d->code is done. */
+static void diag_list_add(ps_cfgdiag *d, const ps_error *err)
+{
+	ps_error e = *err;
+	size_t i;
+
+	if (d->full)
+		return;
+	/* A node shared through aliases may be checked more than once. */
+	for (i = 0; i < d->list.count; i++) {
+		const ps_error *o = &d->list.items[i];
+		if (o->line == e.line && o->column == e.column &&
+		    !strcmp(o->message, e.message))
+			return;
+	}
+	if (d->list.count >= d->max_errors) {
+		d->full = true;
+		if (d->record)
+			return;
+		ps_error_at(&e, e.code, d->source, 0, 0,
+			    "too many errors (stopped after %zu)",
+			    d->max_errors);
+	}
+	ps_diags_add(&d->list, &e);
+}
+
 void ps_cfgdiag_add(ps_cfgdiag *d, int code, int line, int column,
 		    const char *fmt, ...)
 {
 	ps_error e;
 	char msg[PS_ERROR_MSG_MAX];
 	va_list ap;
-	size_t i;
 
 	if (code == PS_ELIMIT || d->code == 0)
 		d->code = code;
@@ -42,20 +67,19 @@ void ps_cfgdiag_add(ps_cfgdiag *d, int code, int line, int column,
 	va_end(ap);
 	ps_error_clear(&e);
 	ps_error_at(&e, code, d->source, line, column, "%s", msg);
-	/* A node shared through aliases may be checked more than once. */
-	for (i = 0; i < d->list.count; i++) {
-		const ps_error *o = &d->list.items[i];
-		if (o->line == line && o->column == column &&
-		    !strcmp(o->message, e.message))
-			return;
-	}
-	if (d->list.count >= d->max_errors) {
-		ps_error_at(&e, code, d->source, 0, 0,
-			    "too many errors (stopped after %zu)",
-			    d->max_errors);
-		d->full = true;
-	}
-	ps_diags_add(&d->list, &e);
+	diag_list_add(d, &e);
+}
+
+void ps_cfgdiag_replay(ps_cfgdiag *d, const ps_cfgdiag *rec)
+{
+	size_t i;
+
+	for (i = 0; i < rec->list.count; i++)
+		diag_list_add(d, &rec->list.items[i]);
+	/* rec->code is what the rule above made of rec's codes alone: the
+	 * first one, or PS_ELIMIT if there was one. */
+	if (rec->code && (rec->code == PS_ELIMIT || d->code == 0))
+		d->code = rec->code;
 }
 
 void ps_config_limits_resolve(ps_config_limits *out,
@@ -93,6 +117,7 @@ typedef struct cursor {
 	size_t off;
 	size_t line;
 	size_t col;
+	size_t eol;  /* cursor_seek_lf only: the end of the current line */
 } cursor;
 
 static size_t break_len(const char *d, size_t len, size_t off)
@@ -130,6 +155,7 @@ static void cursor_init(cursor *c, const char *d, size_t len)
 	c->off = (len >= 3 && !memcmp(d, "\xef\xbb\xbf", 3)) ? 3 : 0;
 	c->line = 0;
 	c->col = 0;
+	c->eol = 0;
 }
 
 static void cursor_step(cursor *c, const char *d, size_t len)
@@ -148,14 +174,112 @@ static void cursor_step(cursor *c, const char *d, size_t len)
 		c->off = len;
 }
 
-/* Advance to 0-based (line, col); true when exactly there. */
-static bool cursor_seek(cursor *c, const char *d, size_t len, size_t line,
+#define ONES ((uint64_t)0x0101010101010101ULL)
+#define HIGH ((uint64_t)0x8080808080808080ULL)
+
+/* Does the word hold a zero byte? (Exact as a yes/no.) */
+static uint64_t has_zero(uint64_t w)
+{
+	return (w - ONES) & ~w & HIGH;
+}
+
+/* An ASCII byte that is not a line break: one byte, one column. */
+static bool plain_ascii(unsigned char ch)
+{
+	return ch < 0x80 && ch != '\n' && ch != '\r';
+}
+
+/* The end of the run of plain_ascii bytes at s[off…end), eight at a time
+ * while it lasts. */
+static size_t ascii_run(const unsigned char *s, size_t off, size_t end)
+{
+	while (end - off >= 8) {
+		uint64_t w;
+
+		memcpy(&w, s + off, sizeof(w));
+		if ((w & HIGH) || has_zero(w ^ (ONES * '\n')) ||
+		    has_zero(w ^ (ONES * '\r')))
+			break;
+		off += 8;
+	}
+	while (off < end && plain_ascii(s[off]))
+		off++;
+	return off;
+}
+
+/*
+ * Advance to 0-based (line, col); true when exactly there. The cursor
+ * passes over the whole file once (every one-line scalar seeks to its start
+ * and end), so runs of plain ASCII and LF line breaks are taken here and
+ * only CR and multi-byte characters go through cursor_step.
+ */
+static bool cursor_seek(cursor *cp, const char *d, size_t len, size_t line,
 			size_t col)
 {
-	while (c->off < len &&
-	       (c->line < line || (c->line == line && c->col < col)))
-		cursor_step(c, d, len);
-	return c->line == line && c->col == col;
+	const unsigned char *s = (const unsigned char *)d;
+	cursor c = *cp;
+
+	while (c.off < len && (c.line < line || (c.line == line && c.col < col))) {
+		size_t end = len, off;
+
+		/* On the target line, stop at the target column. */
+		if (c.line == line && col - c.col < len - c.off)
+			end = c.off + (col - c.col);
+		off = ascii_run(s, c.off, end);
+		if (off > c.off) {
+			c.col += off - c.off;
+			c.off = off;
+		} else if (s[off] == '\n') {
+			c.off++;
+			c.line++;
+			c.col = 0;
+		} else {
+			cursor_step(&c, d, len);
+		}
+	}
+	*cp = c;
+	return c.line == line && c.col == col;
+}
+
+/*
+ * Where the line starting at `off` ends: its LF, or the end of the input.
+ */
+static size_t next_eol(const char *d, size_t len, size_t off)
+{
+	const char *nl = off < len ? memchr(d + off, '\n', len - off) : NULL;
+
+	return nl ? (size_t)(nl - d) : len;
+}
+
+/*
+ * cursor_seek for input that is all ASCII with LF line breaks only (most
+ * config files): there a column is a byte, so the cursor jumps a line at a
+ * time instead of stepping through each character, and ends exactly where
+ * cursor_seek would: at the target, or past it at the start of the next
+ * line, or at the end of the input. c->eol must be the end of c's line.
+ */
+static bool cursor_seek_lf(cursor *c, const char *d, size_t len,
+			   size_t line, size_t col)
+{
+	for (;;) {
+		if (c->line > line || (c->line == line && c->col >= col))
+			return c->line == line && c->col == col;
+		if (c->line == line && col - c->col <= c->eol - c->off) {
+			c->off += col - c->col;
+			c->col = col;
+			return true;
+		}
+		/* The target is past this line: on to the next, if any. */
+		if (c->eol == len) {
+			c->col += len - c->off;
+			c->off = len;
+			return false;
+		}
+		c->off = c->eol + 1;
+		c->line++;
+		c->col = 0;
+		c->eol = next_eol(d, len, c->off);
+	}
 }
 
 void ps_yaml_locate(const char *data, size_t len, size_t offset, int *line,
@@ -219,6 +343,33 @@ static size_t utf8_bad_offset(const char *str, size_t len)
 		i += n + 1;
 	}
 	return len;
+}
+
+/*
+ * ps_utf8_valid, with plain ASCII skipped eight bytes at a time (a config
+ * file is mostly ASCII). The first word holding a NUL, a CR or a byte
+ * >= 0x80 hands over to ps_utf8_valid at a character boundary. *ascii_lf
+ * tells whether the whole input is ASCII with LF line breaks only.
+ */
+static bool utf8_valid_fast(const char *data, size_t len, bool *ascii_lf)
+{
+	size_t i = 0, j;
+
+	for (; len - i >= 8; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, data + i, sizeof(w));
+		if ((w & HIGH) || has_zero(w) || has_zero(w ^ (ONES * '\r')))
+			break;
+	}
+	for (j = i; j < len; j++) {
+		unsigned char ch = (unsigned char)data[j];
+		if (ch >= 0x80 || ch == 0 || ch == '\r')
+			break;
+	}
+	/* All ASCII without NUL or CR: valid, and cursor_seek_lf applies. */
+	*ascii_lf = j == len;
+	return *ascii_lf || ps_utf8_valid(data + i, len - i);
 }
 
 /* ---- a small string → pointer hash map (keys borrowed) ----------------- */
@@ -309,7 +460,85 @@ static void strmap_release(strmap *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* ---- the document's arena ------------------------------------------------ */
+
+/*
+ * Nodes, kids arrays and texts are carved out of large blocks instead of
+ * one malloc each: a 10,000-account file has some 600,000 nodes, and the
+ * allocator's per-chunk overhead and time were most of the tree's cost.
+ * The whole arena goes at once in ps_ydoc_release.
+ */
+#define BLOCK_MIN ((size_t)4096)
+#define BLOCK_MAX ((size_t)1024 * 1024)
+
+struct ps_yblock {
+	ps_yblock *next;
+	size_t used;
+	size_t size;
+	size_t pad_; /* keeps data 16-byte aligned */
+	unsigned char data[];
+};
+
+/* n bytes aligned to `align` (a power of two, at most 16). Never NULL. */
+static void *arena_alloc(ps_yblock **head, size_t n, size_t align)
+{
+	ps_yblock *b = *head, *nb;
+	size_t size;
+
+	if (b) {
+		size_t off = (b->used + align - 1) & ~(align - 1);
+		if (off <= b->size && n <= b->size - off) {
+			b->used = off + n;
+			return b->data + off;
+		}
+	}
+	size = b ? b->size * 2 : BLOCK_MIN;
+	if (size > BLOCK_MAX)
+		size = BLOCK_MAX;
+	if (n > size / 4) {
+		/* A big request gets a block of its own, behind the current
+		 * one, which goes on serving small requests. */
+		if (n > SIZE_MAX - sizeof(*nb))
+			ps_oom();
+		nb = ps_malloc(sizeof(*nb) + n);
+		nb->size = n;
+		nb->used = n;
+		if (b) {
+			nb->next = b->next;
+			b->next = nb;
+		} else {
+			nb->next = NULL;
+			*head = nb;
+		}
+		return nb->data;
+	}
+	nb = ps_malloc(sizeof(*nb) + size);
+	nb->size = size;
+	nb->used = n;
+	nb->next = b;
+	*head = nb;
+	return nb->data;
+}
+
+/* Free a chain of blocks, wiping their contents first when `wipe`. */
+static void arena_free(ps_yblock *b, bool wipe)
+{
+	while (b) {
+		ps_yblock *next = b->next;
+		if (wipe)
+			explicit_bzero(b->data, b->used);
+		free(b);
+		b = next;
+	}
+}
+
 /* ---- the tree ----------------------------------------------------------- */
+
+/* An open collection: its kids so far are kids[kbase…nkids) of the parser. */
+typedef struct open_coll {
+	ps_ynode *node;
+	size_t kbase;
+} open_coll;
 
 typedef struct parser {
 	ps_ydoc *doc;
@@ -318,9 +547,17 @@ typedef struct parser {
 	const char *data;
 	size_t len;
 	cursor cur;
-	ps_ynode **stack;     /* open collections */
+	bool ascii_lf;        /* cursor_seek_lf applies */
+	open_coll *stack;     /* open collections */
 	size_t depth;
 	size_t astack;
+	/* The kids of every open collection, innermost last: a collection's
+	 * kids are copied to the arena, at their final size, when it ends. */
+	ps_ynode **kids;
+	size_t nkids;
+	size_t akids;
+	ps_ynode **out;       /* finish_mapping's scratch */
+	size_t aout;
 	strmap anchors;       /* name → node; names owned by anchor_names */
 	char **anchor_names;
 	size_t nanchors;
@@ -362,42 +599,46 @@ static ps_ynode *new_node(parser *p, ps_ynode_kind kind,
 		      p->lim->max_nodes);
 		return NULL;
 	}
-	n = ps_calloc(1, sizeof(*n));
+	n = arena_alloc(&p->doc->nodes, sizeof(*n), _Alignof(ps_ynode));
+	memset(n, 0, sizeof(*n));
 	n->kind = kind;
 	n->line = mark_int(mark->line);
 	n->column = mark_int(mark->column);
-	n->size = 1;
-	if (p->doc->nall == p->doc->aall) {
-		p->doc->aall = p->doc->aall ? p->doc->aall * 2 : 64;
-		p->doc->all = ps_realloc(p->doc->all,
-					 p->doc->aall * sizeof(*p->doc->all));
-	}
-	p->doc->all[p->doc->nall++] = n;
+	if (kind != PS_YSCALAR)
+		n->size = 1;
+	p->doc->nall++;
 	return n;
 }
 
-static void push_kid(ps_ynode *parent, ps_ynode *kid)
+/* Nodes in n's expanded subtree, and its collection levels. */
+static size_t node_size(const ps_ynode *n)
 {
-	if (parent->nkids == parent->akids) {
-		parent->akids = parent->akids ? parent->akids * 2 : 8;
-		parent->kids = ps_realloc(parent->kids,
-					  parent->akids * sizeof(*parent->kids));
-	}
-	parent->kids[parent->nkids++] = kid;
+	return n->kind == PS_YSCALAR ? 1 : n->size;
+}
+
+static unsigned node_height(const ps_ynode *n)
+{
+	return n->kind == PS_YSCALAR ? 0 : n->height;
 }
 
 /* Is the next node added to the open collection a mapping key? */
 static bool next_is_key(const parser *p)
 {
-	const ps_ynode *top = p->depth ? p->stack[p->depth - 1] : NULL;
+	const open_coll *top = p->depth ? &p->stack[p->depth - 1] : NULL;
 
-	return top && top->kind == PS_YMAPPING && top->nkids % 2 == 0;
+	return top && top->node->kind == PS_YMAPPING &&
+	       (p->nkids - top->kbase) % 2 == 0;
 }
 
 static void attach(parser *p, ps_ynode *n, const yaml_mark_t *mark)
 {
 	if (p->depth) {
-		push_kid(p->stack[p->depth - 1], n);
+		if (p->nkids == p->akids) {
+			p->akids = p->akids ? p->akids * 2 : 256;
+			p->kids = ps_realloc(p->kids,
+					     p->akids * sizeof(*p->kids));
+		}
+		p->kids[p->nkids++] = n;
 	} else if (!p->doc->root) {
 		p->doc->root = n;
 	} else {
@@ -584,6 +825,12 @@ static void core_schema(parser *p, ps_ynode *n)
 {
 	int b;
 
+	/* Every null, bool, int and float spelling starts with one of these;
+	 * most scalars are strings that this tells at once. */
+	if (n->text[0] && !strchr("~nNtTfF0123456789+-.", n->text[0])) {
+		n->type = PS_YSTRING;
+		return;
+	}
 	/* Type resolution happens on the raw text: "${PORT}" is a string
 	 * even if PORT holds digits. */
 	if (strstr(n->text, "${")) {
@@ -686,26 +933,41 @@ static void resolve_scalar(parser *p, ps_ynode *n, const char *tag,
 		core_schema(p, n);
 }
 
+static bool seek(parser *p, size_t line, size_t col)
+{
+	if (p->ascii_lf)
+		return cursor_seek_lf(&p->cur, p->data, p->len, line, col);
+	return cursor_seek(&p->cur, p->data, p->len, line, col);
+}
+
 static void on_scalar(parser *p, const yaml_event_t *ev)
 {
 	const yaml_mark_t *sm = &ev->start_mark, *em = &ev->end_mark;
 	bool is_key = next_is_key(p);
 	ps_ynode *n = new_node(p, PS_YSCALAR, sm);
+	size_t span[2], pre = 0;
 
 	if (!n)
 		return;
-	n->text = ps_strndup((const char *)ev->data.scalar.value,
-			     ev->data.scalar.length);
 	n->len = ev->data.scalar.length;
+	/* A text with "${" carries its span in front of it (see
+	 * ps_ynode_span). */
+	if (memmem(ev->data.scalar.value, n->len, "${", 2))
+		pre = sizeof(span);
+	n->text = (char *)arena_alloc(&p->doc->texts, pre + n->len + 1, 1) +
+		  pre;
+	memcpy(n->text, ev->data.scalar.value, n->len);
+	n->text[n->len] = '\0';
 	n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 	/* Remember where a one-line scalar sits in the input, so that a
-	 * "${" inside it can be reported at its own column. */
+	 * "${" inside it can be reported at its own column. Every one-line
+	 * scalar moves the cursor, so that it passes the file as before. */
 	if (sm->line == em->line &&
-	    cursor_seek(&p->cur, p->data, p->len, sm->line, sm->column)) {
-		n->src_start = p->cur.off;
-		if (cursor_seek(&p->cur, p->data, p->len, em->line,
-				em->column)) {
-			n->src_end = p->cur.off;
+	    seek(p, sm->line, sm->column)) {
+		span[0] = p->cur.off;
+		if (seek(p, em->line, em->column) && pre) {
+			span[1] = p->cur.off;
+			memcpy(n->text - pre, span, sizeof(span));
 			n->span = true;
 		}
 	}
@@ -768,7 +1030,9 @@ static void start_collection(parser *p, const yaml_event_t *ev,
 		p->astack = p->astack ? p->astack * 2 : 16;
 		p->stack = ps_realloc(p->stack, p->astack * sizeof(*p->stack));
 	}
-	p->stack[p->depth++] = n;
+	p->stack[p->depth].node = n;
+	p->stack[p->depth].kbase = p->nkids;
+	p->depth++;
 }
 
 static bool is_merge_key(const ps_ynode *k)
@@ -777,45 +1041,90 @@ static bool is_merge_key(const ps_ynode *k)
 	       !strcmp(k->text, "<<");
 }
 
-/* Append src's pairs whose keys are not in `seen` (explicit keys win, and
- * among merged mappings the first listed wins). */
-static void merge_from(ps_ynode ***out, size_t *nout, size_t *aout,
-		       strmap *seen, const ps_ynode *src)
+/*
+ * The keys a mapping has so far, out[0], out[2], … (explicit keys, then
+ * merged ones). Looked up by a linear scan while there are few, as in
+ * nearly every mapping of a config; a mapping with many keys (`accounts`)
+ * switches to a hash map so that checking duplicates stays linear.
+ */
+#define KEYS_LINEAR 16
+
+typedef struct keyset {
+	strmap map;
+	bool hashed;
+} keyset;
+
+/* Texts of non-bad scalars hold no NUL, so this is strcmp() == 0. */
+static bool same_text(const ps_ynode *a, const ps_ynode *b)
+{
+	return a->len == b->len && !memcmp(a->text, b->text, a->len);
+}
+
+/*
+ * Add the pair (k, v) to out unless out has the key already; then return
+ * that earlier key node and leave out as it is.
+ */
+static const ps_ynode *add_pair(parser *p, keyset *ks, size_t *nout,
+				ps_ynode *k, ps_ynode *v)
 {
 	size_t i;
 
-	for (i = 0; i + 1 < src->nkids; i += 2) {
-		bool found;
-		void **slot = strmap_slot(seen, src->kids[i]->text, &found);
-		if (found)
-			continue;
-		*slot = src->kids[i];
-		if (*nout + 2 > *aout) {
-			*aout = *aout ? *aout * 2 : 8;
-			*out = ps_realloc(*out, *aout * sizeof(**out));
+	if (!ks->hashed && *nout / 2 >= KEYS_LINEAR) {
+		for (i = 0; i < *nout; i += 2) {
+			bool found;
+			void **slot = strmap_slot(&ks->map, p->out[i]->text,
+						  &found);
+			*slot = p->out[i];
 		}
-		(*out)[(*nout)++] = src->kids[i];
-		(*out)[(*nout)++] = src->kids[i + 1];
+		ks->hashed = true;
 	}
+	if (ks->hashed) {
+		bool found;
+		void **slot = strmap_slot(&ks->map, k->text, &found);
+		if (found)
+			return *slot;
+		*slot = k;
+	} else {
+		for (i = 0; i < *nout; i += 2)
+			if (same_text(p->out[i], k))
+				return p->out[i];
+	}
+	if (*nout + 2 > p->aout) {
+		p->aout = p->aout ? p->aout * 2 : 64;
+		while (p->aout < *nout + 2)
+			p->aout *= 2;
+		p->out = ps_realloc(p->out, p->aout * sizeof(*p->out));
+	}
+	p->out[(*nout)++] = k;
+	p->out[(*nout)++] = v;
+	return NULL;
 }
 
-static void finish_mapping(parser *p, ps_ynode *m)
+/* Append src's pairs whose keys are not in out yet (explicit keys win, and
+ * among merged mappings the first listed wins). */
+static void merge_from(parser *p, keyset *ks, size_t *nout,
+		       const ps_ynode *src)
 {
-	ps_ynode **out = NULL, **merges = NULL;
-	size_t nout = 0, aout = 0, nmerges = 0, i;
-	strmap seen = {0};
-	const ps_ynode *first_merge = NULL;
+	size_t i;
 
-	if (m->nkids) {
-		aout = m->nkids;
-		out = ps_malloc(aout * sizeof(*out));
-		merges = ps_malloc((m->nkids / 2 + 1) * sizeof(*merges));
-	}
-	for (i = 0; i + 1 < m->nkids; i += 2) {
-		ps_ynode *k = m->kids[i], *v = m->kids[i + 1];
+	for (i = 0; i + 1 < src->nkids; i += 2)
+		add_pair(p, ks, nout, src->kids[i], src->kids[i + 1]);
+}
+
+/* Check the keys of a mapping and apply its merge key; the result, in the
+ * arena, becomes m's kids. */
+static void finish_mapping(parser *p, ps_ynode *m, ps_ynode *const *kids,
+			   size_t nkids)
+{
+	size_t nout = 0, i;
+	keyset ks;
+	const ps_ynode *first_merge = NULL;
+	ps_ynode *merge = NULL;
+
+	memset(&ks, 0, sizeof(ks));
+	for (i = 0; i + 1 < nkids; i += 2) {
+		ps_ynode *k = kids[i], *v = kids[i + 1];
 		const ps_ynode *first;
-		bool found;
-		void **slot;
 
 		if (k->kind != PS_YSCALAR) {
 			if (!k->bad)
@@ -838,76 +1147,80 @@ static void finish_mapping(parser *p, ps_ynode *m)
 				continue;
 			}
 			first_merge = k;
-			merges[nmerges++] = v;
+			merge = v;
 			continue;
 		}
-		slot = strmap_slot(&seen, k->text, &found);
-		if (found) {
-			first = *slot;
+		first = add_pair(p, &ks, &nout, k, v);
+		if (first)
 			ps_cfgdiag_add(p->d, PS_EINVALID, k->line, k->column,
 				       "duplicate key \"%.100s\" (first defined "
 				       "at line %d)", k->text, first->line);
-			continue;
-		}
-		*slot = k;
-		out[nout++] = k;
-		out[nout++] = v;
 	}
-	for (i = 0; i < nmerges; i++) {
-		ps_ynode *v = merges[i];
-		size_t j;
-
-		if (v->bad)
-			continue;
-		if (v->kind == PS_YMAPPING) {
-			merge_from(&out, &nout, &aout, &seen, v);
-			continue;
-		}
-		if (v->kind != PS_YSEQUENCE) {
-			ps_cfgdiag_add(p->d, PS_EINVALID, v->line, v->column,
-				       "expected a mapping or a sequence of "
-				       "mappings for the merge key \"<<\", "
-				       "found %s", ps_ynode_what(v));
-			continue;
-		}
-		for (j = 0; j < v->nkids; j++) {
-			ps_ynode *item = v->kids[j];
-			if (item->bad)
-				continue;
-			if (item->kind != PS_YMAPPING) {
-				ps_cfgdiag_add(p->d, PS_EINVALID, item->line,
-					       item->column, "expected a mapping "
-					       "to merge with \"<<\", found %s",
-					       ps_ynode_what(item));
-				continue;
+	if (merge && !merge->bad) {
+		if (merge->kind == PS_YMAPPING) {
+			merge_from(p, &ks, &nout, merge);
+		} else if (merge->kind != PS_YSEQUENCE) {
+			ps_cfgdiag_add(p->d, PS_EINVALID, merge->line,
+				       merge->column, "expected a mapping or a "
+				       "sequence of mappings for the merge key "
+				       "\"<<\", found %s", ps_ynode_what(merge));
+		} else {
+			for (i = 0; i < merge->nkids; i++) {
+				ps_ynode *item = merge->kids[i];
+				if (item->bad)
+					continue;
+				if (item->kind != PS_YMAPPING) {
+					ps_cfgdiag_add(p->d, PS_EINVALID,
+						       item->line, item->column,
+						       "expected a mapping to "
+						       "merge with \"<<\", found "
+						       "%s", ps_ynode_what(item));
+					continue;
+				}
+				merge_from(p, &ks, &nout, item);
 			}
-			merge_from(&out, &nout, &aout, &seen, item);
 		}
 	}
-	strmap_release(&seen);
-	free(merges);
-	free(m->kids);
-	m->kids = out;
+	strmap_release(&ks.map);
 	m->nkids = nout;
-	m->akids = aout;
+	m->kids = NULL;
+	if (nout) {
+		m->kids = arena_alloc(&p->doc->nodes, nout * sizeof(*m->kids),
+				      _Alignof(ps_ynode *));
+		memcpy(m->kids, p->out, nout * sizeof(*m->kids));
+	}
 }
 
 static void end_collection(parser *p)
 {
-	ps_ynode *n;
-	size_t i;
+	ps_ynode *n, **kids;
+	size_t i, nkids;
 
 	if (!p->depth)
 		return;
-	n = p->stack[--p->depth];
-	if (n->kind == PS_YMAPPING)
-		finish_mapping(p, n);
+	p->depth--;
+	n = p->stack[p->depth].node;
+	kids = p->kids + p->stack[p->depth].kbase;
+	nkids = p->nkids - p->stack[p->depth].kbase;
+	if (n->kind == PS_YMAPPING) {
+		finish_mapping(p, n, kids, nkids);
+	} else {
+		n->nkids = nkids;
+		n->kids = NULL;
+		if (nkids) {
+			n->kids = arena_alloc(&p->doc->nodes,
+					      nkids * sizeof(*n->kids),
+					      _Alignof(ps_ynode *));
+			memcpy(n->kids, kids, nkids * sizeof(*n->kids));
+		}
+	}
+	p->nkids = p->stack[p->depth].kbase;
 	n->size = 1;
 	n->height = 1;
 	for (i = 0; i < n->nkids; i++) {
-		n->size = sat_add(n->size, n->kids[i]->size);
-		if (n->kids[i]->height + 1 > n->height)
-			n->height = n->kids[i]->height + 1;
+		n->size = sat_add(n->size, node_size(n->kids[i]));
+		if (node_height(n->kids[i]) + 1 > n->height)
+			n->height = node_height(n->kids[i]) + 1;
 	}
 	n->open = false;
 }
@@ -930,13 +1243,13 @@ static void on_alias(parser *p, const yaml_event_t *ev)
 		      "to a node that contains it", name);
 		return;
 	}
-	p->alias_nodes = sat_add(p->alias_nodes, n->size);
+	p->alias_nodes = sat_add(p->alias_nodes, node_size(n));
 	if (p->alias_nodes > p->lim->max_alias_nodes) {
 		fatal(p, PS_ELIMIT, line, col, "aliases expand to more than %zu "
 		      "nodes (limit)", p->lim->max_alias_nodes);
 		return;
 	}
-	if (p->depth + n->height > p->lim->max_depth) {
+	if (p->depth + node_height(n) > p->lim->max_depth) {
 		fatal(p, PS_ELIMIT, line, col, "alias \"*%.100s\" makes nesting "
 		      "deeper than %u levels (limit)", name, p->lim->max_depth);
 		return;
@@ -995,7 +1308,7 @@ int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 	p.data = data;
 	p.len = len;
 
-	if (!ps_utf8_valid(data, len)) {
+	if (!utf8_valid_fast(data, len, &p.ascii_lf)) {
 		size_t bad = utf8_bad_offset(data, len);
 		int line, col;
 		ps_yaml_locate(data, len, bad, &line, &col);
@@ -1010,6 +1323,8 @@ int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 		return PS_EINVALID;
 	}
 	cursor_init(&p.cur, data, len);
+	if (p.ascii_lf)
+		p.cur.eol = next_eol(data, len, p.cur.off);
 
 	if (!yaml_parser_initialize(&yp))
 		ps_oom();
@@ -1054,8 +1369,10 @@ int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 	/* Collections left open by an early stop are not finished: their
 	 * kids may be a key short. Mark them so nobody walks them. */
 	for (i = 0; i < p.depth; i++)
-		p.stack[i]->bad = true;
+		p.stack[i].node->bad = true;
 	free(p.stack);
+	free(p.kids);
+	free(p.out);
 	strmap_release(&p.anchors);
 	for (i = 0; i < p.nanchors; i++)
 		free(p.anchor_names[i]);
@@ -1065,21 +1382,25 @@ int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 
 void ps_ydoc_release(ps_ydoc *doc)
 {
-	size_t i;
-
 	if (!doc)
 		return;
-	for (i = 0; i < doc->nall; i++) {
-		ps_ynode *n = doc->all[i];
-		if (n->text) {
-			explicit_bzero(n->text, n->len);
-			free(n->text);
-		}
-		free(n->kids);
-		free(n);
-	}
-	free(doc->all);
+	/* Scalar texts may be secrets (a literal api_key, or an api_secret
+	 * written in the file by mistake), so they are wiped; nodes are not. */
+	arena_free(doc->texts, true);
+	arena_free(doc->nodes, false);
 	memset(doc, 0, sizeof(*doc));
+}
+
+bool ps_ynode_span(const ps_ynode *n, size_t *start, size_t *end)
+{
+	size_t span[2];
+
+	if (n->kind != PS_YSCALAR || !n->span)
+		return false;
+	memcpy(span, n->text - sizeof(span), sizeof(span));
+	*start = span[0];
+	*end = span[1];
+	return true;
 }
 
 const ps_ynode *ps_ynode_get(const ps_ynode *map, const char *key,

@@ -8,7 +8,7 @@
  * - depth (including what aliases bring in) <= max_depth, so recursion
  *   over the tree is bounded;
  * - aliases are resolved: an alias is the anchored node itself, shared
- *   (the tree is a DAG; every node is owned by the document's `all` list);
+ *   (the tree is a DAG; every node lives in the document's arena);
  * - mappings have scalar keys, no duplicate keys, merge keys (`<<`) applied;
  * - plain scalars are typed with the YAML 1.2 core schema, tags resolved;
  * - a node whose problem was already reported is marked `bad`, so callers
@@ -39,53 +39,79 @@ typedef enum ps_ytype {
 } ps_ytype;
 
 typedef struct ps_ynode ps_ynode;
+/*
+ * 40 bytes: a 10,000-account file has some 600,000 nodes, so the layout
+ * matters for memory. Scalar and collection fields share a union; `kind`
+ * says which half is live.
+ */
 struct ps_ynode {
-	ps_ynode_kind kind;
-	ps_ytype type;     /* scalars only */
+	unsigned char kind; /* ps_ynode_kind */
+	unsigned char type; /* ps_ytype; scalars only */
+	bool plain : 1;    /* plain (unquoted) scalar */
+	bool tagged : 1;   /* carried an explicit tag */
+	bool secret : 1;   /* tagged !secret */
+	bool bad : 1;      /* already reported; skip silently */
+	bool open : 1;     /* collection still being parsed (cycle check) */
+	bool span : 1;     /* ps_ynode_span knows where the scalar is */
+	unsigned height;   /* collections: levels in the expanded subtree */
 	int line;          /* 1-based start of the node (after any tag/anchor) */
 	int column;
-	bool plain;        /* plain (unquoted) scalar */
-	bool tagged;       /* carried an explicit tag */
-	bool secret;       /* tagged !secret */
-	bool bad;          /* already reported; skip silently */
-	bool open;         /* collection still being parsed (cycle check) */
-	bool span;         /* src_start/src_end are known (single-line scalar) */
-	size_t src_start;  /* byte offsets of the scalar in the input */
-	size_t src_end;
-	char *text;        /* scalars: the text as parsed, NUL-terminated */
-	size_t len;
-	json_int_t ival;
-	double fval;
-	bool bval;
-	ps_ynode **kids;   /* mapping: key, value, key, value…; sequence: items */
-	size_t nkids;
-	size_t akids;
-	size_t size;       /* nodes in the expanded subtree, this one included */
-	unsigned height;   /* collection levels in the expanded subtree */
+	union {
+		struct {   /* PS_YSCALAR */
+			char *text; /* the text as parsed, NUL-terminated */
+			size_t len;
+			union {
+				json_int_t ival;
+				double fval;
+				bool bval;
+			};
+		};
+		struct {   /* PS_YMAPPING, PS_YSEQUENCE */
+			ps_ynode **kids; /* mapping: key, value, key, value…;
+					  * sequence: items */
+			size_t nkids;
+			size_t size; /* nodes in the expanded subtree, this
+				      * one included */
+		};
+	};
 };
+
+/* A chunk of the document's arena (private to config_yaml.c). */
+typedef struct ps_yblock ps_yblock;
 
 typedef struct ps_ydoc {
 	ps_ynode *root;    /* NULL for an empty stream */
-	ps_ynode **all;    /* every node, for freeing */
-	size_t nall;
-	size_t aall;
+	size_t nall;       /* nodes written in the file (the max_nodes limit) */
+	ps_yblock *nodes;  /* arena: nodes and kids arrays */
+	ps_yblock *texts;  /* arena: scalar texts, wiped on release */
 } ps_ydoc;
 
 /*
  * Collected diagnostics for one file. Messages are deduplicated (a node
  * reached through several aliases is reported once) and capped at
  * max_errors; `code` is the worst code seen (PS_ELIMIT beats PS_EINVALID).
+ *
+ * A *recorder* (record = true) stands in for the real one on a second
+ * thread: it keeps the first max_errors distinct messages, with no "too
+ * many errors" entry, and ps_cfgdiag_replay later feeds them to the real
+ * one as if they had been added there, in order. For that to be exact, a
+ * recorder's max_errors must be at least twice (the real max_errors + 1),
+ * and at most 1000 (where a ps_diags stops taking entries).
  */
 typedef struct ps_cfgdiag {
 	const char *source;
 	ps_diags list;
 	size_t max_errors;
 	bool full;
+	bool record;
 	int code;
 } ps_cfgdiag;
 
 void ps_cfgdiag_add(ps_cfgdiag *d, int code, int line, int column,
 		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Add what recorder `rec` holds to d (see above). rec is left as it was. */
+void ps_cfgdiag_replay(ps_cfgdiag *d, const ps_cfgdiag *rec);
 
 /* Limits with every zero field replaced by its default. */
 void ps_config_limits_resolve(ps_config_limits *out,
@@ -101,6 +127,14 @@ int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 		  const ps_config_limits *limits, ps_cfgdiag *d);
 
 void ps_ydoc_release(ps_ydoc *doc);
+
+/*
+ * Byte offsets of a one-line scalar in the input ([*start, *end)), so that
+ * a "${" inside it can be reported at its own column. Kept only for
+ * scalars whose text has a "${" (no other place is ever asked for); false
+ * when unknown.
+ */
+bool ps_ynode_span(const ps_ynode *n, size_t *start, size_t *end);
 
 /* The value for `key` in a mapping (and its key node), or NULL. */
 const ps_ynode *ps_ynode_get(const ps_ynode *map, const char *key,
