@@ -1,7 +1,7 @@
 #include "seal.h"
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,15 +12,27 @@
 
 #define FP_CONTEXT "pavesync fingerprint v1"
 
-static void hmac(unsigned char out[32], const void *key, size_t keylen,
-		 const void *data, size_t len)
-{
-	unsigned int outlen = 32;
+/* SHA-256, fetched once: EVP_sha256() fetches the implementation again on
+ * every use, which costs more than hashing a short value. Never freed. */
+static EVP_MD *sha256_md;
 
-	if (!HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &outlen))
-		ps_oom();
+static void fetch_sha256(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
+static const EVP_MD *sha256(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, fetch_sha256);
+	if (!sha256_md)
+		ps_oom();
+	return sha256_md;
+}
+
+/* A digest context with one 64-byte block absorbed: the key, padded to the
+ * block and XORed with `pad` (0x36 inner, 0x5c outer). */
 static EVP_MD_CTX *keyed_digest(const unsigned char key[32], unsigned char pad)
 {
 	unsigned char block[64];
@@ -31,11 +43,79 @@ static EVP_MD_CTX *keyed_digest(const unsigned char key[32], unsigned char pad)
 		ps_oom();
 	for (i = 0; i < sizeof(block); i++)
 		block[i] = (unsigned char)((i < 32 ? key[i] : 0) ^ pad);
-	if (!EVP_DigestInit_ex(c, EVP_sha256(), NULL) ||
+	if (!EVP_DigestInit_ex(c, sha256(), NULL) ||
 	    !EVP_DigestUpdate(c, block, sizeof(block)))
 		ps_oom();
 	explicit_bzero(block, sizeof(block));
 	return c;
+}
+
+static void finish(unsigned char out[32], EVP_MD_CTX *scratch,
+		   const EVP_MD_CTX *inner, const EVP_MD_CTX *outer,
+		   const void *data, size_t len)
+{
+	unsigned char mid[32];
+	unsigned int n = 0;
+
+	if (!EVP_MD_CTX_copy_ex(scratch, inner) ||
+	    !EVP_DigestUpdate(scratch, data, len) ||
+	    !EVP_DigestFinal_ex(scratch, mid, &n) ||
+	    !EVP_MD_CTX_copy_ex(scratch, outer) ||
+	    !EVP_DigestUpdate(scratch, mid, sizeof(mid)) ||
+	    !EVP_DigestFinal_ex(scratch, out, &n))
+		ps_oom();
+	explicit_bzero(mid, sizeof(mid));
+}
+
+/* HMAC-SHA256 (RFC 2104) over the fetched digest. */
+static void hmac(unsigned char out[32], const void *key, size_t keylen,
+		 const void *data, size_t len)
+{
+	unsigned char k[32] = { 0 };
+	EVP_MD_CTX *in, *outer, *scratch = EVP_MD_CTX_new();
+	unsigned int n = 0;
+
+	if (!scratch)
+		ps_oom();
+	/* Keys up to the block size are used as they are; keyed_digest pads
+	 * 32 bytes, so a longer key is first hashed (to 32 bytes) as HMAC
+	 * specifies for keys over 64 bytes, and one between 33 and 64 bytes
+	 * takes the general path. */
+	if (keylen > 64) {
+		if (!EVP_Digest(key, keylen, k, &n, sha256(), NULL))
+			ps_oom();
+	} else if (keylen > 32) {
+		unsigned char block[64] = { 0 }, mid[32];
+		size_t i;
+		memcpy(block, key, keylen);
+		for (i = 0; i < 64; i++)
+			block[i] ^= 0x36;
+		if (!EVP_DigestInit_ex(scratch, sha256(), NULL) ||
+		    !EVP_DigestUpdate(scratch, block, 64) ||
+		    !EVP_DigestUpdate(scratch, data, len) ||
+		    !EVP_DigestFinal_ex(scratch, mid, &n))
+			ps_oom();
+		for (i = 0; i < 64; i++)
+			block[i] ^= 0x36 ^ 0x5c;
+		if (!EVP_DigestInit_ex(scratch, sha256(), NULL) ||
+		    !EVP_DigestUpdate(scratch, block, 64) ||
+		    !EVP_DigestUpdate(scratch, mid, 32) ||
+		    !EVP_DigestFinal_ex(scratch, out, &n))
+			ps_oom();
+		explicit_bzero(block, sizeof(block));
+		explicit_bzero(mid, sizeof(mid));
+		EVP_MD_CTX_free(scratch);
+		return;
+	} else {
+		memcpy(k, key, keylen);
+	}
+	in = keyed_digest(k, 0x36);
+	outer = keyed_digest(k, 0x5c);
+	finish(out, scratch, in, outer, data, len);
+	EVP_MD_CTX_free(in);
+	EVP_MD_CTX_free(outer);
+	EVP_MD_CTX_free(scratch);
+	explicit_bzero(k, sizeof(k));
 }
 
 void ps_fpkey_derive(ps_fpkey *out, const char *account, const char *api_secret)
@@ -76,19 +156,12 @@ void ps_fpkey_wipe(ps_fpkey *k)
 void ps_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
 		    const void *data, size_t len)
 {
-	unsigned char inner[32], mac[32];
-	unsigned int n = 0;
-	EVP_MD_CTX *c = k->scratch;
+	unsigned char mac[32];
 	char hex[33];
 
-	if (!EVP_MD_CTX_copy_ex(c, k->inner) || !EVP_DigestUpdate(c, data, len) ||
-	    !EVP_DigestFinal_ex(c, inner, &n) || !EVP_MD_CTX_copy_ex(c, k->outer) ||
-	    !EVP_DigestUpdate(c, inner, sizeof(inner)) ||
-	    !EVP_DigestFinal_ex(c, mac, &n))
-		ps_oom();
+	finish(mac, k->scratch, k->inner, k->outer, data, len);
 	ps_hex(hex, mac, 16);
 	snprintf(out, outlen, "%s%s", PS_SENSITIVE_PREFIX, hex);
-	explicit_bzero(inner, sizeof(inner));
 }
 
 bool ps_is_fingerprint(const json_t *v)
@@ -117,7 +190,8 @@ static json_t *object_field(const json_t *spec, const char *name)
 			return parsed;
 		json_decref(parsed);
 	}
-	return json_deep_copy(v);
+	/* Shared, not copied: see ps_callback_normalize. */
+	return json_incref(v);
 }
 
 static char *lowercase(const char *s)
@@ -139,7 +213,7 @@ json_t *ps_callback_normalize(const json_t *spec)
 		return NULL;
 	out = json_object();
 	url = json_object_get(spec, "url");
-	json_object_set_new(out, "url", url ? json_deep_copy(url) : json_string(""));
+	json_object_set_new(out, "url", url ? json_incref(url) : json_string(""));
 
 	method = json_object_get(spec, "method");
 	if (json_is_string(method) && *json_string_value(method)) {
@@ -153,7 +227,7 @@ json_t *ps_callback_normalize(const json_t *spec)
 		   json_is_string(method)) {
 		json_object_set_new(out, "method", json_string("POST"));
 	} else {
-		json_object_set_new(out, "method", json_deep_copy(method));
+		json_object_set_new(out, "method", json_incref(method));
 	}
 
 	headers = object_field(spec, "headers");
@@ -234,21 +308,24 @@ json_t *ps_callback_seal(const json_t *spec, const json_t *sensitive,
 {
 	json_t *out = ps_callback_normalize(spec), *headers, *v;
 	const char *name;
+	bool copied = false;
 	size_t i;
 
 	if (!out)
 		return NULL;
 	json_array_foreach(sensitive, i, v) {
 		const char *ptr = json_string_value(v);
-		if (!ptr)
+		/* Header values are all sealed below. */
+		if (!ptr || !strncmp(ptr, "/headers/", 9))
 			continue;
-		if (!strncmp(ptr, "/headers/", 9)) {
-			char *l = lowercase(ptr);
-			seal_pointer(out, l, k);
-			free(l);
-		} else {
-			seal_pointer(out, ptr, k);
+		/* normalize shares the payload with spec: copy it before the
+		 * first change. */
+		if (!copied && !strncmp(ptr, "/payload", 8)) {
+			json_object_set_new(out, "payload", json_deep_copy(
+				json_object_get(out, "payload")));
+			copied = true;
 		}
+		seal_pointer(out, ptr, k);
 	}
 	headers = json_object_get(out, "headers");
 	json_object_foreach(headers, name, v)

@@ -55,7 +55,8 @@ bool ps_is_fingerprint(const json_t *v);
  * API may return them) are parsed into objects when they hold one, event and
  * api_key fields dropped. Returns a new reference ({"url","method","headers",
  * "payload"}), never NULL for an object input; NULL when spec is not an
- * object.
+ * object. The result may share values (the payload, strings) with spec:
+ * treat it as read-only.
  */
 json_t *ps_callback_normalize(const json_t *spec);
 

@@ -173,6 +173,27 @@ static void seal_hides_headers_and_listed_values(void **state)
 	ps_fpkey_wipe(&k);
 }
 
+static void seal_leaves_its_input_alone(void **state)
+{
+	ps_fpkey k;
+	json_t *spec = parse("{\"url\":\"u\",\"headers\":{\"A\":\"h\"},"
+			     "\"payload\":{\"t\":\"tok\",\"n\":{\"x\":1}}}");
+	json_t *before = json_deep_copy(spec);
+	json_t *sens = parse("[\"/url\",\"/headers/A\",\"/payload/t\",\"/payload/n/x\"]");
+	json_t *sealed;
+
+	(void)state;
+	ps_fpkey_derive(&k, "main", "s");
+	sealed = ps_callback_seal(spec, sens, &k);
+	assert_true(ps_is_fingerprint(ps_json_pointer_get(sealed, "/payload/n/x")));
+	assert_true(json_equal(spec, before));
+	json_decref(sealed);
+	json_decref(sens);
+	json_decref(before);
+	json_decref(spec);
+	ps_fpkey_wipe(&k);
+}
+
 static void seal_is_deterministic_and_idempotent(void **state)
 {
 	ps_fpkey k;
@@ -238,6 +259,34 @@ static void fingerprint_is_hmac_sha256(void **state)
 	ps_fpkey_wipe(&k);
 }
 
+/* The documented key scheme, computed with OpenSSL's own HMAC, for secrets
+ * shorter than, within and longer than SHA-256's 64-byte block. */
+static void key_derivation_is_documented_hmac(void **state)
+{
+	static const char *const secrets[] = {
+		"s", "0123456789abcdef0123456789abcdef",
+		"0123456789abcdef0123456789abcdef0",
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef!",
+		NULL,
+	};
+	const char ctx[] = "pavesync fingerprint v1\0main";
+	const char *const *sec;
+
+	(void)state;
+	for (sec = secrets; *sec; sec++) {
+		ps_fpkey k;
+		unsigned char want[32];
+		unsigned int n = 32;
+
+		ps_fpkey_derive(&k, "main", *sec);
+		HMAC(EVP_sha256(), *sec, (int)strlen(*sec),
+		     (const unsigned char *)ctx, sizeof(ctx) - 1, want, &n);
+		assert_memory_equal(k.key, want, 32);
+		ps_fpkey_wipe(&k);
+	}
+}
+
 static void payload_key_order_ignored(void **state)
 {
 	ps_fpkey k;
@@ -267,9 +316,11 @@ int main(void)
 		cmocka_unit_test_setup(fingerprint_key_env_overrides_secret, setup),
 		cmocka_unit_test_setup(fingerprints_are_keyed, setup),
 		cmocka_unit_test_setup(seal_hides_headers_and_listed_values, setup),
+		cmocka_unit_test_setup(seal_leaves_its_input_alone, setup),
 		cmocka_unit_test_setup(seal_is_deterministic_and_idempotent, setup),
 		cmocka_unit_test_setup(seal_header_case_does_not_matter, setup),
 		cmocka_unit_test_setup(fingerprint_is_hmac_sha256, setup),
+		cmocka_unit_test_setup(key_derivation_is_documented_hmac, setup),
 		cmocka_unit_test_setup(payload_key_order_ignored, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
