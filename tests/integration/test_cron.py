@@ -91,6 +91,30 @@ class CronTest(PavesyncTest):
         self.assertNotIn("failed,", r.err)
         self.assertNotIn("\r", r.err)
 
+    def test_kill_9_at_many_instants_never_breaks_the_repository(self):
+        """SIGKILL at spread-out moments of an apply (planning, API calls,
+        committing); after each, the repository passes fsck and a rerun
+        converges."""
+        self.run_ps("apply", expect=0)
+        base = many_accounts()
+        for round_, delay in enumerate([0.005, 0.02, 0.05, 0.1, 0.2, 0.4]):
+            # every round changes every account, so each run has work to do
+            self.write_config(base.replace("/v1/", "/r%d/" % round_))
+            cmd = [BIN, "-c", self.config, "--state-repo", self.state, "apply", "--concurrency", "4"]
+            p = subprocess.Popen(cmd, env=self.env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            time.sleep(delay)
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            self.assert_repo_clean()
+            r = self.run_ps("apply", expect=0)
+            self.emu.clear_requests()
+            self.run_ps("apply", expect=0)
+            self.assertEqual(self.emu.requests(), [], "round %d did not converge" % round_)
+            for i in range(N):
+                live = self.emu.callbacks("many-key-%02d" % i)
+                self.assertIn("/r%d/" % round_, live["SESSION:COMPLETE"]["url"])
+
     def test_quiet_run_prints_nothing_when_nothing_changed(self):
         self.run_ps("apply", expect=0)
         r = self.run_ps("-q", "apply", expect=0)
