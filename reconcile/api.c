@@ -993,9 +993,11 @@ static json_t *as_object(json_t *v)
 			return parsed;
 		json_decref(parsed);
 	}
-	return json_incref(v);
+	return json_deep_copy(v);
 }
 
+/* Copies, not references, throughout: spec belongs to the config, which
+ * other threads read at the same time, and json_incref writes to it. */
 static char *spec_body(const char *event, const json_t *spec)
 {
 	json_t *o = json_object(), *v;
@@ -1007,10 +1009,10 @@ static char *spec_body(const char *event, const json_t *spec)
 		json_object_set_new(o, "event", json_string(event));
 	v = json_object_get(spec, "url");
 	if (v)
-		json_object_set(o, "url", v);
+		json_object_set_new(o, "url", json_deep_copy(v));
 	v = json_object_get(spec, "method");
 	json_object_set_new(o, "method",
-			    json_is_string(v) ? json_incref(v)
+			    json_is_string(v) ? json_deep_copy(v)
 					      : json_string("POST"));
 	/* headers/payload go as objects (a string holding one is sent as
 	 * the object; anything else as it is, for the API to judge). */

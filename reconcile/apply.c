@@ -7,67 +7,9 @@
 #include "buf.h"
 #include "json.h"
 #include "plan.h"
+#include "pool.h"
 #include "util.h"
 #include "banned.h"
-
-/* ---- a small fixed pool: N threads pull account indexes in order ---- */
-
-typedef void (*pool_fn)(void *ctx, size_t i);
-
-struct pool {
-	pthread_mutex_t mu;
-	size_t next, n;
-	pool_fn fn;
-	void *ctx;
-};
-
-static void *pool_worker(void *arg)
-{
-	struct pool *p = arg;
-
-	for (;;) {
-		size_t i;
-		pthread_mutex_lock(&p->mu);
-		i = p->next++;
-		pthread_mutex_unlock(&p->mu);
-		if (i >= p->n)
-			return NULL;
-		p->fn(p->ctx, i);
-	}
-}
-
-static void pool_run(size_t n, int concurrency, pool_fn fn, void *ctx)
-{
-	struct pool p;
-	pthread_t *threads;
-	size_t nt, i, started = 0;
-
-	p.next = 0;
-	p.n = n;
-	p.fn = fn;
-	p.ctx = ctx;
-	pthread_mutex_init(&p.mu, NULL);
-	nt = concurrency < 1 ? 1 : (size_t)concurrency;
-	if (nt > n)
-		nt = n;
-	if (nt <= 1) {
-		pool_worker(&p);
-	} else {
-		threads = ps_calloc(nt, sizeof(*threads));
-		for (i = 0; i < nt; i++)
-			if (!pthread_create(&threads[i], NULL, pool_worker, &p))
-				started++;
-			else
-				break;
-		/* If no thread could start, work on this one. */
-		if (!started)
-			pool_worker(&p);
-		for (i = 0; i < started; i++)
-			pthread_join(threads[i], NULL);
-		free(threads);
-	}
-	pthread_mutex_destroy(&p.mu);
-}
 
 /* ---- shared run bookkeeping ---- */
 
@@ -149,7 +91,7 @@ int ps_live_read(json_t **live, json_t **errors, const ps_config *cfg,
 	job.errors = ps_calloc(n + 1, sizeof(*job.errors));
 	job.run.ro = ro;
 	pthread_mutex_init(&job.run.mu, NULL);
-	pool_run(n, ro->concurrency, live_one, &job);
+	ps_pool_run(n, ro->concurrency, live_one, &job);
 	pthread_mutex_destroy(&job.run.mu);
 
 	*live = json_object();
@@ -315,7 +257,7 @@ int ps_apply_run(ps_plan *plan, ps_run_opts *ro, bool fail_on_drift,
 	job.run.ro = ro;
 	job.run.total = ps_plan_changes(plan);
 	pthread_mutex_init(&job.run.mu, NULL);
-	pool_run(plan->naccounts, ro->concurrency, apply_account, &job);
+	ps_pool_run(plan->naccounts, ro->concurrency, apply_account, &job);
 	pthread_mutex_destroy(&job.run.mu);
 
 	for (i = 0; i < plan->naccounts; i++)

@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "pool.h"
 #include "util.h"
 #include "banned.h"
 
@@ -87,10 +88,13 @@ static void marker_pointers(json_t *acc, const json_t *v, const char *ptr)
 static json_t *seal_live_one(const json_t *raw, const ps_callback *want,
 			     const json_t *snap_cb, const ps_fpkey *k)
 {
-	json_t *sens = json_array(), *sealed;
+	json_t *sens = json_array(), *sealed, *p;
+	size_t i;
 
+	/* Copies, not references: the config is shared between threads. */
 	if (want)
-		json_array_extend(sens, want->sensitive);
+		json_array_foreach(want->sensitive, i, p)
+			json_array_append_new(sens, json_string(json_string_value(p)));
 	if (snap_cb)
 		marker_pointers(sens, snap_cb, "");
 	sealed = ps_callback_seal(raw, sens, k);
@@ -299,9 +303,9 @@ static bool snapshot_matches(const ps_state *st, ps_account_plan *ap,
 	return same;
 }
 
-static int plan_account(ps_plan *plan, ps_account_plan *ap,
-			const ps_account *acct, ps_state *st,
-			const json_t *live_raw, bool prune, ps_error *err)
+static int plan_account(ps_account_plan *ap, const ps_account *acct,
+			ps_state *st, const json_t *live_raw, bool prune,
+			ps_error *err)
 {
 	json_t *desired = json_object(), *snap, *live = NULL, *base;
 	const json_t *snap_doc = NULL;
@@ -321,8 +325,6 @@ static int plan_account(ps_plan *plan, ps_account_plan *ap,
 		ap->base = desired;
 		ap->drift_lines = json_array();
 		ap->unchanged = acct->ncallbacks;
-		plan->nunchanged += ap->unchanged;
-		plan->managed += ap->unchanged;
 		return 0;
 	}
 	if (st && ps_state_load(&snap_doc, st, acct->name, err) < 0) {
@@ -380,23 +382,18 @@ static int plan_account(ps_plan *plan, ps_account_plan *ap,
 		if (d && !b) {
 			push_change(ap, &alloc, ev, PS_CREATE, origin, NULL, d,
 				    ps_account_callback(acct, ev));
-			plan->ncreate++;
 		} else if (d && b && !json_equal(d, b)) {
 			push_change(ap, &alloc, ev, PS_UPDATE, origin, b, d,
 				    ps_account_callback(acct, ev));
-			plan->nupdate++;
 		} else if (d && b) {
 			ap->unchanged++;
 		} else if (b && ap->prune) {
 			push_change(ap, &alloc, ev, PS_DELETE, origin, b, NULL,
 				    NULL);
-			plan->ndelete++;
 		} else if (b) {
 			json_array_append_new(ap->unmanaged, json_string(ev));
 		}
 	}
-	plan->nunchanged += ap->unchanged;
-	plan->managed += json_object_size(base);
 	free_names(events, n);
 	json_decref(desired);
 	return 0;
@@ -415,6 +412,30 @@ static const ps_account *find_account(const ps_config *cfg, const char *name)
 		       sizeof(*cfg->accounts), cmp_account);
 }
 
+/* Accounts are planned side by side (each touches only its own
+ * ps_account_plan, its own snapshot entry and read-only config). */
+struct build_job {
+	ps_account_plan *ap;
+	const ps_account *acct;
+	const json_t *raw;
+	ps_state *st;
+	bool prune;
+	int rc;
+	ps_error err;
+};
+
+static void build_one(void *ctx, size_t i)
+{
+	struct build_job *job = &((struct build_job *)ctx)[i];
+
+	ps_error_clear(&job->err);
+	job->rc = plan_account(job->ap, job->acct, job->st, job->raw,
+			       job->prune, &job->err);
+}
+
+/* Below this, threads cost more than they save. */
+#define PARALLEL_MIN_ACCOUNTS 16
+
 static bool selected(const ps_plan_opts *opts, const char *name)
 {
 	const char *const *p;
@@ -432,7 +453,8 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 		  const ps_plan_opts *opts, ps_error *err)
 {
 	ps_plan *plan;
-	size_t i, alloc, ns;
+	struct build_job *jobs;
+	size_t i, j, alloc, ns, njobs = 0;
 
 	*out = NULL;
 	if (opts && opts->only) {
@@ -465,6 +487,7 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 	plan->state_ref = ps_strdup(st ? ps_state_ref(st) : PS_STATE_DEFAULT_REF);
 	plan->api_url = ps_strdup(opts && opts->api_url ? opts->api_url : "");
 	memcpy(plan->config_sha256, cfg->sha256, sizeof(plan->config_sha256));
+	jobs = ps_calloc(cfg->naccounts + 1, sizeof(*jobs));
 
 	for (i = 0; i < cfg->naccounts; i++) {
 		const ps_account *acct = &cfg->accounts[i];
@@ -485,11 +508,38 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 			ap->drift_lines = json_array();
 			continue;
 		}
-		if (plan_account(plan, ap, acct, st, raw, opts && opts->prune,
-				 err) < 0) {
+		jobs[njobs].ap = ap;
+		jobs[njobs].acct = acct;
+		jobs[njobs].raw = raw;
+		jobs[njobs].st = st;
+		jobs[njobs].prune = opts && opts->prune;
+		njobs++;
+	}
+	ps_pool_run(njobs, njobs >= PARALLEL_MIN_ACCOUNTS ? ps_pool_cpus() : 1,
+		    build_one, jobs);
+	for (i = 0; i < njobs; i++) {
+		if (jobs[i].rc < 0) {
+			int rc = jobs[i].rc;
+			if (err)
+				*err = jobs[i].err;
+			free(jobs);
 			ps_plan_free(plan);
-			return err ? err->code : PS_ERROR;
+			return rc;
 		}
+	}
+	free(jobs);
+	for (i = 0; i < plan->naccounts; i++) {
+		const ps_account_plan *ap = &plan->accounts[i];
+		for (j = 0; j < ap->nchanges; j++) {
+			if (ap->changes[j].action == PS_CREATE)
+				plan->ncreate++;
+			else if (ap->changes[j].action == PS_UPDATE)
+				plan->nupdate++;
+			else
+				plan->ndelete++;
+		}
+		plan->nunchanged += ap->unchanged;
+		plan->managed += json_object_size(ap->base);
 	}
 	/* Accounts the snapshot has and the config does not: orphaned. */
 	for (i = 0; i < ns; i++) {
@@ -508,7 +558,7 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 	/* Keep accounts sorted by name for stable output. */
 	for (i = 1; i < plan->naccounts; i++) {
 		ps_account_plan t = plan->accounts[i];
-		size_t j = i;
+		j = i;
 		while (j > 0 && strcmp(plan->accounts[j - 1].name, t.name) > 0) {
 			plan->accounts[j] = plan->accounts[j - 1];
 			j--;

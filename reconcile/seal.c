@@ -171,6 +171,8 @@ bool ps_is_fingerprint(const json_t *v)
 			strlen(PS_SENSITIVE_PREFIX));
 }
 
+static json_t *seal_one(const json_t *v, const ps_fpkey *k);
+
 /* headers/payload as the API may give them: object, JSON string holding an
  * object, "", null or absent. Returns a new reference. */
 static json_t *object_field(const json_t *spec, const char *name)
@@ -190,8 +192,9 @@ static json_t *object_field(const json_t *spec, const char *name)
 			return parsed;
 		json_decref(parsed);
 	}
-	/* Shared, not copied: see ps_callback_normalize. */
-	return json_incref(v);
+	/* Copied, never shared: the config's values are read by several
+	 * threads at once, and even json_incref writes to them. */
+	return json_deep_copy(v);
 }
 
 static char *lowercase(const char *s)
@@ -204,16 +207,21 @@ static char *lowercase(const char *s)
 	return r;
 }
 
-json_t *ps_callback_normalize(const json_t *spec)
+/*
+ * Normalise; with `k`, header values are sealed as they are copied (they are
+ * always sensitive), which saves copying values only to replace them.
+ */
+static json_t *normalize(const json_t *spec, const ps_fpkey *k)
 {
-	json_t *out, *headers, *lower, *v, *url, *method;
+	json_t *out, *lower, *v, *url, *method, *parsed = NULL;
+	const json_t *src;
 	const char *name;
 
 	if (!json_is_object(spec))
 		return NULL;
 	out = json_object();
 	url = json_object_get(spec, "url");
-	json_object_set_new(out, "url", url ? json_incref(url) : json_string(""));
+	json_object_set_new(out, "url", url ? json_deep_copy(url) : json_string(""));
 
 	method = json_object_get(spec, "method");
 	if (json_is_string(method) && *json_string_value(method)) {
@@ -227,34 +235,45 @@ json_t *ps_callback_normalize(const json_t *spec)
 		   json_is_string(method)) {
 		json_object_set_new(out, "method", json_string("POST"));
 	} else {
-		json_object_set_new(out, "method", json_incref(method));
+		json_object_set_new(out, "method", json_deep_copy(method));
 	}
 
-	headers = object_field(spec, "headers");
-	if (json_is_object(headers)) {
+	/* Headers: built afresh with lower-case names, so nothing is shared
+	 * with spec and no value is copied only to be sealed. */
+	src = json_object_get(spec, "headers");
+	if (json_is_string(src))
+		src = parsed = object_field(spec, "headers");
+	if (json_is_object(src)) {
 		lower = json_object();
-		json_object_foreach(headers, name, v) {
+		json_object_foreach((json_t *)src, name, v) {
 			char *l = lowercase(name);
-			json_object_set(lower, l, v);
+			json_object_set_new(lower, l, k ? seal_one(v, k)
+							: json_deep_copy(v));
 			free(l);
 		}
-		json_decref(headers);
-		headers = lower;
+	} else if (!src || json_is_null(src)) {
+		lower = json_object();
+	} else {
+		lower = json_deep_copy(src); /* not an object: shows as drift */
 	}
-	json_object_set_new(out, "headers", headers);
+	json_decref(parsed);
+	json_object_set_new(out, "headers", lower);
 	json_object_set_new(out, "payload", object_field(spec, "payload"));
 	return out;
 }
 
-static void seal_value(json_t *parent, const char *key, size_t index,
-		       const ps_fpkey *k)
+json_t *ps_callback_normalize(const json_t *spec)
 {
-	json_t *v = json_is_object(parent) ? json_object_get(parent, key)
-					   : json_array_get(parent, index);
+	return normalize(spec, NULL);
+}
+
+/* A sealed copy of v: its fingerprint, or v itself when already one. */
+static json_t *seal_one(const json_t *v, const ps_fpkey *k)
+{
 	char fp[80];
 
-	if (!v || ps_is_fingerprint(v))
-		return;
+	if (ps_is_fingerprint(v))
+		return json_deep_copy(v);
 	if (json_is_string(v)) {
 		ps_fingerprint(fp, sizeof(fp), k, json_string_value(v),
 			       json_string_length(v));
@@ -264,10 +283,21 @@ static void seal_value(json_t *parent, const char *key, size_t index,
 		explicit_bzero(enc, strlen(enc));
 		free(enc);
 	}
+	return json_string(fp);
+}
+
+static void seal_value(json_t *parent, const char *key, size_t index,
+		       const ps_fpkey *k)
+{
+	json_t *v = json_is_object(parent) ? json_object_get(parent, key)
+					   : json_array_get(parent, index);
+
+	if (!v || ps_is_fingerprint(v))
+		return;
 	if (json_is_object(parent))
-		json_object_set_new(parent, key, json_string(fp));
+		json_object_set_new(parent, key, seal_one(v, k));
 	else
-		json_array_set_new(parent, index, json_string(fp));
+		json_array_set_new(parent, index, seal_one(v, k));
 }
 
 /* Seal the value at `pointer` (already adjusted to the normalised form). */
@@ -306,29 +336,16 @@ static void seal_pointer(json_t *doc, const char *pointer, const ps_fpkey *k)
 json_t *ps_callback_seal(const json_t *spec, const json_t *sensitive,
 			 const ps_fpkey *k)
 {
-	json_t *out = ps_callback_normalize(spec), *headers, *v;
-	const char *name;
-	bool copied = false;
+	json_t *out = normalize(spec, k), *v;
 	size_t i;
 
 	if (!out)
 		return NULL;
 	json_array_foreach(sensitive, i, v) {
 		const char *ptr = json_string_value(v);
-		/* Header values are all sealed below. */
-		if (!ptr || !strncmp(ptr, "/headers/", 9))
-			continue;
-		/* normalize shares the payload with spec: copy it before the
-		 * first change. */
-		if (!copied && !strncmp(ptr, "/payload", 8)) {
-			json_object_set_new(out, "payload", json_deep_copy(
-				json_object_get(out, "payload")));
-			copied = true;
-		}
-		seal_pointer(out, ptr, k);
+		/* Header values were all sealed by normalize. */
+		if (ptr && strncmp(ptr, "/headers/", 9))
+			seal_pointer(out, ptr, k);
 	}
-	headers = json_object_get(out, "headers");
-	json_object_foreach(headers, name, v)
-		seal_value(headers, name, 0, k);
 	return out;
 }

@@ -55,8 +55,8 @@ bool ps_is_fingerprint(const json_t *v);
  * API may return them) are parsed into objects when they hold one, event and
  * api_key fields dropped. Returns a new reference ({"url","method","headers",
  * "payload"}), never NULL for an object input; NULL when spec is not an
- * object. The result may share values (the payload, strings) with spec:
- * treat it as read-only.
+ * object. Nothing in the result is shared with spec (which may be read by
+ * other threads at the same time: even json_incref writes to it).
  */
 json_t *ps_callback_normalize(const json_t *spec);
 

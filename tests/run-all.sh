@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build pavesync and run every test: once plain, once under AddressSanitizer
-# + UndefinedBehaviorSanitizer, then each libFuzzer target for a bounded
-# time. Ends with one line "N passed, N failed".
+# + UndefinedBehaviorSanitizer, the integration tests once more under
+# ThreadSanitizer, then each libFuzzer target for a bounded time. Ends with
+# one line "N passed, N failed".
 #
 #   FUZZ_SECONDS   seconds per fuzz target (default 60; 0 skips fuzzing)
 #   BUILD_ROOT     where the build directories go (default build-tests)
@@ -22,7 +23,7 @@ count() { # count meson's results in a build dir
   failed=$((failed + f))
 }
 
-suite() { # name, meson options...
+suite() { # name, meson options... (TEST_ARGS: which tests, default all)
   local dir=$root/$1; shift
   echo "== build $dir"
   if ! { meson setup --wipe "$dir" "$@" >/dev/null 2>&1 || meson setup "$dir" "$@"; } ||
@@ -32,7 +33,8 @@ suite() { # name, meson options...
     return
   fi
   echo "== test $dir"
-  meson test -C "$dir" --print-errorlogs --num-processes 2
+  # shellcheck disable=SC2086
+  meson test -C "$dir" --print-errorlogs --num-processes 2 ${TEST_ARGS:-}
   count "$dir"
 }
 
@@ -40,6 +42,11 @@ suite plain -Dwerror=true -Dwarning_level=3
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   suite asan -Dwerror=true -Dwarning_level=3 -Db_sanitize=address,undefined -Db_lundef=false
+
+# Accounts are planned and applied on threads: the integration suite runs
+# once more under ThreadSanitizer.
+TSAN_OPTIONS=halt_on_error=1 TEST_ARGS="--suite integration" \
+  suite tsan -Dwerror=true -Dwarning_level=3 -Db_sanitize=thread -Db_lundef=false
 
 if [ "$fuzz_seconds" -gt 0 ] && command -v clang >/dev/null; then
   dir=$root/fuzz

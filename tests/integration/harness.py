@@ -95,7 +95,7 @@ class PavesyncTest(unittest.TestCase):
             "MAIN_KEY": MAIN[0], "MAIN_SECRET": MAIN[1], "MAIN_USER": MAIN[2],
             "BRANCH_KEY": BRANCH[0], "BRANCH_SECRET": BRANCH[1], "BRANCH_USER": BRANCH[2],
         }
-        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS"):
             if k in os.environ:
                 self.env[k] = os.environ[k]
         self.write_config(CONFIG)
