@@ -19,6 +19,8 @@ int session_open(struct session *s, struct opts *o, bool write)
 
 	memset(s, 0, sizeof(*s));
 	ps_error_clear(&e);
+	/* libgit2 starts up while the config loads. */
+	ps_state_warmup_start(&s->warmup);
 	if (load_config(&s->cfg, o) < 0)
 		return EXIT_ERROR;
 	s->url = effective_api_url(o, s->cfg);
@@ -171,5 +173,6 @@ void session_close(struct session *s)
 	ps_lock_release(s->lock);
 	ps_config_free(s->cfg);
 	free(s->repo);
+	ps_state_warmup_finish(&s->warmup);
 	memset(s, 0, sizeof(*s));
 }

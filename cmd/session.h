@@ -14,6 +14,7 @@ struct session {
 	json_t *live_errors;
 	ps_plan *plan;
 	char refresh_commit[41];
+	ps_state_warmup warmup;
 };
 
 /* Load config, open state; writers create the repository, take the lock

@@ -763,6 +763,36 @@ const json_t *ps_state_get(const ps_state *st, const char *account)
 	return doc;
 }
 
+static void *warmup_main(void *arg)
+{
+	(void)arg;
+	git_libgit2_init();
+	return NULL;
+}
+
+void ps_state_warmup_start(ps_state_warmup *w)
+{
+	pthread_t *t = ps_malloc(sizeof(*t));
+
+	w->started = pthread_create(t, NULL, warmup_main, NULL) == 0;
+	if (!w->started) {
+		free(t);
+		t = NULL;
+	}
+	w->thread = t;
+}
+
+void ps_state_warmup_finish(ps_state_warmup *w)
+{
+	if (!w || !w->started)
+		return;
+	pthread_join(*(pthread_t *)w->thread, NULL);
+	free(w->thread);
+	w->thread = NULL;
+	w->started = false;
+	git_libgit2_shutdown();
+}
+
 /* Fetched once: the implicit fetch of EVP_sha1() costs more than hashing a
  * small document. Never freed (one per process). */
 static EVP_MD *sha1_md;

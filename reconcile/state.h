@@ -160,6 +160,21 @@ int ps_state_push(ps_state *st, const char *remote, ps_error *err);
 void ps_state_free(ps_state *st);
 
 /*
+ * libgit2's one-time start-up is slow (Debian's build parses the whole
+ * system CA bundle in git_libgit2_init, several milliseconds). Start it on
+ * a thread while the caller does other work (loading the config);
+ * ps_state_open waits for it if it is still running. Each start must be
+ * matched by one finish, after the last ps_state_free.
+ */
+typedef struct ps_state_warmup {
+	void *thread; /* opaque */
+	bool started;
+} ps_state_warmup;
+
+void ps_state_warmup_start(ps_state_warmup *w);
+void ps_state_warmup_finish(ps_state_warmup *w);
+
+/*
  * The run lock: <gitdir>/pavesync.lock, holding "pid P\nhost H\nstarted T\n"
  * for people to read. Exclusion is by flock(2), so the kernel releases the
  * lock of a holder that dies, however it dies; a lock file left with content
