@@ -276,7 +276,7 @@ static bool stage_account(ps_state *st, const ps_account_plan *ap)
 	json_t *doc;
 	const json_t *cur;
 
-	if (ap->orphaned || !ap->account)
+	if (ap->orphaned || !ap->account || ap->settled)
 		return false;
 	cur = ps_state_get(st, ap->name);
 	if (!cur && json_object_size(ap->base) == 0)

@@ -44,6 +44,11 @@ static int grow(ps_buf *b, size_t extra)
 	return 0;
 }
 
+int ps_buf_grow(ps_buf *b, size_t extra)
+{
+	return grow(b, extra);
+}
+
 int ps_buf_put(ps_buf *b, const void *data, size_t len)
 {
 	if (len == 0)

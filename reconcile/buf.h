@@ -42,6 +42,10 @@ int ps_buf_printf(ps_buf *b, const char *fmt, ...)
 int ps_buf_vprintf(ps_buf *b, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 
+/* Make room for `extra` more bytes without changing the contents (a hint
+ * for callers that know roughly how much they will write). 0 or PS_ELIMIT. */
+int ps_buf_grow(ps_buf *b, size_t extra);
+
 /* Empty the buffer but keep its memory. */
 void ps_buf_reset(ps_buf *b);
 

@@ -188,6 +188,10 @@ char *ps_json_canonical(const json_t *v)
 {
 	ps_buf b = PS_BUF_INIT;
 
+	/* An account document is a few kilobytes: one allocation, not a
+	 * series of doublings. */
+	ps_buf_grow(&b, 4096);
+
 	emit(&b, v, 2, 0);
 	ps_buf_putc(&b, '\n');
 	return ps_buf_detach(&b, NULL);

@@ -322,7 +322,10 @@ static int plan_account(ps_account_plan *ap, const ps_account *acct,
 						     &ap->key));
 	}
 	if (!live_raw && snapshot_matches(st, ap, desired)) {
-		ap->base = desired;
+		/* Nothing to do for this account, and nothing to keep: a
+		 * no-drift plan of many accounts stays small. */
+		json_decref(desired);
+		ap->settled = true;
 		ap->drift_lines = json_array();
 		ap->unchanged = acct->ncallbacks;
 		return 0;
@@ -539,7 +542,8 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 				plan->ndelete++;
 		}
 		plan->nunchanged += ap->unchanged;
-		plan->managed += json_object_size(ap->base);
+		plan->managed += ap->settled ? ap->unchanged
+					     : json_object_size(ap->base);
 	}
 	/* Accounts the snapshot has and the config does not: orphaned. */
 	for (i = 0; i < ns; i++) {
@@ -585,7 +589,8 @@ int ps_plan_check_guards(const ps_plan *plan, long max_changes, ps_error *err)
 				    ps_plan_changes(plan), max_changes);
 	for (i = 0; i < plan->naccounts; i++) {
 		const ps_account_plan *ap = &plan->accounts[i];
-		size_t j, del = 0, size = json_object_size(ap->base);
+		size_t j, del = 0;
+		size_t size = ap->settled ? ap->unchanged : json_object_size(ap->base);
 
 		for (j = 0; j < ap->nchanges; j++)
 			if (ap->changes[j].action == PS_DELETE)

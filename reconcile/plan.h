@@ -52,8 +52,12 @@ typedef struct ps_account_plan {
 	bool prune;
 	/* Sealed callbacks {event: cb} the comparison was made against; during
 	 * apply it is updated with what succeeded, and becomes the new
-	 * snapshot. Owned. */
+	 * snapshot. Owned. NULL when `settled`. */
 	json_t *base;
+	/* The desired document is byte for byte the committed one: every
+	 * callback unchanged, nothing unmanaged, nothing to write; base is
+	 * not kept. */
+	bool settled;
 	/* The refreshed live state differs from the snapshot (something was
 	 * changed outside pavesync): recorded in its own commit first. */
 	bool drifted;

@@ -47,6 +47,9 @@ static void buf_refuses_past_max(void **state)
 
 	(void)state;
 	ps_buf_init(&b, 8);
+	assert_int_equal(ps_buf_grow(&b, 9), PS_ELIMIT);
+	assert_int_equal(ps_buf_grow(&b, 8), 0);
+	assert_string_equal(b.ptr, "");
 	assert_int_equal(ps_buf_puts(&b, "12345678"), 0);
 	assert_int_equal(ps_buf_putc(&b, '9'), PS_ELIMIT);
 	assert_int_equal(ps_buf_printf(&b, "%s", "more"), PS_ELIMIT);
