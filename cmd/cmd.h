@@ -121,6 +121,11 @@ int load_config(ps_config **cfg, const struct opts *o);
 const char *effective_api_url(const struct opts *o, const ps_config *cfg);
 /* The effective state repository path; *out malloc'd. */
 int state_repo_path(char **out, const struct opts *o, const ps_config *cfg);
+/* For the read-only commands (show, history): open the snapshot (creating
+ * nothing). Returns an exit status; on failure the error is printed.
+ * The caller frees all three, whatever the result. */
+int open_snapshot(ps_state **st, char **repo, ps_config **cfg,
+		  const struct opts *o);
 /* Fill run options (API client, concurrency, progress) from the options. */
 void run_opts_init(ps_run_opts *ro, const struct opts *o, const char *url);
 

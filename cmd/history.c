@@ -48,16 +48,8 @@ int cmd_history(struct opts *o)
 	int rc = EXIT_ERROR;
 
 	ps_error_clear(&e);
-	/* The config is optional here: history only needs the repository. */
-	if (!o->state_repo && !getenv("PAVESYNC_STATE_REPO") &&
-	    load_config(&cfg, o) < 0)
+	if (open_snapshot(&st, &repo, &cfg, o))
 		goto cleanup;
-	if (state_repo_path(&repo, o, cfg) < 0)
-		goto cleanup;
-	if (ps_state_open(&st, repo, o->state_ref, 0, &e) < 0) {
-		out_ps_error(&e);
-		goto cleanup;
-	}
 	h.format = o->format;
 	h.list = json_array();
 	if (ps_state_history(st, (size_t)o->limit, one, &h, &e) < 0) {

@@ -447,6 +447,28 @@ int state_repo_path(char **out, const struct opts *o, const ps_config *cfg)
 	return rc;
 }
 
+int open_snapshot(ps_state **st, char **repo, ps_config **cfg,
+		  const struct opts *o)
+{
+	ps_error e;
+
+	*st = NULL;
+	*repo = NULL;
+	*cfg = NULL;
+	ps_error_clear(&e);
+	/* The config is only needed to find the repository. */
+	if (!o->state_repo && !getenv("PAVESYNC_STATE_REPO") &&
+	    load_config(cfg, o) < 0)
+		return EXIT_ERROR;
+	if (state_repo_path(repo, o, *cfg) < 0)
+		return EXIT_ERROR;
+	if (ps_state_open(st, *repo, o->state_ref, 0, &e) < 0) {
+		out_ps_error(&e);
+		return EXIT_ERROR;
+	}
+	return EXIT_OK;
+}
+
 void run_opts_init(ps_run_opts *ro, const struct opts *o, const char *url)
 {
 	memset(ro, 0, sizeof(*ro));

@@ -30,20 +30,11 @@ int cmd_show(struct opts *o)
 	ps_config *cfg = NULL;
 	char *repo = NULL;
 	json_t *all = json_object();
-	ps_error e;
 	size_t i;
 	int rc = EXIT_ERROR;
 
-	ps_error_clear(&e);
-	if (!o->state_repo && !getenv("PAVESYNC_STATE_REPO") &&
-	    load_config(&cfg, o) < 0)
+	if (open_snapshot(&st, &repo, &cfg, o))
 		goto cleanup;
-	if (state_repo_path(&repo, o, cfg) < 0)
-		goto cleanup;
-	if (ps_state_open(&st, repo, o->state_ref, 0, &e) < 0) {
-		out_ps_error(&e);
-		goto cleanup;
-	}
 	for (i = 0; i < o->naccounts; i++)
 		if (!ps_state_get(st, o->accounts[i])) {
 			out_error("no account \"%s\" in the snapshot", o->accounts[i]);

@@ -301,50 +301,6 @@ static int mark_int(size_t v)
 	return v >= (size_t)INT_MAX ? INT_MAX : (int)v + 1;
 }
 
-/* Offset of the first byte that makes the text invalid UTF-8 (or NUL). */
-static size_t utf8_bad_offset(const char *str, size_t len)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned char c = s[i];
-		uint32_t cp;
-		size_t n, k;
-
-		if (c == 0)
-			return i;
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return i;
-		}
-		if (i + n >= len)
-			return i;
-		for (k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return i;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
-		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return i;
-		i += n + 1;
-	}
-	return len;
-}
-
 /*
  * ps_utf8_valid, with plain ASCII skipped eight bytes at a time (a config
  * file is mostly ASCII). The first word holding a NUL, a CR or a byte
@@ -1309,7 +1265,7 @@ int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 	p.len = len;
 
 	if (!utf8_valid_fast(data, len, &p.ascii_lf)) {
-		size_t bad = utf8_bad_offset(data, len);
+		size_t bad = ps_utf8_invalid_at(data, len);
 		int line, col;
 		ps_yaml_locate(data, len, bad, &line, &col);
 		if (bad < len && data[bad] == '\0')

@@ -201,7 +201,7 @@ void ps_hex(char *out, const unsigned char *data, size_t len)
 	out[2 * len] = '\0';
 }
 
-bool ps_utf8_valid(const char *str, size_t len)
+size_t ps_utf8_invalid_at(const char *str, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0;
@@ -212,7 +212,7 @@ bool ps_utf8_valid(const char *str, size_t len)
 		size_t n, k;
 
 		if (c == 0)
-			return false;
+			return i;
 		if (c < 0x80) {
 			i++;
 			continue;
@@ -226,20 +226,25 @@ bool ps_utf8_valid(const char *str, size_t len)
 			n = 3;
 			cp = c & 0x07;
 		} else {
-			return false;
+			return i;
 		}
 		if (i + n >= len)
-			return false;
+			return i;
 		for (k = 1; k <= n; k++) {
 			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
+				return i;
 			cp = (cp << 6) | (s[i + k] & 0x3f);
 		}
 		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
 		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
 		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
+			return i;
 		i += n + 1;
 	}
-	return true;
+	return len;
+}
+
+bool ps_utf8_valid(const char *str, size_t len)
+{
+	return ps_utf8_invalid_at(str, len) == len;
 }

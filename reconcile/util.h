@@ -52,4 +52,8 @@ void ps_hex(char *out, const unsigned char *data, size_t len);
 /* Is this valid UTF-8 (no overlongs, no surrogates, no NUL)? */
 bool ps_utf8_valid(const char *s, size_t len);
 
+/* Offset of the first byte that makes s invalid UTF-8 (or a NUL), or len
+ * when it is all valid. */
+size_t ps_utf8_invalid_at(const char *s, size_t len);
+
 #endif
