@@ -108,8 +108,10 @@ const char *c_reset(void);
 void out_plan_text(const ps_plan *plan, bool applied, const char *commit,
 		   const char *refresh_commit);
 void out_plan_json(const ps_plan *plan, const char *commit);
-/* The -q summary line; nothing when the plan has no change. */
-void out_plan_quiet(const ps_plan *plan, bool applied, const char *commit);
+/* The -q summary line; nothing when the plan has no change and nothing
+ * was recorded. */
+void out_plan_quiet(const ps_plan *plan, bool applied, const char *commit,
+		    const char *refresh_commit);
 /* Print a JSON document to stdout (indent 2, final newline). */
 void out_json(const json_t *doc);
 

@@ -282,7 +282,7 @@ void out_plan_text(const ps_plan *plan, bool applied, const char *commit,
 	bool any = false;
 
 	if (g_opts && g_opts->quiet) {
-		out_plan_quiet(plan, applied, commit);
+		out_plan_quiet(plan, applied, commit, refresh_commit);
 		return;
 	}
 	for (i = 0; i < plan->naccounts; i++) {
@@ -326,10 +326,18 @@ void out_plan_text(const ps_plan *plan, bool applied, const char *commit,
 	printf(".\n");
 }
 
-void out_plan_quiet(const ps_plan *plan, bool applied, const char *commit)
+void out_plan_quiet(const ps_plan *plan, bool applied, const char *commit,
+		    const char *refresh_commit)
 {
 	size_t counts[3], failed;
 
+	/* Changes made on the dashboard that were only recorded are news
+	 * too: the snapshot moved. */
+	if (!ps_plan_changes(plan) && refresh_commit && *refresh_commit) {
+		printf("pavesync: recorded changes made outside pavesync (snapshot %.12s)\n",
+		       refresh_commit);
+		return;
+	}
 	if (!ps_plan_changes(plan))
 		return;
 	if (!applied) {

@@ -121,6 +121,17 @@ class CronTest(PavesyncTest):
         self.assertEqual((r.out, r.err), ("", ""))
         r = self.run_ps("-q", "apply", "--refresh", expect=0)
         self.assertEqual((r.out, r.err), ("", ""))
+        # a dashboard edit outside the config is recorded: one line of news
+        cbs = self.emu.callbacks("many-key-00")
+        cbs["SESSION:COMPLETE"]["url"] = "https://dash.example.com/x"
+        self.emu.set_callbacks("many-key-00", cbs)
+        self.write_config(many_accounts().replace(
+            "      SESSION:COMPLETE:\n        url: https://h.example.com/v1/0/SESSION:COMPLETE\n", ""))
+        r = self.run_ps("-q", "apply", "--refresh", expect=0)
+        self.assertRegex(r.out, r"^pavesync: recorded changes made outside pavesync \(snapshot [0-9a-f]{12}\)\n$")
+        self.assertEqual(r.err, "")
+        r = self.run_ps("-q", "apply", "--refresh", expect=0)
+        self.assertEqual((r.out, r.err), ("", ""))
 
     def test_held_lock_exits_75_and_lock_timeout_waits(self):
         self.run_ps("apply", expect=0)
