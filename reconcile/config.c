@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,10 +62,74 @@ void ps_config_limits_default(ps_config_limits *limits)
 	limits->max_nodes = 1000000;
 }
 
+/*
+ * Values that many callbacks have alike, made once and shared (each
+ * callback holds a reference): a config of many callbacks is much smaller
+ * for it. Sharing cannot be seen, as the config is never modified after
+ * load and its readers copy what they take. Each build thread has its own
+ * cache, so no value is shared between threads (see defaults_copy).
+ */
+#define URL_CACHE 64
+#define INT_CACHE 256
+
+typedef struct build_cache {
+	json_t *inherited_headers; /* of a callback without headers */
+	json_t *empty_payload;     /* of a callback without a payload */
+	json_t *last_sensitive;    /* the latest sensitive list made */
+	json_t *urls[URL_CACHE];   /* by hash of the text */
+	json_t *ints[INT_CACHE];   /* by value */
+} build_cache;
+
+static void build_cache_release(build_cache *k)
+{
+	size_t i;
+
+	json_decref(k->inherited_headers);
+	json_decref(k->empty_payload);
+	json_decref(k->last_sensitive);
+	for (i = 0; i < URL_CACHE; i++)
+		json_decref(k->urls[i]);
+	for (i = 0; i < INT_CACHE; i++)
+		json_decref(k->ints[i]);
+	memset(k, 0, sizeof(*k));
+}
+
+/* A JSON string for url (valid UTF-8), shared with earlier callbacks
+ * when one had the same. New reference. */
+static json_t *cached_url(build_cache *k, const char *url)
+{
+	size_t len = strlen(url), i;
+	uint64_t h = 1469598103934665603ULL;
+	json_t **slot;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)url[i];
+		h *= 1099511628211ULL;
+	}
+	slot = &k->urls[(h ^ (h >> 29)) % URL_CACHE];
+	if (*slot && json_string_length(*slot) == len &&
+	    !memcmp(json_string_value(*slot), url, len))
+		return json_incref(*slot);
+	json_decref(*slot);
+	*slot = json_stringn_nocheck(url, len);
+	return json_incref(*slot);
+}
+
+/* json_integer(v), shared with earlier values alike. New reference. */
+static json_t *cached_int(build_cache *k, json_int_t v)
+{
+	json_t **slot = &k->ints[(uint64_t)v % INT_CACHE];
+
+	if (*slot && json_integer_value(*slot) == v)
+		return json_incref(*slot);
+	json_decref(*slot);
+	*slot = json_integer(v);
+	return json_incref(*slot);
+}
+
 typedef struct ctx {
 	ps_cfgdiag *d;
-	const char *data; /* the raw file, to locate "${" inside a scalar */
-	size_t len;
+	build_cache *cache; /* this thread's */
 	char *dir;        /* the config file's directory; NULL: the current one */
 } ctx;
 
@@ -121,26 +186,26 @@ static size_t count_refs(const char *s, size_t from, size_t to)
  * so for plain and single-quoted ones) that is the "${" itself; otherwise
  * the start of the scalar.
  */
-static void ref_location(const ctx *c, const ps_ynode *n, size_t off,
-			 int *line, int *col)
+static void ref_location(const ps_ynode *n, size_t off, int *line,
+			 int *col)
 {
-	size_t k, i, j, seen = 0, chars = 0, start, end;
+	size_t k, i, j, seen = 0, chars = 0, end;
+	const char *src;
 
 	*line = n->line;
 	*col = n->column;
-	if (!ps_ynode_span(n, &start, &end) || end > c->len)
+	if (!ps_ynode_span(n, &src, &end))
 		return;
-	if (count_refs(c->data, start, end) !=
-	    count_refs(n->text, 0, n->len))
+	if (count_refs(src, 0, end) != count_refs(n->text, 0, n->len))
 		return;
 	k = count_refs(n->text, 0, off);
-	for (i = start; i + 1 < end; i++)
-		if (c->data[i] == '$' && c->data[i + 1] == '{' && seen++ == k)
+	for (i = 0; i + 1 < end; i++)
+		if (src[i] == '$' && src[i + 1] == '{' && seen++ == k)
 			break;
 	if (i + 1 >= end)
 		return;
-	for (j = start; j < i; j++)
-		if (((unsigned char)c->data[j] & 0xc0) != 0x80)
+	for (j = 0; j < i; j++)
+		if (((unsigned char)src[j] & 0xc0) != 0x80)
 			chars++;
 	if (chars < (size_t)(INT_MAX - n->column))
 		*col = n->column + (int)chars;
@@ -212,7 +277,7 @@ static char *expand(const ctx *c, const ps_ynode *n, bool *used,
 
 			end = parse_ref(t, i, &name_len, &fb, &fblen);
 			if (!end) {
-				ref_location(c, n, i, &line, &col);
+				ref_location(n, i, &line, &col);
 				ps_cfgdiag_add(c->d, PS_EINVALID, line, col,
 					       "malformed variable reference "
 					       "(expected ${NAME} or "
@@ -227,7 +292,7 @@ static char *expand(const ctx *c, const ps_ynode *n, bool *used,
 			if (fb && (!val || !*val)) {
 				r = ps_buf_put(&out, fb, fblen);
 			} else if (!val) {
-				ref_location(c, n, i, &line, &col);
+				ref_location(n, i, &line, &col);
 				ps_cfgdiag_add(c->d, PS_EINVALID, line, col,
 					       "environment variable %.100s is "
 					       "not set", name);
@@ -640,18 +705,42 @@ static int cmp_ptr(const void *a, const void *b)
 		      json_string_value(*(json_t *const *)b));
 }
 
-/* The list sorted, without repeats, as a JSON array. Empties `l`. */
-static json_t *sorted_unique(ptrlist *l)
+/*
+ * The list sorted, without repeats, as a JSON array (new reference).
+ * Empties `l`. When the result equals *last, that array is returned
+ * (shared) instead; otherwise the new array becomes *last.
+ */
+static json_t *sorted_unique(ptrlist *l, json_t **last)
 {
-	json_t *r = json_array();
-	size_t i;
+	json_t *r;
+	size_t i, n = 0;
 
 	if (l->n > 1)
 		qsort(l->v, l->n, sizeof(*l->v), cmp_ptr);
-	for (i = 0; i < l->n; i++)
-		if (i == 0 || cmp_ptr(&l->v[i], &l->v[i - 1]))
-			json_array_append(r, l->v[i]);
+	/* Drop the repeats in place, then compare with *last. */
+	for (i = 0; i < l->n; i++) {
+		if (i == 0 || cmp_ptr(&l->v[i], &l->v[n - 1]))
+			l->v[n++] = l->v[i];
+		else
+			json_decref(l->v[i]);
+	}
+	l->n = n;
+	if (*last && json_array_size(*last) == n) {
+		for (i = 0; i < n; i++)
+			if (strcmp(json_string_value(json_array_get(*last, i)),
+				   json_string_value(l->v[i])))
+				break;
+		if (i == n) {
+			ptrs_release(l);
+			return json_incref(*last);
+		}
+	}
+	r = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append(r, l->v[i]);
 	ptrs_release(l);
+	json_decref(*last);
+	*last = json_incref(r);
 	return r;
 }
 
@@ -751,7 +840,7 @@ static json_t *to_json(const ctx *c, const ps_ynode *n, const jpath *at,
 		case PS_YBOOL:
 			return json_boolean(n->bval);
 		case PS_YINT:
-			return json_integer(n->ival);
+			return cached_int(c->cache, n->ival);
 		case PS_YFLOAT:
 			r = json_real(n->fval);
 			if (!r)
@@ -949,19 +1038,38 @@ static int build_callback(const ctx *c, const defaults *def,
 	if (!ok)
 		goto cleanup;
 
-	headers = json_object();
 	if (url_sens)
 		ptrs_add(&sens, json_string("/url"));
 	if (method_sens)
 		ptrs_add(&sens, json_string("/method"));
 	/* Headers: the callback's win, in the callback's spelling. */
-	if (def->headers)
-		json_object_foreach(def->headers, key, e)
-			if (!hdrs || !json_object_get(hdrs, key))
-				add_header(headers, &sens, e);
-	if (hdrs)
+	if (!hdrs) {
+		/* Only the defaults: the same object for every such
+		 * callback. */
+		if (!c->cache->inherited_headers) {
+			ptrlist unused = PTRLIST_INIT;
+
+			c->cache->inherited_headers = json_object();
+			if (def->headers)
+				json_object_foreach(def->headers, key, e)
+					add_header(c->cache->inherited_headers,
+						   &unused, e);
+			ptrs_release(&unused);
+		}
+		headers = json_incref(c->cache->inherited_headers);
+		if (def->headers)
+			json_object_foreach(def->headers, key, e)
+				ptrs_add(&sens, json_incref(
+					json_array_get(e, 3)));
+	} else {
+		headers = json_object();
+		if (def->headers)
+			json_object_foreach(def->headers, key, e)
+				if (!json_object_get(hdrs, key))
+					add_header(headers, &sens, e);
 		json_object_foreach(hdrs, key, e)
 			add_header(headers, &sens, e);
+	}
 	if (merge) {
 		/* Payload: shallow merge, the callback's top-level keys
 		 * win. */
@@ -980,13 +1088,16 @@ static int build_callback(const ctx *c, const defaults *def,
 				iter = json_object_iter_next(pl, iter);
 			}
 		}
+	} else if (pl) {
+		payload = json_incref(pl);
 	} else {
-		payload = pl ? json_incref(pl) : json_object();
+		if (!c->cache->empty_payload)
+			c->cache->empty_payload = json_object();
+		payload = json_incref(c->cache->empty_payload);
 	}
 	spec = json_object();
 	/* url and method passed expand's UTF-8 check; the keys are ours. */
-	json_object_set_new_nocheck(spec, "url",
-				    json_stringn_nocheck(url, strlen(url)));
+	json_object_set_new_nocheck(spec, "url", cached_url(c->cache, url));
 	json_object_set_new_nocheck(spec, "method",
 		method ? json_string_nocheck(method)
 		       : json_incref(def->method_json));
@@ -994,7 +1105,7 @@ static int build_callback(const ctx *c, const defaults *def,
 	json_object_set_new_nocheck(spec, "payload", payload);
 	cb->event = ps_strdup(k->text);
 	cb->spec = spec;
-	cb->sensitive = sorted_unique(&sens);
+	cb->sensitive = sorted_unique(&sens, &c->cache->last_sensitive);
 	cb->line = k->line;
 	cb->column = k->column;
 
@@ -1277,15 +1388,24 @@ typedef struct accounts_job {
 	ps_account *accounts;
 	size_t from;
 	size_t to;
+	size_t n;          /* accounts in av */
+	ps_ydoc *doc;
+	const ps_ypos *pos; /* NULL: the tree must stay whole */
 } accounts_job;
 
 static void build_range(const accounts_job *j)
 {
 	size_t i;
 
-	for (i = j->from; i < j->to; i++)
+	for (i = j->from; i < j->to; i++) {
 		build_account(&j->c, j->def, j->av->kids[2 * i],
 			      j->av->kids[2 * i + 1], &j->accounts[i]);
+		/* Nothing reads accounts from…i again: their part of the
+		 * tree can go (see ps_ydoc_piecewise). */
+		if (j->pos && i + 1 < j->n)
+			ps_ydoc_release_between(j->doc, &j->pos[j->from],
+						&j->pos[i + 1]);
+	}
 }
 
 static void *accounts_worker(void *arg)
@@ -1294,17 +1414,27 @@ static void *accounts_worker(void *arg)
 	return NULL;
 }
 
-/* The n accounts of mapping av into accounts[0…n). */
-static void build_accounts(const ctx *c, const defaults *def,
+/*
+ * The n accounts of mapping av into accounts[0…n). The tree is released
+ * as the accounts are built when that is safe: it is the largest thing in
+ * memory while the config is built, and nothing reads it afterwards.
+ */
+static void build_accounts(const ctx *c, const defaults *def, ps_ydoc *doc,
 			   const ps_ynode *av, ps_account *accounts, size_t n)
 {
-	accounts_job first = { *c, def, av, accounts, 0, n }, second;
+	accounts_job first = { *c, def, av, accounts, 0, n, n, doc, NULL },
+		     second;
+	ps_ypos *pos = ps_calloc(n + 1, sizeof(*pos));
 	ps_cfgdiag rec;
 	defaults copy;
+	build_cache cache;
 	pthread_t t;
 
+	if (ps_ydoc_piecewise(doc, av, pos))
+		first.pos = pos;
 	if (n < PARALLEL_MIN_ACCOUNTS || c->d->max_errors > PARALLEL_MAX_ERRORS) {
 		build_range(&first);
+		free(pos);
 		return;
 	}
 	memset(&rec, 0, sizeof(rec));
@@ -1312,8 +1442,10 @@ static void build_accounts(const ctx *c, const defaults *def,
 	rec.max_errors = 2 * (c->d->max_errors + 1);
 	rec.record = true;
 	defaults_copy(&copy, def);
+	memset(&cache, 0, sizeof(cache));
 	second = first;
 	second.c.d = &rec;
+	second.c.cache = &cache;
 	second.def = &copy;
 	first.to = second.from = n / 2;
 	if (pthread_create(&t, NULL, accounts_worker, &second)) {
@@ -1326,6 +1458,8 @@ static void build_accounts(const ctx *c, const defaults *def,
 	}
 	ps_diags_clear(&rec.list);
 	defaults_release(&copy);
+	build_cache_release(&cache);
+	free(pos);
 }
 
 /* The top-level callbacks: form: one account "default" from the
@@ -1366,7 +1500,7 @@ static int build_shorthand(const ctx *c, const defaults *def,
 static const char *const expected_top =
 	"expected a mapping with version: 1 and accounts or callbacks";
 
-static void build_config(const ctx *c, const ps_ydoc *doc, ps_config *cfg)
+static void build_config(const ctx *c, ps_ydoc *doc, ps_config *cfg)
 {
 	const ps_ynode *root = doc->root, *x, *xk, *ak, *av, *ck, *cv;
 	defaults def;
@@ -1429,7 +1563,7 @@ static void build_config(const ctx *c, const ps_ydoc *doc, ps_config *cfg)
 		cfg->naccounts = av->nkids / 2;
 		cfg->accounts = ps_calloc(cfg->naccounts + 1,
 					  sizeof(*cfg->accounts));
-		build_accounts(c, &def, av, cfg->accounts, cfg->naccounts);
+		build_accounts(c, &def, doc, av, cfg->accounts, cfg->naccounts);
 		qsort(cfg->accounts, cfg->naccounts, sizeof(*cfg->accounts),
 		      cmp_account);
 	} else if (!av && cv) {
@@ -1475,14 +1609,22 @@ static char *dir_of(const char *path)
 	return ps_strndup(path, (size_t)(slash - path));
 }
 
-int ps_config_parse(ps_config **out, const char *source_name,
-		    const char *data, size_t len,
-		    const ps_config_limits *limits, ps_diags *diags)
+/*
+ * ps_config_parse; when `owned` is not NULL it is data, malloc'd, and is
+ * freed as soon as the tree is built (the tree keeps what the build needs
+ * of the input), so that the two are never in memory at once with the
+ * config.
+ */
+static int config_parse(ps_config **out, const char *source_name,
+			const char *data, size_t len,
+			const ps_config_limits *limits, ps_diags *diags,
+			char *owned)
 {
 	ps_config_limits lim;
 	ps_cfgdiag d;
 	ps_config *cfg;
 	ps_ydoc doc;
+	build_cache cache;
 	ctx c;
 	size_t i;
 	int rc;
@@ -1504,20 +1646,24 @@ int ps_config_parse(ps_config **out, const char *source_name,
 
 	memset(&c, 0, sizeof(c));
 	c.d = &d;
-	c.data = data;
-	c.len = len;
 	c.dir = dir_of(source_name);
+	memset(&cache, 0, sizeof(cache));
+	c.cache = &cache;
 
 	if (len > lim.max_file_size) {
 		ps_cfgdiag_add(&d, PS_ELIMIT, 0, 0, "the file is larger than "
 			       "%zu bytes (limit)", lim.max_file_size);
 	} else {
 		rc = ps_yaml_parse(&doc, data, len, &lim, &d);
+		free(owned);
+		owned = NULL;
 		if (rc == 0 && !d.full)
 			build_config(&c, &doc, cfg);
 		ps_ydoc_release(&doc);
 	}
 	free(c.dir);
+	build_cache_release(&cache);
+	free(owned);
 
 	if (!d.list.count)
 		*out = cfg;
@@ -1529,6 +1675,13 @@ int ps_config_parse(ps_config **out, const char *source_name,
 	rc = d.list.count ? (d.code ? d.code : PS_EINVALID) : 0;
 	ps_diags_clear(&d.list);
 	return rc;
+}
+
+int ps_config_parse(ps_config **out, const char *source_name,
+		    const char *data, size_t len,
+		    const ps_config_limits *limits, ps_diags *diags)
+{
+	return config_parse(out, source_name, data, len, limits, diags, NULL);
 }
 
 /* Read at most max bytes of path; more is PS_ELIMIT. */
@@ -1597,9 +1750,8 @@ int ps_config_load(ps_config **out, const char *path,
 		ps_diags_add(diags, &err);
 		return rc;
 	}
-	rc = ps_config_parse(out, path, data, len, &lim, diags);
-	free(data);
-	return rc;
+	/* config_parse frees data once it is parsed. */
+	return config_parse(out, path, data, len, &lim, diags, data);
 }
 
 const ps_account *ps_config_account(const ps_config *cfg, const char *name)

@@ -431,7 +431,8 @@ struct ps_yblock {
 	ps_yblock *next;
 	size_t used;
 	size_t size;
-	size_t pad_; /* keeps data 16-byte aligned */
+	size_t big;  /* a block of its own for one big request; also keeps
+		      * data 16-byte aligned */
 	unsigned char data[];
 };
 
@@ -459,6 +460,7 @@ static void *arena_alloc(ps_yblock **head, size_t n, size_t align)
 		nb = ps_malloc(sizeof(*nb) + n);
 		nb->size = n;
 		nb->used = n;
+		nb->big = 1;
 		if (b) {
 			nb->next = b->next;
 			b->next = nb;
@@ -469,6 +471,7 @@ static void *arena_alloc(ps_yblock **head, size_t n, size_t align)
 		return nb->data;
 	}
 	nb = ps_malloc(sizeof(*nb) + size);
+	nb->big = 0;
 	nb->size = size;
 	nb->used = n;
 	nb->next = b;
@@ -620,6 +623,7 @@ static void anchor(parser *p, const yaml_char_t *name, ps_ynode *n)
 					     p->aanchors * sizeof(char *));
 	}
 	p->anchor_names[p->nanchors++] = copy;
+	p->doc->shared = true;
 	/* A later anchor of the same name replaces the earlier one. */
 	slot = strmap_slot(&p->anchors, copy, &found);
 	*slot = n;
@@ -889,6 +893,12 @@ static void resolve_scalar(parser *p, ps_ynode *n, const char *tag,
 		core_schema(p, n);
 }
 
+/* What a scalar with "${" keeps in front of its text: its source. */
+typedef struct raw_span {
+	char *src;
+	size_t len;
+} raw_span;
+
 static bool seek(parser *p, size_t line, size_t col)
 {
 	if (p->ascii_lf)
@@ -901,7 +911,8 @@ static void on_scalar(parser *p, const yaml_event_t *ev)
 	const yaml_mark_t *sm = &ev->start_mark, *em = &ev->end_mark;
 	bool is_key = next_is_key(p);
 	ps_ynode *n = new_node(p, PS_YSCALAR, sm);
-	size_t span[2], pre = 0;
+	size_t start, pre = 0;
+	raw_span span;
 
 	if (!n)
 		return;
@@ -920,10 +931,14 @@ static void on_scalar(parser *p, const yaml_event_t *ev)
 	 * scalar moves the cursor, so that it passes the file as before. */
 	if (sm->line == em->line &&
 	    seek(p, sm->line, sm->column)) {
-		span[0] = p->cur.off;
+		start = p->cur.off;
 		if (seek(p, em->line, em->column) && pre) {
-			span[1] = p->cur.off;
-			memcpy(n->text - pre, span, sizeof(span));
+			/* A copy of the source bytes, so that the input
+			 * need not outlive the parse. */
+			span.len = p->cur.off - start;
+			span.src = arena_alloc(&p->doc->texts, span.len, 1);
+			memcpy(span.src, p->data + start, span.len);
+			memcpy(n->text - pre, &span, sizeof(span));
 			n->span = true;
 		}
 	}
@@ -1103,6 +1118,7 @@ static void finish_mapping(parser *p, ps_ynode *m, ps_ynode *const *kids,
 				continue;
 			}
 			first_merge = k;
+			p->doc->shared = true;
 			merge = v;
 			continue;
 		}
@@ -1336,26 +1352,136 @@ int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 	return p.stop;
 }
 
+/* Free the blocks of an order array that are left, and the array. */
+static void order_free(ps_yblock **order, size_t n, bool wipe)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (order[i]) {
+			order[i]->next = NULL;
+			arena_free(order[i], wipe);
+		}
+	}
+	free(order);
+}
+
 void ps_ydoc_release(ps_ydoc *doc)
 {
 	if (!doc)
 		return;
 	/* Scalar texts may be secrets (a literal api_key, or an api_secret
 	 * written in the file by mistake), so they are wiped; nodes are not. */
-	arena_free(doc->texts, true);
-	arena_free(doc->nodes, false);
+	if (doc->torder || doc->norder) {
+		order_free(doc->torder, doc->ntorder, true);
+		order_free(doc->norder, doc->nnorder, false);
+	} else {
+		arena_free(doc->texts, true);
+		arena_free(doc->nodes, false);
+	}
 	memset(doc, 0, sizeof(*doc));
 }
 
-bool ps_ynode_span(const ps_ynode *n, size_t *start, size_t *end)
+/* The blocks of a list, oldest first. A big request's block sits behind
+ * the block that was current then, so it comes just before it; it is
+ * never released early (see ps_ydoc_release_between). */
+static ps_yblock **list_order(ps_yblock *head, size_t *n)
 {
-	size_t span[2];
+	ps_yblock *b, **order;
+	size_t i = 0;
+
+	*n = 0;
+	for (b = head; b; b = b->next)
+		(*n)++;
+	order = ps_calloc(*n + 1, sizeof(*order));
+	for (b = head; b; b = b->next)
+		order[*n - 1 - i++] = b;
+	return order;
+}
+
+/* The index in order[0…n) of the block holding address a (from `hint`
+ * on, then from the start), or SIZE_MAX. */
+static size_t block_of(ps_yblock *const *order, size_t n, const void *a,
+		       size_t hint)
+{
+	const unsigned char *x = a;
+	size_t k, i;
+
+	for (k = 0; k < n; k++) {
+		i = (hint + k) % n;
+		if (x >= order[i]->data && x < order[i]->data + order[i]->used)
+			return i;
+	}
+	return SIZE_MAX;
+}
+
+bool ps_ydoc_piecewise(ps_ydoc *doc, const ps_ynode *map, ps_ypos *pos)
+{
+	size_t i, nh = 0, th = 0;
+	const ps_ynode *prev = NULL;
+
+	if (doc->shared || doc->norder || doc->torder ||
+	    map->kind != PS_YMAPPING)
+		return false;
+	doc->norder = list_order(doc->nodes, &doc->nnorder);
+	doc->torder = list_order(doc->texts, &doc->ntorder);
+	doc->nodes = doc->texts = NULL;
+	for (i = 0; i + 1 < map->nkids; i += 2) {
+		const ps_ynode *k = map->kids[i];
+		ps_ypos *at = &pos[i / 2];
+
+		if (k->kind != PS_YSCALAR)
+			return false;
+		nh = block_of(doc->norder, doc->nnorder, k, nh);
+		th = block_of(doc->torder, doc->ntorder, k->text, th);
+		if (nh == SIZE_MAX || th == SIZE_MAX ||
+		    doc->norder[nh]->big || doc->torder[th]->big)
+			return false;
+		at->node_block = nh;
+		at->text_block = th;
+		/* Keys in allocation order: later block, or later in the
+		 * same one (texts follow their nodes). */
+		if (prev && (at->node_block < at[-1].node_block ||
+			     (at->node_block == at[-1].node_block &&
+			      k <= prev) ||
+			     at->text_block < at[-1].text_block))
+			return false;
+		prev = k;
+	}
+	return true;
+}
+
+/* Free order[from + 1 … to - 1], except big requests' blocks. */
+static void release_range(ps_yblock **order, size_t from, size_t to,
+			  bool wipe)
+{
+	size_t i;
+
+	for (i = from + 1; i < to; i++) {
+		if (!order[i] || order[i]->big)
+			continue;
+		order[i]->next = NULL;
+		arena_free(order[i], wipe);
+		order[i] = NULL;
+	}
+}
+
+void ps_ydoc_release_between(ps_ydoc *doc, const ps_ypos *from,
+			     const ps_ypos *to)
+{
+	release_range(doc->norder, from->node_block, to->node_block, false);
+	release_range(doc->torder, from->text_block, to->text_block, true);
+}
+
+bool ps_ynode_span(const ps_ynode *n, const char **src, size_t *len)
+{
+	raw_span span;
 
 	if (n->kind != PS_YSCALAR || !n->span)
 		return false;
-	memcpy(span, n->text - sizeof(span), sizeof(span));
-	*start = span[0];
-	*end = span[1];
+	memcpy(&span, n->text - sizeof(span), sizeof(span));
+	*src = span.src;
+	*len = span.len;
 	return true;
 }
 

@@ -84,6 +84,14 @@ typedef struct ps_ydoc {
 	size_t nall;       /* nodes written in the file (the max_nodes limit) */
 	ps_yblock *nodes;  /* arena: nodes and kids arrays */
 	ps_yblock *texts;  /* arena: scalar texts, wiped on release */
+	bool shared;       /* anchors or merge keys: a node may have more
+			    * than one parent */
+	/* Set by ps_ydoc_piecewise: every block, oldest first (an entry is
+	 * NULL once released), instead of the lists above. */
+	ps_yblock **norder;
+	size_t nnorder;
+	ps_yblock **torder;
+	size_t ntorder;
 } ps_ydoc;
 
 /*
@@ -129,12 +137,40 @@ int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 void ps_ydoc_release(ps_ydoc *doc);
 
 /*
- * Byte offsets of a one-line scalar in the input ([*start, *end)), so that
- * a "${" inside it can be reported at its own column. Kept only for
- * scalars whose text has a "${" (no other place is ever asked for); false
- * when unknown.
+ * Releasing a tree while it is still being read, so that the tree and what
+ * is built from it are not in memory whole at once.
+ *
+ * A position is where in the arena a node was allocated (the block of the
+ * node and of its text). ps_ydoc_piecewise fills pos[i] for each key i of
+ * mapping `map` (map->nkids / 2 entries) and returns true when releasing
+ * is safe: no node has two parents (no anchors, no merge keys) and map's
+ * keys, all scalars, were allocated in their order. Then everything
+ * allocated between key i and key i + 1 is the subtree of value i (and
+ * pairs the mapping dropped), so once the caller is done with keys lo…i
+ * and their values it may call ps_ydoc_release_between(doc, &pos[lo],
+ * &pos[i + 1]), which frees (texts wiped) the blocks filled wholly after
+ * the first and before the second was allocated. Threads may release
+ * disjoint ranges at once. When it returns false nothing may be released;
+ * ps_ydoc_release frees what is left either way.
  */
-bool ps_ynode_span(const ps_ynode *n, size_t *start, size_t *end);
+typedef struct ps_ypos {
+	size_t node_block;
+	size_t text_block;
+} ps_ypos;
+
+bool ps_ydoc_piecewise(ps_ydoc *doc, const ps_ynode *map, ps_ypos *pos);
+
+void ps_ydoc_release_between(ps_ydoc *doc, const ps_ypos *from,
+			     const ps_ypos *to);
+
+/*
+ * The source bytes of a one-line scalar as written in the input (*src,
+ * *len; a copy in the document's arena, so the input may be freed after
+ * ps_yaml_parse), so that a "${" inside it can be reported at its own
+ * column. Kept only for scalars whose text has a "${" (no other place is
+ * ever asked for); false when unknown.
+ */
+bool ps_ynode_span(const ps_ynode *n, const char **src, size_t *len);
 
 /* The value for `key` in a mapping (and its key node), or NULL. */
 const ps_ynode *ps_ynode_get(const ps_ynode *map, const char *key,
