@@ -25,7 +25,6 @@ enum {
 	PS_EHTTP = -10,     /* the API answered with a non-retryable failure */
 	PS_ETRANSPORT = -11,/* connection/timeout, retries exhausted */
 	PS_EEXISTS = -12,   /* POST said the callback may already exist */
-	PS_EMISMATCH = -13, /* the API echoed something other than what we sent */
 	PS_EDIVERGED = -14, /* remote state ref diverged from ours */
 };
 

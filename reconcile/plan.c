@@ -104,15 +104,26 @@ static json_t *seal_live_one(const json_t *raw, const ps_callback *want,
 
 /* ---- field-level differences ---- */
 
+/* Does v hold a fingerprint anywhere? (No pointers needed: stop at the
+ * first.) */
 static bool has_marker(const json_t *v)
 {
-	json_t *acc = json_array();
-	bool r;
+	const char *k;
+	json_t *child;
+	size_t i;
 
-	marker_pointers(acc, v, "");
-	r = json_array_size(acc) > 0;
-	json_decref(acc);
-	return r;
+	if (ps_is_fingerprint(v))
+		return true;
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, k, child)
+			if (has_marker(child))
+				return true;
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, child)
+			if (has_marker(child))
+				return true;
+	}
+	return false;
 }
 
 static void add_field(json_t *fields, const char *path, const json_t *before,
