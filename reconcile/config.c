@@ -60,6 +60,7 @@ void ps_config_limits_default(ps_config_limits *limits)
 	limits->max_alias_nodes = 100000;
 	limits->max_errors = 100;
 	limits->max_nodes = 1000000;
+	limits->max_expanded_bytes = (size_t)32 * 1024 * 1024;
 }
 
 /*
@@ -72,7 +73,18 @@ void ps_config_limits_default(ps_config_limits *limits)
 #define URL_CACHE 64
 #define INT_CACHE 256
 
+/* The JSON of an anchored string scalar, made once and shared by every
+ * alias of it (an alias must not cost a copy of a 100 KB string). */
+typedef struct shared_str {
+	const ps_ynode *node; /* NULL: a free slot */
+	json_t *value;
+	bool used;            /* built from ${…}: sensitive wherever it is */
+} shared_str;
+
 typedef struct build_cache {
+	shared_str *shared;        /* open addressing by node address */
+	size_t nshared;
+	size_t ashared;            /* a power of two, or 0 */
 	json_t *inherited_headers; /* of a callback without headers */
 	json_t *empty_payload;     /* of a callback without a payload */
 	json_t *last_sensitive;    /* the latest sensitive list made */
@@ -84,6 +96,9 @@ static void build_cache_release(build_cache *k)
 {
 	size_t i;
 
+	for (i = 0; i < k->ashared; i++)
+		json_decref(k->shared[i].value);
+	free(k->shared);
 	json_decref(k->inherited_headers);
 	json_decref(k->empty_payload);
 	json_decref(k->last_sensitive);
@@ -92,6 +107,40 @@ static void build_cache_release(build_cache *k)
 	for (i = 0; i < INT_CACHE; i++)
 		json_decref(k->ints[i]);
 	memset(k, 0, sizeof(*k));
+}
+
+static size_t shared_hash(const ps_ynode *n, size_t cap)
+{
+	uint64_t h = (uint64_t)(uintptr_t)n * 0x9e3779b97f4a7c15ULL;
+
+	return (size_t)(h >> 17) & (cap - 1);
+}
+
+/* The slot for n: n's entry, or the free slot where it goes. */
+static shared_str *shared_slot(build_cache *k, const ps_ynode *n)
+{
+	size_t j;
+
+	if ((k->nshared + 1) * 2 > k->ashared) {
+		size_t ncap = k->ashared ? k->ashared * 2 : 16, i;
+		shared_str *nv = ps_calloc(ncap, sizeof(*nv));
+
+		for (i = 0; i < k->ashared; i++) {
+			if (!k->shared[i].node)
+				continue;
+			j = shared_hash(k->shared[i].node, ncap);
+			while (nv[j].node)
+				j = (j + 1) & (ncap - 1);
+			nv[j] = k->shared[i];
+		}
+		free(k->shared);
+		k->shared = nv;
+		k->ashared = ncap;
+	}
+	j = shared_hash(n, k->ashared);
+	while (k->shared[j].node && k->shared[j].node != n)
+		j = (j + 1) & (k->ashared - 1);
+	return &k->shared[j];
 }
 
 /* A JSON string for url (valid UTF-8), shared with earlier callbacks
@@ -847,17 +896,35 @@ static json_t *to_json(const ctx *c, const ps_ynode *n, const jpath *at,
 				ERR(c, n, "number cannot be represented in JSON");
 			return r;
 		case PS_YSTRING: {
+			shared_str *sh = NULL;
 			bool used;
 			size_t len;
-			char *s = expand(c, n, &used, &len);
+			char *s;
+
+			if (n->anchored) {
+				sh = shared_slot(c->cache, n);
+				if (sh->node) {
+					if (sh->used && !in_secret)
+						add_path(sens, at);
+					return json_incref(sh->value);
+				}
+			}
+			s = expand(c, n, &used, &len);
 			if (!s)
 				return NULL;
 			if (used && !in_secret)
 				add_path(sens, at);
+			/* Unchecked: it cannot fail but for memory. */
 			r = json_stringn_nocheck(s, len);
 			ps_free_secret(s);
 			if (!r)
-				ERR(c, n, "value is not valid UTF-8");
+				ps_oom();
+			if (sh) {
+				sh->node = n;
+				sh->value = json_incref(r);
+				sh->used = used;
+				c->cache->nshared++;
+			}
 			return r;
 		}
 		}

@@ -8,7 +8,8 @@
  * Limits (hostile input becomes an error, never a crash, hang or huge
  * allocation): file size, nesting depth (enforced while parsing, event by
  * event, because libyaml has no depth limit of its own), alias expansion
- * (total nodes produced by expanding aliases) and alias cycles.
+ * (total nodes produced by expanding aliases, and the bytes of text the
+ * document expands to), nodes in the file, and alias cycles.
  */
 #ifndef PS_CONFIG_H
 #define PS_CONFIG_H
@@ -65,6 +66,8 @@ typedef struct ps_config_limits {
 	size_t max_errors;      /* diagnostics collected before giving up; default 100 */
 	size_t max_nodes;       /* nodes written in the file (not via aliases);
 				 * default 1000000, bounds memory */
+	size_t max_expanded_bytes; /* scalar text of the document with every
+				    * alias expanded; default 32 MiB */
 } ps_config_limits;
 
 typedef struct ps_config {

@@ -103,6 +103,8 @@ void ps_config_limits_resolve(ps_config_limits *out,
 		out->max_errors = def.max_errors;
 	if (!out->max_nodes)
 		out->max_nodes = def.max_nodes;
+	if (!out->max_expanded_bytes)
+		out->max_expanded_bytes = def.max_expanded_bytes;
 }
 
 /* ---- positions ---------------------------------------------------------- */
@@ -497,7 +499,17 @@ static void arena_free(ps_yblock *b, bool wipe)
 typedef struct open_coll {
 	ps_ynode *node;
 	size_t kbase;
+	size_t bytes;  /* scalar text in its expanded subtree so far */
+	size_t anchor; /* its anchor's record + 1, or 0 */
 } open_coll;
+
+/* An anchor: the node and the scalar text its expanded subtree holds
+ * (known once the node is complete, which it is when an alias uses it). */
+typedef struct anchor_rec {
+	char *name;
+	ps_ynode *node;
+	size_t bytes;
+} anchor_rec;
 
 typedef struct parser {
 	ps_ydoc *doc;
@@ -517,8 +529,8 @@ typedef struct parser {
 	size_t akids;
 	ps_ynode **out;       /* finish_mapping's scratch */
 	size_t aout;
-	strmap anchors;       /* name → node; names owned by anchor_names */
-	char **anchor_names;
+	strmap anchors;       /* name → record index + 1 (a pointer) */
+	anchor_rec *recs;     /* every anchor, names owned */
 	size_t nanchors;
 	size_t aanchors;
 	size_t alias_nodes;   /* budget used by alias expansion */
@@ -608,25 +620,51 @@ static void attach(parser *p, ps_ynode *n, const yaml_mark_t *mark)
 	}
 }
 
-static void anchor(parser *p, const yaml_char_t *name, ps_ynode *n)
+/* Record anchor `name` (may be NULL: none) for n. Returns its record
+ * index + 1, or 0. */
+static size_t anchor(parser *p, const yaml_char_t *name, ps_ynode *n)
 {
+	anchor_rec *r;
 	bool found;
 	void **slot;
-	char *copy;
 
 	if (!name)
-		return;
-	copy = ps_strdup((const char *)name);
+		return 0;
 	if (p->nanchors == p->aanchors) {
 		p->aanchors = p->aanchors ? p->aanchors * 2 : 16;
-		p->anchor_names = ps_realloc(p->anchor_names,
-					     p->aanchors * sizeof(char *));
+		p->recs = ps_realloc(p->recs, p->aanchors * sizeof(*p->recs));
 	}
-	p->anchor_names[p->nanchors++] = copy;
+	r = &p->recs[p->nanchors++];
+	r->name = ps_strdup((const char *)name);
+	r->node = n;
+	r->bytes = n->kind == PS_YSCALAR ? n->len : 0;
+	n->anchored = true;
 	p->doc->shared = true;
 	/* A later anchor of the same name replaces the earlier one. */
-	slot = strmap_slot(&p->anchors, copy, &found);
-	*slot = n;
+	slot = strmap_slot(&p->anchors, r->name, &found);
+	*slot = (void *)(uintptr_t)p->nanchors;
+	return p->nanchors;
+}
+
+/*
+ * Count `bytes` more scalar text in the expanded document (and in the
+ * collection open around it). False, after reporting, past the limit:
+ * aliases can make a small file expand to gigabytes of text, and the
+ * node budget alone does not see that a node may be 100 KB.
+ */
+static bool count_bytes(parser *p, size_t bytes, int line, int col)
+{
+	p->doc->expanded_bytes = sat_add(p->doc->expanded_bytes, bytes);
+	if (p->depth)
+		p->stack[p->depth - 1].bytes =
+			sat_add(p->stack[p->depth - 1].bytes, bytes);
+	if (p->doc->expanded_bytes > p->lim->max_expanded_bytes) {
+		fatal(p, PS_ELIMIT, line, col, "aliases expand the document to "
+		      "more than %zu bytes of text (limit)",
+		      p->lim->max_expanded_bytes);
+		return false;
+	}
+	return true;
 }
 
 /* ---- scalars: YAML 1.2 core schema ------------------------------------ */
@@ -943,6 +981,8 @@ static void on_scalar(parser *p, const yaml_event_t *ev)
 		}
 	}
 	anchor(p, ev->data.scalar.anchor, n);
+	if (!count_bytes(p, n->len, n->line, n->column))
+		return;
 	attach(p, n, sm);
 	if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length)) {
 		scalar_error(p, n, "a NUL character is not allowed here");
@@ -957,6 +997,7 @@ static void start_collection(parser *p, const yaml_event_t *ev,
 			     ps_ynode_kind kind)
 {
 	const yaml_char_t *anc, *tag;
+	size_t rec;
 	ps_ynode *n;
 
 	if (p->depth + 1 > p->lim->max_depth) {
@@ -995,7 +1036,7 @@ static void start_collection(parser *p, const yaml_event_t *ev,
 			n->bad = true;
 		}
 	}
-	anchor(p, anc, n);
+	rec = anchor(p, anc, n);
 	attach(p, n, &ev->start_mark);
 	if (p->depth == p->astack) {
 		p->astack = p->astack ? p->astack * 2 : 16;
@@ -1003,6 +1044,8 @@ static void start_collection(parser *p, const yaml_event_t *ev,
 	}
 	p->stack[p->depth].node = n;
 	p->stack[p->depth].kbase = p->nkids;
+	p->stack[p->depth].bytes = 0;
+	p->stack[p->depth].anchor = rec;
 	p->depth++;
 }
 
@@ -1195,6 +1238,13 @@ static void end_collection(parser *p)
 			n->height = node_height(n->kids[i]) + 1;
 	}
 	n->open = false;
+	/* The text in n's subtree is part of its parent's. */
+	if (p->stack[p->depth].anchor)
+		p->recs[p->stack[p->depth].anchor - 1].bytes =
+			p->stack[p->depth].bytes;
+	if (p->depth)
+		p->stack[p->depth - 1].bytes = sat_add(
+			p->stack[p->depth - 1].bytes, p->stack[p->depth].bytes);
 }
 
 static void on_alias(parser *p, const yaml_event_t *ev)
@@ -1202,7 +1252,8 @@ static void on_alias(parser *p, const yaml_event_t *ev)
 	const char *name = (const char *)ev->data.alias.anchor;
 	int line = mark_int(ev->start_mark.line);
 	int col = mark_int(ev->start_mark.column);
-	ps_ynode *n = strmap_get(&p->anchors, name);
+	size_t rec = (size_t)(uintptr_t)strmap_get(&p->anchors, name);
+	ps_ynode *n = rec ? p->recs[rec - 1].node : NULL;
 
 	if (!n) {
 		fatal(p, PS_EINVALID, line, col, "undefined alias \"*%.100s\" "
@@ -1226,6 +1277,8 @@ static void on_alias(parser *p, const yaml_event_t *ev)
 		      "deeper than %u levels (limit)", name, p->lim->max_depth);
 		return;
 	}
+	if (!count_bytes(p, p->recs[rec - 1].bytes, line, col))
+		return;
 	attach(p, n, &ev->start_mark);
 }
 
@@ -1347,8 +1400,8 @@ int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 	free(p.out);
 	strmap_release(&p.anchors);
 	for (i = 0; i < p.nanchors; i++)
-		free(p.anchor_names[i]);
-	free(p.anchor_names);
+		free(p.recs[i].name);
+	free(p.recs);
 	return p.stop;
 }
 

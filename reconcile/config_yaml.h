@@ -8,7 +8,9 @@
  * - depth (including what aliases bring in) <= max_depth, so recursion
  *   over the tree is bounded;
  * - aliases are resolved: an alias is the anchored node itself, shared
- *   (the tree is a DAG; every node lives in the document's arena);
+ *   (the tree is a DAG; every node lives in the document's arena), and
+ *   the scalar text of the document with every alias expanded is at most
+ *   max_expanded_bytes, so a walk that copies values stays bounded;
  * - mappings have scalar keys, no duplicate keys, merge keys (`<<`) applied;
  * - plain scalars are typed with the YAML 1.2 core schema, tags resolved;
  * - a node whose problem was already reported is marked `bad`, so callers
@@ -53,6 +55,7 @@ struct ps_ynode {
 	bool bad : 1;      /* already reported; skip silently */
 	bool open : 1;     /* collection still being parsed (cycle check) */
 	bool span : 1;     /* ps_ynode_span knows where the scalar is */
+	bool anchored : 1; /* carries an anchor: may have several parents */
 	unsigned height;   /* collections: levels in the expanded subtree */
 	int line;          /* 1-based start of the node (after any tag/anchor) */
 	int column;
@@ -82,6 +85,8 @@ typedef struct ps_yblock ps_yblock;
 typedef struct ps_ydoc {
 	ps_ynode *root;    /* NULL for an empty stream */
 	size_t nall;       /* nodes written in the file (the max_nodes limit) */
+	size_t expanded_bytes; /* scalar text with every alias expanded
+				* (the max_expanded_bytes limit) */
 	ps_yblock *nodes;  /* arena: nodes and kids arrays */
 	ps_yblock *texts;  /* arena: scalar texts, wiped on release */
 	bool shared;       /* anchors or merge keys: a node may have more

@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "config_yaml.h"
 #include "json.h"
 #include "util.h"
 #include "banned.h"
@@ -907,6 +908,118 @@ static void test_alias_budget_billion_laughs(void **state)
 	ps_buf_release(&b);
 }
 
+/* The scalar text a document expands to, as the parser counts it. */
+static size_t expanded_bytes(const char *yaml, const ps_config_limits *in,
+			     int *rc, ps_cfgdiag *d)
+{
+	ps_config_limits lim;
+	ps_ydoc doc;
+	size_t n;
+
+	ps_config_limits_resolve(&lim, in);
+	memset(d, 0, sizeof(*d));
+	d->source = "t.yaml";
+	d->max_errors = 10;
+	*rc = ps_yaml_parse(&doc, yaml, strlen(yaml), &lim, d);
+	n = doc.expanded_bytes;
+	ps_ydoc_release(&doc);
+	return n;
+}
+
+static void test_alias_bytes_counted(void **state)
+{
+	ps_config_limits lim;
+	ps_cfgdiag d;
+	int rc;
+
+	(void)state;
+	/* a, b: 2; the anchored 10 bytes; each of 3 aliases 10 more. */
+	assert_int_equal(expanded_bytes("a: &s xxxxxxxxxx\nb: [*s, *s, *s]\n",
+					NULL, &rc, &d), 42);
+	assert_int_equal(rc, 0);
+	ps_diags_clear(&d.list);
+	/* A mapping anchor counts its whole subtree, nested aliases too:
+	 * m k vvv w *v = 9, n 1, then *m again without its key m: 8. */
+	assert_int_equal(expanded_bytes("m: &m {k: &v vvv, w: *v}\nn: *m\n",
+					NULL, &rc, &d), 18);
+	assert_int_equal(rc, 0);
+	ps_diags_clear(&d.list);
+	/* The limit stops the parse at the alias that crosses it. */
+	memset(&lim, 0, sizeof(lim));
+	lim.max_expanded_bytes = 25;
+	assert_true(expanded_bytes("a: &s xxxxxxxxxx\nb: [*s, *s, *s]\n",
+				   &lim, &rc, &d) <= 25 + 10);
+	assert_int_equal(rc, PS_ELIMIT);
+	assert_int_equal(d.list.count, 1);
+	assert_int_equal(d.list.items[0].line, 2);
+	assert_int_equal(d.list.items[0].column, 9);
+	assert_non_null(strstr(d.list.items[0].message,
+			       "aliases expand the document to more than 25 "
+			       "bytes of text (limit)"));
+	ps_diags_clear(&d.list);
+}
+
+/* A 300 KB file: one 100 KB anchored string and 50,000 aliases of it
+ * would be 5 GB of text. It stops at the alias that crosses the byte
+ * budget, having counted no more than that. */
+static void test_alias_amplification_bytes(void **state)
+{
+	ps_buf b = PS_BUF_INIT;
+	ps_cfgdiag d;
+	size_t n;
+	result r;
+	int i, rc;
+
+	(void)state;
+	ps_buf_init(&b, 0);
+	ps_buf_puts(&b, HEAD "    callbacks:\n      SESSION:COMPLETE:\n"
+		    "        url: https://h.example/x\n        payload:\n"
+		    "          big: &a \"");
+	for (i = 0; i < 100000; i++)
+		ps_buf_putc(&b, 'x');
+	ps_buf_puts(&b, "\"\n          list: [");
+	for (i = 0; i < 50000; i++)
+		ps_buf_puts(&b, i ? ", *a" : "*a");
+	ps_buf_puts(&b, "]\n");
+	n = expanded_bytes(b.ptr, NULL, &rc, &d);
+	assert_int_equal(rc, PS_ELIMIT);
+	assert_true(n > (size_t)32 * 1024 * 1024);
+	assert_true(n <= (size_t)32 * 1024 * 1024 + 100000);
+	ps_diags_clear(&d.list);
+	parse_with(&r, b.ptr, b.len, NULL);
+	assert_int_equal(r.rc, PS_ELIMIT);
+	assert_fails(&r, 12, 1354, "aliases expand the document to more than "
+		     "33554432 bytes of text (limit)");
+	result_free(&r);
+	ps_buf_release(&b);
+}
+
+/* An aliased string is one JSON value wherever it is used, and one built
+ * from ${…} is sensitive at every place. */
+static void test_aliased_strings_shared(void **state)
+{
+	const json_t *pl, *list;
+	result r;
+
+	(void)state;
+	parse(&r, ACCOUNT("      SESSION:COMPLETE:\n"
+			  "        url: https://h.example/x\n"
+			  "        payload:\n"
+			  "          a: &s some-long-text\n"
+			  "          t: &t ${PS_T_TOKEN}\n"
+			  "          list: [*s, *s, *t]\n"));
+	assert_ok(&r);
+	pl = json_object_get(cb_of(&r, "main", "SESSION:COMPLETE")->spec,
+			     "payload");
+	list = json_object_get(pl, "list");
+	assert_ptr_equal(json_object_get(pl, "a"), json_array_get(list, 0));
+	assert_ptr_equal(json_array_get(list, 0), json_array_get(list, 1));
+	assert_ptr_equal(json_object_get(pl, "t"), json_array_get(list, 2));
+	assert_json(cb_of(&r, "main", "SESSION:COMPLETE")->sensitive,
+		    "[\"/payload/list/2\",\"/payload/t\"]");
+	result_free(&r);
+}
+
 static void test_alias_cycle(void **state)
 {
 	result r;
@@ -1482,6 +1595,9 @@ int main(void)
 		cmocka_unit_test(test_merge_key_needs_mapping),
 		cmocka_unit_test(test_quoted_merge_key_is_plain_key),
 		cmocka_unit_test(test_alias_budget_billion_laughs),
+		cmocka_unit_test(test_alias_bytes_counted),
+		cmocka_unit_test(test_alias_amplification_bytes),
+		cmocka_unit_test(test_aliased_strings_shared),
 		cmocka_unit_test(test_alias_cycle),
 		cmocka_unit_test(test_undefined_alias),
 		cmocka_unit_test(test_depth_bomb_fails_fast),
