@@ -997,7 +997,8 @@ static json_t *as_object(json_t *v)
 }
 
 /* Copies, not references, throughout: spec belongs to the config, which
- * other threads read at the same time, and json_incref writes to it. */
+ * other threads read at the same time, and json_incref writes to it.
+ * NULL when the body would be larger than PS_JSON_MAX. */
 static char *spec_body(const char *event, const json_t *spec)
 {
 	json_t *o = json_object(), *v;
@@ -1064,6 +1065,10 @@ int ps_api_create(json_t **echo, ps_api *api, const char *event,
 	if ((rc = check_event(event, err)) < 0)
 		return rc;
 	body = spec_body(event, spec);
+	if (!body)
+		return ps_error_set(err, PS_ELIMIT, "%s: the request body would "
+				    "be larger than %zu bytes (limit)", event,
+				    PS_JSON_MAX);
 	rc = call(echo, api, CALL_CREATE, NULL, event, body, err);
 	free_body(body);
 	return rc;
@@ -1080,6 +1085,10 @@ int ps_api_update(json_t **echo, ps_api *api, const char *event,
 	if ((rc = check_event(event, err)) < 0)
 		return rc;
 	body = spec_body(NULL, spec);
+	if (!body)
+		return ps_error_set(err, PS_ELIMIT, "%s: the request body would "
+				    "be larger than %zu bytes (limit)", event,
+				    PS_JSON_MAX);
 	rc = call(echo, api, CALL_UPDATE, event, NULL, body, err);
 	free_body(body);
 	return rc;

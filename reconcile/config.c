@@ -25,6 +25,7 @@
 
 #include "buf.h"
 #include "config_yaml.h"
+#include "fileio.h"
 #include "json.h"
 #include "util.h"
 #include "banned.h"
@@ -1273,15 +1274,16 @@ static char *get_secret_ref(const ctx *c, const ps_ynode *v)
 }
 
 /* api_secret_file: read at load, at most 4 KiB, trailing newlines cut. */
-static char *read_secret_file(const ctx *c, const ps_ynode *v)
+static char *read_secret_file(const ctx *c, const ps_ynode *v,
+			      ps_account *a)
 {
 	bool sens = false;
 	char *path = get_nonempty(c, v, "api_secret_file", &sens), *full;
-	char buf[SECRET_FILE_MAX + 1], shown[160];
+	char shown[160], *buf = NULL;
 	char *result = NULL;
-	size_t n = 0;
 	struct stat st;
-	int fd;
+	ps_error e;
+	size_t n = 0, got = 0;
 
 	if (!path)
 		return NULL;
@@ -1292,34 +1294,14 @@ static char *read_secret_file(const ctx *c, const ps_ynode *v)
 	else
 		snprintf(shown, sizeof(shown), "api_secret_file \"%.120s\"",
 			 full);
-	fd = open(full, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0) {
-		ERR(c, v, "cannot read %s: %s", shown, strerror(errno));
+	ps_error_clear(&e);
+	/* The message names `shown`, never a path from the environment. */
+	if (ps_file_read(&buf, &n, full, SECRET_FILE_MAX, shown, true,
+			 &e) < 0) {
+		ERR(c, v, "%s", e.message);
 		goto cleanup;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		ERR(c, v, "cannot read %s: not a regular file", shown);
-		goto cleanup;
-	}
-	for (;;) {
-		ssize_t r = read(fd, buf + n, sizeof(buf) - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			ERR(c, v, "cannot read %s: %s", shown, strerror(errno));
-			goto cleanup;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		if (n == sizeof(buf))
-			break;
-	}
-	if (n > SECRET_FILE_MAX) {
-		ERR(c, v, "%s is larger than %d bytes (expected just the "
-		    "secret)", shown, SECRET_FILE_MAX);
-		goto cleanup;
-	}
+	got = n;
 	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		n--;
 	if (!n) {
@@ -1330,12 +1312,20 @@ static char *read_secret_file(const ctx *c, const ps_ynode *v)
 		ERR(c, v, "%s contains a NUL byte", shown);
 		goto cleanup;
 	}
+	/* A secret others can read is not a secret: the caller warns
+	 * (see ps_config_warnings); this is advice, so the load goes on. */
+	if (stat(full, &st) == 0 && (st.st_mode & 044)) {
+		a->secret_file_mode = (unsigned)(st.st_mode & 07777);
+		a->secret_file_line = v->line;
+		a->secret_file_column = v->column;
+	}
 	result = ps_strndup(buf, n);
 
 cleanup:
-	if (fd >= 0)
-		close(fd);
-	explicit_bzero(buf, sizeof(buf));
+	if (buf) {
+		explicit_bzero(buf, got);
+		free(buf);
+	}
 	ps_free_secret(path);
 	free(full);
 	return result;
@@ -1410,7 +1400,7 @@ static int build_account(const ctx *c, const defaults *def,
 	} else if (sv) {
 		if (!(a->api_secret = get_secret_ref(c, sv)))
 			ok = 0;
-	} else if (!(a->api_secret = read_secret_file(c, fv))) {
+	} else if (!(a->api_secret = read_secret_file(c, fv, a))) {
 		ok = 0;
 	}
 	if ((x = ps_ynode_get(v, "prune", NULL))) {
@@ -1751,55 +1741,6 @@ int ps_config_parse(ps_config **out, const char *source_name,
 	return config_parse(out, source_name, data, len, limits, diags, NULL);
 }
 
-/* Read at most max bytes of path; more is PS_ELIMIT. */
-static int read_bounded(const char *path, size_t max, char **out,
-			size_t *outlen, ps_error *err)
-{
-	ps_buf b;
-	struct stat st;
-	char chunk[65536];
-	int fd, rc = 0;
-
-	*out = NULL;
-	fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0)
-		return ps_error_at(err, errno == ENOENT ? PS_ENOTFOUND : PS_ERROR,
-				   path, 0, 0, "cannot open the config file: %s",
-				   strerror(errno));
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    (unsigned long long)st.st_size > (unsigned long long)max) {
-		close(fd);
-		return ps_error_at(err, PS_ELIMIT, path, 0, 0, "the file is "
-				   "larger than %zu bytes (limit)", max);
-	}
-	/* One byte over the limit tells "too big" from "exactly max". */
-	ps_buf_init(&b, max + 1);
-	for (;;) {
-		ssize_t r = read(fd, chunk, sizeof(chunk));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = ps_error_at(err, PS_ERROR, path, 0, 0, "cannot read "
-					 "the config file: %s", strerror(errno));
-			break;
-		}
-		if (r == 0)
-			break;
-		if (ps_buf_put(&b, chunk, (size_t)r) < 0 || b.len > max) {
-			rc = ps_error_at(err, PS_ELIMIT, path, 0, 0, "the file is "
-					 "larger than %zu bytes (limit)", max);
-			break;
-		}
-	}
-	close(fd);
-	if (rc < 0) {
-		ps_buf_release(&b);
-		return rc;
-	}
-	*out = ps_buf_detach(&b, outlen);
-	return 0;
-}
-
 int ps_config_load(ps_config **out, const char *path,
 		   const ps_config_limits *limits, ps_diags *diags)
 {
@@ -1812,7 +1753,8 @@ int ps_config_load(ps_config **out, const char *path,
 	*out = NULL;
 	ps_config_limits_resolve(&lim, limits);
 	ps_error_clear(&err);
-	rc = read_bounded(path, lim.max_file_size, &data, &len, &err);
+	rc = ps_file_read(&data, &len, path, lim.max_file_size,
+			  "the config file", false, &err);
 	if (rc < 0) {
 		ps_diags_add(diags, &err);
 		return rc;
@@ -1844,6 +1786,29 @@ const ps_callback *ps_account_callback(const ps_account *acct,
 		if (!strcmp(acct->callbacks[i].event, event))
 			return &acct->callbacks[i];
 	return NULL;
+}
+
+void ps_config_warnings(const ps_config *cfg, ps_diags *out)
+{
+	size_t i;
+
+	if (!cfg)
+		return;
+	for (i = 0; i < cfg->naccounts; i++) {
+		const ps_account *a = &cfg->accounts[i];
+		unsigned m = a->secret_file_mode;
+		ps_error e;
+
+		if (!m)
+			continue;
+		ps_error_clear(&e);
+		ps_error_at(&e, 0, cfg->path, a->secret_file_line,
+			    a->secret_file_column, "the api_secret_file of "
+			    "account \"%s\" is readable by %s (mode %04o; make "
+			    "it private: chmod 600)", a->name,
+			    (m & 004) ? "every user" : "its group", m);
+		ps_diags_add(out, &e);
+	}
 }
 
 void ps_config_free(ps_config *cfg)

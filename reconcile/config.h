@@ -49,6 +49,12 @@ typedef struct ps_account {
 	char *api_secret; /* wiped on free */
 	char *username;
 	bool prune;
+	/* When api_secret_file can be read by its group or others: its
+	 * permission bits and where it is named (see ps_config_warnings);
+	 * 0 otherwise. */
+	unsigned secret_file_mode;
+	int secret_file_line;
+	int secret_file_column;
 	ps_callback *callbacks; /* sorted by event name */
 	size_t ncallbacks;
 	int line;
@@ -112,6 +118,14 @@ const ps_account *ps_config_account(const ps_config *cfg, const char *name);
 /* The callback for `event` in `acct`, or NULL. Borrowed. */
 const ps_callback *ps_account_callback(const ps_account *acct,
 				       const char *event);
+
+/*
+ * Things in a loaded config that work but should be fixed, one entry each
+ * (source = the config path, line/column of the value; code 0): an
+ * api_secret_file readable by its group or other users. Never names a
+ * path or value from the environment.
+ */
+void ps_config_warnings(const ps_config *cfg, ps_diags *out);
 
 /* Free everything, wiping secrets. NULL-safe. */
 void ps_config_free(ps_config *cfg);

@@ -184,13 +184,17 @@ static void emit(ps_buf *b, const json_t *v, int indent, int depth)
 	}
 }
 
+/* Every ps_buf call above may fail past the limit without a check: the
+ * failure sticks to the buffer and ps_buf_detach returns NULL for it. */
 char *ps_json_canonical(const json_t *v)
 {
-	ps_buf b = PS_BUF_INIT;
+	ps_buf b;
+
+	ps_buf_init(&b, PS_JSON_MAX);
 
 	/* An account document is a few kilobytes: one allocation, not a
 	 * series of doublings. */
-	ps_buf_grow(&b, 4096);
+	(void)ps_buf_grow(&b, 4096);
 
 	emit(&b, v, 2, 0);
 	ps_buf_putc(&b, '\n');
@@ -199,7 +203,9 @@ char *ps_json_canonical(const json_t *v)
 
 char *ps_json_compact(const json_t *v)
 {
-	ps_buf b = PS_BUF_INIT;
+	ps_buf b;
+
+	ps_buf_init(&b, PS_JSON_MAX);
 
 	emit(&b, v, -1, 0);
 	return ps_buf_detach(&b, NULL);

@@ -9,12 +9,16 @@
 /*
  * Encode canonically: sorted keys, two-space indent, final newline, so that
  * `git diff` of a snapshot reads well and equal documents are equal bytes.
- * Returns a malloc'd string (caller frees); never NULL.
+ * Returns a malloc'd string (caller frees), or NULL when the encoding would
+ * be larger than PS_JSON_MAX: never a truncated document.
  */
-char *ps_json_canonical(const json_t *v);
+#define PS_JSON_MAX ((size_t)64 * 1024 * 1024)
 
-/* Compact, key-sorted encoding (for hashing and comparing). Caller frees. */
-char *ps_json_compact(const json_t *v);
+char *ps_json_canonical(const json_t *v) __attribute__((warn_unused_result));
+
+/* Compact, key-sorted encoding (for hashing and comparing). Caller frees.
+ * NULL past PS_JSON_MAX, as above. */
+char *ps_json_compact(const json_t *v) __attribute__((warn_unused_result));
 
 /* Resolve an RFC 6901 JSON Pointer in v. Borrowed result or NULL. */
 json_t *ps_json_pointer_get(const json_t *v, const char *pointer);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "fileio.h"
 #include "json.h"
 #include "pool.h"
 #include "util.h"
@@ -308,7 +309,9 @@ static bool snapshot_matches(const ps_state *st, ps_account_plan *ap,
 		return false;
 	doc = make_doc(ap, json_incref(desired)); /* read only: no copy */
 	text = ps_json_canonical(doc);
-	same = ps_state_same_blob(st, ap->name, text, strlen(text));
+	/* Too large to encode: not the blob the snapshot has (which was
+	 * encoded within the limit); the commit will refuse it. */
+	same = text && ps_state_same_blob(st, ap->name, text, strlen(text));
 	free(text);
 	json_decref(doc);
 	return same;
@@ -709,27 +712,19 @@ int ps_plan_save(const ps_plan *plan, const char *path, ps_error *err)
 	json_t *doc = json_pack("{s:s, s:i, s:o, s:o}", "kind", PLAN_FILE_KIND,
 				"format", 1, "plan", plan_identity(plan),
 				"output", ps_plan_to_json(plan, NULL));
-	char *text = ps_json_canonical(doc), *tmp;
-	size_t n = strlen(text);
-	FILE *f;
-	int rc = 0;
+	char *text = ps_json_canonical(doc);
+	int rc;
 
 	json_decref(doc);
-	tmp = ps_malloc(strlen(path) + 8);
-	memcpy(tmp, path, strlen(path));
-	memcpy(tmp + strlen(path), ".tmp", 5);
-	f = fopen(tmp, "w");
-	if (!f || fwrite(text, 1, n, f) != n || fflush(f) || fclose(f)) {
-		rc = ps_error_set(err, PS_ERROR, "cannot write plan file %s: %s",
-				  path, strerror(errno));
-		free(tmp);
-		free(text);
-		return rc;
-	}
-	if (rename(tmp, path) < 0)
-		rc = ps_error_set(err, PS_ERROR, "cannot write plan file %s: %s",
-				  path, strerror(errno));
-	free(tmp);
+	if (!text)
+		return ps_error_at(err, PS_ELIMIT, path, 0, 0, "cannot write the "
+				   "plan file: larger than %zu bytes (limit)",
+				   PS_JSON_MAX);
+	/* Private (0600 whatever the umask), atomic, durable; a planted
+	 * file or symlink beside it is never followed (see fileio.h). */
+	rc = ps_file_write_atomic(path, text, strlen(text), 0600, err);
+	if (rc < 0)
+		ps_error_prefix(err, "cannot write the plan file");
 	free(text);
 	return rc;
 }
@@ -737,8 +732,18 @@ int ps_plan_save(const ps_plan *plan, const char *path, ps_error *err)
 static int load_saved(json_t **out, const char *path, ps_error *err)
 {
 	json_error_t je;
-	json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	json_t *doc;
+	char *text;
+	size_t len;
+	int rc;
 
+	/* Never blocks (a FIFO), never more than a plan can be. */
+	rc = ps_file_read(&text, &len, path, PS_JSON_MAX, "the plan file",
+			  false, err);
+	if (rc < 0)
+		return rc;
+	doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	free(text);
 	if (!doc)
 		return ps_error_at(err, PS_EINVALID, path, je.line, je.column,
 				   "cannot read plan file: %s", je.text);

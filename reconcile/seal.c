@@ -279,6 +279,10 @@ static json_t *seal_one(const json_t *v, const ps_fpkey *k)
 			       json_string_length(v));
 	} else {
 		char *enc = ps_json_compact(v);
+		/* Past the encoder's limit the value cannot be sent or
+		 * stored either; still never keep it in clear. */
+		if (!enc)
+			enc = ps_strdup("(value larger than the limit)");
 		ps_fingerprint(fp, sizeof(fp), k, enc, strlen(enc));
 		explicit_bzero(enc, strlen(enc));
 		free(enc);

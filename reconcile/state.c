@@ -1152,6 +1152,13 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 		}
 		{
 			char *text = ps_json_canonical(en->staged);
+			if (!text) {
+				rc = ps_error_set(err, PS_ELIMIT, "cannot write "
+						  "accounts/%s: larger than %zu "
+						  "bytes (limit)", file.ptr,
+						  PS_JSON_MAX);
+				goto cleanup;
+			}
 			e = git_blob_create_from_buffer(&en->pending, w,
 							text, strlen(text));
 			free(text);

@@ -57,6 +57,86 @@ static void buf_refuses_past_max(void **state)
 	ps_buf_release(&b);
 }
 
+/* A failed append sticks: later appends that would fit fail too, and the
+ * contents cannot be taken out, so a caller that ignores one result
+ * cannot hand on a text with a hole in it. */
+static void buf_failure_is_sticky(void **state)
+{
+	ps_buf b;
+	size_t len = 99;
+
+	(void)state;
+	ps_buf_init(&b, 8);
+	assert_int_equal(ps_buf_puts(&b, "123456"), 0);
+	assert_int_equal(ps_buf_status(&b), 0);
+	assert_int_equal(ps_buf_grow(&b, 100), PS_ELIMIT);
+	assert_int_equal(ps_buf_status(&b), 0); /* a hint, nothing lost */
+	assert_int_equal(ps_buf_puts(&b, "789"), PS_ELIMIT);
+	assert_int_equal(ps_buf_status(&b), PS_ELIMIT);
+	assert_int_equal(ps_buf_putc(&b, '7'), PS_ELIMIT);
+	assert_int_equal(ps_buf_put(&b, "", 0), PS_ELIMIT);
+	assert_int_equal(ps_buf_printf(&b, "%d", 7), PS_ELIMIT);
+	assert_string_equal(b.ptr, "123456");
+	assert_null(ps_buf_detach(&b, &len));
+	assert_int_equal(len, 0);
+	/* Detached: empty and usable again. */
+	assert_int_equal(ps_buf_status(&b), 0);
+	assert_int_equal(ps_buf_puts(&b, "ok"), 0);
+	ps_buf_reset(&b);
+	assert_int_equal(ps_buf_puts(&b, "123456789"), PS_ELIMIT);
+	ps_buf_reset(&b);
+	assert_int_equal(ps_buf_status(&b), 0);
+	ps_buf_release(&b);
+}
+
+/* A document whose encoding would pass the limit is refused whole (NULL),
+ * never emitted truncated: a string of control characters just under
+ * PS_JSON_MAX encodes to six times its size. */
+static void canonical_json_refuses_past_limit(void **state)
+{
+	size_t n = PS_JSON_MAX / 6 + 1024;
+	char *big = malloc(n), *s;
+	json_t *v;
+
+	(void)state;
+	assert_non_null(big);
+	memset(big, 1, n);
+	v = json_pack("{s:s#}", "payload", big, (int)n);
+	assert_non_null(v);
+	assert_null(ps_json_canonical(v));
+	assert_null(ps_json_compact(v));
+	json_decref(v);
+	/* Just under: fine. */
+	v = json_pack("{s:s#}", "p", big, (int)(PS_JSON_MAX / 6 - 1024));
+	s = ps_json_compact(v);
+	assert_non_null(s);
+	assert_int_equal(strlen(s), (PS_JSON_MAX / 6 - 1024) * 6 + 8);
+	free(s);
+	json_decref(v);
+	free(big);
+}
+
+/* Text for a terminal: every control character escaped, the rest kept. */
+static void buf_printable_escapes_controls(void **state)
+{
+	static const char in[] = "ok \xc3\xa9 \x1b[2J\x07\x7f\xc2\x9b" "1m"
+				 "\r\n\t\xff\xe2\x82" " end";
+	ps_buf b = PS_BUF_INIT;
+
+	(void)state;
+	assert_int_equal(ps_buf_put_printable(&b, in, sizeof(in) - 1, false), 0);
+	assert_string_equal(b.ptr, "ok \xc3\xa9 \\x1b[2J\\x07\\x7f\\u009b1m"
+				   "\\x0d\\x0a\\x09\\xff\\xe2\\x82 end");
+	ps_buf_reset(&b);
+	assert_int_equal(ps_buf_put_printable(&b, "a\nb\tc\x1b", 6, true), 0);
+	assert_string_equal(b.ptr, "a\nb\tc\\x1b");
+	ps_buf_reset(&b);
+	/* A NUL inside the given length is escaped too. */
+	assert_int_equal(ps_buf_put_printable(&b, "a\0b", 3, true), 0);
+	assert_string_equal(b.ptr, "a\\x00b");
+	ps_buf_release(&b);
+}
+
 static void error_formats_location(void **state)
 {
 	ps_error e;
@@ -229,6 +309,9 @@ int main(void)
 		cmocka_unit_test(buf_starts_empty_and_never_null),
 		cmocka_unit_test(buf_appends_and_formats),
 		cmocka_unit_test(buf_refuses_past_max),
+		cmocka_unit_test(buf_failure_is_sticky),
+		cmocka_unit_test(buf_printable_escapes_controls),
+		cmocka_unit_test(canonical_json_refuses_past_limit),
 		cmocka_unit_test(error_formats_location),
 		cmocka_unit_test(diags_are_bounded),
 		cmocka_unit_test(suggest_finds_typos),
