@@ -88,6 +88,13 @@ void out_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void out_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void out_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void out_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Write s to f with control characters escaped (ps_buf_put_printable):
+ * for any text that came from the server, the config or the snapshot. */
+void out_safe(FILE *f, const char *s);
+/* A diagnostic, "SOURCE:LINE:COL: message\n" on stderr, escaped. */
+void out_diag(const ps_error *e);
+/* Print ps_config_warnings(cfg) as "warning: FILE:LINE:COL: message". */
+void out_config_warnings(const ps_config *cfg);
 /* Report a ps_error as "error: SOURCE:LINE:COL: message". */
 void out_ps_error(const ps_error *e);
 /* Thread-safe -v log sink for the API client. */

@@ -32,8 +32,12 @@ static int one(void *ctx, const char *id, long long when, int tz,
 		json_array_append_new(h->list, json_pack(
 			"{s:s, s:s, s:s, s:s}", "commit", id, "date", date,
 			"committer", committer, "subject", subject));
-	else
-		printf("%s%.12s%s %s %s\n", c_yellow(), id, c_reset(), date, subject);
+	else {
+		/* A commit subject is anyone's text (the ref can be pushed to). */
+		printf("%s%.12s%s %s ", c_yellow(), id, c_reset(), date);
+		out_safe(stdout, subject);
+		fputc('\n', stdout);
+	}
 	(void)tz;
 	return 0;
 }

@@ -207,12 +207,25 @@ int cmd_import(struct opts *o)
 					json_object_get(s.live, ap->name), vars);
 		}
 	}
-	fputs(y.ptr, stdout);
+	{
+		/* Event and header names are the server's: no control
+		 * character reaches the terminal (in a quoted YAML string
+		 * the escape even reads back as the same character). */
+		ps_buf safe = PS_BUF_INIT;
+
+		(void)ps_buf_put_printable(&safe, y.ptr, y.len, true);
+		fputs(ps_buf_status(&safe) ? "# (too large to show)\n" : safe.ptr,
+		      stdout);
+		ps_buf_release(&safe);
+	}
 	if (json_array_size(vars)) {
 		fputs("import: the printed config reads these environment variables "
 		      "(values not shown):\n", stderr);
-		json_array_foreach(vars, i, v)
-			fprintf(stderr, "  %s\n", json_string_value(v));
+		json_array_foreach(vars, i, v) {
+			fputs("  ", stderr);
+			out_safe(stderr, json_string_value(v));
+			fputc('\n', stderr);
+		}
 	}
 	if (o->seed) {
 		rc = session_record_drift(&s, "pavesync: import: snapshot seeded from live");

@@ -397,15 +397,16 @@ int main(int argc, char **argv)
 int load_config(ps_config **cfg, const struct opts *o)
 {
 	ps_diags diags = PS_DIAGS_INIT;
-	char line[PS_ERROR_MSG_MAX + PS_ERROR_SOURCE_MAX + 64];
 	size_t i;
 	int rc = ps_config_load(cfg, o->config, NULL, &diags);
 
 	for (i = 0; i < diags.count; i++)
-		fprintf(stderr, "%s\n", ps_error_format(&diags.items[i], line, sizeof(line)));
+		out_diag(&diags.items[i]);
 	if (rc < 0 && !diags.count)
 		fprintf(stderr, "error: cannot load %s\n", o->config);
 	ps_diags_clear(&diags);
+	if (rc == 0)
+		out_config_warnings(*cfg);
 	return rc;
 }
 

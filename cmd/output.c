@@ -49,15 +49,46 @@ static void clear_progress(void)
 	}
 }
 
+/*
+ * Every message may carry text from the server or the config (an API error
+ * message, an event name, a key): control characters are escaped on the
+ * way out (ps_buf_put_printable), so no such text reaches the terminal raw.
+ */
 static void vmsg(const char *prefix, const char *fmt, va_list ap)
 {
+	ps_buf raw = PS_BUF_INIT, safe = PS_BUF_INIT;
+
+	(void)ps_buf_vprintf(&raw, fmt, ap);
+	(void)ps_buf_put_printable(&safe, raw.ptr, raw.len, true);
 	pthread_mutex_lock(&g_mu);
 	clear_progress();
 	if (prefix)
 		fputs(prefix, stderr);
-	vfprintf(stderr, fmt, ap);
+	fputs(ps_buf_status(&safe) ? "(message too long to show)" : safe.ptr,
+	      stderr);
 	fputc('\n', stderr);
 	pthread_mutex_unlock(&g_mu);
+	ps_buf_release(&raw);
+	ps_buf_release(&safe);
+}
+
+void out_safe(FILE *f, const char *s)
+{
+	ps_buf b = PS_BUF_INIT;
+
+	if (!s)
+		return;
+	(void)ps_buf_put_printable(&b, s, strlen(s), false);
+	fputs(ps_buf_status(&b) ? "(too long to show)" : b.ptr, f);
+	ps_buf_release(&b);
+}
+
+void out_diag(const ps_error *e)
+{
+	char line[PS_ERROR_MSG_MAX + PS_ERROR_SOURCE_MAX + 64];
+
+	out_safe(stderr, ps_error_format(e, line, sizeof(line)));
+	fputc('\n', stderr);
 }
 
 void out_error(const char *fmt, ...)
@@ -105,6 +136,19 @@ void out_ps_error(const ps_error *e)
 	char line[PS_ERROR_MSG_MAX + PS_ERROR_SOURCE_MAX + 64];
 
 	out_error("%s", ps_error_format(e, line, sizeof(line)));
+}
+
+void out_config_warnings(const ps_config *cfg)
+{
+	ps_diags w = PS_DIAGS_INIT;
+	char line[PS_ERROR_MSG_MAX + PS_ERROR_SOURCE_MAX + 64];
+	size_t i;
+
+	ps_config_warnings(cfg, &w);
+	for (i = 0; i < w.count; i++)
+		out_warning("%s", ps_error_format(&w.items[i], line,
+						  sizeof(line)));
+	ps_diags_clear(&w);
 }
 
 void out_log_line(void *ctx, const char *line)
@@ -160,7 +204,7 @@ static void print_value(const json_t *v)
 		return;
 	}
 	s = ps_json_compact(v);
-	fputs(s, stdout);
+	out_safe(stdout, s ? s : "(too large to show)");
 	free(s);
 }
 
@@ -174,7 +218,9 @@ static void print_fields(const json_t *fields, ps_action action)
 		json_t *before = json_object_get(f, "before");
 		json_t *after = json_object_get(f, "after");
 
-		printf("      %s: ", path);
+		fputs("      ", stdout);
+		out_safe(stdout, path);
+		fputs(": ", stdout);
 		if (json_is_true(json_object_get(f, "sensitive"))) {
 			printf("%s(sensitive)%s\n", c_dim(), c_reset());
 			continue;
@@ -212,7 +258,9 @@ static void print_account(const ps_account_plan *ap, bool applied)
 {
 	size_t j;
 
-	printf("%saccount %s%s", c_bold(), ap->name, c_reset());
+	printf("%saccount ", c_bold());
+	out_safe(stdout, ap->name);
+	fputs(c_reset(), stdout);
 	if (ap->refreshed)
 		printf("%s (compared with live)%s", c_dim(), c_reset());
 	fputc('\n', stdout);
@@ -221,8 +269,11 @@ static void print_account(const ps_account_plan *ap, bool applied)
 		       c_yellow(), c_reset());
 		return;
 	}
-	if (ap->error)
-		printf("  %serror:%s %s\n", c_red(), c_reset(), ap->error);
+	if (ap->error) {
+		printf("  %serror:%s ", c_red(), c_reset());
+		out_safe(stdout, ap->error);
+		fputc('\n', stdout);
+	}
 	if (ap->stale && !ap->refreshed)
 		printf("  %sstale snapshot:%s written for another API key or secret; "
 		       "every callback is shown as new until a refresh "
@@ -235,7 +286,9 @@ static void print_account(const ps_account_plan *ap, bool applied)
 		const char *col = c->action == PS_CREATE ? c_green() :
 				  c->action == PS_UPDATE ? c_yellow() : c_red();
 
-		printf("  %s%s %s%s  %s", col, sym, c->event, c_reset(),
+		printf("  %s%s ", col, sym);
+		out_safe(stdout, c->event);
+		printf("%s  %s", c_reset(),
 		       c->status == PS_FAILED ? "failed to " : "");
 		printf("%s", c->status == PS_FAILED ? verb(c->action, false)
 						     : verb(c->action, applied && c->status == PS_DONE));
@@ -243,16 +296,21 @@ static void print_account(const ps_account_plan *ap, bool applied)
 			printf(" %s(%s)%s", c->origin == PS_ORIGIN_CONFIG ? c_dim() : c_yellow(),
 			       origin_label(c->origin), c_reset());
 		fputc('\n', stdout);
-		if (c->error)
-			printf("      %s%s%s\n", c_red(), c->error, c_reset());
+		if (c->error) {
+			printf("      %s", c_red());
+			out_safe(stdout, c->error);
+			printf("%s\n", c_reset());
+		}
 		print_fields(c->fields, c->action);
 	}
 	if (json_array_size(ap->unmanaged)) {
 		size_t i;
 		json_t *e;
 		printf("  %sunmanaged:%s", c_dim(), c_reset());
-		json_array_foreach(ap->unmanaged, i, e)
-			printf(" %s", json_string_value(e));
+		json_array_foreach(ap->unmanaged, i, e) {
+			fputc(' ', stdout);
+			out_safe(stdout, json_string_value(e));
+		}
 		printf(" %s(not in the config; prune deletes them)%s\n", c_dim(), c_reset());
 	}
 	if (ap->unchanged)

@@ -61,13 +61,24 @@ int cmd_show(struct opts *o)
 		json_object_foreach(all, name, doc) {
 			const char *ev;
 			json_t *cb;
-			printf("\n%saccount %s%s\n", c_bold(), name, c_reset());
+			printf("\n%saccount ", c_bold());
+			out_safe(stdout, name);
+			printf("%s\n", c_reset());
 			json_object_foreach(json_object_get(doc, "callbacks"), ev, cb) {
 				char *hdr = ps_json_compact(json_object_get(cb, "headers"));
 				char *pl = ps_json_compact(json_object_get(cb, "payload"));
-				printf("  %s\n    %s %s\n    headers: %s\n    payload: %s\n", ev,
-				       json_string_value(json_object_get(cb, "method")),
-				       json_string_value(json_object_get(cb, "url")), hdr, pl);
+				/* Snapshot text is the server's: escaped. */
+				fputs("  ", stdout);
+				out_safe(stdout, ev);
+				fputs("\n    ", stdout);
+				out_safe(stdout, json_string_value(json_object_get(cb, "method")));
+				fputc(' ', stdout);
+				out_safe(stdout, json_string_value(json_object_get(cb, "url")));
+				fputs("\n    headers: ", stdout);
+				out_safe(stdout, hdr ? hdr : "(too large to show)");
+				fputs("\n    payload: ", stdout);
+				out_safe(stdout, pl ? pl : "(too large to show)");
+				fputc('\n', stdout);
 				free(hdr);
 				free(pl);
 			}

@@ -16,7 +16,6 @@ int cmd_validate(struct opts *o)
 {
 	ps_diags diags = PS_DIAGS_INIT;
 	ps_config *cfg = NULL;
-	char line[PS_ERROR_MSG_MAX + PS_ERROR_SOURCE_MAX + 64];
 	size_t i, ncb = 0;
 	int rc = ps_config_load(&cfg, o->config, NULL, &diags);
 
@@ -33,11 +32,13 @@ int cmd_validate(struct opts *o)
 		json_decref(doc);
 	} else {
 		for (i = 0; i < diags.count; i++)
-			fprintf(stderr, "%s\n", ps_error_format(&diags.items[i], line, sizeof(line)));
+			out_diag(&diags.items[i]);
 		if (rc < 0 && !diags.count)
 			out_error("cannot load %s", o->config);
 	}
 	if (rc == 0) {
+		if (o->format == FORMAT_TEXT)
+			out_config_warnings(cfg);
 		for (i = 0; i < cfg->naccounts; i++)
 			ncb += cfg->accounts[i].ncallbacks;
 		if (o->format == FORMAT_TEXT)
