@@ -8,11 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "api.h"
 #include "buf.h"
 #include "cmd.h"
+#include "json.h"
 #include "util.h"
 #include "banned.h"
 
@@ -259,6 +262,21 @@ static const struct command *find_command(const char *name)
 	return NULL;
 }
 
+/*
+ * The process holds API secrets, header values and fingerprint keys in
+ * memory: no core file may be written of it (RLIMIT_CORE 0; not dumpable,
+ * which also keeps other processes of the same user from ptrace-attaching
+ * and reading it), and freed JSON is wiped (ps_json_wipe_on_free).
+ */
+static void protect_secrets(void)
+{
+	struct rlimit none = { 0, 0 };
+
+	(void)setrlimit(RLIMIT_CORE, &none);
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	ps_json_wipe_on_free();
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -266,6 +284,8 @@ int main(int argc, char **argv)
 	bool help = false, version = false, only_args = false;
 	const char *env;
 	int i, rc;
+
+	protect_secrets();
 
 	memset(&o, 0, sizeof(o));
 	o.max_changes = -1;

@@ -1021,7 +1021,7 @@ static char *spec_body(const char *event, const json_t *spec)
 			    as_object(json_object_get(spec, "headers")));
 	json_object_set_new(o, "payload",
 			    as_object(json_object_get(spec, "payload")));
-	s = ps_json_compact(o);
+	s = ps_json_compact_secret(o);
 	json_decref(o);
 	return s;
 }

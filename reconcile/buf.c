@@ -17,6 +17,7 @@ void ps_buf_init(ps_buf *b, size_t max)
 	b->len = 0;
 	b->alloc = 0;
 	b->max = max ? max : PS_BUF_DEFAULT_MAX;
+	b->wipe = false;
 	b->err = 0;
 }
 
@@ -40,6 +41,13 @@ static int grow(ps_buf *b, size_t extra)
 	if (b->alloc == 0) {
 		b->ptr = ps_malloc(n);
 		b->ptr[0] = '\0';
+	} else if (b->wipe) {
+		/* realloc would free the old block as it is. */
+		char *p = ps_malloc(n);
+		memcpy(p, b->ptr, b->len + 1);
+		explicit_bzero(b->ptr, b->alloc);
+		free(b->ptr);
+		b->ptr = p;
 	} else {
 		b->ptr = ps_realloc(b->ptr, n);
 	}
@@ -185,10 +193,15 @@ void ps_buf_reset(ps_buf *b)
 void ps_buf_release(ps_buf *b)
 {
 	size_t max = b->max;
+	bool wipe = b->wipe;
 
-	if (b->alloc)
+	if (b->alloc) {
+		if (wipe)
+			explicit_bzero(b->ptr, b->alloc);
 		free(b->ptr);
+	}
 	ps_buf_init(b, max);
+	b->wipe = wipe;
 }
 
 void ps_buf_wipe(ps_buf *b)
@@ -200,6 +213,7 @@ void ps_buf_wipe(ps_buf *b)
 
 char *ps_buf_detach(ps_buf *b, size_t *len_out)
 {
+	bool wipe;
 	char *r;
 
 	if (b->err) {
@@ -214,6 +228,8 @@ char *ps_buf_detach(ps_buf *b, size_t *len_out)
 		r = ps_strdup("");
 	else
 		r = b->ptr;
+	wipe = b->wipe;
 	ps_buf_init(b, b->max);
+	b->wipe = wipe;
 	return r;
 }

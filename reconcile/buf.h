@@ -30,11 +30,13 @@ typedef struct ps_buf {
 	size_t len;
 	size_t alloc; /* 0 while ptr == ps_buf__empty */
 	size_t max;
+	bool wipe;    /* secrets: wipe memory before it is freed, also
+		       * when the buffer grows (set after ps_buf_init) */
 	int err;      /* 0, or PS_ELIMIT (PS_ERROR: a bad format) once an
 		       * append failed; sticky */
 } ps_buf;
 
-#define PS_BUF_INIT { ps_buf__empty, 0, 0, PS_BUF_DEFAULT_MAX, 0 }
+#define PS_BUF_INIT { ps_buf__empty, 0, 0, PS_BUF_DEFAULT_MAX, false, 0 }
 
 /* Initialise an empty buffer that may hold at most `max` bytes (0: default). */
 void ps_buf_init(ps_buf *b, size_t max);

@@ -307,6 +307,7 @@ static char *expand(const ctx *c, const ps_ynode *n, bool *used,
 
 	*used = false;
 	ps_buf_init(&out, VALUE_MAX);
+	out.wipe = true; /* values from the environment may be secrets */
 	while (i < n->len) {
 		int r = 0;
 

@@ -1,5 +1,6 @@
 #include "json.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,34 @@ char *ps_json_canonical(const json_t *v)
 	emit(&b, v, 2, 0);
 	ps_buf_putc(&b, '\n');
 	return ps_buf_detach(&b, NULL);
+}
+
+char *ps_json_compact_secret(const json_t *v)
+{
+	ps_buf b;
+
+	ps_buf_init(&b, PS_JSON_MAX);
+	b.wipe = true;
+	emit(&b, v, -1, 0);
+	return ps_buf_detach(&b, NULL);
+}
+
+static void *json_alloc(size_t n)
+{
+	return ps_malloc(n);
+}
+
+static void json_wipe_free(void *p)
+{
+	if (p) {
+		explicit_bzero(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
+void ps_json_wipe_on_free(void)
+{
+	json_set_alloc_funcs(json_alloc, json_wipe_free);
 }
 
 char *ps_json_compact(const json_t *v)

@@ -20,6 +20,21 @@ char *ps_json_canonical(const json_t *v) __attribute__((warn_unused_result));
  * NULL past PS_JSON_MAX, as above. */
 char *ps_json_compact(const json_t *v) __attribute__((warn_unused_result));
 
+/* The same, for a value that holds secrets (a request body with header
+ * values): every buffer it goes through is wiped before it is freed. The
+ * caller wipes the result (ps_free_secret). */
+char *ps_json_compact_secret(const json_t *v)
+	__attribute__((warn_unused_result));
+
+/*
+ * Make jansson wipe every block it frees (and call ps_oom when it cannot
+ * allocate): header values, payload secrets and API answers live in JSON
+ * values, and a freed block that still holds one can end up in a core
+ * file, swap or the next allocation. Process-wide (json_set_alloc_funcs):
+ * call once, first thing in main, before any JSON value exists.
+ */
+void ps_json_wipe_on_free(void);
+
 /* Resolve an RFC 6901 JSON Pointer in v. Borrowed result or NULL. */
 json_t *ps_json_pointer_get(const json_t *v, const char *pointer);
 

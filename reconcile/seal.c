@@ -278,7 +278,7 @@ static json_t *seal_one(const json_t *v, const ps_fpkey *k)
 		ps_fingerprint(fp, sizeof(fp), k, json_string_value(v),
 			       json_string_length(v));
 	} else {
-		char *enc = ps_json_compact(v);
+		char *enc = ps_json_compact_secret(v);
 		/* Past the encoder's limit the value cannot be sent or
 		 * stored either; still never keep it in clear. */
 		if (!enc)

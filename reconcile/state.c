@@ -1163,11 +1163,13 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 		}
 		{
 			char *text = ps_json_canonical(en->staged);
-			if (!text) {
+			/* Never write what the next run could not read. */
+			if (!text || strlen(text) > DOC_MAX) {
+				free(text);
 				rc = ps_error_set(err, PS_ELIMIT, "cannot write "
 						  "accounts/%s: larger than %zu "
 						  "bytes (limit)", file.ptr,
-						  PS_JSON_MAX);
+						  DOC_MAX);
 				goto cleanup;
 			}
 			e = git_blob_create_from_buffer(&en->pending, w,

@@ -7,6 +7,7 @@ import os
 import resource
 import stat
 import subprocess
+import time
 
 from harness import BIN, MAIN, PavesyncTest, main
 
@@ -241,6 +242,40 @@ class HostileInputTest(PavesyncTest):
         os.chmod(secret, 0o600)
         r = self.run_ps("validate", expect=0)
         self.assertNotIn("warning", r.err)
+
+
+    # -- #11 no core file of a process that holds secrets --------------------
+
+    def test_no_core_dumps(self):
+        # A slow list call keeps the process alive long enough to look.
+        self.emu.add_fault(method="GET", delay_ms=3000, times=2)
+        cmd = [BIN, "-c", self.config, "--state-repo", self.state, "plan", "--refresh"]
+        proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        limits = None
+        for _ in range(200):
+            try:
+                with open("/proc/%d/limits" % proc.pid) as f:
+                    text = f.read()
+                with open("/proc/%d/status" % proc.pid) as f:
+                    status = f.read()
+            except OSError:
+                break
+            # Only once the program runs (not while the loader does).
+            if "State:" in status and self.emu.requests():
+                limits = text
+                st = os.stat("/proc/%d/environ" % proc.pid)
+                break
+            time.sleep(0.05)
+        out, err = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertIsNotNone(limits, "the process ended before it could be looked at")
+        core = [line for line in limits.splitlines() if line.startswith("Max core file size")]
+        self.assertEqual(core[0].split()[4:6], ["0", "0"], core)
+        # Not dumpable: its /proc files belong to root, not to the user
+        # (only visible when the tests do not run as root).
+        if os.geteuid() != 0:
+            self.assertEqual(st.st_uid, 0)
 
 
 if __name__ == "__main__":
