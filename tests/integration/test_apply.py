@@ -27,7 +27,7 @@ class ApplyTest(PavesyncTest):
         self.assertIn("main/SESSION:STAGE_CHANGE: created", body)
         self.assertIn("branch/SESSION:COMPLETE: created", body)
         snap = self.snapshot("main")
-        self.assertEqual(snap["format"], 1)
+        self.assertEqual(snap["format"], 2)
         self.assertEqual(snap["account"], "main")
         self.assertEqual(snap["callbacks"][EV_S]["url"], "https://hooks.example.com/pave/stage")
         self.assertTrue(snap["callbacks"][EV_S]["headers"]["authorization"].startswith("(sensitive) hmac-sha256:"))
