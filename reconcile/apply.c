@@ -38,10 +38,37 @@ static void run_count(struct run *r, ps_api *api, bool change_done,
 	pthread_mutex_unlock(&r->mu);
 }
 
-static int new_api(ps_api **api, const ps_run_opts *ro, const ps_account *a,
-		   ps_error *err)
+/* -v lines name their account: two accounts' "GET /v1/callbacks -> 200"
+ * must not read the same. Lives as long as the client it logs for. */
+struct account_log {
+	ps_log_fn log;
+	void *ctx;
+	const char *name;
+};
+
+static void account_log_line(void *ctx, const char *line)
 {
-	return ps_api_new(api, &ro->api, a->api_key, a->api_secret, a->username,
+	const struct account_log *al = ctx;
+	ps_buf b = PS_BUF_INIT;
+
+	ps_buf_printf(&b, "account %s: %s", al->name, line);
+	al->log(al->ctx, b.ptr);
+	ps_buf_release(&b);
+}
+
+static int new_api(ps_api **api, const ps_run_opts *ro, const ps_account *a,
+		   struct account_log *al, ps_error *err)
+{
+	ps_api_opts opts = ro->api;
+
+	if (opts.log) {
+		al->log = opts.log;
+		al->ctx = opts.log_ctx;
+		al->name = a->name;
+		opts.log = account_log_line;
+		opts.log_ctx = al;
+	}
+	return ps_api_new(api, &opts, a->api_key, a->api_secret, a->username,
 			  err);
 }
 
@@ -57,12 +84,13 @@ struct live_job {
 static void live_one(void *ctx, size_t i)
 {
 	struct live_job *job = ctx;
+	struct account_log al;
 	ps_api *api = NULL;
 	ps_error e;
 	json_t *list = NULL;
 
 	ps_error_clear(&e);
-	if (new_api(&api, job->run.ro, job->accounts[i], &e) < 0 ||
+	if (new_api(&api, job->run.ro, job->accounts[i], &al, &e) < 0 ||
 	    ps_api_list(&list, api, &e) < 0)
 		job->errors[i] = ps_strdup(e.message);
 	else
@@ -187,6 +215,7 @@ static void apply_account(void *ctx, size_t i)
 {
 	struct apply_job *job = ctx;
 	ps_account_plan *ap = &job->plan->accounts[i];
+	struct account_log al;
 	ps_api *api = NULL;
 	const char *stop = NULL;
 	ps_error e;
@@ -195,7 +224,7 @@ static void apply_account(void *ctx, size_t i)
 	if (ap->orphaned || ap->error || !ap->nchanges)
 		return;
 	ps_error_clear(&e);
-	if (new_api(&api, job->run.ro, ap->account, &e) < 0)
+	if (new_api(&api, job->run.ro, ap->account, &al, &e) < 0)
 		stop = e.message;
 	for (j = 0; j < ap->nchanges; j++) {
 		ps_change *c = &ap->changes[j];

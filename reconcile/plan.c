@@ -659,6 +659,16 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 	return 0;
 }
 
+size_t ps_plan_failed_accounts(const ps_plan *plan)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < plan->naccounts; i++)
+		if (plan->accounts[i].error)
+			n++;
+	return n;
+}
+
 size_t ps_plan_changes(const ps_plan *plan)
 {
 	return plan->ncreate + plan->nupdate + plan->ndelete;
@@ -714,30 +724,44 @@ static const char *status_name(ps_status s)
 	return s == PS_PLANNED ? "planned" : s == PS_DONE ? "ok" : "failed";
 }
 
+/* ok: nothing failed; failed: something failed and nothing was done;
+ * partial: both. */
+static const char *outcome(size_t failed, size_t done)
+{
+	return !failed ? "ok" : done ? "partial" : "failed";
+}
+
 json_t *ps_plan_to_json(const ps_plan *plan, const char *commit)
 {
 	json_t *accounts = json_array(), *doc;
-	size_t i, j;
+	size_t i, j, failed = 0, done = 0;
 
 	for (i = 0; i < plan->naccounts; i++) {
 		const ps_account_plan *ap = &plan->accounts[i];
 		json_t *changes = json_array(), *a;
+		size_t afailed = ap->error ? 1 : 0, adone = 0;
 
 		for (j = 0; j < ap->nchanges; j++) {
 			const ps_change *c = &ap->changes[j];
+			if (c->status == PS_FAILED)
+				afailed++;
+			else if (c->status == PS_DONE)
+				adone++;
 			json_array_append_new(changes, json_pack(
 				"{s:s, s:s, s:s, s:O, s:s, s:s?}",
 				"event", c->event, "action", action_name(c->action),
 				"origin", origin_name(c->origin), "fields", c->fields,
 				"status", status_name(c->status), "error", c->error));
 		}
-		a = json_pack("{s:s, s:o, s:i, s:O, s:b, s:b, s:b, s:s?}",
+		a = json_pack("{s:s, s:o, s:i, s:O, s:b, s:b, s:b, s:s?, s:s}",
 			      "name", ap->name, "changes", changes,
 			      "unchanged", (json_int_t)ap->unchanged,
 			      "unmanaged", ap->unmanaged, "orphaned", ap->orphaned,
 			      "stale", ap->stale, "refreshed", ap->refreshed,
-			      "error", ap->error);
+			      "error", ap->error, "status", outcome(afailed, adone));
 		json_array_append_new(accounts, a);
+		failed += afailed;
+		done += adone;
 	}
 	doc = json_pack("{s:i, s:{s:i, s:i, s:i, s:i}, s:o}", "format", 1,
 			"summary", "create", (json_int_t)plan->ncreate,
@@ -747,6 +771,7 @@ json_t *ps_plan_to_json(const ps_plan *plan, const char *commit)
 			"accounts", accounts);
 	json_object_set_new(doc, "commit", commit && *commit ? json_string(commit)
 							      : json_null());
+	json_object_set_new(doc, "status", json_string(outcome(failed, done)));
 	return doc;
 }
 

@@ -131,6 +131,9 @@ void ps_plan_adopt_live(ps_plan *plan);
 /* Number of changes (create + update + delete). */
 size_t ps_plan_changes(const ps_plan *plan);
 
+/* Number of accounts with an account-level error (refresh or auth). */
+size_t ps_plan_failed_accounts(const ps_plan *plan);
+
 /*
  * The mass-delete guard and --max-changes (SPEC §4). Returns 0 when the
  * plan may go ahead, or PS_ELIMIT with the reason in err (which says to
@@ -140,7 +143,11 @@ int ps_plan_check_guards(const ps_plan *plan, long max_changes, ps_error *err);
 
 /*
  * The plan as SPEC §4's JSON document (new reference). `commit` is the
- * snapshot commit an apply wrote, or NULL.
+ * snapshot commit an apply wrote, or NULL. "status" (top level and per
+ * account) is "ok" when nothing failed, "failed" when something failed (an
+ * account's refresh or authentication, a change) and nothing was done,
+ * "partial" when some changes were done and others failed; a failed
+ * account carries its "error".
  */
 json_t *ps_plan_to_json(const ps_plan *plan, const char *commit);
 

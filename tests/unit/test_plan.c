@@ -507,6 +507,24 @@ static void json_document_shape(void **state)
 	assert_int_equal(json_integer_value(json_object_get(doc, "format")), 1);
 	assert_int_equal(json_integer_value(ps_json_pointer_get(doc, "/summary/create")), 2);
 	assert_true(json_is_null(json_object_get(doc, "commit")));
+	assert_string_equal(json_string_value(json_object_get(doc, "status")), "ok");
+	assert_string_equal(json_string_value(ps_json_pointer_get(doc, "/accounts/0/status")),
+			    "ok");
+	json_decref(doc);
+	/* a failed change and nothing done: failed; one done too: partial */
+	p->accounts[0].changes[0].status = PS_FAILED;
+	doc = ps_plan_to_json(p, NULL);
+	assert_string_equal(json_string_value(json_object_get(doc, "status")), "failed");
+	json_decref(doc);
+	p->accounts[0].changes[1].status = PS_DONE;
+	doc = ps_plan_to_json(p, NULL);
+	assert_string_equal(json_string_value(json_object_get(doc, "status")), "partial");
+	assert_string_equal(json_string_value(ps_json_pointer_get(doc, "/accounts/0/status")),
+			    "partial");
+	json_decref(doc);
+	p->accounts[0].changes[0].status = PS_PLANNED;
+	p->accounts[0].changes[1].status = PS_PLANNED;
+	doc = ps_plan_to_json(p, NULL);
 	assert_string_equal(json_string_value(ps_json_pointer_get(doc, "/accounts/0/changes/0/status")),
 			    "planned");
 	s = ps_json_compact(doc);
