@@ -116,6 +116,36 @@ static void canonical_json_refuses_past_limit(void **state)
 	free(big);
 }
 
+/* A buffer for secrets keeps its contents when it grows (it copies and
+ * wipes instead of realloc), and stays a secrets buffer after release. */
+static void buf_wipe_mode_grows_and_stays(void **state)
+{
+	ps_buf b = PS_BUF_INIT;
+	json_t *v;
+	char *s;
+	int i;
+
+	(void)state;
+	b.wipe = true;
+	for (i = 0; i < 1000; i++)
+		assert_int_equal(ps_buf_printf(&b, "%03d", i), 0);
+	assert_int_equal(b.len, 3000);
+	assert_memory_equal(b.ptr, "000001002", 9);
+	assert_memory_equal(b.ptr + 2997, "999", 4);
+	ps_buf_release(&b);
+	assert_true(b.wipe);
+	assert_int_equal(ps_buf_puts(&b, "tok"), 0);
+	s = ps_buf_detach(&b, NULL);
+	assert_string_equal(s, "tok");
+	assert_true(b.wipe);
+	ps_free_secret(s);
+	v = json_pack("{s:s}", "Authorization", "Bearer x");
+	s = ps_json_compact_secret(v);
+	assert_string_equal(s, "{\"Authorization\":\"Bearer x\"}");
+	ps_free_secret(s);
+	json_decref(v);
+}
+
 /* Text for a terminal: every control character escaped, the rest kept. */
 static void buf_printable_escapes_controls(void **state)
 {
@@ -311,6 +341,7 @@ int main(void)
 		cmocka_unit_test(buf_refuses_past_max),
 		cmocka_unit_test(buf_failure_is_sticky),
 		cmocka_unit_test(buf_printable_escapes_controls),
+		cmocka_unit_test(buf_wipe_mode_grows_and_stays),
 		cmocka_unit_test(canonical_json_refuses_past_limit),
 		cmocka_unit_test(error_formats_location),
 		cmocka_unit_test(diags_are_bounded),
