@@ -60,6 +60,8 @@ struct opts {
 	bool seed;
 	/* history */
 	long limit;
+	/* validate */
+	bool no_env;
 };
 
 struct command {
