@@ -82,6 +82,30 @@ static void report_live_errors(const json_t *errors)
 		out_error("account %s: %s", name, json_string_value(msg));
 }
 
+/* Read (and so check) the snapshot of every account the run is about,
+ * so a damaged document is refused before the live read's API calls. */
+static int check_snapshots(struct session *s, const struct opts *o)
+{
+	const json_t *doc;
+	ps_error e;
+	size_t i;
+
+	ps_error_clear(&e);
+	for (i = 0; i < s->cfg->naccounts; i++) {
+		const char *name = s->cfg->accounts[i].name;
+		const char *const *p;
+		bool want = !o->accounts;
+
+		for (p = o->accounts; p && *p && !want; p++)
+			want = !strcmp(*p, name);
+		if (want && ps_state_load(&doc, s->st, name, &e) < 0) {
+			out_ps_error(&e);
+			return EXIT_ERROR;
+		}
+	}
+	return EXIT_OK;
+}
+
 int session_plan(struct session *s, struct opts *o, bool refresh,
 		 bool refresh_stale)
 {
@@ -97,7 +121,7 @@ int session_plan(struct session *s, struct opts *o, bool refresh,
 	po.api_url = s->url;
 
 	if (refresh) {
-		if (session_check_url(s))
+		if (session_check_url(s) || check_snapshots(s, o))
 			return EXIT_ERROR;
 		ps_live_read(&s->live, &s->live_errors, s->cfg, o->accounts,
 			     &s->ro, &e);

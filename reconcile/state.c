@@ -26,6 +26,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "snapdoc.h"
 #include "util.h"
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -234,8 +235,10 @@ static int parse_doc(json_t **out, const char *name, const char *at,
 {
 	json_error_t jerr;
 	json_t *doc, *format;
+	ps_error bad;
 
 	*out = NULL;
+	ps_error_clear(&bad);
 	doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!doc)
 		return ps_error_set(err, PS_EINVALID,
@@ -257,6 +260,16 @@ static int parse_doc(json_t **out, const char *name, const char *at,
 				    "accounts/%s.json at %s: unsupported snapshot "
 				    "format (this pavesync reads format 1)",
 				    name, at);
+	}
+	/* Every field is checked before anything uses the document: a field
+	 * of the wrong type must not be read as "absent" (issue 9). */
+	if (ps_snapdoc_check(doc, name, at, &bad) < 0) {
+		json_decref(doc);
+		return ps_error_set(err, PS_EINVALID,
+				    "%s; the snapshot is damaged and nothing was "
+				    "done: fix the file in a new commit on the "
+				    "state ref, or move the ref back to a good "
+				    "commit (pavesync history)", bad.message);
 	}
 	*out = doc;
 	return 0;

@@ -1,0 +1,84 @@
+"""The state ref is input too: damaged snapshots and a moved ref are refused
+before any API call (issue 9 #3, #9), with the file, the field and the way
+forward named."""
+
+import json
+import subprocess
+
+from harness import MAIN, PavesyncTest, main
+
+EV_C = "SESSION:COMPLETE"
+REF = "refs/heads/pavesync-state"
+
+
+class StateGuardTest(PavesyncTest):
+
+    def git_in(self, args, data=None):
+        env = dict(self.env, GIT_AUTHOR_NAME="Someone", GIT_COMMITTER_NAME="Someone",
+                   GIT_AUTHOR_EMAIL="someone@example.com",
+                   GIT_COMMITTER_EMAIL="someone@example.com")
+        proc = subprocess.run(["git", "--git-dir", self.gitdir()] + list(args),
+                              env=env, input=data, capture_output=True,
+                              text=True)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        return proc.stdout.strip()
+
+    def commit_doc(self, account, doc):
+        """Commit `doc` (a dict, or raw text) as accounts/ACCOUNT.json on
+        top of the state ref, the way a person with git would."""
+        text = doc if isinstance(doc, str) else json.dumps(doc, indent=2) + "\n"
+        blob = self.git_in(["hash-object", "-w", "--stdin"], text)
+        entries = self.git_in(["ls-tree", REF + ":accounts"]).splitlines()
+        entries = [e for e in entries if not e.endswith("\t%s.json" % account)]
+        entries.append("100644 blob %s\t%s.json" % (blob, account))
+        acc = self.git_in(["mktree"], "\n".join(entries) + "\n")
+        root = self.git_in(["mktree"], "040000 tree %s\taccounts\n" % acc)
+        head = self.git_in(["rev-parse", REF])
+        commit = self.git_in(["commit-tree", root, "-p", head, "-m", "edit by hand"])
+        self.git_in(["update-ref", "-m", "edit by hand", REF, commit, head])
+        return commit
+
+    # -- #3: every field of a snapshot document is checked ----------------
+
+    def test_damaged_documents_are_refused_before_any_call(self):
+        self.run_ps("apply", expect=0)
+        good = self.snapshot("main")
+        cases = [
+            ("callbacks", dict(good, callbacks="oops"),
+             'field "callbacks" is a string, expected an object'),
+            ("fingerprint_key", {k: v for k, v in good.items() if k != "fingerprint_key"},
+             'field "fingerprint_key" is missing'),
+            ("headers", dict(good, callbacks=dict(good["callbacks"], **{
+                EV_C: dict(good["callbacks"][EV_C], headers={"authorization": "Bearer x"})})),
+             'field "callbacks.SESSION:COMPLETE.headers" value of "authorization" is not a fingerprint'),
+            ("url", dict(good, callbacks=dict(good["callbacks"], **{
+                EV_C: dict(good["callbacks"][EV_C], url=7)})),
+             'field "callbacks.SESSION:COMPLETE.url" is a number, expected a string'),
+            ("account", dict(good, account="branch"),
+             'field "account" names another account'),
+            ("unknown", dict(good, extra=1),
+             'field "extra" is not a snapshot field'),
+            ("format", dict(good, format=2),
+             "unsupported snapshot format"),
+            ("truncated", json.dumps(good)[:40], "accounts/main.json at "),
+        ]
+        for name, doc, message in cases:
+            with self.subTest(name):
+                commit = self.commit_doc("main", doc)
+                self.emu.clear_requests()
+                for args in (["apply"], ["apply", "--refresh"], ["plan"]):
+                    r = self.run_ps(*args, expect=1)
+                    self.assertIn("accounts/main.json at %s" % commit[:12], r.err)
+                    self.assertIn(message, r.err)
+                    if name not in ("format", "truncated"):
+                        self.assertIn("nothing was done", r.err)
+                self.assertEqual(self.emu.requests(), [])
+        # Put the good document back: the next run converges, no request.
+        self.commit_doc("main", good)
+        self.emu.clear_requests()
+        self.run_ps("apply", expect=0)
+        self.assertEqual(self.emu.requests(), [])
+
+
+if __name__ == "__main__":
+    main()
