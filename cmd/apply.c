@@ -9,6 +9,7 @@ const char apply_usage[] =
 	"                      [--max-changes N] [--force] [--on-drift revert|fail]\n"
 	"                      [--concurrency N] [--timeout SECONDS] [--retries N]\n"
 	"                      [--lock-timeout SECONDS] [--push [--remote NAME]]\n"
+	"                      [--adopt-state-ref]\n"
 	"\n"
 	"Call the PAVE API for exactly the events that drifted, then commit the new\n"
 	"snapshot (one commit; none when nothing changed). A run where nothing\n"
@@ -31,6 +32,8 @@ const char apply_usage[] =
 	"  --push               fetch the remote state ref before, push it after\n"
 	"  --remote NAME        the remote for --push (default origin)\n"
 	"  --cacert FILE        trust this CA in addition to the system's\n"
+	"  --adopt-state-ref    accept a state ref that something other than\n"
+	"                       pavesync moved off its history (refused otherwise)\n"
 	"\n"
 	"exit status: 0 done (or nothing to do), 1 error and nothing applied,\n"
 	"3 some changes applied and others failed, 75 another run holds the lock\n";

@@ -56,6 +56,7 @@ struct opts {
 	const char *remote;
 	enum on_drift on_drift;
 	const char *cacert;
+	bool adopt_state_ref;  /* accept a state ref moved outside pavesync */
 	/* import */
 	bool seed;
 	/* history */

@@ -28,7 +28,7 @@ enum {
 };
 
 enum opt_id {
-	O_ACCOUNT, O_API_URL, O_CACERT, O_COLOR, O_CONCURRENCY, O_CONFIG,
+	O_ACCOUNT, O_ADOPT_STATE_REF, O_API_URL, O_CACERT, O_COLOR, O_CONCURRENCY, O_CONFIG,
 	O_DETAILED, O_DRY_RUN, O_FORCE, O_FORMAT, O_HELP, O_LIMIT,
 	O_LOCK_TIMEOUT, O_MAX_CHANGES, O_ON_DRIFT, O_OUT, O_PLAN, O_PRUNE,
 	O_PUSH, O_QUIET, O_REFRESH, O_REMOTE, O_RETRIES, O_SEED,
@@ -47,6 +47,7 @@ struct option_spec {
 /* Sorted by long name. */
 static const struct option_spec options[] = {
 	{ "account", 'a', true, O_ACCOUNT, C_ALL, true },
+	{ "adopt-state-ref", 0, false, O_ADOPT_STATE_REF, C_APPLY | C_IMPORT, false },
 	{ "api-url", 0, true, O_API_URL, C_ALL, true },
 	{ "cacert", 0, true, O_CACERT, C_NET, true },
 	{ "color", 0, true, O_COLOR, C_ALL, true },
@@ -188,6 +189,7 @@ static int set_option(struct opts *o, const struct option_spec *s,
 		o->accounts[o->naccounts++] = v;
 		o->accounts[o->naccounts] = NULL;
 		return 0;
+	case O_ADOPT_STATE_REF: o->adopt_state_ref = true; return 0;
 	case O_API_URL: o->api_url = v; return 0;
 	case O_CACERT: o->cacert = v; return 0;
 	case O_COLOR:

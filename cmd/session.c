@@ -11,6 +11,24 @@
 #include "util.h"
 #include "banned.h"
 
+/* A state ref moved away from pavesync's history is refused before
+ * anything else (writers may adopt it with --adopt-state-ref). */
+static int check_lineage(struct session *s, const struct opts *o, bool write)
+{
+	char note[512];
+	ps_error e;
+
+	ps_error_clear(&e);
+	if (ps_state_check_lineage(s->st, write && o->adopt_state_ref, note,
+				   sizeof(note), &e) < 0) {
+		out_ps_error(&e);
+		return EXIT_ERROR;
+	}
+	if (*note)
+		out_warning("%s", note);
+	return EXIT_OK;
+}
+
 int session_open(struct session *s, struct opts *o, bool write)
 {
 	ps_error e;
@@ -33,7 +51,7 @@ int session_open(struct session *s, struct opts *o, bool write)
 	}
 	run_opts_init(&s->ro, o, s->url);
 	if (!write)
-		return EXIT_OK;
+		return check_lineage(s, o, false);
 
 	rc = ps_lock_acquire(&s->lock, ps_state_gitdir(s->st), ps_state_ref(s->st),
 			     (double)o->lock_timeout, warning, sizeof(warning), &e);
@@ -51,6 +69,8 @@ int session_open(struct session *s, struct opts *o, bool write)
 		out_ps_error(&e);
 		return EXIT_ERROR;
 	}
+	if ((rc = check_lineage(s, o, true)) != EXIT_OK)
+		return rc;
 	if (o->push) {
 		const char *remote = o->remote ? o->remote : "origin";
 		if (ps_state_fetch(s->st, remote, &e) < 0) {

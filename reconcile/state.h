@@ -157,6 +157,22 @@ int ps_state_fetch(ps_state *st, const char *remote, ps_error *err);
  * remote's reason. Nothing committed yet: nothing pushed, 0. */
 int ps_state_push(ps_state *st, const char *remote, ps_error *err);
 
+/*
+ * Refuse a state ref that something other than pavesync moved away from
+ * pavesync's history: the ref's reflog names the last commit pavesync
+ * wrote (its commits, fast-forwards from the remote, adoptions), and the
+ * ref must be that commit or a descendant of it. PS_ESTALE otherwise, with
+ * both commits and the ways forward in the message — unless `adopt`, which
+ * records the ref's current commit in the reflog as adopted by pavesync
+ * and puts a sentence saying so in `note` (may be NULL). A ref without
+ * such a reflog line (a repository from before reflogs were kept, a fresh
+ * clone) or an absent ref passes. Repositories pavesync creates log every
+ * ref update (core.logAllRefUpdates=always), and every commit pavesync
+ * makes is recorded in the reflog even where git would not log it.
+ */
+int ps_state_check_lineage(ps_state *st, bool adopt, char *note,
+			   size_t notelen, ps_error *err);
+
 void ps_state_free(ps_state *st);
 
 /*

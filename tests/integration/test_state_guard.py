@@ -79,6 +79,53 @@ class StateGuardTest(PavesyncTest):
         self.run_ps("apply", expect=0)
         self.assertEqual(self.emu.requests(), [])
 
+    # -- #9: a ref moved away from pavesync's history ------------------------
+
+    def test_ref_moved_to_unrelated_commit_is_refused(self):
+        self.run_ps("apply", expect=0)
+        # The bare repository pavesync made keeps a reflog of the ref.
+        self.assertEqual(self.git_in(["config", "core.logAllRefUpdates"]), "always")
+        self.assertIn("pavesync: 3 created", self.git_in(["reflog", "show", REF]))
+        last = self.git_in(["rev-parse", REF])
+        empty = self.git_in(["mktree"], "")
+        stranger = self.git_in(["commit-tree", empty, "-m", "unrelated"])
+        self.git_in(["update-ref", REF, stranger])
+        self.emu.clear_requests()
+        for args in (["apply"], ["apply", "--refresh"], ["plan"], ["plan", "--refresh"]):
+            r = self.run_ps(*args, expect=1)
+            self.assertIn("whose history does not contain %s" % last[:12], r.err)
+            self.assertIn("git update-ref %s %s" % (REF, last), r.err)
+            self.assertIn("--adopt-state-ref", r.err)
+        self.assertEqual(self.emu.requests(), [])
+        self.assertEqual(self.git_in(["rev-parse", REF]), stranger)
+        # Going back as the message says: converges with no request.
+        self.git_in(["update-ref", REF, last])
+        self.run_ps("apply", expect=0)
+        self.assertEqual(self.emu.requests(), [])
+        # A commit made on top by hand is part of the history: accepted.
+        self.commit_doc("main", self.snapshot("main"))
+        self.run_ps("apply", expect=0)
+        self.assertEqual(self.emu.requests(), [])
+        # Adopting the moved ref, once, on purpose.
+        self.git_in(["update-ref", REF, stranger])
+        r = self.run_ps("apply", "--adopt-state-ref", expect=0)
+        self.assertIn("adopted the state ref", r.err)
+        self.assertEqual(self.git_in(["rev-parse", REF + "^"]), stranger)
+        self.emu.clear_requests()
+        self.run_ps("apply", expect=0)
+        self.run_ps("plan", expect=0)
+        self.assertEqual(self.emu.requests(), [])
+        self.assert_repo_clean()
+
+    def test_work_tree_repository_keeps_its_reflog(self):
+        subprocess.run(["git", "init", "-q", self.state], env=self.env, check=True)
+        self.run_ps("apply", expect=0)
+        last = self.git_in(["rev-parse", REF])
+        stranger = self.git_in(["commit-tree", self.git_in(["mktree"], ""), "-m", "x"])
+        self.git_in(["update-ref", REF, stranger])
+        r = self.run_ps("apply", expect=1)
+        self.assertIn("does not contain %s" % last[:12], r.err)
+
 
 if __name__ == "__main__":
     main()
