@@ -36,7 +36,9 @@ const char apply_usage[] =
 	"                       pavesync moved off its history (refused otherwise)\n"
 	"\n"
 	"exit status: 0 done (or nothing to do), 1 error and nothing applied,\n"
-	"3 some changes applied and others failed, 75 another run holds the lock\n";
+	"3 some changes applied and others failed (the applied ones committed),\n"
+	"4 changes applied but their snapshot could not be committed,\n"
+	"75 another run holds the lock\n";
 
 static size_t count_status(const ps_plan *plan, ps_status status)
 {
@@ -107,9 +109,14 @@ int cmd_apply(struct opts *o)
 		if (ps_apply_commit(s.plan, s.st, commit, &e) < 0) {
 			render(o, &s, true, NULL);
 			out_ps_error(&e);
-			out_error("the API calls above were made but their snapshot could not "
-				  "be committed; the next run will converge");
-			rc = EXIT_ERROR;
+			if (count_status(s.plan, PS_DONE)) {
+				out_error("the API calls above were made but their snapshot "
+					  "could not be committed; the next run repeats them "
+					  "(they set the same values) and converges");
+				rc = EXIT_UNRECORDED;
+			} else {
+				rc = EXIT_ERROR;
+			}
 			goto cleanup;
 		}
 	}

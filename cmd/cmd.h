@@ -19,6 +19,7 @@ enum {
 	EXIT_ERROR = 1,
 	EXIT_CHANGES = 2, /* plan --detailed-exitcode found changes */
 	EXIT_PARTIAL = 3, /* apply applied some changes and failed others */
+	EXIT_UNRECORDED = 4, /* the API was changed but the commit failed */
 	EXIT_LOCKED = 75, /* another run holds the lock (EX_TEMPFAIL) */
 };
 

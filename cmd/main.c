@@ -116,8 +116,9 @@ static const char global_usage[] =
 	"      --version          print the version\n"
 	"  -h, --help             this help; COMMAND --help for a command's\n"
 	"\n"
-	"exit status: 0 ok, 1 error, 2 changes (plan --detailed-exitcode),\n"
-	"3 partly applied, 75 another run holds the lock\n";
+	"exit status: 0 ok, 1 error (nothing applied), 2 changes (plan\n"
+	"--detailed-exitcode), 3 partly applied, 4 applied but not committed,\n"
+	"75 another run holds the lock\n";
 
 static void print_global_usage(FILE *f)
 {

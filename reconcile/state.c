@@ -380,6 +380,44 @@ cleanup:
 	return rc;
 }
 
+/*
+ * Why the ref does not peel to a commit: an object that cannot be read (a
+ * truncated pack, a missing object) is a damaged repository, not a ref
+ * pointing at the wrong kind of object.
+ */
+static int peel_failed(ps_state *st, git_reference *ref, int e, ps_error *err)
+{
+	char at[SHORT_ID + 1];
+	git_odb *odb = NULL;
+	git_odb_object *o = NULL;
+	const git_oid *id = git_reference_target(ref);
+	int rc;
+
+	if (!id)
+		return git_fail(err, PS_EINVALID, e,
+				"the state ref %s does not point at a commit",
+				st->ref);
+	short_id(at, id);
+	git_error_clear();
+	if (git_repository_odb(&odb, st->repo) == 0 &&
+	    (e = git_odb_read(&o, odb, id)) < 0) {
+		rc = git_fail(err, PS_ERROR, e,
+			      "the state ref %s points at %s, which cannot be "
+			      "read: the repository %s is damaged (a truncated "
+			      "pack or a missing object; see git fsck). Nothing "
+			      "was done", st->ref, at, st->gitdir);
+	} else {
+		rc = ps_error_set(err, PS_EINVALID,
+				  "the state ref %s points at %s, which is a %s, "
+				  "not a commit", st->ref, at,
+				  o ? git_object_type2string(git_odb_object_type(o))
+				    : "object");
+	}
+	git_odb_object_free(o);
+	git_odb_free(odb);
+	return rc;
+}
+
 /* Resolve the ref to a commit id. 0 with *found = false when absent. */
 static int read_ref(git_oid *out, bool *found, ps_state *st, ps_error *err)
 {
@@ -402,9 +440,7 @@ static int read_ref(git_oid *out, bool *found, ps_state *st, ps_error *err)
 		goto cleanup;
 	}
 	if ((e = git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT)) < 0) {
-		rc = git_fail(err, PS_EINVALID, e,
-			      "the state ref %s does not point at a commit",
-			      st->ref);
+		rc = peel_failed(st, ref, e, err);
 		goto cleanup;
 	}
 	/* Compare-and-swap needs the ref's own value: a ref pointing at a

@@ -196,10 +196,12 @@ void ps_state_warmup_finish(ps_state_warmup *w);
  * lock of a holder that dies, however it dies; a lock file left with content
  * by such a holder is taken over and `warning` (may be NULL) receives a
  * sentence saying so. Waits up to timeout_seconds (0: do not wait), polling,
- * then fails with PS_ELOCKED naming the holder. While held, a stale
- * "<gitdir>/<ref>.lock" that a killed libgit2 write left on the state ref is
- * removed (also reported in `warning`); one younger than a second is first
- * given that second to go away, in case a git command is updating the ref.
+ * then fails with PS_ELOCKED naming the holder. While held, a
+ * "<gitdir>/<ref>.lock" on the state ref (what a killed git or libgit2
+ * write leaves) is removed only when it is over ten minutes old, as no
+ * live writer holds one that long (reported in `warning`); a younger one
+ * is given a second to go away, then the lock is not taken: PS_ELOCKED
+ * saying that a git command may be updating the ref.
  * `gitdir` is ps_state_gitdir() (the common git directory, so every linked
  * work tree shares one lock). *out is released with ps_lock_release.
  */

@@ -3,6 +3,7 @@ before any API call (issue 9 #3, #9), with the file, the field and the way
 forward named."""
 
 import json
+import os
 import subprocess
 
 from harness import MAIN, PavesyncTest, main
@@ -125,6 +126,32 @@ class StateGuardTest(PavesyncTest):
         self.git_in(["update-ref", REF, stranger])
         r = self.run_ps("apply", expect=1)
         self.assertIn("does not contain %s" % last[:12], r.err)
+
+    # -- #11: a damaged repository is named as such -----------------------
+
+    def test_truncated_pack_is_reported_as_damage(self):
+        self.run_ps("apply", expect=0)
+        self.git_in(["repack", "-adq"])
+        self.git_in(["prune-packed"])
+        packs = os.path.join(self.gitdir(), "objects", "pack")
+        pack = [os.path.join(packs, f) for f in os.listdir(packs) if f.endswith(".pack")][0]
+        os.truncate(pack, os.path.getsize(pack) // 2)
+        self.emu.clear_requests()
+        for args in (["plan"], ["apply"]):
+            r = self.run_ps(*args, expect=1)
+            self.assertIn("which cannot be read", r.err)
+            self.assertIn("is damaged", r.err)
+            self.assertNotIn("does not point at a commit", r.err)
+        self.assertEqual(self.emu.requests(), [])
+
+    def test_ref_at_a_blob_names_the_kind(self):
+        self.run_ps("apply", expect=0)
+        blob = self.git_in(["hash-object", "-w", "--stdin"], "hello\n")
+        # git refuses to do this; a stray tool writing the file does not.
+        with open(os.path.join(self.gitdir(), REF), "w") as f:
+            f.write(blob + "\n")
+        r = self.run_ps("plan", expect=1)
+        self.assertIn("which is a blob, not a commit", r.err)
 
 
 if __name__ == "__main__":

@@ -1196,7 +1196,7 @@ static void test_lock_clears_stale_ref_lock(void **state)
 	assert_non_null(strstr(err.message, reflock));
 
 	clock_gettime(CLOCK_REALTIME, &old[0]);
-	old[0].tv_sec -= 60;
+	old[0].tv_sec -= 11 * 60;
 	old[1] = old[0];
 	assert_int_equal(utimensat(AT_FDCWD, reflock, old, 0), 0);
 	assert_int_equal(ps_lock_acquire(&l, ps_state_gitdir(st), ps_state_ref(st),
@@ -1208,14 +1208,22 @@ static void test_lock_clears_stale_ref_lock(void **state)
 	assert_string_not_equal(id, "");
 	ps_lock_release(l);
 
-	/* A fresh one gets its grace second, then goes too. */
+	/* A young one may be a live git write's: never removed; the run
+	 * stops (before any API call) and the run lock is not kept. */
 	fd = open(reflock, O_WRONLY | O_CREAT | O_EXCL, 0644);
 	assert_true(fd >= 0);
 	close(fd);
+	clock_gettime(CLOCK_REALTIME, &old[0]);
+	old[0].tv_sec -= 5 * 60;
+	old[1] = old[0];
+	assert_int_equal(utimensat(AT_FDCWD, reflock, old, 0), 0);
 	assert_int_equal(ps_lock_acquire(&l, ps_state_gitdir(st), ps_state_ref(st),
-					 0, warn, sizeof(warn), &err), 0);
-	assert_false(exists("state/refs/heads/pavesync-state.lock"));
-	ps_lock_release(l);
+					 0, warn, sizeof(warn), &err), PS_ELOCKED);
+	assert_null(l);
+	assert_non_null(strstr(err.message, "may be updating it"));
+	assert_true(exists("state/refs/heads/pavesync-state.lock"));
+	assert_false(exists("state/pavesync.lock"));
+	assert_int_equal(unlink(reflock), 0);
 
 	/* Nothing to clear: no warning. */
 	assert_int_equal(ps_lock_acquire(&l, ps_state_gitdir(st), ps_state_ref(st),
