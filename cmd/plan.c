@@ -17,6 +17,7 @@ const char plan_usage[] =
 	"  --prune              plan deleting live callbacks of unlisted events\n"
 	"  --detailed-exitcode  exit 2 when there are changes, 0 when none\n"
 	"  -o, --out PLANFILE   save the plan for 'apply --plan PLANFILE'\n"
+	"  --deadline SECONDS   bound the whole run (default 240, 0 none)\n"
 	"  --on-drift revert|fail  accepted for symmetry with apply\n"
 	"  --concurrency N  --timeout SECONDS  --retries N  --cacert FILE  (with --refresh)\n";
 

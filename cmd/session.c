@@ -33,6 +33,7 @@ int session_open(struct session *s, struct opts *o, bool write)
 {
 	ps_error e;
 	char warning[512] = "";
+	double wait;
 	int rc;
 
 	memset(s, 0, sizeof(*s));
@@ -53,8 +54,15 @@ int session_open(struct session *s, struct opts *o, bool write)
 	if (!write)
 		return check_lineage(s, o, false);
 
+	wait = (double)o->lock_timeout;
+	if (o->deadline_ms > 0) {
+		/* Waiting for the lock counts against the run's deadline. */
+		double left = (double)(o->deadline_ms - ps_api_now_ms()) / 1000.0;
+		if (wait > left)
+			wait = left > 0 ? left : 0;
+	}
 	rc = ps_lock_acquire(&s->lock, ps_state_gitdir(s->st), ps_state_ref(s->st),
-			     (double)o->lock_timeout, warning, sizeof(warning), &e);
+			     wait, warning, sizeof(warning), &e);
 	if (rc < 0) {
 		out_ps_error(&e);
 		return rc == PS_ELOCKED ? EXIT_LOCKED : EXIT_ERROR;
