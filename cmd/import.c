@@ -19,7 +19,8 @@ const char import_usage[] =
 	"  --seed   also write the live state as the snapshot, so that the first\n"
 	"           apply with the printed config (and those variables set) is a no-op\n"
 	"  --adopt-state-ref  with --seed: accept a state ref that something other\n"
-	"           than pavesync moved off its history (refused otherwise)\n";
+	"           than pavesync moved off its history (refused otherwise)\n"
+	"  --deadline SECONDS  bound the whole run (default 240, 0 none)\n";
 
 /* An environment variable name from parts: upper-case, [A-Z0-9_]. */
 static void var_name(ps_buf *out, const char *a, const char *b, const char *c)

@@ -393,8 +393,8 @@ int main(int argc, char **argv)
 	rc = cmd->fn(&o);
 	ps_api_global_cleanup();
 	if (stop_signal()) {
-		out_error("stopped by %s: no API call was started after it, and "
-			  "what had succeeded is committed; the next run does the rest",
+		out_error("stopped by %s: no API call was started after it (an apply "
+			  "commits what had succeeded; the next run does the rest)",
 			  stop_signal() == SIGINT ? "SIGINT" : "SIGTERM");
 		rc = EXIT_SIGNAL_BASE + stop_signal();
 	}
