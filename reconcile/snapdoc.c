@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "seal.h"
+#include "state.h"
 #include "util.h"
 #include "banned.h"
 
@@ -20,6 +21,7 @@ struct ctx {
 	char path[PS_SNAPDOC_MAX_NAME + 64]; /* dotted, of the field checked */
 	size_t len;
 	char why[200];
+	json_int_t format; /* once "format" is checked (it is checked first) */
 };
 
 /* Append ".name" (or "name" at the top) to the path; returns the old
@@ -94,13 +96,16 @@ static bool is_fingerprint(const json_t *v)
 static bool check_format(const json_t *v, struct ctx *c)
 {
 	if (!json_is_integer(v))
-		return wrong_type(c, v, "the number 1");
-	if (json_integer_value(v) != 1) {
+		return wrong_type(c, v, "a format number");
+	if (json_integer_value(v) < PS_STATE_FORMAT_MIN ||
+	    json_integer_value(v) > PS_STATE_FORMAT) {
 		snprintf(c->why, sizeof(c->why),
-			 "is %lld: this pavesync reads format 1 (a newer "
-			 "pavesync wrote it?)", (long long)json_integer_value(v));
+			 "is %lld: this pavesync reads formats %d to %d (a newer "
+			 "pavesync wrote it?)", (long long)json_integer_value(v),
+			 PS_STATE_FORMAT_MIN, PS_STATE_FORMAT);
 		return false;
 	}
+	c->format = json_integer_value(v);
 	return true;
 }
 
@@ -216,13 +221,16 @@ static const struct field callback_fields[] = {
 };
 
 static bool check_callbacks(const json_t *v, struct ctx *c);
+static bool check_live(const json_t *v, struct ctx *c);
 
+/* "format" first: later checks may depend on it. */
 static const struct field doc_fields[] = {
 	{ "format", true, check_format },
 	{ "account", true, check_account },
 	{ "api_key", true, check_fingerprint },
 	{ "fingerprint_key", true, check_key_id },
 	{ "callbacks", true, check_callbacks },
+	{ "live", false, check_live },
 	{ NULL, false, NULL },
 };
 
@@ -270,7 +278,9 @@ static bool check_object(const json_t *obj, const struct field *table,
 	return true;
 }
 
-static bool check_callbacks(const json_t *v, struct ctx *c)
+/* An object of events to callbacks; with `allow_null`, an event may map
+ * to null. */
+static bool check_events(const json_t *v, struct ctx *c, bool allow_null)
 {
 	const char *event;
 	json_t *cb;
@@ -294,8 +304,13 @@ static bool check_callbacks(const json_t *v, struct ctx *c)
 			return false;
 		}
 		mark = path_add(c, event);
+		if (allow_null && json_is_null(cb)) {
+			path_cut(c, mark);
+			continue;
+		}
 		if (!json_is_object(cb))
-			return wrong_type(c, cb, "an object (a callback)");
+			return wrong_type(c, cb, allow_null ? "an object (a callback) or null"
+							    : "an object (a callback)");
 		if (!check_object(cb, callback_fields, c))
 			return false;
 		path_cut(c, mark);
@@ -319,4 +334,21 @@ int ps_snapdoc_check(const json_t *doc, const char *account, const char *at,
 				    "accounts/%s.json at %s: field \"%s\" %s",
 				    account, at, c.path, c.why);
 	return 0;
+}
+
+static bool check_callbacks(const json_t *v, struct ctx *c)
+{
+	return check_events(v, c, false);
+}
+
+/* Format 2: per event, the callback last seen live where it differs from
+ * the last applied one, or null when it was missing live. */
+static bool check_live(const json_t *v, struct ctx *c)
+{
+	if (c->format < 2) {
+		snprintf(c->why, sizeof(c->why), "is not a field of format %lld",
+			 (long long)c->format);
+		return false;
+	}
+	return check_events(v, c, true);
 }

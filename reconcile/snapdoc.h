@@ -7,14 +7,17 @@
  * re-send its calls forever), so every field is checked before the
  * document is used:
  *
- *   {"format": 1, "account": NAME (= the file's name),
+ *   {"format": 1 or 2, "account": NAME (= the file's name),
  *    "api_key": FINGERPRINT, "fingerprint_key": 12 lowercase hex,
- *    "callbacks": {EVENT: {"url": string, "method": string,
- *                          "headers": {NAME: FINGERPRINT} | FINGERPRINT,
- *                          "payload": object | FINGERPRINT}}}
+ *    "callbacks": {EVENT: CALLBACK},
+ *    "live": {EVENT: CALLBACK | null}}          (optional, format 2 only)
+ *   CALLBACK = {"url": string, "method": string,
+ *               "headers": {NAME: FINGERPRINT} | FINGERPRINT,
+ *               "payload": object | FINGERPRINT}
  *
  * Unknown fields are refused (a newer format changes "format"). Limits:
- * at most PS_SNAPDOC_MAX_EVENTS events of at most PS_SNAPDOC_MAX_NAME bytes,
+ * at most PS_SNAPDOC_MAX_EVENTS events (per map) of at most
+ * PS_SNAPDOC_MAX_NAME bytes,
  * payloads nested at most PS_SNAPDOC_MAX_DEPTH levels.
  *
  * The rules are tables in snapdoc.c (one row per field: name, required,

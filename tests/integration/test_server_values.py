@@ -24,7 +24,8 @@ class ServerValuesTest(PavesyncTest):
         r = self.run_ps("apply", expect=3)
         self.assertIn("differs from what was sent (headers)", r.out + r.err)
         snap = self.snapshot("main")
-        self.assertTrue(snap["callbacks"][EV_C]["headers"].startswith(
+        # What the server said is recorded as last seen live, sealed whole.
+        self.assertTrue(snap["live"][EV_C]["headers"].startswith(
             "(sensitive) hmac-sha256:"), snap)
         self.assert_repo_clean()
         # The next run sees the recorded difference and converges.
@@ -44,7 +45,7 @@ class ServerValuesTest(PavesyncTest):
             "payload": "source=PAVE&token=%s" % PAYLOAD_SECRET})
         self.run_ps("apply", expect=1)
         snap = self.snapshot("main")
-        self.assertTrue(snap["callbacks"][EV_S]["payload"].startswith(
+        self.assertTrue(snap["live"][EV_S]["payload"].startswith(
             "(sensitive) hmac-sha256:"), snap)
         self.assert_repo_clean()
         r = self.run_ps("plan", "--format", "json", expect=0)

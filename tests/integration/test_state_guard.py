@@ -59,7 +59,12 @@ class StateGuardTest(PavesyncTest):
              'field "account" names another account'),
             ("unknown", dict(good, extra=1),
              'field "extra" is not a snapshot field'),
-            ("format", dict(good, format=2),
+            ("live", dict(good, live={EV_C: "gone"}),
+             'field "live.SESSION:COMPLETE" is a string, expected an object (a callback) or null'),
+            ("live-headers", dict(good, live={EV_C: dict(good["callbacks"][EV_C],
+                                                          headers="Authorization: x")}),
+             'field "live.SESSION:COMPLETE.headers" is a string, expected an object or a fingerprint'),
+            ("format", dict(good, format=3),
              "unsupported snapshot format"),
             ("truncated", json.dumps(good)[:40], "accounts/main.json at "),
         ]
