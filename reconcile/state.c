@@ -26,6 +26,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "remote.h"
 #include "util.h"
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -74,6 +75,7 @@ struct ps_state {
 
 	bool git_inited;
 	bool lazy;            /* PS_STATE_LAZY: parse documents on first use */
+	bool tracking;        /* read from a remote's copy: never committed to */
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -1090,6 +1092,10 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 	}
 	if (nchanged == 0)
 		return 0;
+	if (st->tracking)
+		return ps_error_set(err, PS_EINVALID,
+				    "the snapshot was read from a remote-tracking "
+				    "ref, which pavesync never commits to");
 	if (!st->repo)
 		return ps_error_set(err, PS_EINVALID,
 				    "the state repository %s does not exist "
@@ -1375,49 +1381,10 @@ cleanup:
 
 /* ---- remotes ----------------------------------------------------------- */
 
-struct remote_ctx {
-	int cred_attempts;
-	bool rejected;
-	char reason[256];
-};
-
-/* ssh through the agent, once; anything else uses libgit2's defaults (a
- * second attempt would only loop on the same failure). */
-static int cred_cb(git_credential **out, const char *url,
-		   const char *username_from_url, unsigned int allowed,
-		   void *payload)
-{
-	struct remote_ctx *ctx = payload;
-
-	if (ctx->cred_attempts++ > 0)
-		return GIT_PASSTHROUGH;
-	if (allowed & GIT_CREDENTIAL_SSH_KEY)
-		return git_credential_ssh_key_from_agent(
-			out, username_from_url ? username_from_url : "git");
-	return GIT_PASSTHROUGH;
-}
-
-/* The remote's words, without the final period or newline. */
-static void set_reason(struct remote_ctx *ctx, const char *text)
-{
-	size_t n;
-
-	ps_strlcpy(ctx->reason, text, sizeof(ctx->reason));
-	n = strlen(ctx->reason);
-	while (n && strchr(".\n\r ", ctx->reason[n - 1]))
-		ctx->reason[--n] = '\0';
-}
-
-static int push_update_cb(const char *refname, const char *status, void *data)
-{
-	struct remote_ctx *ctx = data;
-
-	if (status) {
-		ctx->rejected = true;
-		set_reason(ctx, status);
-	}
-	return 0;
-}
+/*
+ * The network part runs the git command (remote.h says why); libgit2 only
+ * validates the remote's name, reads its URL for messages and moves our ref.
+ */
 
 static int lookup_remote(git_remote **out, ps_state *st, const char *name,
 			 ps_error *err)
@@ -1446,11 +1413,28 @@ static int lookup_remote(git_remote **out, ps_state *st, const char *name,
 	return 0;
 }
 
-static const char *remote_url(const git_remote *r)
+/* Options for the git child: the remote's URL without credentials, and
+ * whether the repository's config chose an ssh command. `url` receives
+ * the scrubbed URL. */
+static void remote_opts(ps_remote_opts *o, char *url, size_t urllen,
+			ps_state *st, const git_remote *r)
 {
-	const char *url = git_remote_url(r);
+	git_config *cfg = NULL;
+	git_buf v = { NULL, 0, 0 };
 
-	return url ? url : "no URL";
+	memset(o, 0, sizeof(*o));
+	ps_strlcpy(url, git_remote_url(r) ? git_remote_url(r) : "no URL", urllen);
+	ps_remote_scrub(url);
+	o->url = url;
+	/* A config that cannot be read (an unreadable HOME) just means no
+	 * sshCommand from it: git will report its own trouble. */
+	if (git_repository_config_snapshot(&cfg, st->repo) == 0 &&
+	    git_config_get_string_buf(&v, cfg, "core.sshCommand") == 0 &&
+	    v.ptr && *v.ptr)
+		o->user_ssh_command = true;
+	git_buf_dispose(&v);
+	git_config_free(cfg);
+	git_error_clear();
 }
 
 /* refs/heads/X → X; refs/Y → Y. */
@@ -1461,22 +1445,56 @@ static const char *ref_short(const char *ref)
 	return ref + 5;
 }
 
-int ps_state_fetch(ps_state *st, const char *remote, ps_error *err)
+/* git clone's name for a remote's copy of the ref:
+ * refs/remotes/REMOTE/SHORT. */
+static void tracking_name(ps_buf *out, const char *remote, const char *ref)
 {
-	git_fetch_options opts;
-	struct remote_ctx ctx = { 0, false, "" };
-	git_remote *r = NULL;
-	git_reference *tracking = NULL;
-	const git_remote_head **heads;
-	ps_buf track = PS_BUF_INIT, spec = PS_BUF_INIT;
-	char *specs[1];
-	git_strarray refspecs = { specs, 1 };
-	bool remote_has = false;
-	git_oid theirs;
-	char a[SHORT_ID + 1], b[SHORT_ID + 1];
-	size_t nheads;
-	int e, rc;
+	ps_buf_reset(out);
+	ps_buf_printf(out, "refs/remotes/%s/%s", remote, ref_short(ref));
+}
 
+static int lookup_commit_ref(git_oid *out, bool *found, ps_state *st,
+			     const char *name, ps_error *err)
+{
+	git_reference *ref = NULL;
+	git_object *obj = NULL;
+	int e;
+
+	*found = false;
+	e = git_reference_lookup(&ref, st->repo, name);
+	if (e == GIT_ENOTFOUND || e == GIT_EINVALIDSPEC) {
+		git_error_clear();
+		return 0;
+	}
+	if (e < 0)
+		return git_fail(err, PS_ERROR, e, "cannot read %s", name);
+	e = git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT);
+	git_reference_free(ref);
+	if (e < 0)
+		return git_fail(err, PS_EINVALID, e, "%s does not point at a commit",
+				name);
+	git_oid_cpy(out, git_object_id(obj));
+	git_object_free(obj);
+	*found = true;
+	return 0;
+}
+
+/*
+ * Fetch the remote's state ref into its tracking ref. *has is false when
+ * the remote has none (a stale tracking ref is then deleted).
+ */
+static int fetch_tracking(git_oid *theirs, bool *has, ps_state *st,
+			  const char *remote, ps_error *err)
+{
+	ps_remote_opts ro;
+	git_remote *r = NULL;
+	git_reference *stale = NULL;
+	ps_buf track = PS_BUF_INIT;
+	char url[PS_ERROR_MSG_MAX / 2];
+	bool found;
+	int rc;
+
+	*has = false;
 	if ((rc = lookup_remote(&r, st, remote, err)) < 0)
 		return rc;
 	for (size_t i = 0; i < st->nentries; i++) {
@@ -1487,119 +1505,185 @@ int ps_state_fetch(ps_state *st, const char *remote, ps_error *err)
 			goto cleanup;
 		}
 	}
-	ps_buf_printf(&track, "refs/pavesync/remotes/%s/%s", remote,
-		      ref_short(st->ref));
-	ps_buf_printf(&spec, "+%s:%s", st->ref, track.ptr);
-	/* The _INIT macros leave fields out (-Wmissing-field-initializers). */
-	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
-	specs[0] = spec.ptr;
-
-	opts.callbacks.credentials = cred_cb;
-	opts.callbacks.payload = &ctx;
-	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-	if ((e = git_remote_fetch(r, &refspecs, &opts, "pavesync: fetch")) < 0) {
-		rc = git_fail(err, PS_ERROR, e, "cannot fetch %s from %s (%s)",
-			      st->ref, remote, remote_url(r));
+	remote_opts(&ro, url, sizeof(url), st, r);
+	tracking_name(&track, remote, st->ref);
+	if ((rc = ps_remote_fetch(&found, st->gitdir, remote, st->ref, track.ptr,
+				  &ro, err)) < 0)
 		goto cleanup;
-	}
-	/* The advertised refs stay readable after the fetch disconnected:
-	 * they tell "the remote has no state yet" from a stale tracking ref
-	 * left by an earlier fetch. */
-	if ((e = git_remote_ls(&heads, &nheads, r)) < 0) {
-		rc = git_fail(err, PS_ERROR, e, "cannot list the refs of %s",
-			      remote);
-		goto cleanup;
-	}
-	for (size_t i = 0; i < nheads; i++) {
-		if (strcmp(heads[i]->name, st->ref) == 0) {
-			git_oid_cpy(&theirs, &heads[i]->oid);
-			remote_has = true;
-		}
-	}
-	if (!remote_has) {
-		if (git_reference_lookup(&tracking, st->repo, track.ptr) == 0)
-			git_reference_delete(tracking);
+	if (!found) {
+		if (git_reference_lookup(&stale, st->repo, track.ptr) == 0)
+			git_reference_delete(stale);
 		git_error_clear();
 		goto cleanup;
 	}
-
-	if (st->has_head) {
-		if (git_oid_equal(&theirs, &st->head) ||
-		    git_graph_descendant_of(st->repo, &st->head, &theirs) == 1)
-			goto cleanup; /* up to date, or we are ahead */
-		if (git_graph_descendant_of(st->repo, &theirs, &st->head) != 1) {
-			git_error_clear();
-			short_id(a, &st->head);
-			short_id(b, &theirs);
-			rc = ps_error_set(err, PS_EDIVERGED,
-					  "the state ref on %s has diverged from "
-					  "the local one (local %s, remote %s); "
-					  "pavesync never force-pushes: merge or "
-					  "reset the state ref by hand",
-					  remote, a, b);
-			goto cleanup;
-		}
-	}
-	if ((rc = move_ref(st, &theirs, "pavesync: fast-forward from remote", err)) < 0)
+	if ((rc = lookup_commit_ref(theirs, has, st, track.ptr, err)) < 0)
 		goto cleanup;
-	rc = load_commit(st, &theirs, err);
+	if (!*has)
+		rc = ps_error_set(err, PS_ERROR, "git fetched %s from %s but %s "
+				  "is missing", st->ref, remote, track.ptr);
 
 cleanup:
 	ps_buf_release(&track);
-	ps_buf_release(&spec);
-	git_reference_free(tracking);
+	git_reference_free(stale);
 	git_remote_free(r);
 	return rc;
 }
 
+/* Is `theirs` behind or equal to our head (1), ahead of it (0), or has it
+ * diverged (PS_EDIVERGED)? */
+static int compare_heads(ps_state *st, const git_oid *theirs,
+			 const char *remote, ps_error *err)
+{
+	char a[SHORT_ID + 1], b[SHORT_ID + 1];
+
+	if (!st->has_head)
+		return 0;
+	if (git_oid_equal(theirs, &st->head) ||
+	    git_graph_descendant_of(st->repo, &st->head, theirs) == 1)
+		return 1;
+	if (git_graph_descendant_of(st->repo, theirs, &st->head) == 1)
+		return 0;
+	git_error_clear();
+	short_id(a, &st->head);
+	short_id(b, theirs);
+	return ps_error_set(err, PS_EDIVERGED,
+			    "the state ref on %s has diverged from the local "
+			    "one (local %s, remote %s); pavesync never "
+			    "force-pushes: merge or reset the state ref by hand",
+			    remote, a, b);
+}
+
+int ps_state_fetch(ps_state *st, const char *remote, ps_error *err)
+{
+	git_oid theirs;
+	bool has;
+	int rc;
+
+	if (st->tracking)
+		return ps_error_set(err, PS_EINVALID,
+				    "the snapshot was read from a remote-tracking "
+				    "ref; open it for writing to fetch");
+	if ((rc = fetch_tracking(&theirs, &has, st, remote, err)) < 0 || !has)
+		return rc;
+	if ((rc = compare_heads(st, &theirs, remote, err)) != 0)
+		return rc < 0 ? rc : 0;
+	if ((rc = move_ref(st, &theirs, "pavesync: fast-forward from remote", err)) < 0)
+		return rc;
+	return load_commit(st, &theirs, err);
+}
+
+int ps_state_fetch_readonly(ps_state *st, const char *remote, ps_error *err)
+{
+	git_oid theirs;
+	bool has;
+	int rc;
+
+	if (st->tracking)
+		return ps_error_set(err, PS_EINVALID,
+				    "the snapshot was already read from a "
+				    "remote-tracking ref");
+	if ((rc = fetch_tracking(&theirs, &has, st, remote, err)) < 0 || !has)
+		return rc;
+	if ((rc = compare_heads(st, &theirs, remote, err)) != 0)
+		return rc < 0 ? rc : 0;
+	if ((rc = load_commit(st, &theirs, err)) < 0)
+		return rc;
+	st->tracking = true;
+	return 0;
+}
+
+int ps_state_use_tracking(ps_state *st, const char *remote, bool adopt,
+			  char *used, size_t usedlen, ps_error *err)
+{
+	git_strarray names = { NULL, 0 };
+	ps_buf track = PS_BUF_INIT;
+	git_oid id;
+	bool found = false;
+	int rc = 0;
+
+	if (used && usedlen)
+		*used = '\0';
+	if (!st->repo || st->has_head)
+		return 0;
+	if (remote) {
+		tracking_name(&track, remote, st->ref);
+		if ((rc = lookup_commit_ref(&id, &found, st, track.ptr, err)) < 0)
+			goto cleanup;
+	} else {
+		/* origin first (git clone's name), then the only other
+		 * remote that has one. */
+		tracking_name(&track, "origin", st->ref);
+		if ((rc = lookup_commit_ref(&id, &found, st, track.ptr, err)) < 0)
+			goto cleanup;
+		if (!found && git_remote_list(&names, st->repo) == 0) {
+			ps_buf cand = PS_BUF_INIT;
+			git_oid cid;
+			bool cf;
+			size_t hits = 0;
+
+			for (size_t i = 0; i < names.count; i++) {
+				tracking_name(&cand, names.strings[i], st->ref);
+				if (lookup_commit_ref(&cid, &cf, st, cand.ptr, NULL) == 0 && cf) {
+					hits++;
+					id = cid;
+					ps_buf_reset(&track);
+					ps_buf_puts(&track, cand.ptr);
+				}
+			}
+			ps_buf_release(&cand);
+			found = hits == 1;
+		}
+		git_error_clear();
+	}
+	if (!found)
+		goto cleanup;
+	if (adopt) {
+		if ((rc = move_ref(st, &id, "pavesync: start from the remote-tracking ref", err)) < 0)
+			goto cleanup;
+	}
+	if ((rc = load_commit(st, &id, err)) < 0)
+		goto cleanup;
+	st->tracking = !adopt;
+	if (used)
+		ps_strlcpy(used, track.ptr, usedlen);
+
+cleanup:
+	git_strarray_dispose(&names);
+	ps_buf_release(&track);
+	return rc;
+}
+
+bool ps_state_has_remote(const ps_state *st)
+{
+	git_strarray names = { NULL, 0 };
+	bool any;
+
+	if (!st || !st->repo)
+		return false;
+	if (git_remote_list(&names, st->repo) < 0) {
+		git_error_clear();
+		return false;
+	}
+	any = names.count > 0;
+	git_strarray_dispose(&names);
+	return any;
+}
+
 int ps_state_push(ps_state *st, const char *remote, ps_error *err)
 {
-	git_push_options opts;
-	struct remote_ctx ctx = { 0, false, "" };
+	ps_remote_opts ro;
 	git_remote *r = NULL;
-	ps_buf spec = PS_BUF_INIT;
-	char *specs[1];
-	git_strarray refspecs = { specs, 1 };
-	int e, rc;
+	char url[PS_ERROR_MSG_MAX / 2];
+	int rc;
 
 	if ((rc = lookup_remote(&r, st, remote, err)) < 0)
 		return rc;
-	if (!st->has_head)
+	if (!st->has_head || st->tracking)
 		goto cleanup; /* nothing committed yet: nothing to push */
-	/* No '+': the remote refuses anything but a fast-forward. */
-	ps_buf_printf(&spec, "%s:%s", st->ref, st->ref);
-	git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
-	specs[0] = spec.ptr;
-	opts.callbacks.credentials = cred_cb;
-	opts.callbacks.push_update_reference = push_update_cb;
-	opts.callbacks.payload = &ctx;
-	e = git_remote_push(r, &refspecs, &opts);
-	if (e < 0 && !ctx.rejected) {
-		const git_error *ge = git_error_last();
-		const char *m = ge && ge->message ? ge->message : "";
-
-		if (e == GIT_ENONFASTFORWARD || strstr(m, "fast-forward") ||
-		    strstr(m, "fastforward")) {
-			ctx.rejected = true;
-			set_reason(&ctx, m);
-			git_error_clear();
-		} else {
-			rc = git_fail(err, PS_ERROR, e, "cannot push %s to %s (%s)",
-				      st->ref, remote, remote_url(r));
-			goto cleanup;
-		}
-	}
-	if (ctx.rejected) {
-		git_error_clear();
-		rc = ps_error_set(err, PS_EDIVERGED,
-				  "%s rejected the update of %s (%s); pavesync "
-				  "never force-pushes: fetch and run again, or "
-				  "merge the state ref by hand", remote, st->ref,
-				  ctx.reason[0] ? ctx.reason : "no reason given");
-	}
+	remote_opts(&ro, url, sizeof(url), st, r);
+	rc = ps_remote_push(st->gitdir, remote, st->ref, &ro, err);
 
 cleanup:
-	ps_buf_release(&spec);
 	git_remote_free(r);
 	return rc;
 }
