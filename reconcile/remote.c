@@ -272,7 +272,11 @@ static void summarise(char *out, size_t outlen, ps_buf *raw)
 	for (s = strtok_r(raw->ptr, "\n", &save); s; s = strtok_r(NULL, "\n", &save)) {
 		while (*s == ' ' || *s == '\t')
 			s++;
-		if (!*s || strncmp(s, "hint:", 5) == 0 ||
+		/* git's and ssh's boilerplate says nothing about the cause. */
+		if (!*s || strncmp(s, "hint:", 5) == 0 || *s == '@' ||
+		    strncmp(s, "Could not read from remote", 26) == 0 ||
+		    strncmp(s, "Please make sure you have", 25) == 0 ||
+		    strncmp(s, "and the repository exists", 25) == 0 ||
 		    strncmp(s, "To ", 3) == 0 || strcmp(s, "Done") == 0 ||
 		    strncmp(s, "From ", 5) == 0)
 			continue;
