@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "json.h"
@@ -560,6 +561,123 @@ cleanup:
 	return rc;
 }
 
+/*
+ * libgit2 refuses a repository owned by another user (git's safe.directory
+ * rule) with a message that says nothing of the sort ("not a git
+ * repository", "config value 'safe.directory' was not found"), and fails
+ * with "failed to stat ~/.gitconfig" when HOME cannot be read (systemd's
+ * ProtectHome=). After a failed open, say which it was. Returns the error
+ * code when it explained, 0 when the caller's own message stands.
+ */
+static int explain_unopenable(const char *path, ps_error *err)
+{
+	ps_buf dotgit = PS_BUF_INIT, gc = PS_BUF_INIT, head = PS_BUF_INIT;
+	const char *home = getenv("HOME");
+	const char *gitdir = path;
+	struct stat sb, hb;
+	bool home_unreadable = false;
+	int rc = 0, home_errno = 0;
+
+	ps_buf_printf(&dotgit, "%s/.git", path);
+	if (stat(dotgit.ptr, &sb) == 0 && S_ISDIR(sb.st_mode))
+		gitdir = dotgit.ptr;
+	if (home && *home) {
+		ps_buf_printf(&gc, "%s/.gitconfig", home);
+		if (stat(gc.ptr, &hb) < 0 && errno != ENOENT) {
+			home_unreadable = true;
+			home_errno = errno;
+		}
+	}
+	ps_buf_printf(&head, "%s/HEAD", gitdir);
+	if (stat(gitdir, &sb) == 0 && sb.st_uid != geteuid() &&
+	    access(head.ptr, F_OK) == 0) {
+		char *abs = realpath(path, NULL);
+
+		rc = ps_error_set(err, PS_EINVALID,
+				  "the repository %s is owned by another user "
+				  "(uid %u; pavesync runs as uid %u), and git's "
+				  "safe.directory rule refuses it as git does: run "
+				  "pavesync as its owner, or if you trust it: git "
+				  "config --global --add safe.directory %s%s%s%s",
+				  path, (unsigned)sb.st_uid, (unsigned)geteuid(),
+				  abs ? abs : path,
+				  home_unreadable ? " (HOME " : "",
+				  home_unreadable ? home : "",
+				  home_unreadable ? " cannot be read, so no "
+						    "safe.directory entry applies)"
+						  : "");
+		free(abs);
+	} else if (home_unreadable) {
+		rc = ps_error_set(err, PS_EINVALID,
+				  "cannot read git's global config %s (%s): "
+				  "pavesync reads git configuration like git; "
+				  "give the job a readable HOME (under systemd's "
+				  "ProtectHome=, a home outside /home)",
+				  gc.ptr, strerror(home_errno));
+	}
+	ps_buf_release(&dotgit);
+	ps_buf_release(&gc);
+	ps_buf_release(&head);
+	return rc;
+}
+
+/*
+ * A writer needs to create objects and move the ref. Checked up front, so
+ * a repository left with root-owned directories (a `sudo git gc`) or on a
+ * read-only mount fails before any API call, naming the path and why.
+ */
+static int check_dir_writable(const char *dir, bool must_exist, ps_error *err)
+{
+	if (access(dir, W_OK | X_OK) == 0)
+		return 0;
+	if (errno == ENOENT && !must_exist)
+		return 0;
+	return ps_error_set(err, PS_EINVALID,
+			    "cannot write to the state repository: %s: %s "
+			    "(pavesync runs as uid %u and must write objects "
+			    "and refs there)", dir, strerror(errno),
+			    (unsigned)geteuid());
+}
+
+static int check_writable(ps_state *st, ps_error *err)
+{
+	ps_buf p = PS_BUF_INIT;
+	const char *fixed[] = { "", "/objects", "/objects/pack", "/objects/info",
+				"/refs", "/refs/heads", "/logs", "/logs/refs",
+				"/logs/refs/heads" };
+	DIR *d = NULL;
+	struct dirent *de;
+	const char *slash;
+	int rc = 0;
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]) && !rc; i++) {
+		ps_buf_reset(&p);
+		ps_buf_printf(&p, "%s%s", st->gitdir, fixed[i]);
+		rc = check_dir_writable(p.ptr, i < 2, err);
+	}
+	/* The directories on the way to the ref (refs/heads/a/b). */
+	for (slash = strchr(st->ref, '/'); slash && !rc; slash = strchr(slash + 1, '/')) {
+		ps_buf_reset(&p);
+		ps_buf_printf(&p, "%s/%.*s", st->gitdir, (int)(slash - st->ref), st->ref);
+		rc = check_dir_writable(p.ptr, false, err);
+	}
+	/* Loose objects go into objects/XX. */
+	ps_buf_reset(&p);
+	ps_buf_printf(&p, "%s/objects", st->gitdir);
+	if (!rc && (d = opendir(p.ptr)) != NULL) {
+		while (!rc && (de = readdir(d)) != NULL) {
+			if (strlen(de->d_name) != 2 || de->d_name[0] == '.')
+				continue;
+			ps_buf_reset(&p);
+			ps_buf_printf(&p, "%s/objects/%s", st->gitdir, de->d_name);
+			rc = check_dir_writable(p.ptr, false, err);
+		}
+		closedir(d);
+	}
+	ps_buf_release(&p);
+	return rc;
+}
+
 int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 		  unsigned flags, ps_error *err)
 {
@@ -618,6 +736,10 @@ int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 	} else {
 		e = git_repository_open_ext(&st->repo, repo_path,
 					    GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+		if (e < 0 && (rc = explain_unopenable(repo_path, err)) < 0) {
+			git_error_clear();
+			goto fail;
+		}
 		if (e == GIT_ENOTFOUND) {
 			git_error_clear();
 			rc = ps_error_set(err, PS_EINVALID,
@@ -636,6 +758,8 @@ int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 	}
 	free(st->gitdir);
 	st->gitdir = strip_slash(git_repository_commondir(st->repo));
+	if ((flags & PS_STATE_CREATE) && (rc = check_writable(st, err)) < 0)
+		goto fail;
 
 	if ((rc = check_not_checked_out(st, err)) < 0)
 		goto fail;
@@ -1350,6 +1474,21 @@ int ps_state_default_path(char **out, const char *config_path, ps_error *err)
 		e = git_repository_open_ext(&repo, found.ptr,
 					    GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
 		if (e < 0) {
+			ps_buf wd = PS_BUF_INIT;
+
+			/* found is the git directory: explain with its work
+			 * tree when it is a ".git". */
+			ps_buf_puts(&wd, found.ptr);
+			while (wd.len > 1 && wd.ptr[wd.len - 1] == '/')
+				wd.ptr[--wd.len] = '\0';
+			if (wd.len > 5 && strcmp(wd.ptr + wd.len - 5, "/.git") == 0)
+				wd.ptr[wd.len -= 5] = '\0';
+			rc = explain_unopenable(wd.ptr, err);
+			ps_buf_release(&wd);
+			if (rc < 0) {
+				git_error_clear();
+				goto cleanup;
+			}
 			rc = git_fail(err, PS_ERROR, e, "cannot open %s", found.ptr);
 			goto cleanup;
 		}
