@@ -91,6 +91,13 @@ class HttpTest(PavesyncTest):
 
     def setUp(self):
         super().setUp()
+        try:
+            self.set_up_more()
+        except BaseException:
+            self.tearDown()     # unittest skips tearDown when setUp fails
+            raise
+
+    def set_up_more(self):
         self.root = os.path.join(self.tmp, "srv")
         os.makedirs(self.root)
         self.remote = os.path.join(self.root, "state.git")
@@ -106,8 +113,9 @@ class HttpTest(PavesyncTest):
                        check=True, env=self.env)
 
     def tearDown(self):
-        self.server.shutdown()
-        self.server.server_close()
+        if getattr(self, "server", None):
+            self.server.shutdown()
+            self.server.server_close()
         super().tearDown()
 
     def store_credential(self, token=TOKEN):

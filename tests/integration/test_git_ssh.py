@@ -30,6 +30,13 @@ class SshTest(PavesyncTest):
 
     def setUp(self):
         super().setUp()
+        try:
+            self.set_up_more()
+        except BaseException:
+            self.tearDown()     # unittest skips tearDown when setUp fails
+            raise
+
+    def set_up_more(self):
         self.assertEqual(os.geteuid(), 0, "these tests start sshd and a mount namespace: run them as root")
         self.user = pwd.getpwuid(os.getuid())
         self.srv = os.path.join(self.tmp, "sshd")
@@ -90,7 +97,7 @@ class SshTest(PavesyncTest):
                 time.sleep(0.05)
 
     def stop_sshd(self):
-        if self.sshd:
+        if getattr(self, "sshd", None):
             self.sshd.terminate()
             self.sshd.wait(timeout=30)
             self.sshd = None
