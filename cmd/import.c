@@ -468,6 +468,7 @@ int cmd_import(struct opts *o)
 				json_is_true(v) ? "  (new: set it to the live value)" : "");
 	}
 	if (o->seed) {
+		ps_plan_adopt_live(s.plan);
 		rc = session_record_drift(&s, "pavesync: import: snapshot seeded from live");
 		if (!rc)
 			rc = session_push(&s, o);

@@ -37,22 +37,52 @@ static bool doc_is_stale(const json_t *doc, const ps_account *acct,
 	return !key || strcmp(key, fp);
 }
 
-static json_t *make_doc(const ps_account_plan *ap, json_t *callbacks)
+static bool same_cb(const json_t *a, const json_t *b)
+{
+	return a == b || (a && b && json_equal(a, b));
+}
+
+/*
+ * `applied` (stolen) becomes "callbacks"; the events where `live` (borrowed,
+ * may be NULL: the same as applied) differs from it become "live", which is
+ * left out when empty: a converged account's document is the same whatever
+ * was seen live, so the no-drift fast path compares one blob.
+ */
+static json_t *make_doc(const ps_account_plan *ap, json_t *applied,
+			const json_t *live)
 {
 	char fp[80];
+	json_t *doc, *diff, *v;
+	const char *ev;
 
 	api_key_fingerprint(fp, sizeof(fp), &ap->key, ap->account->api_key);
-	return json_pack("{s:i, s:s, s:s, s:s, s:o}", "format", 1, "account",
-			 ap->name, "api_key", fp, "fingerprint_key", ap->key.id,
-			 "callbacks", callbacks);
+	doc = json_pack("{s:i, s:s, s:s, s:s, s:o}", "format", PS_STATE_FORMAT,
+			"account", ap->name, "api_key", fp, "fingerprint_key",
+			ap->key.id, "callbacks", applied);
+	if (!live)
+		return doc;
+	diff = json_object();
+	json_object_foreach((json_t *)live, ev, v)
+		if (!same_cb(v, json_object_get(applied, ev)))
+			json_object_set(diff, ev, v);
+	json_object_foreach(applied, ev, v)
+		if (!json_object_get(live, ev))
+			json_object_set_new(diff, ev, json_null());
+	if (json_object_size(diff))
+		json_object_set_new(doc, "live", diff);
+	else
+		json_decref(diff);
+	return doc;
 }
 
 json_t *ps_account_plan_doc(const ps_account_plan *ap)
 {
-	/* A copy of the event map: apply keeps replacing entries of ap->base,
-	 * the staged document must not change with it. The callbacks inside
-	 * are never modified in place, so they can be shared. */
-	return make_doc(ap, json_copy(ap->base));
+	/* A copy of the event map: apply keeps replacing entries of
+	 * ap->applied, the staged document must not change with it. The
+	 * callbacks inside are never modified in place, so they can be
+	 * shared. */
+	return make_doc(ap, json_copy(ap->applied ? ap->applied : ap->base),
+			ap->base);
 }
 
 /* ---- sealing live callbacks ---- */
@@ -273,17 +303,12 @@ static void free_names(const char **names, size_t n)
 	free(names);
 }
 
-static ps_origin origin_of(const json_t *desired, const json_t *live,
-			   const json_t *snap, bool refreshed)
+ps_origin ps_plan_origin(const json_t *desired, const json_t *applied,
+			 const json_t *live)
 {
-	bool config_changed, dashboard_changed;
+	bool config_changed = !same_cb(desired, applied);
+	bool dashboard_changed = !same_cb(live, applied);
 
-	if (!refreshed)
-		return PS_ORIGIN_CONFIG;
-	config_changed = !(desired == snap || (desired && snap &&
-					       json_equal(desired, snap)));
-	dashboard_changed = !(live == snap || (live && snap &&
-					       json_equal(live, snap)));
 	if (config_changed && dashboard_changed)
 		return PS_ORIGIN_CONFLICT;
 	if (dashboard_changed)
@@ -306,7 +331,7 @@ static bool snapshot_matches(const ps_state *st, ps_account_plan *ap,
 
 	if (!st)
 		return false;
-	doc = make_doc(ap, json_incref(desired)); /* read only: no copy */
+	doc = make_doc(ap, json_incref(desired), NULL); /* read only: no copy */
 	text = ps_json_canonical(doc);
 	same = ps_state_same_blob(st, ap->name, text, strlen(text));
 	free(text);
@@ -314,14 +339,35 @@ static bool snapshot_matches(const ps_state *st, ps_account_plan *ap,
 	return same;
 }
 
-static int plan_account(ps_account_plan *ap, const ps_account *acct,
-			ps_state *st, const json_t *live_raw, bool prune,
-			ps_error *err)
+/* The events last seen live: the applied callbacks with the snapshot's
+ * "live" entries laid over them (null: absent live). New reference. */
+static json_t *known_live(const json_t *applied, const json_t *live)
 {
-	json_t *desired = json_object(), *snap, *live = NULL, *base;
-	const json_t *snap_doc = NULL;
-	const char **events;
-	size_t i, n, alloc = 0;
+	json_t *known = json_copy((json_t *)applied), *v;
+	const char *ev;
+
+	json_object_foreach((json_t *)live, ev, v) {
+		if (json_is_null(v))
+			json_object_del(known, ev);
+		else
+			json_object_set(known, ev, v);
+	}
+	return known;
+}
+
+/*
+ * The first half of planning an account (on a worker thread): derive its
+ * key, seal its desired callbacks and settle it when the committed blob is
+ * byte for byte what it would write. Touches no libgit2 object
+ * (ps_state_same_blob only reads blob ids). Returns the sealed desired
+ * callbacks (owned by the caller), or NULL when the account is settled.
+ */
+static json_t *plan_account_start(ps_account_plan *ap, const ps_account *acct,
+				  const ps_state *st, const json_t *live_raw,
+				  bool prune)
+{
+	json_t *desired = json_object();
+	size_t i;
 
 	ap->account = acct;
 	ap->prune = prune || acct->prune;
@@ -339,15 +385,37 @@ static int plan_account(ps_account_plan *ap, const ps_account *acct,
 		ap->settled = true;
 		ap->drift_lines = json_array();
 		ap->unchanged = acct->ncallbacks;
-		return 0;
+		return NULL;
 	}
-	if (st && ps_state_load(&snap_doc, st, acct->name, err) < 0) {
-		json_decref(desired);
-		return err ? err->code : PS_ERROR;
-	}
+	return desired;
+}
+
+/*
+ * The second half (on a worker thread): compare the desired callbacks
+ * (stolen) with the snapshot document, which the caller read on the thread
+ * that owns the state (libgit2 objects are not shared between threads).
+ */
+static void plan_account(ps_account_plan *ap, const ps_account *acct,
+			 json_t *desired, const json_t *snap_doc,
+			 const json_t *live_raw)
+{
+	json_t *snap, *known, *live = NULL, *base;
+	const char **events;
+	size_t i, n, alloc = 0;
+
 	ap->stale = snap_doc && doc_is_stale(snap_doc, acct, &ap->key);
+	if (snap_doc && !ap->stale &&
+	    json_integer_value(json_object_get(snap_doc, "format")) < PS_STATE_FORMAT)
+		ap->migrate = true;
+	/* snap: what pavesync last applied; known: what it last saw live. */
 	snap = (snap_doc && !ap->stale)
 		       ? json_object_get(snap_doc, "callbacks") : NULL;
+	if (!snap)
+		snap = json_object();
+	else
+		json_incref(snap);
+	known = known_live(snap, ap->migrate || ap->stale ? NULL :
+			   json_object_get(snap_doc, "live"));
 
 	if (live_raw) {
 		size_t j;
@@ -359,40 +427,47 @@ static int plan_account(ps_account_plan *ap, const ps_account *acct,
 			const char *ev = json_string_value(json_object_get(raw, "event"));
 			if (!ev)
 				continue;
+			const json_t *prev = json_object_get(snap, ev);
+			if (!prev)
+				prev = json_object_get(known, ev);
 			json_object_set_new(live, ev, seal_live_one(
-				raw, ps_account_callback(acct, ev),
-				json_object_get(snap, ev), &ap->key));
+				raw, ps_account_callback(acct, ev), prev,
+				&ap->key));
 		}
-		{
-			json_t *empty = json_object();
-			ap->drifted = ap->stale ||
-				      !json_equal(live, snap ? snap : empty);
-			json_decref(empty);
-		}
+		/* Something new was seen live: recorded in its own commit. */
+		ap->drifted = ap->stale || !json_equal(live, known);
 		base = live;
+		if (ap->stale) {
+			/* Unknown history: what is live now is the baseline. */
+			json_decref(snap);
+			snap = json_copy(live);
+			json_decref(known);
+			known = json_copy(live);
+		}
 	} else {
-		base = snap ? json_deep_copy(snap) : json_object();
+		base = json_copy(known);
 	}
 	ap->base = base;
+	ap->applied = json_copy(snap);
 	ap->drift_lines = json_array();
 	if (ap->refreshed && ap->stale)
 		json_array_append_new(ap->drift_lines, json_sprintf(
 			"%s: snapshot re-recorded from live (API key or secret changed)",
 			ap->name));
 
-	events = event_union(desired, base, snap, &n);
+	events = event_union(desired, base, known, &n);
 	for (i = 0; i < n; i++) {
 		const char *ev = events[i];
 		json_t *d = json_object_get(desired, ev);
 		json_t *b = json_object_get(base, ev);
-		json_t *s = ap->refreshed && !ap->stale ? json_object_get(snap, ev)
-							: b;
-		ps_origin origin = origin_of(d, b, s, ap->refreshed);
+		json_t *k = json_object_get(known, ev);
+		json_t *a = json_object_get(snap, ev);
+		ps_origin origin = ps_plan_origin(d, a, b);
 
-		if (ap->refreshed && !(s == b || (s && b && json_equal(s, b))))
+		if (ap->refreshed && !same_cb(k, b))
 			json_array_append_new(ap->drift_lines, json_sprintf(
 				"%s/%s: %s outside pavesync", ap->name, ev,
-				!s ? "created" : !b ? "deleted" : "changed"));
+				!k ? "created" : !b ? "deleted" : "changed"));
 		if (d && !b) {
 			push_change(ap, &alloc, ev, PS_CREATE, origin, NULL, d,
 				    ps_account_callback(acct, ev));
@@ -401,16 +476,30 @@ static int plan_account(ps_account_plan *ap, const ps_account *acct,
 				    ps_account_callback(acct, ev));
 		} else if (d && b) {
 			ap->unchanged++;
+			/* Live already is what the config wants (the config
+			 * took over a dashboard edit, or both were set back):
+			 * that is now the last applied callback. */
+			if (!same_cb(a, d)) {
+				json_object_set(ap->applied, ev, d);
+				ap->rewrite = true;
+			}
 		} else if (b && ap->prune) {
 			push_change(ap, &alloc, ev, PS_DELETE, origin, b, NULL,
 				    NULL);
 		} else if (b) {
 			json_array_append_new(ap->unmanaged, json_string(ev));
+		} else if (a) {
+			/* Neither wanted nor live: nothing left to remember. */
+			json_object_del(ap->applied, ev);
+			ap->rewrite = true;
 		}
 	}
+	if (ap->migrate)
+		ap->rewrite = true;
 	free_names(events, n);
+	json_decref(known);
+	json_decref(snap);
 	json_decref(desired);
-	return 0;
 }
 
 static int cmp_account(const void *key, const void *elem)
@@ -427,25 +516,40 @@ static const ps_account *find_account(const ps_config *cfg, const char *name)
 }
 
 /* Accounts are planned side by side (each touches only its own
- * ps_account_plan, its own snapshot entry and read-only config). */
+ * ps_account_plan and read-only config), in two passes with the snapshot
+ * documents the first pass could not settle read in between, on this
+ * thread: libgit2 objects are used from one thread only. */
 struct build_job {
 	ps_account_plan *ap;
 	const ps_account *acct;
 	const json_t *raw;
-	ps_state *st;
+	const ps_state *st;
 	bool prune;
-	int rc;
-	ps_error err;
+	json_t *desired;        /* after the first pass; NULL = settled */
+	const json_t *snap_doc; /* read between the passes */
 };
 
-static void build_one(void *ctx, size_t i)
+static void start_one(void *ctx, size_t i)
 {
 	struct build_job *job = &((struct build_job *)ctx)[i];
 
-	ps_error_clear(&job->err);
-	job->rc = plan_account(job->ap, job->acct, job->st, job->raw,
-			       job->prune, &job->err);
+	job->desired = plan_account_start(job->ap, job->acct, job->st,
+					  job->raw, job->prune);
 }
+
+static void finish_one(void *ctx, size_t i)
+{
+	struct build_job *job = &((struct build_job *)ctx)[i];
+
+	if (!job->desired)
+		return;
+	plan_account(job->ap, job->acct, job->desired, job->snap_doc,
+		     job->raw);
+	job->desired = NULL;
+}
+
+/* Snapshot documents parsed at once while planning. */
+#define DOC_BATCH 256
 
 /* Below this, threads cost more than they save. */
 #define PARALLEL_MIN_ACCOUNTS 16
@@ -468,7 +572,7 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 {
 	ps_plan *plan;
 	struct build_job *jobs;
-	size_t i, j, alloc, ns, njobs = 0;
+	size_t i, j, b, alloc, ns, njobs = 0, threads;
 
 	*out = NULL;
 	if (opts && opts->only) {
@@ -529,17 +633,28 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 		jobs[njobs].prune = opts && opts->prune;
 		njobs++;
 	}
-	ps_pool_run(njobs, njobs >= PARALLEL_MIN_ACCOUNTS ? ps_pool_cpus() : 1,
-		    build_one, jobs);
-	for (i = 0; i < njobs; i++) {
-		if (jobs[i].rc < 0) {
-			int rc = jobs[i].rc;
-			if (err)
-				*err = jobs[i].err;
-			free(jobs);
-			ps_plan_free(plan);
-			return rc;
+	threads = njobs >= PARALLEL_MIN_ACCOUNTS ? ps_pool_cpus() : 1;
+	ps_pool_run(njobs, threads, start_one, jobs);
+	/* In batches, so that only a batch of parsed documents is alive at
+	 * once (the plans keep the callbacks they share with them). */
+	for (b = 0; b < njobs; b += DOC_BATCH) {
+		size_t nb = njobs - b < DOC_BATCH ? njobs - b : DOC_BATCH;
+		for (i = b; i < b + nb; i++) {
+			if (jobs[i].desired && st &&
+			    ps_state_load(&jobs[i].snap_doc, st,
+					  jobs[i].acct->name, err) < 0) {
+				int rc = err ? err->code : PS_ERROR;
+				for (j = 0; j < njobs; j++)
+					json_decref(jobs[j].desired);
+				free(jobs);
+				ps_plan_free(plan);
+				return rc;
+			}
 		}
+		ps_pool_run(nb, threads, finish_one, jobs + b);
+		for (i = b; i < b + nb; i++)
+			if (jobs[i].snap_doc)
+				ps_state_unload(st, jobs[i].acct->name);
 	}
 	free(jobs);
 	for (i = 0; i < plan->naccounts; i++) {
@@ -553,6 +668,8 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 				plan->ndelete++;
 		}
 		plan->nunchanged += ap->unchanged;
+		if (ap->rewrite)
+			plan->nrewrite++;
 		plan->managed += ap->settled ? ap->unchanged
 					     : json_object_size(ap->base);
 	}
@@ -582,6 +699,16 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 	}
 	*out = plan;
 	return 0;
+}
+
+size_t ps_plan_failed_accounts(const ps_plan *plan)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < plan->naccounts; i++)
+		if (plan->accounts[i].error)
+			n++;
+	return n;
 }
 
 size_t ps_plan_changes(const ps_plan *plan)
@@ -639,30 +766,44 @@ static const char *status_name(ps_status s)
 	return s == PS_PLANNED ? "planned" : s == PS_DONE ? "ok" : "failed";
 }
 
+/* ok: nothing failed; failed: something failed and nothing was done;
+ * partial: both. */
+static const char *outcome(size_t failed, size_t done)
+{
+	return !failed ? "ok" : done ? "partial" : "failed";
+}
+
 json_t *ps_plan_to_json(const ps_plan *plan, const char *commit)
 {
 	json_t *accounts = json_array(), *doc;
-	size_t i, j;
+	size_t i, j, failed = 0, done = 0;
 
 	for (i = 0; i < plan->naccounts; i++) {
 		const ps_account_plan *ap = &plan->accounts[i];
 		json_t *changes = json_array(), *a;
+		size_t afailed = ap->error ? 1 : 0, adone = 0;
 
 		for (j = 0; j < ap->nchanges; j++) {
 			const ps_change *c = &ap->changes[j];
+			if (c->status == PS_FAILED)
+				afailed++;
+			else if (c->status == PS_DONE)
+				adone++;
 			json_array_append_new(changes, json_pack(
 				"{s:s, s:s, s:s, s:O, s:s, s:s?}",
 				"event", c->event, "action", action_name(c->action),
 				"origin", origin_name(c->origin), "fields", c->fields,
 				"status", status_name(c->status), "error", c->error));
 		}
-		a = json_pack("{s:s, s:o, s:i, s:O, s:b, s:b, s:b, s:s?}",
+		a = json_pack("{s:s, s:o, s:i, s:O, s:b, s:b, s:b, s:s?, s:s}",
 			      "name", ap->name, "changes", changes,
 			      "unchanged", (json_int_t)ap->unchanged,
 			      "unmanaged", ap->unmanaged, "orphaned", ap->orphaned,
 			      "stale", ap->stale, "refreshed", ap->refreshed,
-			      "error", ap->error);
+			      "error", ap->error, "status", outcome(afailed, adone));
 		json_array_append_new(accounts, a);
+		failed += afailed;
+		done += adone;
 	}
 	doc = json_pack("{s:i, s:{s:i, s:i, s:i, s:i}, s:o}", "format", 1,
 			"summary", "create", (json_int_t)plan->ncreate,
@@ -672,6 +813,7 @@ json_t *ps_plan_to_json(const ps_plan *plan, const char *commit)
 			"accounts", accounts);
 	json_object_set_new(doc, "commit", commit && *commit ? json_string(commit)
 							      : json_null());
+	json_object_set_new(doc, "status", json_string(outcome(failed, done)));
 	return doc;
 }
 
@@ -811,6 +953,20 @@ cleanup:
 	return rc;
 }
 
+void ps_plan_adopt_live(ps_plan *plan)
+{
+	size_t i;
+
+	for (i = 0; i < plan->naccounts; i++) {
+		ps_account_plan *ap = &plan->accounts[i];
+		if (!ap->refreshed || !ap->applied || !ap->base)
+			continue;
+		json_decref(ap->applied);
+		ap->applied = json_copy(ap->base);
+		ap->drifted = true;
+	}
+}
+
 void ps_plan_free(ps_plan *plan)
 {
 	size_t i, j;
@@ -831,6 +987,7 @@ void ps_plan_free(ps_plan *plan)
 		free(ap->name);
 		json_decref(ap->unmanaged);
 		json_decref(ap->base);
+		json_decref(ap->applied);
 		json_decref(ap->drift_lines);
 		free(ap->error);
 		ps_fpkey_wipe(&ap->key);

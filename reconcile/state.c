@@ -77,6 +77,9 @@ struct ps_state {
 	bool git_inited;
 	bool lazy;            /* PS_STATE_LAZY: parse documents on first use */
 	bool tracking;        /* read from a remote's copy: never committed to */
+	/* The thread that opened the snapshot: libgit2 objects (st->repo)
+	 * are used from it alone (libgit2's threading rules). */
+	pthread_t owner;
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -254,12 +257,13 @@ static int parse_doc(json_t **out, const char *name, const char *at,
 	 * newer pavesync must not be silently rewritten by an older one. */
 	format = json_object_get(doc, "format");
 	if (format && !(json_is_integer(format) &&
-			json_integer_value(format) == 1)) {
+			json_integer_value(format) >= PS_STATE_FORMAT_MIN &&
+			json_integer_value(format) <= PS_STATE_FORMAT)) {
 		json_decref(doc);
 		return ps_error_set(err, PS_EINVALID,
 				    "accounts/%s.json at %s: unsupported snapshot "
-				    "format (this pavesync reads format 1)",
-				    name, at);
+				    "format (this pavesync reads formats %d to %d)",
+				    name, at, PS_STATE_FORMAT_MIN, PS_STATE_FORMAT);
 	}
 	*out = doc;
 	return 0;
@@ -276,6 +280,13 @@ static int read_doc(json_t **out, ps_state *st, const char *name,
 
 	*out = NULL;
 	short_id(at, &st->head);
+	/* Checked in every build, not left to ThreadSanitizer, which does
+	 * not see inside libgit2. */
+	if (!pthread_equal(pthread_self(), st->owner))
+		return ps_error_set(err, PS_ERROR,
+				    "internal error: accounts/%s.json read from a "
+				    "thread that does not own the state repository",
+				    name);
 	if ((e = git_blob_lookup(&blob, st->repo, id)) < 0)
 		return git_fail(err, PS_ERROR, e, "cannot read accounts/%s.json at %s",
 				name, at);
@@ -696,6 +707,7 @@ int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 	st->gitdir = ps_strdup("");
 	st->view_dirty = true;
 	st->lazy = (flags & PS_STATE_LAZY) != 0;
+	st->owner = pthread_self();
 
 	if ((e = git_libgit2_init()) < 0) {
 		rc = git_fail(err, PS_ERROR, e, "cannot initialise libgit2");
@@ -971,6 +983,30 @@ bool ps_state_same_blob(const ps_state *st, const char *account,
 	if (!blob_id(&id, text, len))
 		return false;
 	return git_oid_equal(&id, &e->blob);
+}
+
+bool ps_state_has(const ps_state *st, const char *account)
+{
+	long at;
+
+	if (!st || !account || (at = entry_find(st, account)) < 0)
+		return false;
+	return entry_visible(st->entries[at]);
+}
+
+void ps_state_unload(ps_state *st, const char *account)
+{
+	struct entry *e;
+	long at;
+
+	if (!st || !st->lazy || !account || (at = entry_find(st, account)) < 0)
+		return;
+	e = st->entries[at];
+	if (e->change != CH_NONE || !e->committed || !e->loaded)
+		return;
+	json_decref(e->doc);
+	e->doc = NULL;
+	e->loaded = false;
 }
 
 void ps_state_put(ps_state *st, const char *account, json_t *doc)

@@ -4,11 +4,17 @@
  * by default), written through libgit2 straight to the object database and
  * the ref. No working tree, index or checked-out branch is ever touched.
  *
- * An account document:
- *   {"format": 1, "account": NAME, "api_key": FINGERPRINT,
+ * An account document (format 2):
+ *   {"format": 2, "account": NAME, "api_key": FINGERPRINT,
  *    "fingerprint_key": KEY_ID,
- *    "callbacks": {EVENT: {"url","method","headers","payload"}}}
+ *    "callbacks": {EVENT: {"url","method","headers","payload"}},
+ *    "live": {EVENT: {"url","method","headers","payload"} | null}}
  * with every sensitive value already replaced by its fingerprint (seal.h).
+ * "callbacks" is what pavesync last applied (the desired callbacks, sealed);
+ * "live", present only when not empty, holds the events whose callback was
+ * last seen live different from "callbacks" (null: absent live). Format 1
+ * (the previous release) has no "live": its callbacks are read as last
+ * applied and rewritten as format 2 on the next write (plan.h).
  * The store itself does not interpret documents beyond "format".
  */
 #ifndef PS_STATE_H
@@ -21,6 +27,10 @@
 #include "error.h"
 
 #define PS_STATE_DEFAULT_REF "refs/heads/pavesync-state"
+
+/* The snapshot document format written, and the oldest one still read. */
+#define PS_STATE_FORMAT 2
+#define PS_STATE_FORMAT_MIN 1
 
 typedef struct ps_state ps_state;
 
@@ -82,10 +92,23 @@ const json_t *ps_state_get(const ps_state *st, const char *account);
 /*
  * The same with errors: *out is the document or NULL (absent); a lazy
  * document that cannot be read or parsed fails with PS_EINVALID/PS_ERROR.
- * (ps_state_get returns NULL for such a document.)
+ * (ps_state_get returns NULL for such a document.) Reading a lazy document
+ * uses libgit2, so it must happen on the thread that opened the state:
+ * from any other thread it fails with PS_ERROR ("internal error: ...").
+ * ps_state_same_blob reads no object and may be called from any thread.
  */
 int ps_state_load(const json_t **out, ps_state *st, const char *account,
 		  ps_error *err);
+
+/* Is `account` in the snapshot (staged changes included)? Reads nothing. */
+bool ps_state_has(const ps_state *st, const char *account);
+
+/*
+ * Forget the parsed committed document of `account` when it was read
+ * lazily and nothing is staged for it: a later ps_state_load/ps_state_get
+ * reads it again. Pointers returned for it before become invalid.
+ */
+void ps_state_unload(ps_state *st, const char *account);
 
 /*
  * Is `text` byte for byte the committed document of `account` (same git
