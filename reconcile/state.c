@@ -1561,12 +1561,72 @@ cleanup:
  * validates the remote's name, reads its URL for messages and moves our ref.
  */
 
-static int lookup_remote(git_remote **out, ps_state *st, const char *name,
-			 ps_error *err)
+/*
+ * Remotes are read from the repository's config directly: libgit2 1.5's
+ * git_remote_lookup and git_remote_list leak through pcre2 on every call
+ * (libgit2 #6382), and git itself does the rest.
+ */
+static void remote_names(git_strarray *out, ps_state *st)
 {
-	int valid = 0, e;
+	git_config *cfg = NULL;
+	git_config_iterator *it = NULL;
+	git_config_entry *ce;
+	size_t alloc = 0;
 
-	*out = NULL;
+	out->strings = NULL;
+	out->count = 0;
+	if (git_repository_config_snapshot(&cfg, st->repo) < 0 ||
+	    git_config_iterator_new(&it, cfg) < 0)
+		goto cleanup;
+	while (git_config_next(&ce, it) == 0) {
+		size_t n = strlen(ce->name), i;
+		bool dup = false;
+
+		/* remote.NAME.url */
+		if (n <= 11 || strncmp(ce->name, "remote.", 7) != 0 ||
+		    strcmp(ce->name + n - 4, ".url") != 0)
+			continue;
+		for (i = 0; i < out->count && !dup; i++)
+			dup = strlen(out->strings[i]) == n - 11 &&
+			      strncmp(out->strings[i], ce->name + 7, n - 11) == 0;
+		if (dup)
+			continue;
+		if (out->count == alloc) {
+			alloc = alloc ? 2 * alloc : 4;
+			out->strings = ps_realloc(out->strings, alloc * sizeof(*out->strings));
+		}
+		out->strings[out->count++] = ps_strndup(ce->name + 7, n - 11);
+	}
+
+cleanup:
+	git_config_iterator_free(it);
+	git_config_free(cfg);
+	git_error_clear();
+}
+
+static void remote_names_free(git_strarray *names)
+{
+	for (size_t i = 0; i < names->count; i++)
+		free(names->strings[i]);
+	free(names->strings);
+	names->strings = NULL;
+	names->count = 0;
+}
+
+/*
+ * Check that `name` is a configured remote and fill the options for the
+ * git child: the remote's URL without credentials (in `url`, for
+ * messages) and whether the repository's config chose an ssh command.
+ */
+static int lookup_remote(ps_remote_opts *o, char *url, size_t urllen,
+			 ps_state *st, const char *name, ps_error *err)
+{
+	git_config *cfg = NULL;
+	git_buf v = { NULL, 0, 0 };
+	ps_buf key = PS_BUF_INIT;
+	int valid = 0, e, rc = 0;
+
+	memset(o, 0, sizeof(*o));
 	if (!st->repo)
 		return ps_error_set(err, PS_EINVALID,
 				    "the state repository %s does not exist yet",
@@ -1575,41 +1635,38 @@ static int lookup_remote(git_remote **out, ps_state *st, const char *name,
 		return ps_error_set(err, PS_EINVALID,
 				    "\"%s\" is not a valid remote name",
 				    name ? name : "");
-	e = git_remote_lookup(out, st->repo, name);
+	if ((e = git_repository_config_snapshot(&cfg, st->repo)) < 0)
+		return git_fail(err, PS_ERROR, e, "cannot read the configuration of %s",
+				st->gitdir);
+	ps_buf_printf(&key, "remote.%s.url", name);
+	e = git_config_get_string_buf(&v, cfg, key.ptr);
 	if (e == GIT_ENOTFOUND) {
 		git_error_clear();
-		return ps_error_set(err, PS_ENOTFOUND,
-				    "the state repository %s has no remote "
-				    "named \"%s\"", st->gitdir, name);
+		rc = ps_error_set(err, PS_ENOTFOUND,
+				  "the state repository %s has no remote named "
+				  "\"%s\"", st->gitdir, name);
+		goto cleanup;
 	}
-	if (e < 0)
-		return git_fail(err, PS_ERROR, e, "cannot read the remote \"%s\"",
-				name);
-	return 0;
-}
-
-/* Options for the git child: the remote's URL without credentials, and
- * whether the repository's config chose an ssh command. `url` receives
- * the scrubbed URL. */
-static void remote_opts(ps_remote_opts *o, char *url, size_t urllen,
-			ps_state *st, const git_remote *r)
-{
-	git_config *cfg = NULL;
-	git_buf v = { NULL, 0, 0 };
-
-	memset(o, 0, sizeof(*o));
-	ps_strlcpy(url, git_remote_url(r) ? git_remote_url(r) : "no URL", urllen);
+	if (e < 0) {
+		rc = git_fail(err, PS_ERROR, e, "cannot read the remote \"%s\"", name);
+		goto cleanup;
+	}
+	ps_strlcpy(url, v.ptr ? v.ptr : "no URL", urllen);
 	ps_remote_scrub(url);
 	o->url = url;
+	git_buf_dispose(&v);
 	/* A config that cannot be read (an unreadable HOME) just means no
 	 * sshCommand from it: git will report its own trouble. */
-	if (git_repository_config_snapshot(&cfg, st->repo) == 0 &&
-	    git_config_get_string_buf(&v, cfg, "core.sshCommand") == 0 &&
+	if (git_config_get_string_buf(&v, cfg, "core.sshCommand") == 0 &&
 	    v.ptr && *v.ptr)
 		o->user_ssh_command = true;
-	git_buf_dispose(&v);
-	git_config_free(cfg);
 	git_error_clear();
+
+cleanup:
+	git_buf_dispose(&v);
+	ps_buf_release(&key);
+	git_config_free(cfg);
+	return rc;
 }
 
 /* refs/heads/X → X; refs/Y → Y. */
@@ -1662,7 +1719,6 @@ static int fetch_tracking(git_oid *theirs, bool *has, ps_state *st,
 			  const char *remote, ps_error *err)
 {
 	ps_remote_opts ro;
-	git_remote *r = NULL;
 	git_reference *stale = NULL;
 	ps_buf track = PS_BUF_INIT;
 	char url[PS_ERROR_MSG_MAX / 2];
@@ -1670,7 +1726,7 @@ static int fetch_tracking(git_oid *theirs, bool *has, ps_state *st,
 	int rc;
 
 	*has = false;
-	if ((rc = lookup_remote(&r, st, remote, err)) < 0)
+	if ((rc = lookup_remote(&ro, url, sizeof(url), st, remote, err)) < 0)
 		return rc;
 	for (size_t i = 0; i < st->nentries; i++) {
 		if (st->entries[i]->change != CH_NONE) {
@@ -1680,7 +1736,6 @@ static int fetch_tracking(git_oid *theirs, bool *has, ps_state *st,
 			goto cleanup;
 		}
 	}
-	remote_opts(&ro, url, sizeof(url), st, r);
 	tracking_name(&track, remote, st->ref);
 	if ((rc = ps_remote_fetch(&found, st->gitdir, remote, st->ref, track.ptr,
 				  &ro, err)) < 0)
@@ -1700,7 +1755,6 @@ static int fetch_tracking(git_oid *theirs, bool *has, ps_state *st,
 cleanup:
 	ps_buf_release(&track);
 	git_reference_free(stale);
-	git_remote_free(r);
 	return rc;
 }
 
@@ -1790,12 +1844,13 @@ int ps_state_use_tracking(ps_state *st, const char *remote, bool adopt,
 		tracking_name(&track, "origin", st->ref);
 		if ((rc = lookup_commit_ref(&id, &found, st, track.ptr, err)) < 0)
 			goto cleanup;
-		if (!found && git_remote_list(&names, st->repo) == 0) {
+		if (!found) {
 			ps_buf cand = PS_BUF_INIT;
 			git_oid cid;
 			bool cf;
 			size_t hits = 0;
 
+			remote_names(&names, st);
 			for (size_t i = 0; i < names.count; i++) {
 				tracking_name(&cand, names.strings[i], st->ref);
 				if (lookup_commit_ref(&cid, &cf, st, cand.ptr, NULL) == 0 && cf) {
@@ -1823,7 +1878,7 @@ int ps_state_use_tracking(ps_state *st, const char *remote, bool adopt,
 		ps_strlcpy(used, track.ptr, usedlen);
 
 cleanup:
-	git_strarray_dispose(&names);
+	remote_names_free(&names);
 	ps_buf_release(&track);
 	return rc;
 }
@@ -1835,30 +1890,21 @@ bool ps_state_has_remote(const ps_state *st)
 
 	if (!st || !st->repo)
 		return false;
-	if (git_remote_list(&names, st->repo) < 0) {
-		git_error_clear();
-		return false;
-	}
+	remote_names(&names, (ps_state *)st);
 	any = names.count > 0;
-	git_strarray_dispose(&names);
+	remote_names_free(&names);
 	return any;
 }
 
 int ps_state_push(ps_state *st, const char *remote, ps_error *err)
 {
 	ps_remote_opts ro;
-	git_remote *r = NULL;
 	char url[PS_ERROR_MSG_MAX / 2];
 	int rc;
 
-	if ((rc = lookup_remote(&r, st, remote, err)) < 0)
+	if ((rc = lookup_remote(&ro, url, sizeof(url), st, remote, err)) < 0)
 		return rc;
 	if (!st->has_head || st->tracking)
-		goto cleanup; /* nothing committed yet: nothing to push */
-	remote_opts(&ro, url, sizeof(url), st, r);
-	rc = ps_remote_push(st->gitdir, remote, st->ref, &ro, err);
-
-cleanup:
-	git_remote_free(r);
-	return rc;
+		return 0; /* nothing committed yet: nothing to push */
+	return ps_remote_push(st->gitdir, remote, st->ref, &ro, err);
 }
