@@ -61,6 +61,8 @@ struct opts {
 	bool seed;
 	/* history */
 	long limit;
+	/* validate */
+	bool no_env;
 };
 
 struct command {
