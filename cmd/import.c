@@ -9,7 +9,7 @@
 #include "banned.h"
 
 const char import_usage[] =
-	"usage: pavesync import [--seed] [-a NAME]...\n"
+	"usage: pavesync import [--seed [--adopt-state-ref]] [-a NAME]...\n"
 	"\n"
 	"Read the live callbacks of the accounts in the config and print a config\n"
 	"that declares them. A value the config marks sensitive (a header value,\n"
@@ -20,7 +20,10 @@ const char import_usage[] =
 	"'$' in other values is written as '$$'.\n"
 	"\n"
 	"  --seed   also write the live state as the snapshot, so that the first\n"
-	"           apply with the printed config (and those variables set) is a no-op\n";
+	"           apply with the printed config (and those variables set) is a no-op\n"
+	"  --adopt-state-ref  with --seed: accept a state ref that something other\n"
+	"           than pavesync moved off its history (refused otherwise)\n"
+	"  --deadline SECONDS  bound the whole run (default 240, 0 none)\n";
 
 /* An environment variable name from parts: upper-case, [A-Z0-9_]. */
 static void var_name(ps_buf *out, const char *a, const char *b, const char *c)

@@ -25,6 +25,7 @@ const char plan_usage[] =
 	"                       more than N changes (as apply --max-changes N)\n"
 	"  --force              do not mark what apply --force would allow (a mass\n"
 	"                       delete, more than --max-changes)\n"
+	"  --deadline SECONDS   bound the whole run (default 240, 0 none)\n"
 	"  --on-drift revert|fail  accepted for symmetry with apply\n"
 	"  --concurrency N  --timeout SECONDS  --retries N  --cacert FILE  (with --refresh)\n"
 	"\n"
