@@ -12,7 +12,9 @@ const char apply_usage[] =
 	"\n"
 	"Call the PAVE API for exactly the events that drifted, then commit the new\n"
 	"snapshot (one commit; none when nothing changed). A run where nothing\n"
-	"drifted makes no API call.\n"
+	"drifted makes no API call. With a terminal on stdin and stdout it shows\n"
+	"the plan and asks \"Apply these changes? [y/N]\" first; without one it\n"
+	"never asks.\n"
 	"\n"
 	"  --refresh            read live callbacks first; record changes made\n"
 	"                       outside pavesync in their own commit\n"
@@ -31,6 +33,9 @@ const char apply_usage[] =
 	"  --push               fetch the remote state ref before, push it after\n"
 	"  --remote NAME        the remote for --push (default origin)\n"
 	"  --cacert FILE        trust this CA in addition to the system's\n"
+	"  -y, --yes            do not ask for confirmation on a terminal\n"
+	"  --metrics-file PATH  write Prometheus metrics of this run to PATH\n"
+	"  --detailed-exitcode  accepted for symmetry with plan\n"
 	"\n"
 	"exit status: 0 done (or nothing to do), 1 error and nothing applied,\n"
 	"3 some changes applied and others failed, 75 another run holds the lock\n";
@@ -66,6 +71,7 @@ int cmd_apply(struct opts *o)
 
 	if (o->dry_run)
 		return cmd_plan(o);
+	metrics_start();
 	ps_error_clear(&e);
 	rc = session_open(&s, o, true);
 	if (rc)
@@ -86,6 +92,13 @@ int cmd_apply(struct opts *o)
 	if (!o->force && ps_plan_check_guards(s.plan, o->max_changes, &e) < 0) {
 		render(o, &s, false, NULL);
 		out_error("%s", e.message);
+		rc = EXIT_ERROR;
+		goto cleanup;
+	}
+	/* On a terminal, ask first (a saved plan was reviewed when written). */
+	if (!o->plan_file && ps_plan_changes(s.plan) && confirm_needed(o) &&
+	    !confirm_apply(o, s.plan)) {
+		out_error("apply cancelled; nothing changed");
 		rc = EXIT_ERROR;
 		goto cleanup;
 	}
@@ -126,6 +139,7 @@ int cmd_apply(struct opts *o)
 	else
 		rc = EXIT_OK;
 cleanup:
+	metrics_write(o, s.plan, true, rc);
 	session_close(&s);
 	return rc;
 }

@@ -16,8 +16,19 @@ const char import_usage[] =
 	"${VARIABLE} reference whose name is listed on stderr. '$' in other values\n"
 	"is written as '$$'.\n"
 	"\n"
-	"  --seed   also write the live state as the snapshot, so that the first\n"
-	"           apply with the printed config (and those variables set) is a no-op\n";
+	"  --seed               also write the live state as the snapshot, so that\n"
+	"                       the first apply with the printed config (and those\n"
+	"                       variables set) is a no-op\n"
+	"  --push               with --seed: fetch the remote state ref before, push\n"
+	"                       it after\n"
+	"  --remote NAME        the remote for --push (default origin)\n"
+	"  --lock-timeout SECONDS  with --seed: wait this long for another run\n"
+	"  --concurrency N      accounts read at once (default 8)\n"
+	"  --timeout SECONDS    per request (default 30)\n"
+	"  --retries N          retries for 429/5xx/transport errors (default 4)\n"
+	"  --cacert FILE        trust this CA in addition to the system's\n"
+	"\n"
+	"The config is printed as YAML whatever --format says.\n";
 
 /* An environment variable name from parts: upper-case, [A-Z0-9_]. */
 static void var_name(ps_buf *out, const char *a, const char *b, const char *c)

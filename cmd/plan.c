@@ -18,7 +18,13 @@ const char plan_usage[] =
 	"  --detailed-exitcode  exit 2 when there are changes, 0 when none\n"
 	"  -o, --out PLANFILE   save the plan for 'apply --plan PLANFILE'\n"
 	"  --on-drift revert|fail  accepted for symmetry with apply\n"
-	"  --concurrency N  --timeout SECONDS  --retries N  --cacert FILE  (with --refresh)\n";
+	"  --metrics-file PATH  write Prometheus metrics of this run to PATH\n"
+	"  --remote NAME        the git remote (default origin)\n"
+	"with --refresh:\n"
+	"  --concurrency N      accounts in flight at once (default 8)\n"
+	"  --timeout SECONDS    per request (default 30)\n"
+	"  --retries N          retries for 429/5xx/transport errors (default 4)\n"
+	"  --cacert FILE        trust this CA in addition to the system's\n";
 
 int cmd_plan(struct opts *o)
 {
@@ -26,6 +32,7 @@ int cmd_plan(struct opts *o)
 	ps_error e;
 	int rc;
 
+	metrics_start();
 	ps_error_clear(&e);
 	rc = session_open(&s, o, false);
 	if (rc)
@@ -50,6 +57,7 @@ int cmd_plan(struct opts *o)
 	else if (o->detailed_exitcode && ps_plan_changes(s.plan))
 		rc = EXIT_CHANGES;
 cleanup:
+	metrics_write(o, s.plan, false, rc);
 	session_close(&s);
 	return rc;
 }
