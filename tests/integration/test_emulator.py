@@ -601,6 +601,138 @@ class ProcessTest(unittest.TestCase):
             d.close()
 
 
+class WireFidelityTest(unittest.TestCase):
+    """The emulator must not add latency of its own: a kept-alive request
+    takes its configured delay (not a Nagle/delayed-ACK stall more), and a
+    burst of connects is accepted without lost SYNs."""
+
+    DELAY_MS = 20
+
+    def test_one_write_per_response(self):
+        # Run the real handler in-process and count the writes it makes:
+        # headers and body must leave together, whatever the TCP options.
+        sys.path.insert(0, os.path.join(ROOT, "tests", "emulator"))
+        import pave_emulator as pe
+        writes = []
+
+        class Counter:
+            def __init__(self, inner):
+                self.inner = inner
+
+            def write(self, data):
+                writes.append(len(data))
+                return self.inner.write(data)
+
+            def flush(self):
+                return self.inner.flush()
+
+            def __getattr__(self, name):
+                return getattr(self.inner, name)
+
+        class CountingHandler(pe.Handler):
+            def setup(self):
+                super().setup()
+                self.wfile = Counter(self.wfile)
+
+        args = pe.argparse.Namespace(
+            delay_ms=0, post_existing="400", skew_seconds=300,
+            auth_status=401, max_connections=None, account=["k1:s1:u1"])
+        server = pe.Server(("127.0.0.1", 0), CountingHandler)
+        server.state = pe.State(args)
+        server.verbose = False
+        server.idle_timeout = 30
+        t = threading.Thread(target=server.serve_forever,
+                             kwargs={"poll_interval": 0.05}, daemon=True)
+        t.start()
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1",
+                                              server.server_address[1],
+                                              timeout=30)
+            calls = [("POST", "/v1/callbacks",
+                      {"event": EV, "url": "https://h.example/x"}),
+                     ("GET", "/v1/callbacks/" + EV, None),
+                     ("GET", "/v1/callbacks/" + EV2, None),
+                     ("PUT", "/v1/callbacks/" + EV, {"url": "https://y/"}),
+                     ("DELETE", "/v1/callbacks/" + EV, None),
+                     ("GET", "/v1/callbacks", None),
+                     ("GET", "/_emulator/stats", None)]
+            for method, path, body in calls:
+                data = json.dumps(body).encode() if body else None
+                conn.request(method, path, body=data, headers=sign(K1))
+                r = conn.getresponse()
+                payload = r.read()
+                self.assertGreater(len(payload), 0)
+            conn.close()
+        finally:
+            server.shutdown()
+            server.server_close()
+        self.assertEqual(len(writes), len(calls), writes)
+        self.assertTrue(all(n > 100 for n in writes), writes)
+
+    def test_keepalive_latency_is_the_delay(self):
+        n = 60
+        with Emulator(accounts=[K1], extra_args=[
+                "--delay-ms", str(self.DELAY_MS)]) as emu:
+            c = Client(emu)
+            c.call("POST", "/v1/callbacks",
+                   {"event": EV, "url": "https://h.example/x"})
+            times = []
+            for i in range(n):
+                if i % 2:
+                    call = ("PUT", "/v1/callbacks/" + EV,
+                            {"url": "https://h.example/%d" % i})
+                else:
+                    call = ("GET", "/v1/callbacks/" + EV, None)
+                t0 = time.monotonic()
+                st = c.call(*call)[0]
+                times.append((time.monotonic() - t0) * 1000.0)
+                self.assertEqual(st, 200)
+            c.close()
+            self.assertEqual(emu.stats()["connections"], 1)
+        times.sort()
+        median = times[n // 2]
+        # A Nagle/delayed-ACK stall adds ~40 ms to every response; allow
+        # generous slack for a loaded (sanitizer) machine below that.
+        self.assertGreaterEqual(median, self.DELAY_MS - 1)
+        self.assertLess(median, self.DELAY_MS + 15, times)
+
+    def test_burst_of_connects(self):
+        n = 200
+        with Emulator(accounts=[K1]) as emu:
+            barrier = threading.Barrier(n)
+            connect_s = [None] * n
+            status = [None] * n
+
+            def one(i):
+                conn = http.client.HTTPConnection("127.0.0.1", emu.port,
+                                                  timeout=30)
+                try:
+                    barrier.wait(timeout=30)
+                    t0 = time.monotonic()
+                    conn.connect()
+                    connect_s[i] = time.monotonic() - t0
+                    conn.request("GET", "/v1/callbacks", headers=sign(K1))
+                    r = conn.getresponse()
+                    r.read()
+                    status[i] = r.status
+                except Exception as e:  # reported by the assertions
+                    status[i] = repr(e)
+                finally:
+                    conn.close()
+
+            threads = [threading.Thread(target=one, args=(i,))
+                       for i in range(n)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(status, [200] * n)
+            # A dropped SYN is retransmitted after 1 s: no connect may
+            # take that long.
+            self.assertLess(max(connect_s), 0.9)
+            self.assertEqual(emu.stats()["connections"], n)
+
+
 class Counting(unittest.TextTestResult):
     pass
 
