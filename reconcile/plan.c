@@ -314,14 +314,19 @@ static bool snapshot_matches(const ps_state *st, ps_account_plan *ap,
 	return same;
 }
 
-static int plan_account(ps_account_plan *ap, const ps_account *acct,
-			ps_state *st, const json_t *live_raw, bool prune,
-			ps_error *err)
+/*
+ * The first half of planning an account (on a worker thread): derive its
+ * key, seal its desired callbacks and settle it when the committed blob is
+ * byte for byte what it would write. Touches no libgit2 object
+ * (ps_state_same_blob only reads blob ids). Returns the sealed desired
+ * callbacks (owned by the caller), or NULL when the account is settled.
+ */
+static json_t *plan_account_start(ps_account_plan *ap, const ps_account *acct,
+				  const ps_state *st, const json_t *live_raw,
+				  bool prune)
 {
-	json_t *desired = json_object(), *snap, *live = NULL, *base;
-	const json_t *snap_doc = NULL;
-	const char **events;
-	size_t i, n, alloc = 0;
+	json_t *desired = json_object();
+	size_t i;
 
 	ap->account = acct;
 	ap->prune = prune || acct->prune;
@@ -339,12 +344,24 @@ static int plan_account(ps_account_plan *ap, const ps_account *acct,
 		ap->settled = true;
 		ap->drift_lines = json_array();
 		ap->unchanged = acct->ncallbacks;
-		return 0;
+		return NULL;
 	}
-	if (st && ps_state_load(&snap_doc, st, acct->name, err) < 0) {
-		json_decref(desired);
-		return err ? err->code : PS_ERROR;
-	}
+	return desired;
+}
+
+/*
+ * The second half (on a worker thread): compare the desired callbacks
+ * (stolen) with the snapshot document, which the caller read on the thread
+ * that owns the state (libgit2 objects are not shared between threads).
+ */
+static void plan_account(ps_account_plan *ap, const ps_account *acct,
+			 json_t *desired, const json_t *snap_doc,
+			 const json_t *live_raw)
+{
+	json_t *snap, *live = NULL, *base;
+	const char **events;
+	size_t i, n, alloc = 0;
+
 	ap->stale = snap_doc && doc_is_stale(snap_doc, acct, &ap->key);
 	snap = (snap_doc && !ap->stale)
 		       ? json_object_get(snap_doc, "callbacks") : NULL;
@@ -410,7 +427,6 @@ static int plan_account(ps_account_plan *ap, const ps_account *acct,
 	}
 	free_names(events, n);
 	json_decref(desired);
-	return 0;
 }
 
 static int cmp_account(const void *key, const void *elem)
@@ -427,24 +443,36 @@ static const ps_account *find_account(const ps_config *cfg, const char *name)
 }
 
 /* Accounts are planned side by side (each touches only its own
- * ps_account_plan, its own snapshot entry and read-only config). */
+ * ps_account_plan and read-only config), in two passes with the snapshot
+ * documents the first pass could not settle read in between, on this
+ * thread: libgit2 objects are used from one thread only. */
 struct build_job {
 	ps_account_plan *ap;
 	const ps_account *acct;
 	const json_t *raw;
-	ps_state *st;
+	const ps_state *st;
 	bool prune;
-	int rc;
-	ps_error err;
+	json_t *desired;        /* after the first pass; NULL = settled */
+	const json_t *snap_doc; /* read between the passes */
 };
 
-static void build_one(void *ctx, size_t i)
+static void start_one(void *ctx, size_t i)
 {
 	struct build_job *job = &((struct build_job *)ctx)[i];
 
-	ps_error_clear(&job->err);
-	job->rc = plan_account(job->ap, job->acct, job->st, job->raw,
-			       job->prune, &job->err);
+	job->desired = plan_account_start(job->ap, job->acct, job->st,
+					  job->raw, job->prune);
+}
+
+static void finish_one(void *ctx, size_t i)
+{
+	struct build_job *job = &((struct build_job *)ctx)[i];
+
+	if (!job->desired)
+		return;
+	plan_account(job->ap, job->acct, job->desired, job->snap_doc,
+		     job->raw);
+	job->desired = NULL;
 }
 
 /* Below this, threads cost more than they save. */
@@ -468,7 +496,7 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 {
 	ps_plan *plan;
 	struct build_job *jobs;
-	size_t i, j, alloc, ns, njobs = 0;
+	size_t i, j, alloc, ns, njobs = 0, threads;
 
 	*out = NULL;
 	if (opts && opts->only) {
@@ -529,18 +557,21 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 		jobs[njobs].prune = opts && opts->prune;
 		njobs++;
 	}
-	ps_pool_run(njobs, njobs >= PARALLEL_MIN_ACCOUNTS ? ps_pool_cpus() : 1,
-		    build_one, jobs);
+	threads = njobs >= PARALLEL_MIN_ACCOUNTS ? ps_pool_cpus() : 1;
+	ps_pool_run(njobs, threads, start_one, jobs);
 	for (i = 0; i < njobs; i++) {
-		if (jobs[i].rc < 0) {
-			int rc = jobs[i].rc;
-			if (err)
-				*err = jobs[i].err;
+		if (jobs[i].desired && st &&
+		    ps_state_load(&jobs[i].snap_doc, st, jobs[i].acct->name,
+				  err) < 0) {
+			int rc = err ? err->code : PS_ERROR;
+			for (j = 0; j < njobs; j++)
+				json_decref(jobs[j].desired);
 			free(jobs);
 			ps_plan_free(plan);
 			return rc;
 		}
 	}
+	ps_pool_run(njobs, threads, finish_one, jobs);
 	free(jobs);
 	for (i = 0; i < plan->naccounts; i++) {
 		const ps_account_plan *ap = &plan->accounts[i];

@@ -74,6 +74,9 @@ struct ps_state {
 
 	bool git_inited;
 	bool lazy;            /* PS_STATE_LAZY: parse documents on first use */
+	/* The thread that opened the snapshot: libgit2 objects (st->repo)
+	 * are used from it alone (libgit2's threading rules). */
+	pthread_t owner;
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -273,6 +276,13 @@ static int read_doc(json_t **out, ps_state *st, const char *name,
 
 	*out = NULL;
 	short_id(at, &st->head);
+	/* Checked in every build, not left to ThreadSanitizer, which does
+	 * not see inside libgit2. */
+	if (!pthread_equal(pthread_self(), st->owner))
+		return ps_error_set(err, PS_ERROR,
+				    "internal error: accounts/%s.json read from a "
+				    "thread that does not own the state repository",
+				    name);
 	if ((e = git_blob_lookup(&blob, st->repo, id)) < 0)
 		return git_fail(err, PS_ERROR, e, "cannot read accounts/%s.json at %s",
 				name, at);
@@ -576,6 +586,7 @@ int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 	st->gitdir = ps_strdup("");
 	st->view_dirty = true;
 	st->lazy = (flags & PS_STATE_LAZY) != 0;
+	st->owner = pthread_self();
 
 	if ((e = git_libgit2_init()) < 0) {
 		rc = git_fail(err, PS_ERROR, e, "cannot initialise libgit2");

@@ -82,7 +82,10 @@ const json_t *ps_state_get(const ps_state *st, const char *account);
 /*
  * The same with errors: *out is the document or NULL (absent); a lazy
  * document that cannot be read or parsed fails with PS_EINVALID/PS_ERROR.
- * (ps_state_get returns NULL for such a document.)
+ * (ps_state_get returns NULL for such a document.) Reading a lazy document
+ * uses libgit2, so it must happen on the thread that opened the state:
+ * from any other thread it fails with PS_ERROR ("internal error: ...").
+ * ps_state_same_blob reads no object and may be called from any thread.
  */
 int ps_state_load(const json_t **out, ps_state *st, const char *account,
 		  ps_error *err);

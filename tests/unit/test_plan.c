@@ -1,5 +1,6 @@
 /* Unit tests for diff and plan (reconcile/plan.c): the library alone, with
  * an in-memory config and a real state repository in a temp directory. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -368,6 +369,104 @@ static void saved_plan_round_trip(void **state)
 	ps_plan_free(p);
 }
 
+/* Many accounts, none settled by blob id: their snapshot documents must be
+ * read on the thread that owns the state, never on a planning thread. */
+static char *many_accounts_yaml(size_t n, const char *version)
+{
+	size_t cap = 256 + n * 256, len = 0;
+	char *y = malloc(cap);
+
+	assert_non_null(y);
+	len += (size_t)snprintf(y + len, cap - len, "version: 1\naccounts:\n");
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(y + len, cap - len,
+			"  a%03zu:\n    api_key: k%03zu\n    api_secret: ${T_SECRET}\n"
+			"    username: u\n    callbacks:\n"
+			"      SESSION:COMPLETE:\n        url: https://h.example.com/%s/%zu\n",
+			i, i, version, i);
+	return y;
+}
+
+static void many_accounts_read_snapshots_on_the_owning_thread(void **state)
+{
+	struct fx *f = *state;
+	const size_t n = 200;
+	char *y = many_accounts_yaml(n, "v1");
+	char path[128];
+	ps_error e;
+	ps_plan *p;
+
+	load(f, y);
+	free(y);
+	open_state(f);
+	p = build(f, NULL, false);
+	assert_int_equal(p->ncreate, n);
+	apply_all(f, p);
+	ps_plan_free(p);
+
+	/* Lazy, as the command line opens it: a changed account makes the
+	 * plan read its document through libgit2. */
+	ps_state_free(f->st);
+	snprintf(path, sizeof(path), "%s/state", f->dir);
+	if (ps_state_open(&f->st, path, NULL, PS_STATE_LAZY, &e) < 0)
+		fail_msg("state: %s", e.message);
+	y = many_accounts_yaml(n, "v2");
+	load(f, y);
+	free(y);
+	p = build(f, NULL, false);
+	assert_int_equal(p->nupdate, n);
+	assert_int_equal(p->ncreate, 0);
+	ps_plan_free(p);
+}
+
+struct load_arg {
+	ps_state *st;
+	int rc;
+	ps_error err;
+};
+
+static void *load_elsewhere(void *arg)
+{
+	struct load_arg *a = arg;
+	const json_t *doc = NULL;
+
+	a->rc = ps_state_load(&doc, a->st, "a000", &a->err);
+	return NULL;
+}
+
+static void snapshot_is_not_read_from_another_thread(void **state)
+{
+	struct fx *f = *state;
+	char *y = many_accounts_yaml(1, "v1");
+	struct load_arg a;
+	const json_t *doc = NULL;
+	pthread_t t;
+	char path[128];
+	ps_error e;
+	ps_plan *p;
+
+	load(f, y);
+	free(y);
+	open_state(f);
+	p = build(f, NULL, false);
+	apply_all(f, p);
+	ps_plan_free(p);
+	ps_state_free(f->st);
+	snprintf(path, sizeof(path), "%s/state", f->dir);
+	if (ps_state_open(&f->st, path, NULL, PS_STATE_LAZY, &e) < 0)
+		fail_msg("state: %s", e.message);
+
+	memset(&a, 0, sizeof(a));
+	a.st = f->st;
+	assert_int_equal(pthread_create(&t, NULL, load_elsewhere, &a), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(a.rc, PS_ERROR);
+	assert_non_null(strstr(a.err.message, "internal error"));
+	/* The owner still reads it. */
+	assert_int_equal(ps_state_load(&doc, f->st, "a000", &e), 0);
+	assert_non_null(doc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -380,6 +479,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(guards, setup, teardown),
 		cmocka_unit_test_setup_teardown(json_document_shape, setup, teardown),
 		cmocka_unit_test_setup_teardown(saved_plan_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(many_accounts_read_snapshots_on_the_owning_thread, setup, teardown),
+		cmocka_unit_test_setup_teardown(snapshot_is_not_read_from_another_thread, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
