@@ -1,5 +1,6 @@
 #include <stdlib.h>
 
+#include "buf.h"
 #include "cmd.h"
 #include "session.h"
 #include "banned.h"
@@ -49,6 +50,25 @@ static size_t count_status(const ps_plan *plan, ps_status status)
 			if (plan->accounts[i].changes[j].status == status)
 				n++;
 	return n;
+}
+
+/* Said once: the migrated documents are in the new format from now on. */
+static void report_migrated(const ps_plan *plan)
+{
+	ps_buf names = PS_BUF_INIT;
+	size_t i, n = 0;
+
+	for (i = 0; i < plan->naccounts; i++) {
+		if (!plan->accounts[i].migrated)
+			continue;
+		ps_buf_printf(&names, "%s%s", n ? ", " : "", plan->accounts[i].name);
+		n++;
+	}
+	if (n)
+		out_info("note: migrated the snapshot of %zu account%s (%s) to format %d, "
+			 "which keeps the last applied callbacks apart from those last "
+			 "seen live", n, n == 1 ? "" : "s", names.ptr, PS_STATE_FORMAT);
+	ps_buf_release(&names);
 }
 
 static void render(const struct opts *o, const struct session *s, bool applied,
@@ -122,7 +142,16 @@ int cmd_apply(struct opts *o)
 			rc = EXIT_ERROR;
 			goto cleanup;
 		}
+	} else if (s.plan->nrewrite) {
+		/* Nothing to call, but the snapshot is due a rewrite (an older
+		 * format, or live caught up with the config). */
+		if (ps_apply_commit(s.plan, s.st, commit, &e) < 0) {
+			out_ps_error(&e);
+			rc = EXIT_ERROR;
+			goto cleanup;
+		}
 	}
+	report_migrated(s.plan);
 	if (session_push(&s, o)) {
 		rc = EXIT_ERROR;
 		render(o, &s, true, commit);

@@ -226,6 +226,7 @@ int cmd_import(struct opts *o)
 			fprintf(stderr, "  %s\n", json_string_value(v));
 	}
 	if (o->seed) {
+		ps_plan_adopt_live(s.plan);
 		rc = session_record_drift(&s, "pavesync: import: snapshot seeded from live");
 		if (!rc)
 			rc = session_push(&s, o);

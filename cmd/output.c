@@ -275,11 +275,28 @@ static void count_done(const ps_plan *plan, size_t counts[3], size_t *failed)
 		}
 }
 
+/* "N of M accounts (a, b)" into b; 0 (and nothing) when none did. */
+static size_t failed_accounts(const ps_plan *plan, ps_buf *b)
+{
+	size_t i, n = ps_plan_failed_accounts(plan), k = 0;
+
+	if (!n)
+		return 0;
+	ps_buf_printf(b, "%zu of %zu account%s (", n, plan->naccounts,
+		      plan->naccounts == 1 ? "" : "s");
+	for (i = 0; i < plan->naccounts; i++)
+		if (plan->accounts[i].error)
+			ps_buf_printf(b, "%s%s", k++ ? ", " : "", plan->accounts[i].name);
+	ps_buf_putc(b, ')');
+	return n;
+}
+
 void out_plan_text(const ps_plan *plan, bool applied, const char *commit,
 		   const char *refresh_commit)
 {
 	size_t i, counts[3], failed;
 	bool any = false;
+	ps_buf fails = PS_BUF_INIT;
 
 	if (g_opts && g_opts->quiet) {
 		out_plan_quiet(plan, applied, commit, refresh_commit);
@@ -299,6 +316,31 @@ void out_plan_text(const ps_plan *plan, bool applied, const char *commit,
 		fputc('\n', stdout);
 	if (refresh_commit && *refresh_commit)
 		printf("Recorded changes made outside pavesync in %.12s.\n", refresh_commit);
+	/* After an error the summary never says "No changes" or "up to
+	 * date": what failed was not compared, let alone up to date. */
+	if (failed_accounts(plan, &fails)) {
+		count_done(plan, counts, &failed);
+		if (!applied)
+			printf("%sFailed:%s %s; for the others: %zu to create, %zu to update, "
+			       "%zu to delete.\n", c_red(), c_reset(), fails.ptr,
+			       plan->ncreate, plan->nupdate, plan->ndelete);
+		else if (counts[0] + counts[1] + counts[2] == 0)
+			printf("%sFailed:%s %s; nothing applied.\n", c_red(), c_reset(),
+			       fails.ptr);
+		else {
+			printf("%sFailed:%s %s; applied to the others: %zu created, "
+			       "%zu updated, %zu deleted", c_red(), c_reset(),
+			       fails.ptr, counts[0], counts[1], counts[2]);
+			if (failed)
+				printf(", %zu failed", failed);
+			if (commit && *commit)
+				printf(" (snapshot %.12s)", commit);
+			printf(".\n");
+		}
+		ps_buf_release(&fails);
+		return;
+	}
+	ps_buf_release(&fails);
 	if (!applied) {
 		if (!ps_plan_changes(plan))
 			printf("No changes. %zu callback%s up to date in %zu account%s (%s).\n",

@@ -71,6 +71,15 @@ int cmd_show(struct opts *o)
 				free(hdr);
 				free(pl);
 			}
+			/* Last seen live, where it differs from last applied. */
+			json_object_foreach(json_object_get(doc, "live"), ev, cb) {
+				if (json_is_null(cb))
+					printf("  %s\n    live: missing (deleted outside pavesync)\n", ev);
+				else
+					printf("  %s\n    live: %s %s (changed outside pavesync)\n", ev,
+					       json_string_value(json_object_get(cb, "method")),
+					       json_string_value(json_object_get(cb, "url")));
+			}
 		}
 	}
 	rc = EXIT_OK;

@@ -38,10 +38,37 @@ static void run_count(struct run *r, ps_api *api, bool change_done,
 	pthread_mutex_unlock(&r->mu);
 }
 
-static int new_api(ps_api **api, const ps_run_opts *ro, const ps_account *a,
-		   ps_error *err)
+/* -v lines name their account: two accounts' "GET /v1/callbacks -> 200"
+ * must not read the same. Lives as long as the client it logs for. */
+struct account_log {
+	ps_log_fn log;
+	void *ctx;
+	const char *name;
+};
+
+static void account_log_line(void *ctx, const char *line)
 {
-	return ps_api_new(api, &ro->api, a->api_key, a->api_secret, a->username,
+	const struct account_log *al = ctx;
+	ps_buf b = PS_BUF_INIT;
+
+	ps_buf_printf(&b, "account %s: %s", al->name, line);
+	al->log(al->ctx, b.ptr);
+	ps_buf_release(&b);
+}
+
+static int new_api(ps_api **api, const ps_run_opts *ro, const ps_account *a,
+		   struct account_log *al, ps_error *err)
+{
+	ps_api_opts opts = ro->api;
+
+	if (opts.log) {
+		al->log = opts.log;
+		al->ctx = opts.log_ctx;
+		al->name = a->name;
+		opts.log = account_log_line;
+		opts.log_ctx = al;
+	}
+	return ps_api_new(api, &opts, a->api_key, a->api_secret, a->username,
 			  err);
 }
 
@@ -57,12 +84,13 @@ struct live_job {
 static void live_one(void *ctx, size_t i)
 {
 	struct live_job *job = ctx;
+	struct account_log al;
 	ps_api *api = NULL;
 	ps_error e;
 	json_t *list = NULL;
 
 	ps_error_clear(&e);
-	if (new_api(&api, job->run.ro, job->accounts[i], &e) < 0 ||
+	if (new_api(&api, job->run.ro, job->accounts[i], &al, &e) < 0 ||
 	    ps_api_list(&list, api, &e) < 0)
 		job->errors[i] = ps_strdup(e.message);
 	else
@@ -187,6 +215,7 @@ static void apply_account(void *ctx, size_t i)
 {
 	struct apply_job *job = ctx;
 	ps_account_plan *ap = &job->plan->accounts[i];
+	struct account_log al;
 	ps_api *api = NULL;
 	const char *stop = NULL;
 	ps_error e;
@@ -195,7 +224,7 @@ static void apply_account(void *ctx, size_t i)
 	if (ap->orphaned || ap->error || !ap->nchanges)
 		return;
 	ps_error_clear(&e);
-	if (new_api(&api, job->run.ro, ap->account, &e) < 0)
+	if (new_api(&api, job->run.ro, ap->account, &al, &e) < 0)
 		stop = e.message;
 	for (j = 0; j < ap->nchanges; j++) {
 		ps_change *c = &ap->changes[j];
@@ -217,13 +246,15 @@ static void apply_account(void *ctx, size_t i)
 			}
 		} else if (c->action == PS_DELETE) {
 			json_object_del(ap->base, c->event);
+			json_object_del(ap->applied, c->event);
 			c->status = PS_DONE;
 		} else {
 			char *diff = echo ? echo_difference(echo, c->desired->spec)
 					  : ps_strdup("");
 			if (*diff) {
 				/* Record what the server says it holds, so the next
-				 * run sees the drift again instead of trusting us. */
+				 * run sees the drift again instead of trusting us;
+				 * last applied stays what it was. */
 				json_t *sens = json_deep_copy(c->desired->sensitive);
 				json_object_set_new(ap->base, c->event,
 						    ps_callback_seal(echo, sens, &ap->key));
@@ -234,6 +265,7 @@ static void apply_account(void *ctx, size_t i)
 					   "changed a field", diff);
 			} else {
 				json_object_set(ap->base, c->event, c->after);
+				json_object_set(ap->applied, c->event, c->after);
 				c->status = PS_DONE;
 			}
 			free(diff);
@@ -271,15 +303,18 @@ int ps_apply_run(ps_plan *plan, ps_run_opts *ro, bool fail_on_drift,
 }
 
 /* Stage the account's document when it differs from the snapshot. */
-static bool stage_account(ps_state *st, const ps_account_plan *ap)
+static bool stage_account(ps_state *st, ps_account_plan *ap)
 {
 	json_t *doc;
 	const json_t *cur;
 
-	if (ap->orphaned || !ap->account || ap->settled)
+	/* No applied map: settled, orphaned, or its refresh failed (then
+	 * base is empty for want of knowing, not because live is). */
+	if (ap->orphaned || !ap->account || ap->settled || !ap->applied)
 		return false;
 	cur = ps_state_get(st, ap->name);
-	if (!cur && json_object_size(ap->base) == 0)
+	if (!cur && json_object_size(ap->base) == 0 &&
+	    json_object_size(ap->applied) == 0)
 		return false;
 	doc = ps_account_plan_doc(ap);
 	if (cur && json_equal(cur, doc)) {
@@ -287,6 +322,8 @@ static bool stage_account(ps_state *st, const ps_account_plan *ap)
 		return false;
 	}
 	ps_state_put(st, ap->name, doc);
+	if (ap->migrate)
+		ap->migrated = true;
 	return true;
 }
 
@@ -325,7 +362,7 @@ int ps_apply_commit(ps_plan *plan, ps_state *st, char out_id[41],
 {
 	static const char *const past[] = { "created", "updated", "deleted" };
 	ps_buf body = PS_BUF_INIT, subject = PS_BUF_INIT;
-	size_t counts[3] = { 0, 0, 0 }, i, j;
+	size_t counts[3] = { 0, 0, 0 }, i, j, migrated = 0;
 	int rc;
 
 	out_id[0] = '\0';
@@ -346,10 +383,18 @@ int ps_apply_commit(ps_plan *plan, ps_state *st, char out_id[41],
 					      c->action == PS_UPDATE ? "update" : "delete");
 			}
 		}
-		stage_account(st, ap);
+		if (stage_account(st, ap) && ap->migrate) {
+			ps_buf_printf(&body, "%s%s: snapshot migrated to format %d",
+				      body.len ? "\n" : "", ap->name, PS_STATE_FORMAT);
+			migrated++;
+		}
 	}
-	ps_buf_printf(&subject, "pavesync: %zu created, %zu updated, %zu deleted",
-		      counts[0], counts[1], counts[2]);
+	if (!counts[0] && !counts[1] && !counts[2] && migrated)
+		ps_buf_printf(&subject, "pavesync: snapshot migrated to format %d",
+			      PS_STATE_FORMAT);
+	else
+		ps_buf_printf(&subject, "pavesync: %zu created, %zu updated, %zu deleted",
+			      counts[0], counts[1], counts[2]);
 	rc = ps_state_commit(st, subject.ptr, body.ptr, out_id, err);
 	ps_buf_release(&body);
 	ps_buf_release(&subject);

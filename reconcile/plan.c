@@ -37,22 +37,52 @@ static bool doc_is_stale(const json_t *doc, const ps_account *acct,
 	return !key || strcmp(key, fp);
 }
 
-static json_t *make_doc(const ps_account_plan *ap, json_t *callbacks)
+static bool same_cb(const json_t *a, const json_t *b)
+{
+	return a == b || (a && b && json_equal(a, b));
+}
+
+/*
+ * `applied` (stolen) becomes "callbacks"; the events where `live` (borrowed,
+ * may be NULL: the same as applied) differs from it become "live", which is
+ * left out when empty: a converged account's document is the same whatever
+ * was seen live, so the no-drift fast path compares one blob.
+ */
+static json_t *make_doc(const ps_account_plan *ap, json_t *applied,
+			const json_t *live)
 {
 	char fp[80];
+	json_t *doc, *diff, *v;
+	const char *ev;
 
 	api_key_fingerprint(fp, sizeof(fp), &ap->key, ap->account->api_key);
-	return json_pack("{s:i, s:s, s:s, s:s, s:o}", "format", 1, "account",
-			 ap->name, "api_key", fp, "fingerprint_key", ap->key.id,
-			 "callbacks", callbacks);
+	doc = json_pack("{s:i, s:s, s:s, s:s, s:o}", "format", PS_STATE_FORMAT,
+			"account", ap->name, "api_key", fp, "fingerprint_key",
+			ap->key.id, "callbacks", applied);
+	if (!live)
+		return doc;
+	diff = json_object();
+	json_object_foreach((json_t *)live, ev, v)
+		if (!same_cb(v, json_object_get(applied, ev)))
+			json_object_set(diff, ev, v);
+	json_object_foreach(applied, ev, v)
+		if (!json_object_get(live, ev))
+			json_object_set_new(diff, ev, json_null());
+	if (json_object_size(diff))
+		json_object_set_new(doc, "live", diff);
+	else
+		json_decref(diff);
+	return doc;
 }
 
 json_t *ps_account_plan_doc(const ps_account_plan *ap)
 {
-	/* A copy of the event map: apply keeps replacing entries of ap->base,
-	 * the staged document must not change with it. The callbacks inside
-	 * are never modified in place, so they can be shared. */
-	return make_doc(ap, json_copy(ap->base));
+	/* A copy of the event map: apply keeps replacing entries of
+	 * ap->applied, the staged document must not change with it. The
+	 * callbacks inside are never modified in place, so they can be
+	 * shared. */
+	return make_doc(ap, json_copy(ap->applied ? ap->applied : ap->base),
+			ap->base);
 }
 
 /* ---- sealing live callbacks ---- */
@@ -273,17 +303,12 @@ static void free_names(const char **names, size_t n)
 	free(names);
 }
 
-static ps_origin origin_of(const json_t *desired, const json_t *live,
-			   const json_t *snap, bool refreshed)
+ps_origin ps_plan_origin(const json_t *desired, const json_t *applied,
+			 const json_t *live)
 {
-	bool config_changed, dashboard_changed;
+	bool config_changed = !same_cb(desired, applied);
+	bool dashboard_changed = !same_cb(live, applied);
 
-	if (!refreshed)
-		return PS_ORIGIN_CONFIG;
-	config_changed = !(desired == snap || (desired && snap &&
-					       json_equal(desired, snap)));
-	dashboard_changed = !(live == snap || (live && snap &&
-					       json_equal(live, snap)));
 	if (config_changed && dashboard_changed)
 		return PS_ORIGIN_CONFLICT;
 	if (dashboard_changed)
@@ -306,12 +331,28 @@ static bool snapshot_matches(const ps_state *st, ps_account_plan *ap,
 
 	if (!st)
 		return false;
-	doc = make_doc(ap, json_incref(desired)); /* read only: no copy */
+	doc = make_doc(ap, json_incref(desired), NULL); /* read only: no copy */
 	text = ps_json_canonical(doc);
 	same = ps_state_same_blob(st, ap->name, text, strlen(text));
 	free(text);
 	json_decref(doc);
 	return same;
+}
+
+/* The events last seen live: the applied callbacks with the snapshot's
+ * "live" entries laid over them (null: absent live). New reference. */
+static json_t *known_live(const json_t *applied, const json_t *live)
+{
+	json_t *known = json_copy((json_t *)applied), *v;
+	const char *ev;
+
+	json_object_foreach((json_t *)live, ev, v) {
+		if (json_is_null(v))
+			json_object_del(known, ev);
+		else
+			json_object_set(known, ev, v);
+	}
+	return known;
 }
 
 /*
@@ -358,13 +399,23 @@ static void plan_account(ps_account_plan *ap, const ps_account *acct,
 			 json_t *desired, const json_t *snap_doc,
 			 const json_t *live_raw)
 {
-	json_t *snap, *live = NULL, *base;
+	json_t *snap, *known, *live = NULL, *base;
 	const char **events;
 	size_t i, n, alloc = 0;
 
 	ap->stale = snap_doc && doc_is_stale(snap_doc, acct, &ap->key);
+	if (snap_doc && !ap->stale &&
+	    json_integer_value(json_object_get(snap_doc, "format")) < PS_STATE_FORMAT)
+		ap->migrate = true;
+	/* snap: what pavesync last applied; known: what it last saw live. */
 	snap = (snap_doc && !ap->stale)
 		       ? json_object_get(snap_doc, "callbacks") : NULL;
+	if (!snap)
+		snap = json_object();
+	else
+		json_incref(snap);
+	known = known_live(snap, ap->migrate || ap->stale ? NULL :
+			   json_object_get(snap_doc, "live"));
 
 	if (live_raw) {
 		size_t j;
@@ -376,40 +427,47 @@ static void plan_account(ps_account_plan *ap, const ps_account *acct,
 			const char *ev = json_string_value(json_object_get(raw, "event"));
 			if (!ev)
 				continue;
+			const json_t *prev = json_object_get(snap, ev);
+			if (!prev)
+				prev = json_object_get(known, ev);
 			json_object_set_new(live, ev, seal_live_one(
-				raw, ps_account_callback(acct, ev),
-				json_object_get(snap, ev), &ap->key));
+				raw, ps_account_callback(acct, ev), prev,
+				&ap->key));
 		}
-		{
-			json_t *empty = json_object();
-			ap->drifted = ap->stale ||
-				      !json_equal(live, snap ? snap : empty);
-			json_decref(empty);
-		}
+		/* Something new was seen live: recorded in its own commit. */
+		ap->drifted = ap->stale || !json_equal(live, known);
 		base = live;
+		if (ap->stale) {
+			/* Unknown history: what is live now is the baseline. */
+			json_decref(snap);
+			snap = json_copy(live);
+			json_decref(known);
+			known = json_copy(live);
+		}
 	} else {
-		base = snap ? json_deep_copy(snap) : json_object();
+		base = json_copy(known);
 	}
 	ap->base = base;
+	ap->applied = json_copy(snap);
 	ap->drift_lines = json_array();
 	if (ap->refreshed && ap->stale)
 		json_array_append_new(ap->drift_lines, json_sprintf(
 			"%s: snapshot re-recorded from live (API key or secret changed)",
 			ap->name));
 
-	events = event_union(desired, base, snap, &n);
+	events = event_union(desired, base, known, &n);
 	for (i = 0; i < n; i++) {
 		const char *ev = events[i];
 		json_t *d = json_object_get(desired, ev);
 		json_t *b = json_object_get(base, ev);
-		json_t *s = ap->refreshed && !ap->stale ? json_object_get(snap, ev)
-							: b;
-		ps_origin origin = origin_of(d, b, s, ap->refreshed);
+		json_t *k = json_object_get(known, ev);
+		json_t *a = json_object_get(snap, ev);
+		ps_origin origin = ps_plan_origin(d, a, b);
 
-		if (ap->refreshed && !(s == b || (s && b && json_equal(s, b))))
+		if (ap->refreshed && !same_cb(k, b))
 			json_array_append_new(ap->drift_lines, json_sprintf(
 				"%s/%s: %s outside pavesync", ap->name, ev,
-				!s ? "created" : !b ? "deleted" : "changed"));
+				!k ? "created" : !b ? "deleted" : "changed"));
 		if (d && !b) {
 			push_change(ap, &alloc, ev, PS_CREATE, origin, NULL, d,
 				    ps_account_callback(acct, ev));
@@ -418,14 +476,29 @@ static void plan_account(ps_account_plan *ap, const ps_account *acct,
 				    ps_account_callback(acct, ev));
 		} else if (d && b) {
 			ap->unchanged++;
+			/* Live already is what the config wants (the config
+			 * took over a dashboard edit, or both were set back):
+			 * that is now the last applied callback. */
+			if (!same_cb(a, d)) {
+				json_object_set(ap->applied, ev, d);
+				ap->rewrite = true;
+			}
 		} else if (b && ap->prune) {
 			push_change(ap, &alloc, ev, PS_DELETE, origin, b, NULL,
 				    NULL);
 		} else if (b) {
 			json_array_append_new(ap->unmanaged, json_string(ev));
+		} else if (a) {
+			/* Neither wanted nor live: nothing left to remember. */
+			json_object_del(ap->applied, ev);
+			ap->rewrite = true;
 		}
 	}
+	if (ap->migrate)
+		ap->rewrite = true;
 	free_names(events, n);
+	json_decref(known);
+	json_decref(snap);
 	json_decref(desired);
 }
 
@@ -584,6 +657,8 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 				plan->ndelete++;
 		}
 		plan->nunchanged += ap->unchanged;
+		if (ap->rewrite)
+			plan->nrewrite++;
 		plan->managed += ap->settled ? ap->unchanged
 					     : json_object_size(ap->base);
 	}
@@ -613,6 +688,16 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 	}
 	*out = plan;
 	return 0;
+}
+
+size_t ps_plan_failed_accounts(const ps_plan *plan)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < plan->naccounts; i++)
+		if (plan->accounts[i].error)
+			n++;
+	return n;
 }
 
 size_t ps_plan_changes(const ps_plan *plan)
@@ -670,30 +755,44 @@ static const char *status_name(ps_status s)
 	return s == PS_PLANNED ? "planned" : s == PS_DONE ? "ok" : "failed";
 }
 
+/* ok: nothing failed; failed: something failed and nothing was done;
+ * partial: both. */
+static const char *outcome(size_t failed, size_t done)
+{
+	return !failed ? "ok" : done ? "partial" : "failed";
+}
+
 json_t *ps_plan_to_json(const ps_plan *plan, const char *commit)
 {
 	json_t *accounts = json_array(), *doc;
-	size_t i, j;
+	size_t i, j, failed = 0, done = 0;
 
 	for (i = 0; i < plan->naccounts; i++) {
 		const ps_account_plan *ap = &plan->accounts[i];
 		json_t *changes = json_array(), *a;
+		size_t afailed = ap->error ? 1 : 0, adone = 0;
 
 		for (j = 0; j < ap->nchanges; j++) {
 			const ps_change *c = &ap->changes[j];
+			if (c->status == PS_FAILED)
+				afailed++;
+			else if (c->status == PS_DONE)
+				adone++;
 			json_array_append_new(changes, json_pack(
 				"{s:s, s:s, s:s, s:O, s:s, s:s?}",
 				"event", c->event, "action", action_name(c->action),
 				"origin", origin_name(c->origin), "fields", c->fields,
 				"status", status_name(c->status), "error", c->error));
 		}
-		a = json_pack("{s:s, s:o, s:i, s:O, s:b, s:b, s:b, s:s?}",
+		a = json_pack("{s:s, s:o, s:i, s:O, s:b, s:b, s:b, s:s?, s:s}",
 			      "name", ap->name, "changes", changes,
 			      "unchanged", (json_int_t)ap->unchanged,
 			      "unmanaged", ap->unmanaged, "orphaned", ap->orphaned,
 			      "stale", ap->stale, "refreshed", ap->refreshed,
-			      "error", ap->error);
+			      "error", ap->error, "status", outcome(afailed, adone));
 		json_array_append_new(accounts, a);
+		failed += afailed;
+		done += adone;
 	}
 	doc = json_pack("{s:i, s:{s:i, s:i, s:i, s:i}, s:o}", "format", 1,
 			"summary", "create", (json_int_t)plan->ncreate,
@@ -703,6 +802,7 @@ json_t *ps_plan_to_json(const ps_plan *plan, const char *commit)
 			"accounts", accounts);
 	json_object_set_new(doc, "commit", commit && *commit ? json_string(commit)
 							      : json_null());
+	json_object_set_new(doc, "status", json_string(outcome(failed, done)));
 	return doc;
 }
 
@@ -842,6 +942,20 @@ cleanup:
 	return rc;
 }
 
+void ps_plan_adopt_live(ps_plan *plan)
+{
+	size_t i;
+
+	for (i = 0; i < plan->naccounts; i++) {
+		ps_account_plan *ap = &plan->accounts[i];
+		if (!ap->refreshed || !ap->applied || !ap->base)
+			continue;
+		json_decref(ap->applied);
+		ap->applied = json_copy(ap->base);
+		ap->drifted = true;
+	}
+}
+
 void ps_plan_free(ps_plan *plan)
 {
 	size_t i, j;
@@ -862,6 +976,7 @@ void ps_plan_free(ps_plan *plan)
 		free(ap->name);
 		json_decref(ap->unmanaged);
 		json_decref(ap->base);
+		json_decref(ap->applied);
 		json_decref(ap->drift_lines);
 		free(ap->error);
 		ps_fpkey_wipe(&ap->key);

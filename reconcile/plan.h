@@ -63,6 +63,18 @@ typedef struct ps_account_plan {
 	bool drifted;
 	json_t *drift_lines; /* ["EVENT: changed outside pavesync", …] */
 	char *error;         /* account-level failure (refresh, auth) */
+	/* Sealed callbacks {event: cb} pavesync last applied (the snapshot's
+	 * "callbacks"); `base` is what is believed live. Apply updates both
+	 * with what succeeded; the document written holds this map and, as
+	 * "live", the events where base differs from it. Owned. NULL when
+	 * there is nothing to write (settled, orphaned, refresh failed). */
+	json_t *applied;
+	/* The snapshot was read in an older format (or an unchanged event's
+	 * last-applied callback must be brought up to the config): the next
+	 * write rewrites this account even when nothing else changed. */
+	bool rewrite;
+	bool migrate;        /* the snapshot was read in format 1 */
+	bool migrated;       /* out: a migrated document was staged */
 } ps_account_plan;
 
 typedef struct ps_plan {
@@ -70,6 +82,7 @@ typedef struct ps_plan {
 	size_t naccounts;
 	size_t ncreate, nupdate, ndelete, nunchanged;
 	size_t managed;      /* callbacks in the bases of the planned accounts */
+	size_t nrewrite;     /* accounts with `rewrite` set */
 	bool refreshed;
 	char *state_head;    /* snapshot commit the plan was made from, or NULL */
 	char *state_ref;
@@ -95,12 +108,31 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 		  const json_t *live, const json_t *live_errors,
 		  const ps_plan_opts *opts, ps_error *err);
 
-/* The snapshot document for an account, with ap->base as its callbacks
- * (new reference). */
+/* The snapshot document for an account (format PS_STATE_FORMAT): ap->applied
+ * as its callbacks, and the events where ap->base differs as "live" (new
+ * reference). */
 json_t *ps_account_plan_doc(const ps_account_plan *ap);
+
+/*
+ * Where a change comes from, judged against the callback pavesync last
+ * applied (three-way): `desired` (the config), `applied` (last applied) and
+ * `live` (live, or last seen live without a refresh) are sealed callbacks,
+ * NULL when absent. config = the config moved away from applied while live
+ * did not; dashboard = live moved away from applied while the config did
+ * not; conflict = both moved.
+ */
+ps_origin ps_plan_origin(const json_t *desired, const json_t *applied,
+			 const json_t *live);
+
+/* Take what was read live as last applied for every refreshed account
+ * (import --seed), so the next write records it as the baseline. */
+void ps_plan_adopt_live(ps_plan *plan);
 
 /* Number of changes (create + update + delete). */
 size_t ps_plan_changes(const ps_plan *plan);
+
+/* Number of accounts with an account-level error (refresh or auth). */
+size_t ps_plan_failed_accounts(const ps_plan *plan);
 
 /*
  * The mass-delete guard and --max-changes (SPEC §4). Returns 0 when the
@@ -111,7 +143,11 @@ int ps_plan_check_guards(const ps_plan *plan, long max_changes, ps_error *err);
 
 /*
  * The plan as SPEC §4's JSON document (new reference). `commit` is the
- * snapshot commit an apply wrote, or NULL.
+ * snapshot commit an apply wrote, or NULL. "status" (top level and per
+ * account) is "ok" when nothing failed, "failed" when something failed (an
+ * account's refresh or authentication, a change) and nothing was done,
+ * "partial" when some changes were done and others failed; a failed
+ * account carries its "error".
  */
 json_t *ps_plan_to_json(const ps_plan *plan, const char *commit);
 
@@ -178,8 +214,9 @@ int ps_apply_run(ps_plan *plan, ps_run_opts *ro, bool fail_on_drift,
 /*
  * Commit what the apply did: every account whose base changed gets its new
  * document, in one commit whose subject counts the actions that succeeded
- * and whose body lists account/event/action. out_id "" when nothing
- * changed.
+ * and whose body lists account/event/action. Accounts with `rewrite` are
+ * written too (a format migration alone is committed as "pavesync:
+ * snapshot migrated to format 2"). out_id "" when nothing changed.
  */
 int ps_apply_commit(ps_plan *plan, ps_state *st, char out_id[41],
 		    ps_error *err);

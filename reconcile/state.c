@@ -254,12 +254,13 @@ static int parse_doc(json_t **out, const char *name, const char *at,
 	 * newer pavesync must not be silently rewritten by an older one. */
 	format = json_object_get(doc, "format");
 	if (format && !(json_is_integer(format) &&
-			json_integer_value(format) == 1)) {
+			json_integer_value(format) >= PS_STATE_FORMAT_MIN &&
+			json_integer_value(format) <= PS_STATE_FORMAT)) {
 		json_decref(doc);
 		return ps_error_set(err, PS_EINVALID,
 				    "accounts/%s.json at %s: unsupported snapshot "
-				    "format (this pavesync reads format 1)",
-				    name, at);
+				    "format (this pavesync reads formats %d to %d)",
+				    name, at, PS_STATE_FORMAT_MIN, PS_STATE_FORMAT);
 	}
 	*out = doc;
 	return 0;

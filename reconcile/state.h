@@ -4,11 +4,17 @@
  * by default), written through libgit2 straight to the object database and
  * the ref. No working tree, index or checked-out branch is ever touched.
  *
- * An account document:
- *   {"format": 1, "account": NAME, "api_key": FINGERPRINT,
+ * An account document (format 2):
+ *   {"format": 2, "account": NAME, "api_key": FINGERPRINT,
  *    "fingerprint_key": KEY_ID,
- *    "callbacks": {EVENT: {"url","method","headers","payload"}}}
+ *    "callbacks": {EVENT: {"url","method","headers","payload"}},
+ *    "live": {EVENT: {"url","method","headers","payload"} | null}}
  * with every sensitive value already replaced by its fingerprint (seal.h).
+ * "callbacks" is what pavesync last applied (the desired callbacks, sealed);
+ * "live", present only when not empty, holds the events whose callback was
+ * last seen live different from "callbacks" (null: absent live). Format 1
+ * (the previous release) has no "live": its callbacks are read as last
+ * applied and rewritten as format 2 on the next write (plan.h).
  * The store itself does not interpret documents beyond "format".
  */
 #ifndef PS_STATE_H
@@ -21,6 +27,10 @@
 #include "error.h"
 
 #define PS_STATE_DEFAULT_REF "refs/heads/pavesync-state"
+
+/* The snapshot document format written, and the oldest one still read. */
+#define PS_STATE_FORMAT 2
+#define PS_STATE_FORMAT_MIN 1
 
 typedef struct ps_state ps_state;
 

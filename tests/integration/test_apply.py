@@ -27,7 +27,7 @@ class ApplyTest(PavesyncTest):
         self.assertIn("main/SESSION:STAGE_CHANGE: created", body)
         self.assertIn("branch/SESSION:COMPLETE: created", body)
         snap = self.snapshot("main")
-        self.assertEqual(snap["format"], 1)
+        self.assertEqual(snap["format"], 2)
         self.assertEqual(snap["account"], "main")
         self.assertEqual(snap["callbacks"][EV_S]["url"], "https://hooks.example.com/pave/stage")
         self.assertTrue(snap["callbacks"][EV_S]["headers"]["authorization"].startswith("(sensitive) hmac-sha256:"))
@@ -226,6 +226,18 @@ class ApplyTest(PavesyncTest):
         self.assertIn("POST /v1/callbacks", r.err)
         self.assertIn("200", r.err)
         self.assertNotIn("Bearer", r.err)
+
+    def test_verbose_lines_name_the_account(self):
+        self.run_ps("apply", expect=0)
+        self.write_config(open(self.config).read().replace("pave/stage", "pave/stage2"))
+        r = self.run_ps("-v", "apply", "--refresh", expect=0)
+        lines = [l for l in r.err.splitlines() if " /v1/callbacks" in l]
+        self.assertEqual(sorted(l.split(" ->")[0] for l in lines),
+                         ["account branch: GET /v1/callbacks",
+                          "account main: GET /v1/callbacks",
+                          "account main: PUT /v1/callbacks/SESSION:STAGE_CHANGE"], r.err)
+        for l in lines:
+            self.assertRegex(l, r"^account (main|branch): (GET|PUT) /v1/callbacks\S* -> 200 ")
 
 
 if __name__ == "__main__":

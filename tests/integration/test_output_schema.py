@@ -52,12 +52,13 @@ class OutputSchemaTest(PavesyncTest):
     def test_the_schema_rejects_what_it_should(self):
         # The test would be worthless with a schema that accepts anything.
         v = validator("plan")
-        good = {"format": 1, "summary": {"create": 0, "update": 0, "delete": 0,
+        good = {"format": 1, "status": "ok", "summary": {"create": 0, "update": 0, "delete": 0,
                                          "unchanged": 0},
                 "accounts": [], "commit": None}
         self.assertTrue(v.is_valid(good))
         for bad in ({**good, "extra": 1}, {**good, "commit": "abc"},
-                    {**good, "format": 2}, {k: good[k] for k in ("format", "summary")}):
+                    {**good, "format": 2}, {**good, "status": "fine"},
+                    {k: good[k] for k in ("format", "summary")}):
             self.assertFalse(v.is_valid(bad), bad)
         field = validator("field")
         self.assertTrue(field.is_valid({"path": "url", "before": "a", "after": "b"}))

@@ -111,10 +111,13 @@ static void apply_all(struct fx *f, ps_plan *p)
 		ps_account_plan *ap = &p->accounts[i];
 		for (j = 0; j < ap->nchanges; j++) {
 			ps_change *c = &ap->changes[j];
-			if (c->action == PS_DELETE)
+			if (c->action == PS_DELETE) {
 				json_object_del(ap->base, c->event);
-			else
+				json_object_del(ap->applied, c->event);
+			} else {
 				json_object_set(ap->base, c->event, c->after);
+				json_object_set(ap->applied, c->event, c->after);
+			}
 			c->status = PS_DONE;
 		}
 	}
@@ -297,6 +300,178 @@ static void refresh_labels_origins(void **state)
 	json_decref(live);
 }
 
+static json_t *cb(const char *url)
+{
+	json_t *v = json_pack("{s:s, s:s, s:{}, s:{}}", "url", url, "method",
+			      "POST", "headers", "payload");
+
+	assert_non_null(v);
+	return v;
+}
+
+/* The three-way rule, every combination of present/absent/equal. */
+static void origin_is_judged_against_last_applied(void **state)
+{
+	json_t *a = cb("https://a"), *a2 = cb("https://a"), *b = cb("https://b"),
+	       *c = cb("https://c");
+
+	(void)state;
+	/* config moved, live still what was applied */
+	assert_int_equal(ps_plan_origin(b, a, a2), PS_ORIGIN_CONFIG);
+	/* live moved, config still what was applied */
+	assert_int_equal(ps_plan_origin(a, a2, b), PS_ORIGIN_DASHBOARD);
+	/* both moved, to different places */
+	assert_int_equal(ps_plan_origin(b, a, c), PS_ORIGIN_CONFLICT);
+	/* never applied: new in the config and absent live */
+	assert_int_equal(ps_plan_origin(a, NULL, NULL), PS_ORIGIN_CONFIG);
+	/* deleted on the dashboard */
+	assert_int_equal(ps_plan_origin(a, a2, NULL), PS_ORIGIN_DASHBOARD);
+	/* created on the dashboard, not in the config (a prune) */
+	assert_int_equal(ps_plan_origin(NULL, NULL, b), PS_ORIGIN_DASHBOARD);
+	/* dropped from the config, live as applied (a prune) */
+	assert_int_equal(ps_plan_origin(NULL, a, a2), PS_ORIGIN_CONFIG);
+	/* dropped from the config and changed on the dashboard */
+	assert_int_equal(ps_plan_origin(NULL, a, b), PS_ORIGIN_CONFLICT);
+	/* live there but never applied, config wants another: both */
+	assert_int_equal(ps_plan_origin(a, NULL, b), PS_ORIGIN_CONFLICT);
+	json_decref(a);
+	json_decref(a2);
+	json_decref(b);
+	json_decref(c);
+}
+
+static const char dash_live[] =
+	"{\"main\":[{\"event\":\"SESSION:STAGE_CHANGE\",\"url\":\"https://dash\","
+	"\"payload\":{\"a\":1,\"b\":[1,2]}}]}";
+
+/* Record a refresh (as apply does before calling the API) and re-open. */
+static void record(struct fx *f, ps_plan *p)
+{
+	char id[41];
+	ps_error e;
+
+	if (ps_plan_record_drift(p, f->st, NULL, id, &e) < 0)
+		fail_msg("record: %s", e.message);
+	open_state(f);
+}
+
+static void dashboard_edit_stays_dashboard_after_refresh(void **state)
+{
+	struct fx *f = *state;
+	ps_plan *p;
+	json_t *live = live_of(dash_live);
+	const json_t *doc;
+
+	load(f, one_event_yaml);
+	open_state(f);
+	apply_all(f, p = build(f, NULL, false));
+	ps_plan_free(p);
+	/* run 1: the edit is seen, recorded, and (on-drift fail) left alone */
+	p = build(f, live, false);
+	assert_int_equal(p->accounts[0].changes[0].origin, PS_ORIGIN_DASHBOARD);
+	assert_true(p->accounts[0].drifted);
+	record(f, p);
+	ps_plan_free(p);
+	doc = ps_state_get(f->st, "main");
+	assert_int_equal(json_integer_value(json_object_get(doc, "format")), 2);
+	assert_string_equal(json_string_value(ps_json_pointer_get(
+		doc, "/callbacks/SESSION:STAGE_CHANGE/url")), "https://h.example.com/s");
+	assert_string_equal(json_string_value(ps_json_pointer_get(
+		doc, "/live/SESSION:STAGE_CHANGE/url")), "https://dash");
+	/* runs 2 and 3: still dashboard, nothing new to record */
+	for (int run = 0; run < 2; run++) {
+		p = build(f, live, false);
+		assert_int_equal(p->nupdate, 1);
+		assert_int_equal(p->accounts[0].changes[0].origin, PS_ORIGIN_DASHBOARD);
+		assert_false(p->accounts[0].drifted);
+		record(f, p);
+		ps_plan_free(p);
+	}
+	/* without a refresh the recorded live state is the base */
+	p = build(f, NULL, false);
+	assert_int_equal(p->nupdate, 1);
+	assert_int_equal(p->accounts[0].changes[0].origin, PS_ORIGIN_DASHBOARD);
+	ps_plan_free(p);
+	/* the config changes too: conflict, on every run */
+	load(f, "version: 1\naccounts:\n  main:\n    api_key: ${T_KEY}\n    api_secret: ${T_SECRET}\n"
+		"    username: u\n    callbacks:\n      SESSION:STAGE_CHANGE:\n        url: https://new\n");
+	for (int run = 0; run < 2; run++) {
+		p = build(f, live, false);
+		assert_int_equal(p->accounts[0].changes[0].origin, PS_ORIGIN_CONFLICT);
+		record(f, p);
+		ps_plan_free(p);
+	}
+	json_decref(live);
+}
+
+static void config_taking_over_the_edit_is_recorded_as_applied(void **state)
+{
+	struct fx *f = *state;
+	ps_plan *p;
+	json_t *live = live_of(dash_live);
+	char id[41];
+	ps_error e;
+
+	load(f, one_event_yaml);
+	open_state(f);
+	apply_all(f, p = build(f, NULL, false));
+	ps_plan_free(p);
+	p = build(f, live, false);
+	record(f, p);
+	ps_plan_free(p);
+	load(f, "version: 1\naccounts:\n  main:\n    api_key: ${T_KEY}\n    api_secret: ${T_SECRET}\n"
+		"    username: u\n    callbacks:\n      SESSION:STAGE_CHANGE:\n        url: https://dash\n"
+		"        payload: {a: 1, b: [1, 2]}\n");
+	p = build(f, NULL, false);
+	assert_int_equal(ps_plan_changes(p), 0);
+	assert_true(p->accounts[0].rewrite);
+	assert_int_equal(p->nrewrite, 1);
+	assert_int_equal(ps_apply_commit(p, f->st, id, &e), 0);
+	assert_int_not_equal(id[0], '\0');
+	ps_plan_free(p);
+	open_state(f);
+	assert_null(json_object_get(ps_state_get(f->st, "main"), "live"));
+	/* converged: the fast path holds again */
+	p = build(f, NULL, false);
+	assert_true(p->accounts[0].settled);
+	ps_plan_free(p);
+	json_decref(live);
+}
+
+static void format_1_snapshot_is_migrated_on_write(void **state)
+{
+	struct fx *f = *state;
+	ps_plan *p;
+	json_t *doc;
+	char id[41];
+	ps_error e;
+
+	load(f, one_event_yaml);
+	open_state(f);
+	apply_all(f, p = build(f, NULL, false));
+	ps_plan_free(p);
+	doc = json_deep_copy(ps_state_get(f->st, "main"));
+	json_object_set_new(doc, "format", json_integer(1));
+	ps_state_put(f->st, "main", doc);
+	assert_int_equal(ps_state_commit(f->st, "old", NULL, id, &e), 0);
+	open_state(f);
+	p = build(f, NULL, false);
+	assert_false(p->accounts[0].settled);   /* another blob */
+	assert_true(p->accounts[0].migrate);
+	assert_int_equal(ps_plan_changes(p), 0);
+	assert_int_equal(p->nrewrite, 1);
+	assert_int_equal(ps_apply_commit(p, f->st, id, &e), 0);
+	assert_true(p->accounts[0].migrated);
+	ps_plan_free(p);
+	open_state(f);
+	assert_int_equal(json_integer_value(json_object_get(
+		ps_state_get(f->st, "main"), "format")), 2);
+	p = build(f, NULL, false);
+	assert_true(p->accounts[0].settled);
+	assert_false(p->accounts[0].migrate);
+	ps_plan_free(p);
+}
+
 static void guards(void **state)
 {
 	struct fx *f = *state;
@@ -333,6 +508,24 @@ static void json_document_shape(void **state)
 	assert_int_equal(json_integer_value(json_object_get(doc, "format")), 1);
 	assert_int_equal(json_integer_value(ps_json_pointer_get(doc, "/summary/create")), 2);
 	assert_true(json_is_null(json_object_get(doc, "commit")));
+	assert_string_equal(json_string_value(json_object_get(doc, "status")), "ok");
+	assert_string_equal(json_string_value(ps_json_pointer_get(doc, "/accounts/0/status")),
+			    "ok");
+	json_decref(doc);
+	/* a failed change and nothing done: failed; one done too: partial */
+	p->accounts[0].changes[0].status = PS_FAILED;
+	doc = ps_plan_to_json(p, NULL);
+	assert_string_equal(json_string_value(json_object_get(doc, "status")), "failed");
+	json_decref(doc);
+	p->accounts[0].changes[1].status = PS_DONE;
+	doc = ps_plan_to_json(p, NULL);
+	assert_string_equal(json_string_value(json_object_get(doc, "status")), "partial");
+	assert_string_equal(json_string_value(ps_json_pointer_get(doc, "/accounts/0/status")),
+			    "partial");
+	json_decref(doc);
+	p->accounts[0].changes[0].status = PS_PLANNED;
+	p->accounts[0].changes[1].status = PS_PLANNED;
+	doc = ps_plan_to_json(p, NULL);
 	assert_string_equal(json_string_value(ps_json_pointer_get(doc, "/accounts/0/changes/0/status")),
 			    "planned");
 	s = ps_json_compact(doc);
@@ -477,6 +670,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(other_api_key_makes_snapshot_stale, setup, teardown),
 		cmocka_unit_test_setup_teardown(refresh_labels_origins, setup, teardown),
 		cmocka_unit_test_setup_teardown(guards, setup, teardown),
+		cmocka_unit_test(origin_is_judged_against_last_applied),
+		cmocka_unit_test_setup_teardown(dashboard_edit_stays_dashboard_after_refresh, setup, teardown),
+		cmocka_unit_test_setup_teardown(config_taking_over_the_edit_is_recorded_as_applied, setup, teardown),
+		cmocka_unit_test_setup_teardown(format_1_snapshot_is_migrated_on_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(json_document_shape, setup, teardown),
 		cmocka_unit_test_setup_teardown(saved_plan_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(many_accounts_read_snapshots_on_the_owning_thread, setup, teardown),

@@ -978,7 +978,7 @@ static void test_corrupt_json(void **state)
 	/* A document from a newer format is refused too. */
 	assert_int_equal(run(
 		"cd state && "
-		"new=$(printf '{\"format\": 2}\\n' | git hash-object -w --stdin) && "
+		"new=$(printf '{\"format\": 3}\\n' | git hash-object -w --stdin) && "
 		"acc=$(printf '100644 blob %%s\\tnew.json\\n' $new | git mktree) && "
 		"root=$(printf '040000 tree %%s\\taccounts\\n' $acc | git mktree) && "
 		"git update-ref %s $(git commit-tree $root -m newer)", REF), 0);

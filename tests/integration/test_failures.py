@@ -1,0 +1,95 @@
+"""Failures are never dressed as success: after a wrong secret, a refused
+connection or a TLS error the text summary says what failed (never "No
+changes" or "up to date"), the JSON document carries the error per account
+and a top-level status, and the exit status is 1 when nothing was applied."""
+
+import socket
+
+from harness import MAIN, PavesyncTest, main
+
+EV_C = "SESSION:COMPLETE"
+SUCCESS_WORDS = ("No changes", "up to date")
+
+
+def closed_port():
+    """A loopback port nobody listens on (bound, then released)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class FailureTest(PavesyncTest):
+
+    def assert_not_success(self, r):
+        for w in SUCCESS_WORDS:
+            self.assertNotIn(w, r.out, repr(r))
+
+    def check_failed_everywhere(self, env, error_words, *extra):
+        """plan --refresh, apply --refresh (text, -q and JSON) under env."""
+        self.run_ps("apply", expect=0)
+        commits = len(self.commits())
+        for cmd in (("plan", "--refresh"), ("apply", "--refresh")):
+            r = self.run_ps(*(cmd + extra), env=env, expect=1)
+            self.assert_not_success(r)
+            self.assertIn("Failed:", r.out)
+            self.assertIn("2 of 2 accounts (branch, main)", r.out)
+            r = self.run_ps("-q", *(cmd + extra), env=env, expect=1)
+            self.assert_not_success(r)
+            self.assertIn("error:", r.err)
+            r = self.run_ps(*(cmd + extra + ("--format", "json")), env=env, expect=1)
+            doc = r.json()
+            self.assertEqual(doc["status"], "failed", r.out)
+            for a in doc["accounts"]:
+                self.assertEqual(a["status"], "failed")
+                self.assertTrue(any(w in a["error"] for w in error_words), a["error"])
+        self.assertEqual(len(self.commits()), commits)  # nothing recorded
+        return r
+
+    def test_wrong_secret(self):
+        env = {"MAIN_SECRET": "wrong-secret-1", "BRANCH_SECRET": "wrong-secret-2"}
+        self.extra_secrets = ["wrong-secret-1", "wrong-secret-2"]
+        r = self.check_failed_everywhere(env, ("401", "authentication"))
+        self.assertIn("401", r.json()["accounts"][0]["error"])
+
+    def test_refused_connection(self):
+        env = {"PAVE_API_URL": "http://127.0.0.1:%d" % closed_port()}
+        self.check_failed_everywhere(env, ("connect", "refused", "onnection"),
+                                     "--retries", "0")
+
+    def test_tls_error(self):
+        # https to the emulator's plain-http port: the TLS handshake fails.
+        env = {"PAVE_API_URL": self.emu.url.replace("http://", "https://")}
+        self.check_failed_everywhere(env, ("TLS", "SSL", "ssl", "tls"), "--retries", "0")
+
+    def test_one_account_failing_is_partial(self):
+        self.run_ps("apply", expect=0)
+        self.write_config(open(self.config).read().replace("branch/complete", "branch/done"))
+        env = {"MAIN_SECRET": "wrong-secret-1"}
+        self.extra_secrets = ["wrong-secret-1"]
+        r = self.run_ps("plan", "--refresh", env=env, expect=1)
+        self.assert_not_success(r)
+        self.assertIn("Failed: 1 of 2 accounts (main); for the others: 0 to create, "
+                      "1 to update, 0 to delete.", r.out)
+        r = self.run_ps("apply", "--refresh", "--format", "json", env=env, expect=3)
+        doc = r.json()
+        self.assertEqual(doc["status"], "partial")
+        status = {a["name"]: a["status"] for a in doc["accounts"]}
+        self.assertEqual(status, {"branch": "ok", "main": "failed"})
+        self.assertIn("401", [a for a in doc["accounts"] if a["name"] == "main"][0]["error"])
+        # main's snapshot is kept as it was, not emptied by the failed read
+        self.assertIn(EV_C, self.snapshot("main")["callbacks"])
+        self.assertEqual(self.snapshot("branch")["callbacks"][EV_C]["url"],
+                         "https://hooks.example.com/branch/done")
+
+    def test_success_says_ok(self):
+        r = self.run_ps("apply", "--format", "json", expect=0)
+        self.assertEqual(r.json()["status"], "ok")
+        self.assertEqual({a["status"] for a in r.json()["accounts"]}, {"ok"})
+        r = self.run_ps("apply", "--refresh", expect=0)
+        self.assertIn("No changes", r.out)
+
+
+if __name__ == "__main__":
+    main()
