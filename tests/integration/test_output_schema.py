@@ -143,6 +143,10 @@ class OutputSchemaTest(PavesyncTest):
                                        "json", expect=0))
         self.check("plan", self.run_ps("apply", "--refresh", "--on-drift", "fail",
                                        "--format", "json"))
+        # The snapshot now records the dashboard edit apart from what was
+        # applied.
+        doc = self.check("show", self.run_ps("show", "--format", "json", expect=0))
+        self.assertIn(EV_C, doc["accounts"]["main"]["live"])
         # An account left out of the config is orphaned; a new secret makes
         # the snapshot stale.
         self.write_config("""\

@@ -71,7 +71,7 @@ echo "$(basename "$deb"): $(wc -l <"$work/contents") entries, every shipped file
 
 if command -v lintian >/dev/null; then
   echo "== lintian"
-  lintian --suppress-tags running-with-root-privileges "$work"/pavesync_*.changes 2>&1 |
+  lintian "$work"/pavesync_*.changes 2>&1 |
     grep -v 'running with root privileges' | tee "$logdir/lintian.log" || true
   if grep -q '^E:' "$logdir/lintian.log"; then
     echo "lintian found errors"
