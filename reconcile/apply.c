@@ -302,22 +302,27 @@ int ps_apply_run(ps_plan *plan, ps_run_opts *ro, bool fail_on_drift,
 	return 0;
 }
 
-/* Stage the account's document when it differs from the snapshot. */
+/* Stage the account's document when it differs from the snapshot. The
+ * committed document is compared by blob id, not read back and parsed:
+ * the plan dropped the parsed documents to stay small. */
 static bool stage_account(ps_state *st, ps_account_plan *ap)
 {
 	json_t *doc;
-	const json_t *cur;
+	char *text;
+	bool same;
 
 	/* No applied map: settled, orphaned, or its refresh failed (then
 	 * base is empty for want of knowing, not because live is). */
 	if (ap->orphaned || !ap->account || ap->settled || !ap->applied)
 		return false;
-	cur = ps_state_get(st, ap->name);
-	if (!cur && json_object_size(ap->base) == 0 &&
+	if (!ps_state_has(st, ap->name) && json_object_size(ap->base) == 0 &&
 	    json_object_size(ap->applied) == 0)
 		return false;
 	doc = ps_account_plan_doc(ap);
-	if (cur && json_equal(cur, doc)) {
+	text = ps_json_canonical(doc);
+	same = ps_state_same_blob(st, ap->name, text, strlen(text));
+	free(text);
+	if (same) {
 		json_decref(doc);
 		return false;
 	}

@@ -127,8 +127,72 @@ static json_t *cached_int(build_cache *k, json_int_t v)
 	return json_incref(*slot);
 }
 
+/*
+ * The environment, hashed by name: one getenv per ${VAR} scans all of
+ * environ, and a config of 10,000 accounts each with its own secret
+ * variable makes that quadratic. Built per parse (so setenv between parses
+ * is seen), read-only afterwards (shared by the building threads). The
+ * first of duplicate names wins, as with getenv.
+ */
+typedef struct env_index {
+	const char **slots; /* "NAME=value" or NULL */
+	size_t mask;
+} env_index;
+
+static uint64_t env_hash(const char *name, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)name[i];
+		h *= 1099511628211ULL;
+	}
+	return h ^ (h >> 29);
+}
+
+static void env_index_build(env_index *e)
+{
+	size_t n = 0, size = 16, i;
+
+	for (i = 0; environ && environ[i]; i++)
+		n++;
+	while (size < 2 * n)
+		size *= 2;
+	e->slots = ps_calloc(size, sizeof(*e->slots));
+	e->mask = size - 1;
+	for (i = 0; i < n; i++) {
+		const char *v = environ[i], *eq = strchr(v, '=');
+		size_t len = eq ? (size_t)(eq - v) : strlen(v), at;
+
+		if (!eq)
+			continue;
+		for (at = env_hash(v, len) & e->mask; e->slots[at];
+		     at = (at + 1) & e->mask)
+			if (!strncmp(e->slots[at], v, len + 1))
+				break;
+		if (!e->slots[at])
+			e->slots[at] = v;
+	}
+}
+
+static const char *env_lookup(const env_index *e, const char *name)
+{
+	size_t len = strlen(name), at;
+
+	if (!e || !e->slots)
+		return getenv(name);
+	for (at = env_hash(name, len) & e->mask; e->slots[at];
+	     at = (at + 1) & e->mask)
+		if (!strncmp(e->slots[at], name, len) &&
+		    e->slots[at][len] == '=')
+			return e->slots[at] + len + 1;
+	return NULL;
+}
+
 typedef struct ctx {
 	ps_cfgdiag *d;
+	const env_index *env; /* NULL: getenv */
 	build_cache *cache; /* this thread's */
 	char *dir;        /* the config file's directory; NULL: the current one */
 } ctx;
@@ -288,7 +352,7 @@ static char *expand(const ctx *c, const ps_ynode *n, bool *used,
 			}
 			*used = true;
 			name = ps_strndup(t + i + 2, name_len);
-			val = getenv(name);
+			val = env_lookup(c->env, name);
 			if (fb && (!val || !*val)) {
 				r = ps_buf_put(&out, fb, fblen);
 			} else if (!val) {
@@ -1625,6 +1689,7 @@ static int config_parse(ps_config **out, const char *source_name,
 	ps_config *cfg;
 	ps_ydoc doc;
 	build_cache cache;
+	env_index env;
 	ctx c;
 	size_t i;
 	int rc;
@@ -1649,6 +1714,8 @@ static int config_parse(ps_config **out, const char *source_name,
 	c.dir = dir_of(source_name);
 	memset(&cache, 0, sizeof(cache));
 	c.cache = &cache;
+	env_index_build(&env);
+	c.env = &env;
 
 	if (len > lim.max_file_size) {
 		ps_cfgdiag_add(&d, PS_ELIMIT, 0, 0, "the file is larger than "
@@ -1662,6 +1729,7 @@ static int config_parse(ps_config **out, const char *source_name,
 		ps_ydoc_release(&doc);
 	}
 	free(c.dir);
+	free(env.slots);
 	build_cache_release(&cache);
 	free(owned);
 

@@ -548,6 +548,9 @@ static void finish_one(void *ctx, size_t i)
 	job->desired = NULL;
 }
 
+/* Snapshot documents parsed at once while planning. */
+#define DOC_BATCH 256
+
 /* Below this, threads cost more than they save. */
 #define PARALLEL_MIN_ACCOUNTS 16
 
@@ -569,7 +572,7 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 {
 	ps_plan *plan;
 	struct build_job *jobs;
-	size_t i, j, alloc, ns, njobs = 0, threads;
+	size_t i, j, b, alloc, ns, njobs = 0, threads;
 
 	*out = NULL;
 	if (opts && opts->only) {
@@ -632,19 +635,27 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 	}
 	threads = njobs >= PARALLEL_MIN_ACCOUNTS ? ps_pool_cpus() : 1;
 	ps_pool_run(njobs, threads, start_one, jobs);
-	for (i = 0; i < njobs; i++) {
-		if (jobs[i].desired && st &&
-		    ps_state_load(&jobs[i].snap_doc, st, jobs[i].acct->name,
-				  err) < 0) {
-			int rc = err ? err->code : PS_ERROR;
-			for (j = 0; j < njobs; j++)
-				json_decref(jobs[j].desired);
-			free(jobs);
-			ps_plan_free(plan);
-			return rc;
+	/* In batches, so that only a batch of parsed documents is alive at
+	 * once (the plans keep the callbacks they share with them). */
+	for (b = 0; b < njobs; b += DOC_BATCH) {
+		size_t nb = njobs - b < DOC_BATCH ? njobs - b : DOC_BATCH;
+		for (i = b; i < b + nb; i++) {
+			if (jobs[i].desired && st &&
+			    ps_state_load(&jobs[i].snap_doc, st,
+					  jobs[i].acct->name, err) < 0) {
+				int rc = err ? err->code : PS_ERROR;
+				for (j = 0; j < njobs; j++)
+					json_decref(jobs[j].desired);
+				free(jobs);
+				ps_plan_free(plan);
+				return rc;
+			}
 		}
+		ps_pool_run(nb, threads, finish_one, jobs + b);
+		for (i = b; i < b + nb; i++)
+			if (jobs[i].snap_doc)
+				ps_state_unload(st, jobs[i].acct->name);
 	}
-	ps_pool_run(njobs, threads, finish_one, jobs);
 	free(jobs);
 	for (i = 0; i < plan->naccounts; i++) {
 		const ps_account_plan *ap = &plan->accounts[i];

@@ -130,18 +130,28 @@ void ps_fpkey_derive(ps_fpkey *out, const char *account, const char *api_secret)
 	ps_buf_put(&msg, FP_CONTEXT, sizeof(FP_CONTEXT));
 	ps_buf_puts(&msg, account);
 	hmac(out->key, material, strlen(material), msg.ptr, msg.len);
-	hmac(id, out->key, sizeof(out->key), "key id", 6);
-	ps_hex(out->id, id, 6);
 	ps_buf_release(&msg);
-	explicit_bzero(id, sizeof(id));
 	/* HMAC(K, m) = H((K ^ opad) || H((K ^ ipad) || m)) with K padded to
 	 * the 64-byte block: absorb both pads once. */
 	out->inner = keyed_digest(out->key, 0x36);
 	out->outer = keyed_digest(out->key, 0x5c);
 	out->scratch = EVP_MD_CTX_new();
+	out->memo = NULL;
 	if (!out->scratch)
 		ps_oom();
+	/* HMAC(key, "key id") through the states just made. */
+	finish(id, out->scratch, out->inner, out->outer, "key id", 6);
+	ps_hex(out->id, id, 6);
+	explicit_bzero(id, sizeof(id));
 }
+
+/* See ps_fpkey.memo. Values longer than MEMO_MAX are not remembered. */
+#define MEMO_MAX 256
+struct fp_memo {
+	size_t len;
+	unsigned char in[MEMO_MAX];
+	char out[64];
+};
 
 void ps_fpkey_wipe(ps_fpkey *k)
 {
@@ -150,6 +160,10 @@ void ps_fpkey_wipe(ps_fpkey *k)
 	EVP_MD_CTX_free(k->inner);
 	EVP_MD_CTX_free(k->outer);
 	EVP_MD_CTX_free(k->scratch);
+	if (k->memo) {
+		explicit_bzero(k->memo, sizeof(struct fp_memo));
+		free(k->memo);
+	}
 	explicit_bzero(k, sizeof(*k));
 }
 
@@ -158,10 +172,23 @@ void ps_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
 {
 	unsigned char mac[32];
 	char hex[33];
+	struct fp_memo *m = k->memo;
 
+	if (m && m->len == len && !memcmp(m->in, data, len)) {
+		ps_strlcpy(out, m->out, outlen);
+		return;
+	}
 	finish(mac, k->scratch, k->inner, k->outer, data, len);
 	ps_hex(hex, mac, 16);
 	snprintf(out, outlen, "%s%s", PS_SENSITIVE_PREFIX, hex);
+	if (len <= MEMO_MAX) {
+		/* Logically const: a cache, like the scratch state. */
+		if (!m)
+			m = ((ps_fpkey *)k)->memo = ps_malloc(sizeof(*m));
+		m->len = len;
+		memcpy(m->in, data, len);
+		snprintf(m->out, sizeof(m->out), "%s%s", PS_SENSITIVE_PREFIX, hex);
+	}
 }
 
 bool ps_is_fingerprint(const json_t *v)

@@ -32,6 +32,10 @@ typedef struct ps_fpkey {
 	 * than a full HMAC set-up. A ps_fpkey is therefore not thread-safe:
 	 * one thread per key at a time. */
 	void *inner, *outer, *scratch;
+	/* The last value fingerprinted and its fingerprint (a header every
+	 * callback of an account inherits is fingerprinted once); wiped
+	 * with the key. */
+	void *memo;
 } ps_fpkey;
 
 /* Derive the account's fingerprint key (reads PAVESYNC_FINGERPRINT_KEY).

@@ -859,6 +859,30 @@ bool ps_state_same_blob(const ps_state *st, const char *account,
 	return git_oid_equal(&id, &e->blob);
 }
 
+bool ps_state_has(const ps_state *st, const char *account)
+{
+	long at;
+
+	if (!st || !account || (at = entry_find(st, account)) < 0)
+		return false;
+	return entry_visible(st->entries[at]);
+}
+
+void ps_state_unload(ps_state *st, const char *account)
+{
+	struct entry *e;
+	long at;
+
+	if (!st || !st->lazy || !account || (at = entry_find(st, account)) < 0)
+		return;
+	e = st->entries[at];
+	if (e->change != CH_NONE || !e->committed || !e->loaded)
+		return;
+	json_decref(e->doc);
+	e->doc = NULL;
+	e->loaded = false;
+}
+
 void ps_state_put(ps_state *st, const char *account, json_t *doc)
 {
 	struct entry *e;

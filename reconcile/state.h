@@ -100,6 +100,16 @@ const json_t *ps_state_get(const ps_state *st, const char *account);
 int ps_state_load(const json_t **out, ps_state *st, const char *account,
 		  ps_error *err);
 
+/* Is `account` in the snapshot (staged changes included)? Reads nothing. */
+bool ps_state_has(const ps_state *st, const char *account);
+
+/*
+ * Forget the parsed committed document of `account` when it was read
+ * lazily and nothing is staged for it: a later ps_state_load/ps_state_get
+ * reads it again. Pointers returned for it before become invalid.
+ */
+void ps_state_unload(ps_state *st, const char *account);
+
 /*
  * Is `text` byte for byte the committed document of `account` (same git
  * blob id)? False when staged, absent or different. Reads no object.
