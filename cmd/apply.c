@@ -110,6 +110,7 @@ int cmd_apply(struct opts *o)
 		goto cleanup;
 	}
 	if (!o->force && ps_plan_check_guards(s.plan, o->max_changes, &e) < 0) {
+		ps_plan_mark_guards(s.plan, o->max_changes);
 		render(o, &s, false, NULL);
 		out_error("%s", e.message);
 		rc = EXIT_ERROR;

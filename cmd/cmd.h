@@ -62,6 +62,8 @@ struct opts {
 	bool seed;
 	/* history */
 	long limit;
+	/* validate */
+	bool no_env;
 };
 
 struct command {

@@ -32,7 +32,8 @@ enum {
 enum opt_id {
 	O_ACCOUNT, O_API_URL, O_CACERT, O_COLOR, O_CONCURRENCY, O_CONFIG,
 	O_DETAILED, O_DRY_RUN, O_FORCE, O_FORMAT, O_HELP, O_LIMIT,
-	O_LOCK_TIMEOUT, O_MAX_CHANGES, O_METRICS_FILE, O_ON_DRIFT, O_OUT, O_PLAN, O_PRUNE,
+	O_LOCK_TIMEOUT, O_MAX_CHANGES, O_METRICS_FILE, O_NO_ENV, O_ON_DRIFT, O_OUT,
+	O_PLAN, O_PRUNE,
 	O_PUSH, O_QUIET, O_REFRESH, O_REMOTE, O_RETRIES, O_SEED,
 	O_STATE_REF, O_STATE_REPO, O_TIMEOUT, O_VERBOSE, O_VERSION, O_YES,
 };
@@ -56,13 +57,14 @@ static const struct option_spec options[] = {
 	{ "config", 'c', true, O_CONFIG, C_ALL, true },
 	{ "detailed-exitcode", 0, false, O_DETAILED, C_PLAN | C_APPLY, false },
 	{ "dry-run", 0, false, O_DRY_RUN, C_APPLY, false },
-	{ "force", 0, false, O_FORCE, C_APPLY, false },
+	{ "force", 0, false, O_FORCE, C_PLAN | C_APPLY, false },
 	{ "format", 0, true, O_FORMAT, C_ALL, true },
 	{ "help", 'h', false, O_HELP, C_ALL, true },
 	{ "limit", 'n', true, O_LIMIT, C_HISTORY, false },
 	{ "lock-timeout", 0, true, O_LOCK_TIMEOUT, C_APPLY | C_IMPORT, false },
-	{ "max-changes", 0, true, O_MAX_CHANGES, C_APPLY, false },
+	{ "max-changes", 0, true, O_MAX_CHANGES, C_PLAN | C_APPLY, false },
 	{ "metrics-file", 0, true, O_METRICS_FILE, C_PLAN | C_APPLY, false },
+	{ "no-env", 0, false, O_NO_ENV, C_VALIDATE, false },
 	{ "on-drift", 0, true, O_ON_DRIFT, C_PLAN | C_APPLY, false },
 	{ "out", 'o', true, O_OUT, C_PLAN, false },
 	{ "plan", 0, true, O_PLAN, C_APPLY, false },
@@ -229,6 +231,7 @@ static int set_option(struct opts *o, const struct option_spec *s,
 	case O_LOCK_TIMEOUT: return number(&o->lock_timeout, cmd, s->name, v, 0, 86400);
 	case O_MAX_CHANGES: return number(&o->max_changes, cmd, s->name, v, 0, 100000000);
 	case O_METRICS_FILE: o->metrics_file = v; return 0;
+	case O_NO_ENV: o->no_env = true; return 0;
 	case O_ON_DRIFT:
 		if (!strcmp(v, "revert"))
 			o->on_drift = ON_DRIFT_REVERT;

@@ -242,6 +242,8 @@ static void print_account(const ps_account_plan *ap, bool applied)
 		if (c->origin != PS_ORIGIN_CONFIG || ap->refreshed)
 			printf(" %s(%s)%s", c->origin == PS_ORIGIN_CONFIG ? c_dim() : c_yellow(),
 			       origin_label(c->origin), c_reset());
+		if (c->refused)
+			printf(" %s[apply refuses: %s]%s", c_red(), c->refused, c_reset());
 		fputc('\n', stdout);
 		if (c->error)
 			printf("      %s%s%s\n", c_red(), c->error, c_reset());
@@ -257,6 +259,17 @@ static void print_account(const ps_account_plan *ap, bool applied)
 	}
 	if (ap->unchanged)
 		printf("  %s%zu unchanged%s\n", c_dim(), ap->unchanged, c_reset());
+}
+
+/* One line per reason apply would refuse the plan for. */
+static void print_refusals(const ps_plan *plan)
+{
+	size_t i;
+	json_t *r;
+
+	json_array_foreach(plan->refused, i, r)
+		printf("%sApply would refuse this plan:%s %s.\n", c_red(), c_reset(),
+		       json_string_value(r));
 }
 
 static void count_done(const ps_plan *plan, size_t counts[3], size_t *failed)
@@ -352,6 +365,7 @@ void out_plan_text(const ps_plan *plan, bool applied, const char *commit,
 			       c_green(), plan->ncreate, c_reset(), c_yellow(), plan->nupdate,
 			       c_reset(), c_red(), plan->ndelete, c_reset(), plan->nunchanged,
 			       plan->refreshed ? " (compared with live)" : "");
+		print_refusals(plan);
 		return;
 	}
 	count_done(plan, counts, &failed);
@@ -383,8 +397,11 @@ void out_plan_quiet(const ps_plan *plan, bool applied, const char *commit,
 	if (!ps_plan_changes(plan))
 		return;
 	if (!applied) {
-		printf("pavesync plan: %zu to create, %zu to update, %zu to delete\n",
-		       plan->ncreate, plan->nupdate, plan->ndelete);
+		printf("pavesync plan: %zu to create, %zu to update, %zu to delete%s%s\n",
+		       plan->ncreate, plan->nupdate, plan->ndelete,
+		       json_array_size(plan->refused) ? "; apply would refuse it: " : "",
+		       json_array_size(plan->refused)
+			       ? json_string_value(json_array_get(plan->refused, 0)) : "");
 		return;
 	}
 	count_done(plan, counts, &failed);

@@ -6,7 +6,7 @@
 
 const char plan_usage[] =
 	"usage: pavesync plan [--refresh] [--prune] [--detailed-exitcode] [-o PLANFILE]\n"
-	"                     [-a NAME]... [--format text|json]\n"
+	"                     [--max-changes N] [--force] [-a NAME]... [--format text|json]\n"
 	"\n"
 	"Show what apply would do. A true dry-run: without --refresh it opens no\n"
 	"network connection; it never creates a repository, takes no lock and\n"
@@ -17,6 +17,10 @@ const char plan_usage[] =
 	"  --prune              plan deleting live callbacks of unlisted events\n"
 	"  --detailed-exitcode  exit 2 when there are changes, 0 when none\n"
 	"  -o, --out PLANFILE   save the plan for 'apply --plan PLANFILE'\n"
+	"  --max-changes N      mark the plan as one apply would refuse when it has\n"
+	"                       more than N changes (as apply --max-changes N)\n"
+	"  --force              do not mark what apply --force would allow (a mass\n"
+	"                       delete, more than --max-changes)\n"
 	"  --on-drift revert|fail  accepted for symmetry with apply\n"
 	"  --metrics-file PATH  write Prometheus metrics of this run to PATH\n"
 	"  --remote NAME        the git remote (default origin)\n"
@@ -40,6 +44,10 @@ int cmd_plan(struct opts *o)
 	rc = session_plan(&s, o, o->refresh, false);
 	if (rc)
 		goto cleanup;
+	/* Show what apply would refuse, and why (it does not change the exit
+	 * status: --detailed-exitcode still says whether there are changes). */
+	if (!o->force)
+		ps_plan_mark_guards(s.plan, o->max_changes);
 	if (o->out && ps_plan_save(s.plan, o->out, &e) < 0) {
 		out_ps_error(&e);
 		rc = EXIT_ERROR;

@@ -24,6 +24,9 @@ int session_open(struct session *s, struct opts *o, bool write)
 	if (load_config(&s->cfg, o) < 0)
 		return EXIT_ERROR;
 	s->url = effective_api_url(o, s->cfg);
+	s->url_source = o->api_url ? "--api-url"
+			: getenv("PAVE_API_URL") && *getenv("PAVE_API_URL") ? "PAVE_API_URL"
+			: s->cfg->api_url ? s->cfg->path : "the default";
 	if (state_repo_path(&s->repo, o, s->cfg) < 0)
 		return EXIT_ERROR;
 	if (ps_state_open(&s->st, s->repo, o->state_ref,
@@ -67,7 +70,8 @@ int session_check_url(struct session *s)
 
 	ps_error_clear(&e);
 	if (ps_api_check_url(s->url, &e) < 0) {
-		out_error("API URL %s: %s", s->url, e.message);
+		/* The message names the URL; say only where it came from. */
+		out_error("%s (from %s)", e.message, s->url_source);
 		return EXIT_ERROR;
 	}
 	return EXIT_OK;

@@ -4,11 +4,16 @@
 #include "banned.h"
 
 const char validate_usage[] =
-	"usage: pavesync [-c FILE] validate [--format text|json]\n"
+	"usage: pavesync [-c FILE] validate [--no-env] [--format text|json]\n"
 	"\n"
 	"Check the config and report every problem as FILE:LINE:COL: message.\n"
 	"Environment variables it references must be set. Nothing is read from\n"
 	"the state repository or the API.\n"
+	"\n"
+	"  --no-env   check every structural rule without the environment (a pull\n"
+	"             request from a fork has no secrets): an unset variable is not\n"
+	"             an error, a value built from one is checked only when it is\n"
+	"             known, and api_secret_file is not read\n"
 	"\n"
 	"exit status: 0 valid, 1 not valid\n";
 
@@ -18,7 +23,8 @@ int cmd_validate(struct opts *o)
 	ps_config *cfg = NULL;
 	char line[PS_ERROR_MSG_MAX + PS_ERROR_SOURCE_MAX + 64];
 	size_t i, ncb = 0;
-	int rc = ps_config_load(&cfg, o->config, NULL, &diags);
+	int rc = ps_config_load_flags(&cfg, o->config, NULL,
+				      o->no_env ? PS_CONFIG_NO_ENV : 0, &diags);
 
 	if (o->format == FORMAT_JSON) {
 		json_t *errors = json_array(), *doc;

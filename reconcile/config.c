@@ -9,9 +9,11 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -78,6 +80,10 @@ typedef struct build_cache {
 	json_t *last_sensitive;    /* the latest sensitive list made */
 	json_t *urls[URL_CACHE];   /* by hash of the text */
 	json_t *ints[INT_CACHE];   /* by value */
+	/* Not a cache: this thread's count of unset variables taken as
+	 * unknown (PS_CONFIG_NO_ENV), so a check of a value built from one
+	 * can see that the value is not known and skip it. */
+	size_t unknown;
 } build_cache;
 
 static void build_cache_release(build_cache *k)
@@ -195,7 +201,15 @@ typedef struct ctx {
 	const env_index *env; /* NULL: getenv */
 	build_cache *cache; /* this thread's */
 	char *dir;        /* the config file's directory; NULL: the current one */
+	bool no_env;      /* PS_CONFIG_NO_ENV */
 } ctx;
+
+/* Did an unset variable go into a value since `mark` (c->cache->unknown)?
+ * Then the value is not known and its checks are skipped. */
+static bool unknown_since(const ctx *c, size_t mark)
+{
+	return c->cache->unknown != mark;
+}
 
 #define ERR(c, n, ...) \
 	ps_cfgdiag_add((c)->d, PS_EINVALID, (n)->line, (n)->column, __VA_ARGS__)
@@ -355,6 +369,10 @@ static char *expand(const ctx *c, const ps_ynode *n, bool *used,
 			val = env_lookup(c->env, name);
 			if (fb && (!val || !*val)) {
 				r = ps_buf_put(&out, fb, fblen);
+			} else if (!val && c->no_env) {
+				/* Not an error without the environment:
+				 * the value is unknown (empty here). */
+				c->cache->unknown++;
 			} else if (!val) {
 				ref_location(n, i, &line, &col);
 				ps_cfgdiag_add(c->d, PS_EINVALID, line, col,
@@ -464,9 +482,10 @@ static char *get_nonempty(const ctx *c, const ps_ynode *v, const char *key,
 			  bool *sensitive)
 {
 	bool sens = false;
+	size_t mark = c->cache->unknown;
 	char *s = get_str(c, v, key, &sens);
 
-	if (s && !*s) {
+	if (s && !*s && !unknown_since(c, mark)) {
 		if (sens)
 			ERR(c, v, "\"%s\" is empty after interpolation "
 			    "(expected a non-empty string)", key);
@@ -529,14 +548,57 @@ static bool url_ok(const char *u)
 	return p == auth_end;
 }
 
+/* An http:// URL (url_ok already holds) may be used only for a loopback
+ * host, as the API client will insist: 127.0.0.0/8, ::1, localhost. */
+static bool http_allowed(const char *u)
+{
+	const char *p, *auth_end, *at;
+	char host[64];
+	size_t n;
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (strncmp(u, "http://", 7))
+		return true;
+	p = u + 7;
+	auth_end = p + strcspn(p, "/?#");
+	at = memchr(p, '@', (size_t)(auth_end - p));
+	if (at)
+		p = at + 1;
+	if (*p == '[') {
+		const char *close = memchr(p, ']', (size_t)(auth_end - p));
+		n = close ? (size_t)(close - p - 1) : 0;
+		if (!n || n >= sizeof(host))
+			return false;
+		memcpy(host, p + 1, n);
+		host[n] = '\0';
+		return inet_pton(AF_INET6, host, &a6) == 1 &&
+		       !memcmp(&a6, &in6addr_loopback, sizeof(a6));
+	}
+	n = strcspn(p, ":/?#");
+	if (p + n > auth_end)
+		n = (size_t)(auth_end - p);
+	if (!n || n >= sizeof(host))
+		return false;
+	memcpy(host, p, n);
+	host[n] = '\0';
+	if (!ps_strcasecmp(host, "localhost") || !ps_strcasecmp(host, "localhost."))
+		return true;
+	return inet_pton(AF_INET, host, &a4) == 1 &&
+	       (ntohl(a4.s_addr) >> 24) == 127;
+}
+
 /* A URL value (for "url" and "api_url"). NULL after reporting. */
 static char *get_url(const ctx *c, const ps_ynode *v, const char *key,
 		     bool *sensitive)
 {
 	bool sens = false;
+	size_t mark = c->cache->unknown;
 	char *s = get_str(c, v, key, &sens);
 
-	if (s && !url_ok(s)) {
+	if (s && unknown_since(c, mark)) {
+		/* checked when it is known */
+	} else if (s && !url_ok(s)) {
 		if (sens)
 			ERR(c, v, "invalid URL for \"%s\" (expected an absolute "
 			    "http:// or https:// URL with a host; the value is "
@@ -545,6 +607,12 @@ static char *get_url(const ctx *c, const ps_ynode *v, const char *key,
 			ERR(c, v, "invalid URL \"%.100s\" for \"%s\" (expected "
 			    "an absolute http:// or https:// URL with a host)",
 			    s, key);
+		ps_free_secret(s);
+		return NULL;
+	} else if (s && !strcmp(key, "api_url") && !http_allowed(s)) {
+		/* The place says which value; no need to repeat it. */
+		ERR(c, v, "\"api_url\" must use https (plain http is only "
+		    "allowed for loopback hosts: 127.0.0.0/8, ::1, localhost)");
 		ps_free_secret(s);
 		return NULL;
 	}
@@ -556,11 +624,16 @@ static char *get_url(const ctx *c, const ps_ynode *v, const char *key,
 static char *get_method(const ctx *c, const ps_ynode *v, bool *sensitive)
 {
 	bool sens = false;
+	size_t mark = c->cache->unknown;
 	char *s = get_str(c, v, "method", &sens), *p;
 	const char *const *m;
 
 	if (!s)
 		return NULL;
+	if (unknown_since(c, mark)) {
+		*sensitive = sens;
+		return s;        /* checked when it is known */
+	}
 	for (p = s; *p; p++)
 		if (*p >= 'a' && *p <= 'z')
 			*p = (char)(*p - 'a' + 'A');
@@ -1237,7 +1310,7 @@ static char *resolve_path(const ctx *c, const char *path)
 static char *get_secret_ref(const ctx *c, const ps_ynode *v)
 {
 	const char *t = v->text;
-	size_t j;
+	size_t j, mark;
 	bool used;
 	char *s;
 
@@ -1259,8 +1332,9 @@ static char *get_secret_ref(const ctx *c, const ps_ynode *v)
 		    "(this file is meant to be committed)");
 		return NULL;
 	}
+	mark = c->cache->unknown;
 	s = expand(c, v, &used, NULL);
-	if (s && !*s) {
+	if (s && !*s && !unknown_since(c, mark)) {
 		ERR(c, v, "\"api_secret\" is empty (environment variable "
 		    "%.*s is set but empty)", (int)(j - 2), t + 2);
 		free(s);
@@ -1282,6 +1356,11 @@ static char *read_secret_file(const ctx *c, const ps_ynode *v)
 
 	if (!path)
 		return NULL;
+	if (c->no_env) {
+		/* A secret is part of the environment: not read. */
+		free(path);
+		return ps_strdup("");
+	}
 	full = resolve_path(c, path);
 	if (sens)
 		ps_strlcpy(shown, "api_secret_file (path from the environment)",
@@ -1541,7 +1620,9 @@ static int build_shorthand(const ctx *c, const defaults *def,
 	a->column = k->column;
 	for (i = 0; i < 3; i++) {
 		vals[i] = getenv(shorthand_env[i]);
-		if (!vals[i] || !*vals[i]) {
+		if (c->no_env && !vals[i])
+			vals[i] = "";
+		else if (!vals[i] || !*vals[i]) {
 			ERR(c, k, "environment variable %s is %s (the top-level "
 			    "\"callbacks\" form takes the credentials from "
 			    "PAVE_API_KEY, PAVE_API_SECRET and PAVE_USERNAME)",
@@ -1681,8 +1762,8 @@ static char *dir_of(const char *path)
  */
 static int config_parse(ps_config **out, const char *source_name,
 			const char *data, size_t len,
-			const ps_config_limits *limits, ps_diags *diags,
-			char *owned)
+			const ps_config_limits *limits, unsigned flags,
+			ps_diags *diags, char *owned)
 {
 	ps_config_limits lim;
 	ps_cfgdiag d;
@@ -1712,6 +1793,7 @@ static int config_parse(ps_config **out, const char *source_name,
 	memset(&c, 0, sizeof(c));
 	c.d = &d;
 	c.dir = dir_of(source_name);
+	c.no_env = (flags & PS_CONFIG_NO_ENV) != 0;
 	memset(&cache, 0, sizeof(cache));
 	c.cache = &cache;
 	env_index_build(&env);
@@ -1749,7 +1831,7 @@ int ps_config_parse(ps_config **out, const char *source_name,
 		    const char *data, size_t len,
 		    const ps_config_limits *limits, ps_diags *diags)
 {
-	return config_parse(out, source_name, data, len, limits, diags, NULL);
+	return config_parse(out, source_name, data, len, limits, 0, diags, NULL);
 }
 
 /* Read at most max bytes of path; more is PS_ELIMIT. */
@@ -1804,6 +1886,13 @@ static int read_bounded(const char *path, size_t max, char **out,
 int ps_config_load(ps_config **out, const char *path,
 		   const ps_config_limits *limits, ps_diags *diags)
 {
+	return ps_config_load_flags(out, path, limits, 0, diags);
+}
+
+int ps_config_load_flags(ps_config **out, const char *path,
+			 const ps_config_limits *limits, unsigned flags,
+			 ps_diags *diags)
+{
 	ps_config_limits lim;
 	ps_error err;
 	char *data;
@@ -1819,7 +1908,7 @@ int ps_config_load(ps_config **out, const char *path,
 		return rc;
 	}
 	/* config_parse frees data once it is parsed. */
-	return config_parse(out, path, data, len, &lim, diags, data);
+	return config_parse(out, path, data, len, &lim, flags, diags, data);
 }
 
 const ps_account *ps_config_account(const ps_config *cfg, const char *name)

@@ -95,6 +95,25 @@ void ps_config_limits_default(ps_config_limits *limits);
 int ps_config_load(ps_config **out, const char *path,
 		   const ps_config_limits *limits, ps_diags *diags);
 
+enum {
+	/*
+	 * Check without the environment (validate --no-env, e.g. in a pull
+	 * request from a fork, which has no secrets): an unset ${VAR} is not
+	 * an error but an unknown value, and the checks of a value built
+	 * from one (a URL, a method, non-empty) are skipped; a variable that
+	 * is set is used and checked as usual. The shorthand form's
+	 * PAVE_API_* may be unset, and api_secret_file is not read. Every
+	 * structural rule still applies. The config returned is for checking
+	 * only: unknown values are empty.
+	 */
+	PS_CONFIG_NO_ENV = 1 << 0,
+};
+
+/* ps_config_load with flags (PS_CONFIG_*). */
+int ps_config_load_flags(ps_config **out, const char *path,
+			 const ps_config_limits *limits, unsigned flags,
+			 ps_diags *diags);
+
 /*
  * The same, from memory; `source_name` is used in messages and as
  * config->path. data need not be NUL-terminated.

@@ -748,6 +748,73 @@ int ps_plan_check_guards(const ps_plan *plan, long max_changes, ps_error *err)
 	return 0;
 }
 
+/* Put `reason` on every change of `ap` (NULL: every account) that is a
+ * delete, or any change when !deletes_only; keep a mark already there. */
+static void mark_changes(ps_plan *plan, ps_account_plan *only,
+			 bool deletes_only, const char *reason)
+{
+	size_t i, j;
+
+	for (i = 0; i < plan->naccounts; i++) {
+		ps_account_plan *ap = &plan->accounts[i];
+		if (only && ap != only)
+			continue;
+		for (j = 0; j < ap->nchanges; j++) {
+			ps_change *c = &ap->changes[j];
+			if (c->refused || (deletes_only && c->action != PS_DELETE))
+				continue;
+			c->refused = ps_strdup(reason);
+		}
+	}
+}
+
+size_t ps_plan_mark_guards(ps_plan *plan, long max_changes)
+{
+	size_t i, j, deletes = 0;
+	ps_buf r = PS_BUF_INIT;
+
+	json_decref(plan->refused);
+	plan->refused = json_array();
+	for (i = 0; i < plan->naccounts; i++)
+		for (j = 0; j < plan->accounts[i].nchanges; j++) {
+			free(plan->accounts[i].changes[j].refused);
+			plan->accounts[i].changes[j].refused = NULL;
+		}
+	/* The same rules, in the same order, as ps_plan_check_guards. */
+	if (max_changes >= 0 && ps_plan_changes(plan) > (size_t)max_changes) {
+		ps_buf_printf(&r, "exceeds --max-changes %ld (the plan has %zu changes)",
+			      max_changes, ps_plan_changes(plan));
+		json_array_append_new(plan->refused, json_string(r.ptr));
+		mark_changes(plan, NULL, false, r.ptr);
+	}
+	for (i = 0; i < plan->naccounts; i++) {
+		ps_account_plan *ap = &plan->accounts[i];
+		size_t del = 0;
+		size_t size = ap->settled ? ap->unchanged : json_object_size(ap->base);
+
+		for (j = 0; j < ap->nchanges; j++)
+			if (ap->changes[j].action == PS_DELETE)
+				del++;
+		deletes += del;
+		if (size > 0 && del == size) {
+			ps_buf_reset(&r);
+			ps_buf_printf(&r, "needs --force: deletes every callback of "
+					  "account \"%s\"", ap->name);
+			json_array_append_new(plan->refused, json_string(r.ptr));
+			mark_changes(plan, ap, true, r.ptr);
+		}
+	}
+	if (plan->managed >= 10 && deletes * 10 > plan->managed * 3) {
+		ps_buf_reset(&r);
+		ps_buf_printf(&r, "needs --force: deletes %zu of %zu managed callbacks "
+				  "(more than 30%%)", deletes, plan->managed);
+		json_array_append_new(plan->refused, json_string(r.ptr));
+		mark_changes(plan, NULL, true, r.ptr);
+	}
+	ps_buf_release(&r);
+	return json_array_size(plan->refused);
+}
+
 /* ---- JSON ---- */
 
 static const char *action_name(ps_action a)
@@ -790,10 +857,11 @@ json_t *ps_plan_to_json(const ps_plan *plan, const char *commit)
 			else if (c->status == PS_DONE)
 				adone++;
 			json_array_append_new(changes, json_pack(
-				"{s:s, s:s, s:s, s:O, s:s, s:s?}",
+				"{s:s, s:s, s:s, s:O, s:s, s:s?, s:s?}",
 				"event", c->event, "action", action_name(c->action),
 				"origin", origin_name(c->origin), "fields", c->fields,
-				"status", status_name(c->status), "error", c->error));
+				"status", status_name(c->status), "error", c->error,
+				"refused", c->refused));
 		}
 		a = json_pack("{s:s, s:o, s:i, s:O, s:b, s:b, s:b, s:s?, s:s}",
 			      "name", ap->name, "changes", changes,
@@ -814,6 +882,8 @@ json_t *ps_plan_to_json(const ps_plan *plan, const char *commit)
 	json_object_set_new(doc, "commit", commit && *commit ? json_string(commit)
 							      : json_null());
 	json_object_set_new(doc, "status", json_string(outcome(failed, done)));
+	json_object_set_new(doc, "refused", plan->refused ? json_copy(plan->refused)
+							  : json_array());
 	return doc;
 }
 
@@ -982,6 +1052,7 @@ void ps_plan_free(ps_plan *plan)
 			json_decref(c->before);
 			json_decref(c->after);
 			free(c->error);
+			free(c->refused);
 		}
 		free(ap->changes);
 		free(ap->name);
@@ -996,5 +1067,6 @@ void ps_plan_free(ps_plan *plan)
 	free(plan->state_head);
 	free(plan->state_ref);
 	free(plan->api_url);
+	json_decref(plan->refused);
 	free(plan);
 }

@@ -36,6 +36,7 @@ typedef struct ps_change {
 	ps_status status;
 	char *error;    /* why it failed (no sensitive value), or NULL */
 	bool skipped;   /* left alone (on-drift=fail, auth stop) rather than tried */
+	char *refused;  /* why apply would refuse it (ps_plan_mark_guards), or NULL */
 } ps_change;
 
 typedef struct ps_account_plan {
@@ -88,6 +89,9 @@ typedef struct ps_plan {
 	char *state_ref;
 	char *api_url;
 	unsigned char config_sha256[32];
+	/* Why apply would refuse the plan: an array of reasons, filled by
+	 * ps_plan_mark_guards (NULL before). Owned. */
+	json_t *refused;
 } ps_plan;
 
 typedef struct ps_plan_opts {
@@ -166,6 +170,16 @@ int ps_plan_check_saved(const ps_plan *fresh, const char *path, ps_error *err);
 int ps_plan_saved_refreshed(bool *out, const char *path, ps_error *err);
 
 void ps_plan_free(ps_plan *plan);
+
+/*
+ * Mark what the guards above would refuse, so a plan can show it: each
+ * reason goes into plan->refused ("needs --force: deletes every callback
+ * of account \"west\"", "exceeds --max-changes 10 (the plan has 12
+ * changes)") and onto every change it concerns (c->refused: the deletes of
+ * a mass delete, every change for --max-changes). Returns the number of
+ * reasons (0: apply would go ahead). Marks made before are replaced.
+ */
+size_t ps_plan_mark_guards(ps_plan *plan, long max_changes);
 
 /* ---- talking to the API ---- */
 

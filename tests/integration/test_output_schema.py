@@ -54,7 +54,7 @@ class OutputSchemaTest(PavesyncTest):
         v = validator("plan")
         good = {"format": 1, "status": "ok", "summary": {"create": 0, "update": 0, "delete": 0,
                                          "unchanged": 0},
-                "accounts": [], "commit": None}
+                "accounts": [], "commit": None, "refused": []}
         self.assertTrue(v.is_valid(good))
         for bad in ({**good, "extra": 1}, {**good, "commit": "abc"},
                     {**good, "format": 2}, {**good, "status": "fine"},
@@ -125,6 +125,13 @@ class OutputSchemaTest(PavesyncTest):
         doc = self.check("plan", self.run_ps("apply", "--format", "json",
                                              "--max-changes", "0", expect=1))
         self.assertEqual(doc["summary"]["create"], 1)
+        self.assertEqual(len(doc["refused"]), 1)
+        # plan shows the same refusal, on the change too.
+        doc = self.check("plan", self.run_ps("plan", "--format", "json",
+                                             "--max-changes", "0", expect=0))
+        self.assertEqual(len(doc["refused"]), 1)
+        self.assertTrue(any(c["refused"] for a in doc["accounts"] for c in a["changes"])
+                        or doc["refused"])
 
     def test_drift_unmanaged_orphaned_stale(self):
         self.run_ps("apply", expect=0)

@@ -81,10 +81,11 @@ class DocsTest(unittest.TestCase):
     def test_every_option_is_in_the_man_page(self):
         man = read("doc", "pavesync.1.scd")
         for name, short, _, _ in option_table():
-            self.assertRegex(man, r"\*(-[a-zA-Z], )?--%s\*" % re.escape(name),
-                             "--%s is not described in doc/pavesync.1.scd" % name)
+            self.assertTrue(re.search(r"\*(-[a-zA-Z], )?--%s\*" % re.escape(name), man),
+                            "--%s is not described in doc/pavesync.1.scd" % name)
             if short:
-                self.assertRegex(man, r"\*-%s, --%s\*" % (short, re.escape(name)))
+                self.assertTrue(re.search(r"\*-%s, --%s\*" % (short, re.escape(name)), man),
+                                "-%s, --%s is not in doc/pavesync.1.scd" % (short, name))
 
     def test_commands_and_environment_are_in_the_man_page(self):
         man = read("doc", "pavesync.1.scd")

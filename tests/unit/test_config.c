@@ -314,6 +314,89 @@ static void test_lookups(void **state)
 	result_free(&r);
 }
 
+/* Load `yaml` from a file with `flags`. */
+static void load_flags(result *r, const char *yaml, unsigned flags)
+{
+	char dir[64];
+	char *path = temp_file(dir, sizeof(dir), "p.yaml", yaml, strlen(yaml));
+	const char *const names[] = { "p.yaml", NULL };
+
+	r->cfg = NULL;
+	r->diags = (ps_diags)PS_DIAGS_INIT;
+	r->rc = ps_config_load_flags(&r->cfg, path, NULL, flags, &r->diags);
+	remove_tree(dir, names);
+	free(path);
+}
+
+static void test_no_env_takes_unset_variables_as_unknown(void **state)
+{
+	static const char yaml[] =
+		"version: 1\n"
+		"api_url: ${PS_T_UNSET}\n"
+		"accounts:\n"
+		"  a:\n"
+		"    api_key: ${PS_T_UNSET}\n"
+		"    api_secret: ${PS_T_UNSET}\n"
+		"    username: u\n"
+		"    callbacks:\n"
+		"      SESSION:COMPLETE:\n"
+		"        url: ${PS_T_UNSET}\n"
+		"        method: ${PS_T_UNSET}\n"
+		"      SESSION:STAGE_CHANGE:\n"
+		"        url: ${PS_T_TOKEN}\n";
+	result r;
+
+	(void)state;
+	load_flags(&r, yaml, 0);
+	assert_int_equal(r.rc, PS_EINVALID);
+	assert_true(has_diag(&r, 2, 10, "PS_T_UNSET is not set"));
+	result_free(&r);
+	/* without the environment only the known value is checked: the URL
+	 * built from PS_T_TOKEN ("tok") */
+	load_flags(&r, yaml, PS_CONFIG_NO_ENV);
+	assert_int_equal(r.rc, PS_EINVALID);
+	assert_int_equal(r.diags.count, 1);
+	assert_true(has_diag(&r, 13, 14, "invalid URL"));
+	result_free(&r);
+	load_flags(&r, "version: 1\ncallbacks:\n  SESSION:COMPLETE: {url: \"${PS_T_UNSET}\"}\n",
+		   PS_CONFIG_NO_ENV);
+	assert_ok(&r);
+	result_free(&r);
+}
+
+static void test_api_url_plain_http_only_for_loopback(void **state)
+{
+	static const char *const ok[] = {
+		"http://127.0.0.1:8080", "http://127.9.9.9/", "http://localhost",
+		"http://LOCALHOST:1/x", "http://[::1]:80", "https://pave.example.com",
+		NULL,
+	};
+	static const char *const bad[] = {
+		"http://pave.example.com", "http://128.0.0.1", "http://[::2]",
+		"http://user@10.0.0.1/", "http://localhost.example.com", NULL,
+	};
+	const char *const *u;
+	char yaml[256];
+	result r;
+
+	(void)state;
+	for (u = ok; *u; u++) {
+		snprintf(yaml, sizeof(yaml), "version: 1\napi_url: %s\ncallbacks: {}\n", *u);
+		parse(&r, yaml);
+		if (r.rc)
+			dump(&r);
+		assert_int_equal(r.rc, 0);
+		result_free(&r);
+	}
+	for (u = bad; *u; u++) {
+		snprintf(yaml, sizeof(yaml), "version: 1\napi_url: %s\ncallbacks: {}\n", *u);
+		parse(&r, yaml);
+		assert_true(has_diag(&r, 2, 10, "\"api_url\" must use https (plain http "
+				     "is only allowed for loopback hosts"));
+		result_free(&r);
+	}
+}
+
 static void test_top_level_fields(void **state)
 {
 	result r;
@@ -1449,6 +1532,8 @@ int main(void)
 		cmocka_unit_test(test_accounts_sorted_callbacks_sorted),
 		cmocka_unit_test(test_lookups),
 		cmocka_unit_test(test_top_level_fields),
+		cmocka_unit_test(test_no_env_takes_unset_variables_as_unknown),
+		cmocka_unit_test(test_api_url_plain_http_only_for_loopback),
 		cmocka_unit_test(test_state_repo_relative_to_config_dir),
 		cmocka_unit_test(test_sha256_of_raw_bytes),
 		cmocka_unit_test(test_version_must_be_integer_1),

@@ -491,6 +491,22 @@ static void guards(void **state)
 	assert_non_null(strstr(e.message, "every callback"));
 	assert_int_equal(ps_plan_check_guards(p, 1, &e), PS_ELIMIT);
 	assert_non_null(strstr(e.message, "--max-changes"));
+	/* the plan can show the same refusals, on the changes concerned */
+	assert_int_equal(ps_plan_mark_guards(p, -1), 1);
+	assert_string_equal(json_string_value(json_array_get(p->refused, 0)),
+			    "needs --force: deletes every callback of account \"main\"");
+	assert_string_equal(p->accounts[0].changes[0].refused,
+			    "needs --force: deletes every callback of account \"main\"");
+	assert_int_equal(ps_plan_mark_guards(p, 1), 2);
+	assert_string_equal(json_string_value(json_array_get(p->refused, 0)),
+			    "exceeds --max-changes 1 (the plan has 2 changes)");
+	assert_int_equal(ps_plan_mark_guards(p, 2), 1);
+	ps_plan_free(p);
+	/* nothing to refuse: nothing marked */
+	load(f, base_yaml);
+	p = build(f, NULL, false);
+	assert_int_equal(ps_plan_mark_guards(p, 0), 0);
+	assert_int_equal(json_array_size(p->refused), 0);
 	ps_plan_free(p);
 }
 
