@@ -364,14 +364,14 @@ static json_t *known_live(const json_t *applied, const json_t *live)
  */
 static json_t *plan_account_start(ps_account_plan *ap, const ps_account *acct,
 				  const ps_state *st, const json_t *live_raw,
-				  bool prune)
+				  bool prune, const char *fp_env)
 {
 	json_t *desired = json_object();
 	size_t i;
 
 	ap->account = acct;
 	ap->prune = prune || acct->prune;
-	ps_fpkey_derive(&ap->key, acct->name, acct->api_secret);
+	ps_fpkey_derive_with(&ap->key, acct->name, acct->api_secret, fp_env);
 	for (i = 0; i < acct->ncallbacks; i++) {
 		const ps_callback *cb = &acct->callbacks[i];
 		json_object_set_new(desired, cb->event,
@@ -527,6 +527,7 @@ struct build_job {
 	bool prune;
 	json_t *desired;        /* after the first pass; NULL = settled */
 	const json_t *snap_doc; /* read between the passes */
+	const char *fp_env;     /* PAVESYNC_FINGERPRINT_KEY, read once */
 };
 
 static void start_one(void *ctx, size_t i)
@@ -534,7 +535,7 @@ static void start_one(void *ctx, size_t i)
 	struct build_job *job = &((struct build_job *)ctx)[i];
 
 	job->desired = plan_account_start(job->ap, job->acct, job->st,
-					  job->raw, job->prune);
+					  job->raw, job->prune, job->fp_env);
 }
 
 static void finish_one(void *ctx, size_t i)
@@ -573,6 +574,7 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 	ps_plan *plan;
 	struct build_job *jobs;
 	size_t i, j, b, alloc, ns, njobs = 0, threads;
+	const char *fp_env = getenv("PAVESYNC_FINGERPRINT_KEY");
 
 	*out = NULL;
 	if (opts && opts->only) {
@@ -621,7 +623,8 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 		if (lerr) {
 			ap->account = acct;
 			ap->error = ps_strdup(json_string_value(lerr));
-			ps_fpkey_derive(&ap->key, acct->name, acct->api_secret);
+			ps_fpkey_derive_with(&ap->key, acct->name,
+					     acct->api_secret, fp_env);
 			ap->base = json_object();
 			ap->drift_lines = json_array();
 			continue;
@@ -631,6 +634,7 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 		jobs[njobs].raw = raw;
 		jobs[njobs].st = st;
 		jobs[njobs].prune = opts && opts->prune;
+		jobs[njobs].fp_env = fp_env;
 		njobs++;
 	}
 	threads = njobs >= PARALLEL_MIN_ACCOUNTS ? ps_pool_cpus() : 1;

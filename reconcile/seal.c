@@ -120,7 +120,14 @@ static void hmac(unsigned char out[32], const void *key, size_t keylen,
 
 void ps_fpkey_derive(ps_fpkey *out, const char *account, const char *api_secret)
 {
-	const char *material = getenv("PAVESYNC_FINGERPRINT_KEY");
+	ps_fpkey_derive_with(out, account, api_secret,
+			     getenv("PAVESYNC_FINGERPRINT_KEY"));
+}
+
+void ps_fpkey_derive_with(ps_fpkey *out, const char *account,
+			  const char *api_secret, const char *fingerprint_key)
+{
+	const char *material = fingerprint_key;
 	unsigned char id[32];
 	ps_buf msg = PS_BUF_INIT;
 

@@ -42,6 +42,12 @@ typedef struct ps_fpkey {
  * Release it with ps_fpkey_wipe. */
 void ps_fpkey_derive(ps_fpkey *out, const char *account, const char *api_secret);
 
+/* The same with the value of PAVESYNC_FINGERPRINT_KEY given (NULL or ""
+ * when unset): getenv scans the whole environment, and a plan of 10,000
+ * accounts, each with its own secret variable, derives 10,000 keys. */
+void ps_fpkey_derive_with(ps_fpkey *out, const char *account,
+			  const char *api_secret, const char *fingerprint_key);
+
 /* Wipe a key and free its digest states. NULL-safe, idempotent. */
 void ps_fpkey_wipe(ps_fpkey *k);
 
