@@ -10,6 +10,7 @@ const char apply_usage[] =
 	"                      [--max-changes N] [--force] [--on-drift revert|fail]\n"
 	"                      [--concurrency N] [--timeout SECONDS] [--retries N]\n"
 	"                      [--lock-timeout SECONDS] [--push [--remote NAME]]\n"
+	"                      [--adopt-state-ref]\n"
 	"\n"
 	"Call the PAVE API for exactly the events that drifted, then commit the new\n"
 	"snapshot (one commit; none when nothing changed). A run where nothing\n"
@@ -30,6 +31,9 @@ const char apply_usage[] =
 	"  --concurrency N      accounts in flight at once (default 8)\n"
 	"  --timeout SECONDS    per request (default 30)\n"
 	"  --retries N          retries for 429/5xx/transport errors (default 4)\n"
+	"  --deadline SECONDS   bound the whole run; no API call starts or runs\n"
+	"                       past it, what succeeded is committed (default 240,\n"
+	"                       0 none)\n"
 	"  --lock-timeout SECONDS  wait this long for another run (default 0)\n"
 	"  --push               fetch the remote state ref before, push it after\n"
 	"  --remote NAME        the remote for --push (default origin)\n"
@@ -37,9 +41,14 @@ const char apply_usage[] =
 	"  -y, --yes            do not ask for confirmation on a terminal\n"
 	"  --metrics-file PATH  write Prometheus metrics of this run to PATH\n"
 	"  --detailed-exitcode  accepted for symmetry with plan\n"
+	"  --adopt-state-ref    accept a state ref that something other than\n"
+	"                       pavesync moved off its history (refused otherwise)\n"
 	"\n"
 	"exit status: 0 done (or nothing to do), 1 error and nothing applied,\n"
-	"3 some changes applied and others failed, 75 another run holds the lock\n";
+	"3 some changes applied and others failed (the applied ones committed),\n"
+	"4 changes applied but their snapshot could not be committed,\n"
+	"75 another run holds the lock, 130/143 stopped by SIGINT/SIGTERM: no new\n"
+	"call started, what succeeded committed (a second signal ends it at once)\n";
 
 static size_t count_status(const ps_plan *plan, ps_status status)
 {
@@ -135,12 +144,21 @@ int cmd_apply(struct opts *o)
 		}
 		ps_apply_run(s.plan, &s.ro, o->on_drift == ON_DRIFT_FAIL, &e);
 		out_progress_end();
+		if (o->deadline_ms > 0 && ps_api_now_ms() >= o->deadline_ms)
+			out_error("the run reached its deadline (--deadline %ld): what "
+				  "succeeded is committed, the rest is left for the "
+				  "next run", o->deadline);
 		if (ps_apply_commit(s.plan, s.st, commit, &e) < 0) {
 			render(o, &s, true, NULL);
 			out_ps_error(&e);
-			out_error("the API calls above were made but their snapshot could not "
-				  "be committed; the next run will converge");
-			rc = EXIT_ERROR;
+			if (count_status(s.plan, PS_DONE)) {
+				out_error("the API calls above were made but their snapshot "
+					  "could not be committed; the next run repeats them "
+					  "(they set the same values) and converges");
+				rc = EXIT_UNRECORDED;
+			} else {
+				rc = EXIT_ERROR;
+			}
 			goto cleanup;
 		}
 	} else if (s.plan->nrewrite) {

@@ -5,6 +5,7 @@
 #ifndef PS_CMD_H
 #define PS_CMD_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -19,6 +20,10 @@ enum {
 	EXIT_ERROR = 1,
 	EXIT_CHANGES = 2, /* plan --detailed-exitcode found changes */
 	EXIT_PARTIAL = 3, /* apply applied some changes and failed others */
+	EXIT_UNRECORDED = 4, /* the API was changed but the commit failed */
+	/* 128 + N: stopped by signal N (130 SIGINT, 143 SIGTERM), after
+	 * committing what succeeded. */
+	EXIT_SIGNAL_BASE = 128,
 	EXIT_LOCKED = 75, /* another run holds the lock (EX_TEMPFAIL) */
 };
 
@@ -58,6 +63,9 @@ struct opts {
 	const char *cacert;
 	const char *metrics_file; /* --metrics-file, or NULL */
 	bool yes;              /* apply: do not ask on a terminal */
+	bool adopt_state_ref;  /* accept a state ref moved outside pavesync */
+	long deadline;         /* seconds for the whole run; 0: none */
+	long deadline_ms;      /* resolved: CLOCK_MONOTONIC ms, 0: none */
 	/* import */
 	bool seed;
 	/* history */
@@ -153,7 +161,18 @@ int state_repo_path(char **out, const struct opts *o, const ps_config *cfg);
  * The caller frees all three, whatever the result. */
 int open_snapshot(ps_state **st, char **repo, ps_config **cfg,
 		  const struct opts *o);
-/* Fill run options (API client, concurrency, progress) from the options. */
+/* Fill run options (API client, concurrency, progress, the deadline and
+ * the stop flag) from the options. */
 void run_opts_init(ps_run_opts *ro, const struct opts *o, const char *url);
+
+/* ---- stop.c: SIGINT/SIGTERM ---- */
+
+/* Install the handlers: the first signal asks the run to stop (no new API
+ * call, commit what succeeded); a second ends the process at once. */
+void stop_install(void);
+/* The flag the library reads (ps_api_opts.stop). */
+const atomic_int *stop_flag(void);
+/* The signal that asked to stop, or 0. */
+int stop_signal(void);
 
 #endif

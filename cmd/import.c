@@ -9,7 +9,7 @@
 #include "banned.h"
 
 const char import_usage[] =
-	"usage: pavesync import [--seed] [-a NAME]...\n"
+	"usage: pavesync import [--seed [--adopt-state-ref]] [-a NAME]...\n"
 	"\n"
 	"Read the live callbacks of the accounts in the config and print a config\n"
 	"that declares them. Header values are never printed: each becomes a\n"
@@ -27,6 +27,9 @@ const char import_usage[] =
 	"  --timeout SECONDS    per request (default 30)\n"
 	"  --retries N          retries for 429/5xx/transport errors (default 4)\n"
 	"  --cacert FILE        trust this CA in addition to the system's\n"
+	"  --adopt-state-ref    with --seed: accept a state ref that something other\n"
+	"                       than pavesync moved off its history (refused otherwise)\n"
+	"  --deadline SECONDS   bound the whole run (default 240, 0 none)\n"
 	"\n"
 	"The config is printed as YAML whatever --format says.\n";
 

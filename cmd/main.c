@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <malloc.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,10 +31,9 @@ enum {
 };
 
 enum opt_id {
-	O_ACCOUNT, O_API_URL, O_CACERT, O_COLOR, O_CONCURRENCY, O_CONFIG,
-	O_DETAILED, O_DRY_RUN, O_FORCE, O_FORMAT, O_HELP, O_LIMIT,
-	O_LOCK_TIMEOUT, O_MAX_CHANGES, O_METRICS_FILE, O_NO_ENV, O_ON_DRIFT, O_OUT,
-	O_PLAN, O_PRUNE,
+	O_ACCOUNT, O_ADOPT_STATE_REF, O_API_URL, O_CACERT, O_COLOR, O_CONCURRENCY, O_CONFIG,
+	O_DEADLINE, O_DETAILED, O_DRY_RUN, O_FORCE, O_FORMAT, O_HELP, O_LIMIT,
+	O_LOCK_TIMEOUT, O_MAX_CHANGES, O_METRICS_FILE, O_NO_ENV, O_ON_DRIFT, O_OUT, O_PLAN, O_PRUNE,
 	O_PUSH, O_QUIET, O_REFRESH, O_REMOTE, O_RETRIES, O_SEED,
 	O_STATE_REF, O_STATE_REPO, O_TIMEOUT, O_VERBOSE, O_VERSION, O_YES,
 };
@@ -50,11 +50,13 @@ struct option_spec {
 /* Sorted by long name. */
 static const struct option_spec options[] = {
 	{ "account", 'a', true, O_ACCOUNT, C_ALL, true },
+	{ "adopt-state-ref", 0, false, O_ADOPT_STATE_REF, C_APPLY | C_IMPORT, false },
 	{ "api-url", 0, true, O_API_URL, C_ALL, true },
 	{ "cacert", 0, true, O_CACERT, C_NET, true },
 	{ "color", 0, true, O_COLOR, C_ALL, true },
 	{ "concurrency", 0, true, O_CONCURRENCY, C_NET, false },
 	{ "config", 'c', true, O_CONFIG, C_ALL, true },
+	{ "deadline", 0, true, O_DEADLINE, C_NET, false },
 	{ "detailed-exitcode", 0, false, O_DETAILED, C_PLAN | C_APPLY, false },
 	{ "dry-run", 0, false, O_DRY_RUN, C_APPLY, false },
 	{ "force", 0, false, O_FORCE, C_PLAN | C_APPLY, false },
@@ -131,8 +133,10 @@ static const char global_usage[] =
 	"                            (default: each account's API secret)\n"
 	"  NO_COLOR                  no colour when set; TERM=dumb too\n"
 	"\n"
-	"exit status: 0 ok, 1 error, 2 changes (plan --detailed-exitcode),\n"
-	"3 partly applied, 75 another run holds the lock\n"
+	"exit status: 0 ok, 1 error (nothing applied), 2 changes (plan\n"
+	"--detailed-exitcode), 3 partly applied, 4 applied but not committed,\n"
+	"75 another run holds the lock, 130/143 stopped by SIGINT/SIGTERM (what\n"
+	"succeeded is committed)\n"
 	"\n"
 	"See pavesync(1) and pavesync.yaml(5).\n";
 
@@ -206,6 +210,7 @@ static int set_option(struct opts *o, const struct option_spec *s,
 		o->accounts[o->naccounts++] = v;
 		o->accounts[o->naccounts] = NULL;
 		return 0;
+	case O_ADOPT_STATE_REF: o->adopt_state_ref = true; return 0;
 	case O_API_URL: o->api_url = v; return 0;
 	case O_CACERT: o->cacert = v; return 0;
 	case O_COLOR:
@@ -215,6 +220,7 @@ static int set_option(struct opts *o, const struct option_spec *s,
 		return 0;
 	case O_CONCURRENCY: return number(&o->concurrency, cmd, s->name, v, 1, 256);
 	case O_CONFIG: o->config = v; return 0;
+	case O_DEADLINE: return number(&o->deadline, cmd, s->name, v, 0, 86400);
 	case O_DETAILED: o->detailed_exitcode = true; return 0;
 	case O_DRY_RUN: o->dry_run = true; return 0;
 	case O_FORCE: o->force = true; return 0;
@@ -300,6 +306,7 @@ int main(int argc, char **argv)
 	o.concurrency = 8;
 	o.timeout = 30;
 	o.retries = 4;
+	o.deadline = 240; /* fits a five-minute cron with room to commit */
 	o.limit = 0;
 	o.color_arg = "auto";
 
@@ -405,9 +412,19 @@ int main(int argc, char **argv)
 			  !((env = getenv("TERM")) && !strcmp(env, "dumb"));
 	out_init(&o);
 
+	/* The whole run's clock starts now. */
+	if (o.deadline > 0)
+		o.deadline_ms = ps_api_now_ms() + o.deadline * 1000;
+	stop_install();
 	ps_api_global_init();
 	rc = cmd->fn(&o);
 	ps_api_global_cleanup();
+	if (stop_signal()) {
+		out_error("stopped by %s: no API call was started after it (an apply "
+			  "commits what had succeeded; the next run does the rest)",
+			  stop_signal() == SIGINT ? "SIGINT" : "SIGTERM");
+		rc = EXIT_SIGNAL_BASE + stop_signal();
+	}
 	free(o.accounts);
 
 	/* Like git: a write error on stdout (full disk, closed pipe) is an
@@ -505,6 +522,8 @@ void run_opts_init(ps_run_opts *ro, const struct opts *o, const char *url)
 	ro->api.cacert = o->cacert;
 	ro->api.timeout_ms = o->timeout * 1000;
 	ro->api.retries = (int)o->retries;
+	ro->api.deadline_ms = o->deadline_ms;
+	ro->api.stop = stop_flag();
 	if (o->verbose)
 		ro->api.log = out_log_line;
 	ro->concurrency = (int)o->concurrency;

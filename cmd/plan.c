@@ -21,6 +21,7 @@ const char plan_usage[] =
 	"                       more than N changes (as apply --max-changes N)\n"
 	"  --force              do not mark what apply --force would allow (a mass\n"
 	"                       delete, more than --max-changes)\n"
+	"  --deadline SECONDS   bound the whole run (default 240, 0 none)\n"
 	"  --on-drift revert|fail  accepted for symmetry with apply\n"
 	"  --metrics-file PATH  write Prometheus metrics of this run to PATH\n"
 	"  --remote NAME        the git remote (default origin)\n"

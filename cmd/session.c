@@ -11,10 +11,29 @@
 #include "util.h"
 #include "banned.h"
 
+/* A state ref moved away from pavesync's history is refused before
+ * anything else (writers may adopt it with --adopt-state-ref). */
+static int check_lineage(struct session *s, const struct opts *o, bool write)
+{
+	char note[512];
+	ps_error e;
+
+	ps_error_clear(&e);
+	if (ps_state_check_lineage(s->st, write && o->adopt_state_ref, note,
+				   sizeof(note), &e) < 0) {
+		out_ps_error(&e);
+		return EXIT_ERROR;
+	}
+	if (*note)
+		out_warning("%s", note);
+	return EXIT_OK;
+}
+
 int session_open(struct session *s, struct opts *o, bool write)
 {
 	ps_error e;
 	char warning[512] = "";
+	double wait;
 	int rc;
 
 	memset(s, 0, sizeof(*s));
@@ -36,10 +55,17 @@ int session_open(struct session *s, struct opts *o, bool write)
 	}
 	run_opts_init(&s->ro, o, s->url);
 	if (!write)
-		return EXIT_OK;
+		return check_lineage(s, o, false);
 
+	wait = (double)o->lock_timeout;
+	if (o->deadline_ms > 0) {
+		/* Waiting for the lock counts against the run's deadline. */
+		double left = (double)(o->deadline_ms - ps_api_now_ms()) / 1000.0;
+		if (wait > left)
+			wait = left > 0 ? left : 0;
+	}
 	rc = ps_lock_acquire(&s->lock, ps_state_gitdir(s->st), ps_state_ref(s->st),
-			     (double)o->lock_timeout, warning, sizeof(warning), &e);
+			     wait, warning, sizeof(warning), &e);
 	if (rc < 0) {
 		out_ps_error(&e);
 		return rc == PS_ELOCKED ? EXIT_LOCKED : EXIT_ERROR;
@@ -54,6 +80,8 @@ int session_open(struct session *s, struct opts *o, bool write)
 		out_ps_error(&e);
 		return EXIT_ERROR;
 	}
+	if ((rc = check_lineage(s, o, true)) != EXIT_OK)
+		return rc;
 	if (o->push) {
 		const char *remote = o->remote ? o->remote : "origin";
 		if (ps_state_fetch(s->st, remote, &e) < 0) {
@@ -86,6 +114,30 @@ static void report_live_errors(const json_t *errors)
 		out_error("account %s: %s", name, json_string_value(msg));
 }
 
+/* Read (and so check) the snapshot of every account the run is about,
+ * so a damaged document is refused before the live read's API calls. */
+static int check_snapshots(struct session *s, const struct opts *o)
+{
+	const json_t *doc;
+	ps_error e;
+	size_t i;
+
+	ps_error_clear(&e);
+	for (i = 0; i < s->cfg->naccounts; i++) {
+		const char *name = s->cfg->accounts[i].name;
+		const char *const *p;
+		bool want = !o->accounts;
+
+		for (p = o->accounts; p && *p && !want; p++)
+			want = !strcmp(*p, name);
+		if (want && ps_state_load(&doc, s->st, name, &e) < 0) {
+			out_ps_error(&e);
+			return EXIT_ERROR;
+		}
+	}
+	return EXIT_OK;
+}
+
 int session_plan(struct session *s, struct opts *o, bool refresh,
 		 bool refresh_stale)
 {
@@ -101,7 +153,7 @@ int session_plan(struct session *s, struct opts *o, bool refresh,
 	po.api_url = s->url;
 
 	if (refresh) {
-		if (session_check_url(s))
+		if (session_check_url(s) || check_snapshots(s, o))
 			return EXIT_ERROR;
 		ps_live_read(&s->live, &s->live_errors, s->cfg, o->accounts,
 			     &s->ro, &e);

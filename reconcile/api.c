@@ -58,6 +58,7 @@ struct ps_api {
 	ps_buf body;         /* the current response body, capped */
 	long retry_after_ms; /* from the current response; -1 when none */
 	bool overflow;       /* the current response went past max_body */
+	long stop_seen_ms;   /* when an exchange first saw *opts.stop; 0 */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -88,6 +89,7 @@ void ps_api_opts_default(ps_api_opts *o)
 	o->backoff_base_ms = 250;
 	o->backoff_max_ms = 30000;
 	o->max_body = (size_t)1024 * 1024;
+	o->stop_grace_ms = 10000;
 }
 
 int ps_api_global_init(void)
@@ -407,6 +409,29 @@ static uint64_t next_rand(ps_api *api)
 	return x * 0x2545f4914f6cdd1dULL;
 }
 
+static long now_ms(void);
+
+/* libcurl's progress callback: non-zero aborts the transfer
+ * (CURLE_ABORTED_BY_CALLBACK). A stop request lets the exchange in flight
+ * finish for stop_grace_ms; PS_API_STOP_NOW aborts it at once. */
+static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow,
+		       curl_off_t ultotal, curl_off_t ulnow)
+{
+	ps_api *api = ctx;
+	int stop = api->opts.stop ? atomic_load(api->opts.stop) : 0;
+	long now;
+
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	if (!stop)
+		return 0;
+	if (stop >= PS_API_STOP_NOW)
+		return 1;
+	now = now_ms();
+	if (!api->stop_seen_ms)
+		api->stop_seen_ms = now;
+	return now - api->stop_seen_ms >= api->opts.stop_grace_ms;
+}
+
 static size_t on_read(char *dst, size_t size, size_t n, void *ctx)
 {
 	upload *u = ctx;
@@ -487,6 +512,8 @@ int ps_api_new(ps_api **out, const ps_api_opts *opts, const char *api_key,
 		api->opts.backoff_max_ms = api->opts.backoff_base_ms;
 	if (!api->opts.max_body)
 		api->opts.max_body = defaults.max_body;
+	if (api->opts.stop_grace_ms <= 0)
+		api->opts.stop_grace_ms = defaults.stop_grace_ms;
 
 	api->base_url = ps_strdup(opts->base_url ? opts->base_url
 						 : DEFAULT_BASE_URL);
@@ -532,6 +559,11 @@ int ps_api_new(ps_api **out, const ps_api_opts *opts, const char *api_key,
 	SET(CURLOPT_USERAGENT, "pavesync/" PAVESYNC_VERSION);
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)api->opts.max_body);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	/* Lets a stop request end an exchange that waits on a silent server
+	 * (called at least once a second while a transfer runs). */
+	SET(CURLOPT_NOPROGRESS, 0L);
+	SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+	SET(CURLOPT_XFERINFODATA, api);
 	if (api->cacert) {
 		/* CAINFO alone would replace the system bundle; the hashed
 		 * directory keeps the system CAs trusted as well. */
@@ -587,12 +619,45 @@ static long now_ms(void)
 	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(long ms)
+long ps_api_now_ms(void)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	return now_ms();
+}
 
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+static bool stop_requested(const ps_api *api)
+{
+	return api->opts.stop && atomic_load(api->opts.stop);
+}
+
+/* Why no exchange may start now (a stop request, the deadline), or NULL. */
+static const char *must_stop(const ps_api *api)
+{
+	if (stop_requested(api))
+		return "interrupted (SIGINT/SIGTERM)";
+	if (api->opts.deadline_ms > 0 && now_ms() >= api->opts.deadline_ms)
+		return "the run's deadline passed (--deadline)";
+	return NULL;
+}
+
+/* Sleep, in short naps, until `ms` have passed or a stop is requested. */
+static void sleep_ms(ps_api *api, long ms)
+{
+	long end = now_ms() + ms;
+
+	while (!stop_requested(api)) {
+		long left = end - now_ms();
+		struct timespec ts;
+
+		if (left <= 0)
+			break;
+		if (left > 100)
+			left = 100;
+		ts.tv_sec = 0;
+		ts.tv_nsec = left * 1000000L;
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR &&
+		       !stop_requested(api))
+			;
+	}
 }
 
 static void log_line(ps_api *api, const char *fmt, ...)
@@ -666,6 +731,23 @@ static void attempt(ps_api *api, const char *method, const char *url,
 	api->overflow = false;
 	api->errbuf[0] = '\0';
 	memset(res, 0, sizeof(*res));
+	{
+		/* Nothing runs past the run's deadline. */
+		long total = api->opts.timeout_ms;
+		long connect = api->opts.connect_timeout_ms;
+
+		if (api->opts.deadline_ms > 0) {
+			long left = api->opts.deadline_ms - now_ms();
+			if (left < 1)
+				left = 1;
+			if (total > left)
+				total = left;
+			if (connect > left)
+				connect = left;
+		}
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, total);
+		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect);
+	}
 
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
@@ -712,11 +794,37 @@ static bool ambiguous(CURLcode cc)
 	       cc == CURLE_PARTIAL_FILE || cc == CURLE_SEND_FAIL_REWIND;
 }
 
+/* An error of the local TLS setup (a CA file that cannot be read, a
+ * certificate that does not verify, a protocol not built in): every
+ * attempt would fail the same way, so none is retried. */
+static bool local_error(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_ENGINE_INITFAILED:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_NOT_BUILT_IN:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static const char *transport_reason(ps_api *api, CURLcode cc)
 {
 	/* Our refused rewind (see on_seek) reads badly as curl puts it. */
 	if (cc == CURLE_SEND_FAIL_REWIND)
 		return "the server closed the connection without a reply";
+	if (cc == CURLE_ABORTED_BY_CALLBACK)
+		return "interrupted (SIGINT/SIGTERM) while waiting for the reply";
 	return api->errbuf[0] ? api->errbuf : curl_easy_strerror(cc);
 }
 
@@ -779,6 +887,8 @@ static int confirm_create(json_t **found, ps_api *api, const char *event,
 	int rc = PS_ERROR;
 
 	*found = NULL;
+	if (must_stop(api))
+		return PS_ERROR; /* not confirmed: the caller stops too */
 	make_path(&path, event);
 	ps_buf_printf(&url, "%s%s", api->base_url, path.ptr);
 	attempt(api, "GET", url.ptr, NULL, &r);
@@ -833,8 +943,25 @@ static int call(json_t **out, ps_api *api, enum call_kind kind,
 
 	for (n = 0;; n++) {
 		bool can_retry = n < api->opts.retries;
+		const char *stop = must_stop(api);
 		long delay;
 
+		if (stop) {
+			log_line(api, "%s %s -> not sent: %s", method, path.ptr,
+				 stop);
+			if (n == 0) {
+				rc = ps_error_set(err, PS_ETRANSPORT,
+						  "not sent: %s", stop);
+				goto cleanup;
+			}
+			/* A retry that will not happen: report the last
+			 * failure and why it was the last. */
+			snprintf(reason + strlen(reason),
+				 sizeof(reason) - strlen(reason),
+				 "; no retry: %s", stop);
+			n--;
+			break;
+		}
 		attempt(api, method, url.ptr, body, &r);
 		msg[0] = '\0';
 		if (r.too_big) {
@@ -919,9 +1046,31 @@ static int call(json_t **out, ps_api *api, enum call_kind kind,
 				 method, path.ptr, r.status, delay);
 		} else {
 			const char *why = transport_reason(api, r.cc);
-
 			last_status = 0;
 			snprintf(reason, sizeof(reason), "%s", why);
+			if (local_error(r.cc)) {
+				log_line(api, "%s %s -> TLS setup error (%s) "
+					 "(%ld ms), not retried", method,
+					 path.ptr, reason, r.ms);
+				rc = ps_error_set(err, PS_ELOCAL,
+						  "cannot use TLS with the API: %s "
+						  "(not retried: check --cacert and "
+						  "the server's certificate)", reason);
+				goto cleanup;
+			}
+			if (kind == CALL_CREATE &&
+			    (ambiguous(r.cc) || r.cc == CURLE_ABORTED_BY_CALLBACK) &&
+			    must_stop(api)) {
+				/* No confirming GET now: the next run sees
+				 * whether the create landed (POST answers
+				 * "exists" and falls back to PUT). */
+				rc = ps_error_set(err, PS_ETRANSPORT,
+						  "%s; the create may have reached "
+						  "the API and was not confirmed (%s): "
+						  "the next run checks", reason,
+						  must_stop(api));
+				goto cleanup;
+			}
 			if (kind == CALL_CREATE && ambiguous(r.cc)) {
 				json_t *found = NULL;
 
@@ -958,7 +1107,15 @@ static int call(json_t **out, ps_api *api, enum call_kind kind,
 					 path.ptr, reason, delay);
 			}
 		}
-		sleep_ms(delay);
+		if (api->opts.deadline_ms > 0 &&
+		    now_ms() + delay >= api->opts.deadline_ms) {
+			snprintf(reason + strlen(reason),
+				 sizeof(reason) - strlen(reason),
+				 "; no retry: the run's deadline (--deadline) "
+				 "comes first");
+			break;
+		}
+		sleep_ms(api, delay);
 	}
 
 	if (last_status) {

@@ -17,6 +17,7 @@
 #define PS_API_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "error.h"
@@ -43,7 +44,24 @@ typedef struct ps_api_opts {
 	 * the api. */
 	ps_log_fn log;
 	void *log_ctx;
+	/* The whole run's deadline, in CLOCK_MONOTONIC milliseconds
+	 * (ps_api_now_ms); 0: none. No attempt starts after it, no attempt
+	 * or backoff runs past it, and no retry or confirming GET is made
+	 * once it has passed. */
+	long deadline_ms;
+	/* A stop request (SIGINT/SIGTERM), set by the caller's signal
+	 * handler (a lock-free atomic store); NULL: none. While *stop is non-zero no attempt, retry or
+	 * confirming GET starts; an exchange in flight is let finish for at
+	 * most stop_grace_ms (default 10000), or is aborted at once when
+	 * *stop is PS_API_STOP_NOW. Read only. */
+	const atomic_int *stop;
+	long stop_grace_ms;
 } ps_api_opts;
+
+#define PS_API_STOP_NOW 2
+
+/* CLOCK_MONOTONIC in milliseconds, the clock of deadline_ms. */
+long ps_api_now_ms(void);
 
 /* Defaults as documented above (base_url NULL, log NULL). Fields left 0
  * or negative in opts given to ps_api_new also take these defaults. */
@@ -68,7 +86,10 @@ void ps_api_free(ps_api *api);
  * Every call below returns 0 or: PS_EAUTH (401/403, never retried),
  * PS_EHTTP (another 4xx at once — "HTTP 4xx: <API message>" —, a 429/5xx
  * still failing after opts.retries retries, or a response past max_body),
- * PS_ETRANSPORT (connection/timeout after the retries), PS_EINVALID (a 2xx
+ * PS_ETRANSPORT (connection/timeout after the retries, or the deadline
+ * passed, or a stop was requested: the message says which), PS_ELOCAL
+ * (the local TLS setup cannot work — a CA file that cannot be read, a
+ * certificate that does not verify —: never retried), PS_EINVALID (a 2xx
  * whose body is not the JSON expected; not retried). err->http_status holds
  * the last HTTP status (0 for transport errors). headers/payload strings
  * holding JSON objects are turned into objects in what is returned.

@@ -1,5 +1,6 @@
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,7 +149,21 @@ struct apply_job {
 	struct run run;
 	ps_plan *plan;
 	bool fail_on_drift;
+	/* A local TLS setup error seen by any account: no call can work. */
+	atomic_bool local_error;
 };
+
+/* Why no new call may start (a stop request, the run's deadline), or
+ * NULL. Calls in flight are the API client's to bound. */
+static const char *run_stopping(const ps_run_opts *ro)
+{
+	if (ro->api.stop && atomic_load(ro->api.stop))
+		return "interrupted (SIGINT/SIGTERM); the next run does it";
+	if (ro->api.deadline_ms > 0 &&
+	    ps_api_now_ms() >= ro->api.deadline_ms)
+		return "the run's deadline passed (--deadline); the next run does it";
+	return NULL;
+}
 
 static void set_failed(ps_change *c, bool skipped, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -228,11 +243,16 @@ static void apply_account(void *ctx, size_t i)
 		stop = e.message;
 	for (j = 0; j < ap->nchanges; j++) {
 		ps_change *c = &ap->changes[j];
+		const char *halt = run_stopping(job->run.ro);
 		json_t *echo = NULL;
 		int rc;
 
+		if (!stop && atomic_load(&job->local_error))
+			stop = "the TLS setup cannot work (see the first error)";
 		if (stop) {
 			set_failed(c, true, "not tried: %s", stop);
+		} else if (halt) {
+			set_failed(c, true, "not tried: %s", halt);
 		} else if (job->fail_on_drift && c->origin != PS_ORIGIN_CONFIG) {
 			set_failed(c, true,
 				   "left alone: the live callback was changed outside "
@@ -243,6 +263,9 @@ static void apply_account(void *ctx, size_t i)
 				free(ap->error);
 				ap->error = ps_strdup(e.message);
 				stop = "authentication failed for this account";
+			} else if (rc == PS_ELOCAL) {
+				atomic_store(&job->local_error, true);
+				stop = "the TLS setup cannot work (see the first error)";
 			}
 		} else if (c->action == PS_DELETE) {
 			json_object_del(ap->base, c->event);
@@ -284,6 +307,7 @@ int ps_apply_run(ps_plan *plan, ps_run_opts *ro, bool fail_on_drift,
 	size_t i, j, failed = 0;
 
 	memset(&job, 0, sizeof(job));
+	atomic_init(&job.local_error, false);
 	job.plan = plan;
 	job.fail_on_drift = fail_on_drift;
 	job.run.ro = ro;

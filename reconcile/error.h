@@ -26,6 +26,7 @@ enum {
 	PS_ETRANSPORT = -11,/* connection/timeout, retries exhausted */
 	PS_EEXISTS = -12,   /* POST said the callback may already exist */
 	PS_EDIVERGED = -14, /* remote state ref diverged from ours */
+	PS_ELOCAL = -15,    /* local TLS/CA setup error: no call can succeed */
 };
 
 #define PS_ERROR_MSG_MAX 512

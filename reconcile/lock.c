@@ -31,9 +31,13 @@
 
 #define LOCK_FILE "pavesync.lock"
 #define POLL_NS (50L * 1000 * 1000)
-/* A ref .lock younger than this may belong to a git write in progress
- * (they last milliseconds); older ones are what a killed write left. */
+/* A ref .lock is held for milliseconds by a live git or libgit2 write, so
+ * one is first given this long to go away. Only one older than
+ * REF_LOCK_STALE is taken for what a killed write left and removed: no
+ * live writer holds a ref lock for minutes. A younger one stops the run
+ * before any API call (its commit would fail). */
 #define REF_LOCK_GRACE 1.0
+#define REF_LOCK_STALE 600.0
 
 struct ps_lock {
 	int fd;
@@ -162,44 +166,58 @@ static int write_holder(int fd, const char *path, ps_error *err)
 /*
  * Remove <gitdir>/<ref>.lock left by a libgit2 (or git) ref update that was
  * killed half-way: while it exists, every update of the ref fails. We hold
- * the run lock, so no pavesync is writing; a lock file younger than the
- * grace period is given the time to disappear in case a git command of the
- * user's is updating the ref right now.
+ * the run lock, so no pavesync is writing; but a git command of the user's
+ * may be, so the file is removed only when it is older than
+ * REF_LOCK_STALE. A younger one that does not go away within
+ * REF_LOCK_GRACE is PS_ELOCKED.
  */
-static void clear_ref_lock(const char *gitdir, const char *ref, char *warning,
-			   size_t warnlen)
+static int clear_ref_lock(const char *gitdir, const char *ref, char *warning,
+			  size_t warnlen, ps_error *err)
 {
 	ps_buf path = PS_BUF_INIT, msg = PS_BUF_INIT;
-	double start = now_monotonic();
+	double start = now_monotonic(), age = 0;
 	struct stat sb;
+	int rc = 0;
 
 	if (!ref || strncmp(ref, "refs/", 5) != 0 || strstr(ref, "..") ||
 	    strstr(ref, "//"))
-		return;
+		return 0;
 	ps_buf_printf(&path, "%s/%s.lock", gitdir, ref);
 	for (;;) {
 		struct timespec now;
-		double age;
 
 		if (lstat(path.ptr, &sb) < 0 || !S_ISREG(sb.st_mode))
 			goto cleanup;
 		clock_gettime(CLOCK_REALTIME, &now);
 		age = (double)(now.tv_sec - sb.st_mtim.tv_sec) +
 		      (double)(now.tv_nsec - sb.st_mtim.tv_nsec) / 1e9;
-		if (age >= REF_LOCK_GRACE ||
+		if (age >= REF_LOCK_STALE ||
 		    now_monotonic() - start >= REF_LOCK_GRACE)
 			break;
 		nap(REF_LOCK_GRACE);
 	}
+	if (age < REF_LOCK_STALE) {
+		rc = ps_error_set(err, PS_ELOCKED,
+				  "the state ref is locked by %s (%.0f s old): a "
+				  "git command may be updating it. Nothing was "
+				  "done; run again later. A lock left by a write "
+				  "killed half-way is removed once it is %.0f "
+				  "minutes old (or remove it yourself when no git "
+				  "command is running)", path.ptr, age,
+				  REF_LOCK_STALE / 60);
+		goto cleanup;
+	}
 	if (unlink(path.ptr) == 0) {
-		ps_buf_printf(&msg, "removed a stale ref lock %s left by an "
-			      "interrupted write", path.ptr);
+		ps_buf_printf(&msg, "removed a stale ref lock %s (%.0f minutes "
+			      "old: no live git write holds one that long) "
+			      "left by an interrupted write", path.ptr, age / 60);
 		append_warning(warning, warnlen, msg.ptr);
 	}
 
 cleanup:
 	ps_buf_release(&path);
 	ps_buf_release(&msg);
+	return rc;
 }
 
 int ps_lock_acquire(ps_lock **out, const char *gitdir, const char *ref,
@@ -275,7 +293,8 @@ int ps_lock_acquire(ps_lock **out, const char *gitdir, const char *ref,
 	if ((rc = write_holder(fd, path.ptr, err)) < 0)
 		goto cleanup;
 
-	clear_ref_lock(gitdir, ref, warning, warnlen);
+	if ((rc = clear_ref_lock(gitdir, ref, warning, warnlen, err)) < 0)
+		goto cleanup;
 
 	lock = ps_calloc(1, sizeof(*lock));
 	lock->fd = fd;

@@ -181,6 +181,14 @@ static void diff_object(json_t *fields, const char *prefix, const json_t *a,
 	json_t *v;
 	void *iter;
 
+	if ((a && !json_is_object(a)) || (b && !json_is_object(b))) {
+		/* One side is not an object (a value the server sent in
+		 * another shape, sealed whole): the field as a whole. */
+		json_decref(keys);
+		if (!(a && b && json_equal(a, b)))
+			add_field(fields, prefix, a, b, sensitive);
+		return;
+	}
 	json_object_foreach((json_t *)a, k, v)
 		json_object_set_new(keys, k, json_null());
 	json_object_foreach((json_t *)b, k, v)

@@ -258,7 +258,9 @@ static json_t *normalize(const json_t *spec, const ps_fpkey *k)
 	json_object_set_new(out, "url", url ? json_deep_copy(url) : json_string(""));
 
 	method = json_object_get(spec, "method");
-	if (json_is_string(method) && *json_string_value(method)) {
+	if (ps_is_fingerprint(method)) {
+		json_object_set_new(out, "method", json_deep_copy(method));
+	} else if (json_is_string(method) && *json_string_value(method)) {
 		char *m = ps_strdup(json_string_value(method)), *p;
 		for (p = m; *p; p++)
 			if (*p >= 'a' && *p <= 'z')
@@ -288,11 +290,32 @@ static json_t *normalize(const json_t *spec, const ps_fpkey *k)
 	} else if (!src || json_is_null(src)) {
 		lower = json_object();
 	} else {
-		lower = json_deep_copy(src); /* not an object: shows as drift */
+		/* Not an object (a string such as "Authorization: Bearer …",
+		 * a list, a number): shows as drift, and with a key is sealed
+		 * whole, because nothing tells which part is the secret. */
+		lower = k ? seal_one(src, k) : json_deep_copy(src);
 	}
 	json_decref(parsed);
 	json_object_set_new(out, "headers", lower);
-	json_object_set_new(out, "payload", object_field(spec, "payload"));
+	v = object_field(spec, "payload");
+	if (k && !json_is_object(v)) {
+		/* A payload the server sent in a shape we cannot take apart
+		 * (a string that is not a JSON object, a list…) may hold a
+		 * secret anywhere in it: sealed whole, never stored in clear. */
+		json_t *sealed = seal_one(v, k);
+		json_decref(v);
+		v = sealed;
+	}
+	json_object_set_new(out, "payload", v);
+	if (k) {
+		/* url and method are strings; any other shape is sealed. */
+		v = json_object_get(out, "url");
+		if (!json_is_string(v))
+			json_object_set_new(out, "url", seal_one(v, k));
+		v = json_object_get(out, "method");
+		if (!json_is_string(v))
+			json_object_set_new(out, "method", seal_one(v, k));
+	}
 	return out;
 }
 

@@ -180,6 +180,22 @@ int ps_state_fetch(ps_state *st, const char *remote, ps_error *err);
  * remote's reason. Nothing committed yet: nothing pushed, 0. */
 int ps_state_push(ps_state *st, const char *remote, ps_error *err);
 
+/*
+ * Refuse a state ref that something other than pavesync moved away from
+ * pavesync's history: the ref's reflog names the last commit pavesync
+ * wrote (its commits, fast-forwards from the remote, adoptions), and the
+ * ref must be that commit or a descendant of it. PS_ESTALE otherwise, with
+ * both commits and the ways forward in the message — unless `adopt`, which
+ * records the ref's current commit in the reflog as adopted by pavesync
+ * and puts a sentence saying so in `note` (may be NULL). A ref without
+ * such a reflog line (a repository from before reflogs were kept, a fresh
+ * clone) or an absent ref passes. Repositories pavesync creates log every
+ * ref update (core.logAllRefUpdates=always), and every commit pavesync
+ * makes is recorded in the reflog even where git would not log it.
+ */
+int ps_state_check_lineage(ps_state *st, bool adopt, char *note,
+			   size_t notelen, ps_error *err);
+
 void ps_state_free(ps_state *st);
 
 /*
@@ -203,10 +219,12 @@ void ps_state_warmup_finish(ps_state_warmup *w);
  * lock of a holder that dies, however it dies; a lock file left with content
  * by such a holder is taken over and `warning` (may be NULL) receives a
  * sentence saying so. Waits up to timeout_seconds (0: do not wait), polling,
- * then fails with PS_ELOCKED naming the holder. While held, a stale
- * "<gitdir>/<ref>.lock" that a killed libgit2 write left on the state ref is
- * removed (also reported in `warning`); one younger than a second is first
- * given that second to go away, in case a git command is updating the ref.
+ * then fails with PS_ELOCKED naming the holder. While held, a
+ * "<gitdir>/<ref>.lock" on the state ref (what a killed git or libgit2
+ * write leaves) is removed only when it is over ten minutes old, as no
+ * live writer holds one that long (reported in `warning`); a younger one
+ * is given a second to go away, then the lock is not taken: PS_ELOCKED
+ * saying that a git command may be updating the ref.
  * `gitdir` is ps_state_gitdir() (the common git directory, so every linked
  * work tree shares one lock). *out is released with ps_lock_release.
  */

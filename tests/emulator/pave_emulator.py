@@ -137,8 +137,13 @@ used up. What a matching rule does, in order:
   drop_field  perform the operation normally but omit that field from the
               echoed callback and from storage (a server silently dropping
               a field)
+  echo        {FIELD: VALUE}: perform the operation normally, then send
+              the callback(s) of the reply with those fields replaced by
+              the given values (storage is not changed): e.g. headers as
+              a string, the way some servers echo them
 
-A rule with only delay_ms (or drop_field) answers normally after its effect.
+A rule with only delay_ms, drop_field or echo answers normally after its
+effect.
 """
 
 import argparse
@@ -604,6 +609,10 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(int(rule["delay_ms"]) / 1000.0)
         faulty = any(rule.get(k) for k in ("drop", "malformed", "oversized",
                                            "status"))
+        if not faulty and isinstance(rule.get("echo"), dict):
+            status, obj = self.operate(key, event, body, body_ok,
+                                       rule.get("drop_field"), send=False)
+            return self.reply(status, self.override(obj, rule["echo"]))
         if not faulty:
             return self.operate(key, event, body, body_ok,
                                 rule.get("drop_field"))[0]
@@ -708,6 +717,22 @@ class Handler(BaseHTTPRequestHandler):
             return out(200, {"api_key": key,
                              "message": "Callback setting deleted."})
         return out(405, {"message": "Method not allowed."})
+
+    @staticmethod
+    def override(obj, fields):
+        """A copy of a reply with `fields` replaced in its callback(s)."""
+        if not isinstance(obj, dict):
+            return obj
+        obj = dict(obj)
+        data = obj.get("data")
+        if isinstance(data, list):
+            obj["data"] = [dict(cb, **fields) if isinstance(cb, dict) else cb
+                           for cb in data]
+        elif isinstance(data, dict):
+            obj["data"] = dict(data, **fields)
+        elif "event" in obj:
+            obj.update(fields)
+        return obj
 
     @staticmethod
     def without(cb, field):

@@ -306,6 +306,51 @@ static void payload_key_order_ignored(void **state)
 	ps_fpkey_wipe(&k);
 }
 
+/* Whatever shape the server gives headers or payload in, nothing of it is
+ * kept in clear (issue 9 #1): a string that is not a JSON object, a list,
+ * a number is sealed whole; a JSON string holding an object is taken
+ * apart and sealed like an object. */
+static void seal_odd_shapes_from_the_server(void **state)
+{
+	static const char *const cases[] = {
+		"{\"url\":\"u\",\"headers\":\"{'Authorization': 'Bearer SECRET1'}\"}",
+		"{\"url\":\"u\",\"headers\":\"Authorization: Bearer SECRET2\"}",
+		"{\"url\":\"u\",\"headers\":[\"Authorization: Bearer SECRET3\"]}",
+		"{\"url\":\"u\",\"headers\":\"{\\\"Authorization\\\":\\\"Bearer SECRET4\\\"}\"}",
+		"{\"url\":\"u\",\"payload\":\"token=SECRET5\"}",
+		"{\"url\":\"u\",\"payload\":[\"SECRET6\"]}",
+		"{\"url\":\"u\",\"payload\":\"{\\\"token\\\":\\\"SECRET7\\\"}\"}",
+		"{\"url\":{\"x\":\"SECRET8\"},\"method\":[\"SECRET9\"]}",
+		NULL,
+	};
+	json_t *sens = parse("[\"/payload/token\"]");
+	ps_fpkey k;
+	size_t i;
+
+	(void)state;
+	ps_fpkey_derive(&k, "main", "s");
+	for (i = 0; cases[i]; i++) {
+		json_t *spec = parse(cases[i]), *sealed, *again;
+		char *text;
+
+		sealed = ps_callback_seal(spec, sens, &k);
+		assert_non_null(sealed);
+		text = ps_json_compact(sealed);
+		if (strstr(text, "SECRET"))
+			fail_msg("case %zu kept a secret: %s", i, text);
+		/* Sealing what was sealed changes nothing. */
+		again = ps_callback_seal(sealed, sens, &k);
+		if (!json_equal(sealed, again))
+			fail_msg("case %zu: sealing twice differs", i);
+		free(text);
+		json_decref(again);
+		json_decref(sealed);
+		json_decref(spec);
+	}
+	ps_fpkey_wipe(&k);
+	json_decref(sens);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -322,6 +367,7 @@ int main(void)
 		cmocka_unit_test_setup(fingerprint_is_hmac_sha256, setup),
 		cmocka_unit_test_setup(key_derivation_is_documented_hmac, setup),
 		cmocka_unit_test_setup(payload_key_order_ignored, setup),
+		cmocka_unit_test_setup(seal_odd_shapes_from_the_server, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

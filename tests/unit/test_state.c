@@ -29,6 +29,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "snapdoc.h"
 #include "state.h"
 #include "util.h"
 #include "banned.h"
@@ -211,14 +212,19 @@ static double now_s(void)
 
 /* ---- documents and states ---------------------------------------------- */
 
+/* A well-formed snapshot document (every field is checked on read). */
+#define FP(hex) "(sensitive) hmac-sha256:" hex
+
 static json_t *doc(const char *account, const char *url)
 {
 	json_t *d = json_pack("{s:i, s:s, s:s, s:s, s:{s:{s:s, s:s, s:{s:s}, s:{s:i}}}}",
 			      "format", 1, "account", account,
-			      "api_key", "fp1:0123abcd", "fingerprint_key", "k1",
+			      "api_key", FP("0123abcd0123abcd0123abcd0123abcd"),
+			      "fingerprint_key", "0123456789ab",
 			      "callbacks", "SESSION:COMPLETE",
 			      "url", url, "method", "POST",
-			      "headers", "Authorization", "fp1:feed",
+			      "headers", "authorization",
+			      FP("feedfeedfeedfeedfeedfeedfeedfeed"),
 			      "payload", "retries", 3);
 
 	assert_non_null(d);
@@ -1006,7 +1012,9 @@ static void test_foreign_files_kept(void **state)
 	assert_int_equal(run(
 		"git init -q --bare state && cd state && "
 		"readme=$(echo hello | git hash-object -w --stdin) && "
-		"a=$(printf '{\"format\": 1, \"account\": \"a\"}\\n' | git hash-object -w --stdin) && "
+		"a=$(printf '{\"format\": 1, \"account\": \"a\", \"callbacks\": {}, "
+		"\"api_key\": \"" FP("0123abcd0123abcd0123abcd0123abcd") "\", "
+		"\"fingerprint_key\": \"0123456789ab\"}\\n' | git hash-object -w --stdin) && "
 		"acc=$(printf '100644 blob %%s\\ta.json\\n100644 blob %%s\\tNOTES.txt\\n' $a $readme | git mktree) && "
 		"root=$(printf '100644 blob %%s\\tREADME.md\\n040000 tree %%s\\taccounts\\n' $readme $acc | git mktree) && "
 		"git update-ref %s $(git commit-tree $root -m handmade)", REF), 0);
@@ -1188,7 +1196,7 @@ static void test_lock_clears_stale_ref_lock(void **state)
 	assert_non_null(strstr(err.message, reflock));
 
 	clock_gettime(CLOCK_REALTIME, &old[0]);
-	old[0].tv_sec -= 60;
+	old[0].tv_sec -= 11 * 60;
 	old[1] = old[0];
 	assert_int_equal(utimensat(AT_FDCWD, reflock, old, 0), 0);
 	assert_int_equal(ps_lock_acquire(&l, ps_state_gitdir(st), ps_state_ref(st),
@@ -1200,14 +1208,22 @@ static void test_lock_clears_stale_ref_lock(void **state)
 	assert_string_not_equal(id, "");
 	ps_lock_release(l);
 
-	/* A fresh one gets its grace second, then goes too. */
+	/* A young one may be a live git write's: never removed; the run
+	 * stops (before any API call) and the run lock is not kept. */
 	fd = open(reflock, O_WRONLY | O_CREAT | O_EXCL, 0644);
 	assert_true(fd >= 0);
 	close(fd);
+	clock_gettime(CLOCK_REALTIME, &old[0]);
+	old[0].tv_sec -= 5 * 60;
+	old[1] = old[0];
+	assert_int_equal(utimensat(AT_FDCWD, reflock, old, 0), 0);
 	assert_int_equal(ps_lock_acquire(&l, ps_state_gitdir(st), ps_state_ref(st),
-					 0, warn, sizeof(warn), &err), 0);
-	assert_false(exists("state/refs/heads/pavesync-state.lock"));
-	ps_lock_release(l);
+					 0, warn, sizeof(warn), &err), PS_ELOCKED);
+	assert_null(l);
+	assert_non_null(strstr(err.message, "may be updating it"));
+	assert_true(exists("state/refs/heads/pavesync-state.lock"));
+	assert_false(exists("state/pavesync.lock"));
+	assert_int_equal(unlink(reflock), 0);
 
 	/* Nothing to clear: no warning. */
 	assert_int_equal(ps_lock_acquire(&l, ps_state_gitdir(st), ps_state_ref(st),
@@ -1361,6 +1377,41 @@ static void test_push_rejected_when_remote_ahead(void **state)
 	ps_state_free(b);
 }
 
+/* The snapshot document checks (snapdoc.c): limits, and the good shape. */
+static void test_snapdoc_checks(void **state)
+{
+	json_t *d = doc("a", "https://a.example/"), *cbs, *deep, *p;
+	ps_error err;
+	int i;
+
+	(void)state;
+	assert_int_equal(ps_snapdoc_check(d, "a", "0123", &err), 0);
+	assert_int_equal(ps_snapdoc_check(d, "b", "0123", &err), PS_EINVALID);
+	assert_non_null(strstr(err.message, "accounts/b.json at 0123: field \"account\""));
+	/* Payloads nested past the limit. */
+	deep = json_object();
+	p = deep;
+	for (i = 0; i < PS_SNAPDOC_MAX_DEPTH + 1; i++) {
+		json_t *child = json_object();
+		json_object_set_new(p, "x", child);
+		p = child;
+	}
+	cbs = json_object_get(d, "callbacks");
+	json_object_set_new(json_object_get(cbs, "SESSION:COMPLETE"), "payload", deep);
+	assert_int_equal(ps_snapdoc_check(d, "a", "0123", &err), PS_EINVALID);
+	assert_non_null(strstr(err.message, "callbacks.SESSION:COMPLETE.payload\" is nested deeper"));
+	/* Too many events. */
+	json_object_clear(cbs);
+	for (i = 0; i <= PS_SNAPDOC_MAX_EVENTS; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "E%d", i);
+		json_object_set_new(cbs, name, json_null());
+	}
+	assert_int_equal(ps_snapdoc_check(d, "a", "0123", &err), PS_EINVALID);
+	assert_non_null(strstr(err.message, "more than"));
+	json_decref(d);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1388,6 +1439,7 @@ int main(void)
 		T(test_lazy_load_and_same_blob),
 		T(test_corrupt_json),
 		T(test_foreign_files_kept),
+		T(test_snapdoc_checks),
 		T(test_lock_excludes),
 		T(test_lock_timeout_expires),
 		T(test_lock_killed_holder_taken_over),
