@@ -58,6 +58,7 @@ struct opts {
 	long retries;
 	long lock_timeout;     /* seconds */
 	bool push;
+	bool fetch;            /* --fetch: the remote's state ref first */
 	const char *remote;
 	enum on_drift on_drift;
 	const char *cacert;

@@ -32,7 +32,7 @@ enum {
 
 enum opt_id {
 	O_ACCOUNT, O_ADOPT_STATE_REF, O_API_URL, O_CACERT, O_COLOR, O_CONCURRENCY, O_CONFIG,
-	O_DEADLINE, O_DETAILED, O_DRY_RUN, O_FORCE, O_FORMAT, O_HELP, O_LIMIT,
+	O_DEADLINE, O_DETAILED, O_DRY_RUN, O_FETCH, O_FORCE, O_FORMAT, O_HELP, O_LIMIT,
 	O_LOCK_TIMEOUT, O_MAX_CHANGES, O_METRICS_FILE, O_NO_ENV, O_ON_DRIFT, O_OUT, O_PLAN, O_PRUNE,
 	O_PUSH, O_QUIET, O_REFRESH, O_REMOTE, O_RETRIES, O_SEED,
 	O_STATE_REF, O_STATE_REPO, O_TIMEOUT, O_VERBOSE, O_VERSION, O_YES,
@@ -59,6 +59,7 @@ static const struct option_spec options[] = {
 	{ "deadline", 0, true, O_DEADLINE, C_NET, false },
 	{ "detailed-exitcode", 0, false, O_DETAILED, C_PLAN | C_APPLY, false },
 	{ "dry-run", 0, false, O_DRY_RUN, C_APPLY, false },
+	{ "fetch", 0, false, O_FETCH, C_PLAN | C_APPLY, false },
 	{ "force", 0, false, O_FORCE, C_PLAN | C_APPLY, false },
 	{ "format", 0, true, O_FORMAT, C_ALL, true },
 	{ "help", 'h', false, O_HELP, C_ALL, true },
@@ -223,6 +224,7 @@ static int set_option(struct opts *o, const struct option_spec *s,
 	case O_DEADLINE: return number(&o->deadline, cmd, s->name, v, 0, 86400);
 	case O_DETAILED: o->detailed_exitcode = true; return 0;
 	case O_DRY_RUN: o->dry_run = true; return 0;
+	case O_FETCH: o->fetch = true; return 0;
 	case O_FORCE: o->force = true; return 0;
 	case O_FORMAT:
 		if (!strcmp(v, "text"))

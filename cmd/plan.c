@@ -6,7 +6,8 @@
 
 const char plan_usage[] =
 	"usage: pavesync plan [--refresh] [--prune] [--detailed-exitcode] [-o PLANFILE]\n"
-	"                     [--max-changes N] [--force] [-a NAME]... [--format text|json]\n"
+	"                     [--max-changes N] [--force] [--fetch [--remote NAME]]\n"
+	"                     [-a NAME]... [--format text|json]\n"
 	"\n"
 	"Show what apply would do. A true dry-run: without --refresh it opens no\n"
 	"network connection; it never creates a repository, takes no lock and\n"
@@ -17,6 +18,9 @@ const char plan_usage[] =
 	"  --prune              plan deleting live callbacks of unlisted events\n"
 	"  --detailed-exitcode  exit 2 when there are changes, 0 when none\n"
 	"  -o, --out PLANFILE   save the plan for 'apply --plan PLANFILE'\n"
+	"  --fetch              fetch the remote's state ref first (git fetch; writes\n"
+	"                       only its objects and refs/remotes/REMOTE/...)\n"
+	"  --remote NAME        the remote for --fetch (default origin)\n"
 	"  --max-changes N      mark the plan as one apply would refuse when it has\n"
 	"                       more than N changes (as apply --max-changes N)\n"
 	"  --force              do not mark what apply --force would allow (a mass\n"
@@ -24,12 +28,15 @@ const char plan_usage[] =
 	"  --deadline SECONDS   bound the whole run (default 240, 0 none)\n"
 	"  --on-drift revert|fail  accepted for symmetry with apply\n"
 	"  --metrics-file PATH  write Prometheus metrics of this run to PATH\n"
-	"  --remote NAME        the git remote (default origin)\n"
 	"with --refresh:\n"
 	"  --concurrency N      accounts in flight at once (default 8)\n"
 	"  --timeout SECONDS    per request (default 30)\n"
 	"  --retries N          retries for 429/5xx/transport errors (default 4)\n"
-	"  --cacert FILE        trust this CA in addition to the system's\n";
+	"  --cacert FILE        trust this CA in addition to the system's\n"
+	"\n"
+	"Without a local state ref, the remote's copy left by git clone\n"
+	"(refs/remotes/origin/pavesync-state) is read; with no snapshot at all in a\n"
+	"repository that has a remote, plan says so and suggests --fetch.\n";
 
 int cmd_plan(struct opts *o)
 {

@@ -11,6 +11,47 @@
 #include "util.h"
 #include "banned.h"
 
+/*
+ * Readers (plan): --fetch brings the remote's state ref first; without it,
+ * a clone's remote-tracking copy stands in for a missing local ref. Only
+ * the fetched objects and the tracking ref are ever written.
+ */
+static int session_read_remote(struct session *s, struct opts *o)
+{
+	char used[256];
+	ps_error e;
+
+	ps_error_clear(&e);
+	if (o->fetch) {
+		const char *remote = o->remote ? o->remote : "origin";
+
+		if (!ps_state_exists(s->st)) {
+			out_error("--fetch: the state repository %s does not exist",
+				  s->repo);
+			return EXIT_ERROR;
+		}
+		if (ps_state_fetch_readonly(s->st, remote, &e) < 0) {
+			out_ps_error(&e);
+			return EXIT_ERROR;
+		}
+		return EXIT_OK;
+	}
+	if (ps_state_use_tracking(s->st, o->remote, false, used, sizeof(used),
+				  &e) < 0) {
+		out_ps_error(&e);
+		return EXIT_ERROR;
+	}
+	if (*used)
+		out_info("no local %s: reading the snapshot from %s",
+			 ps_state_ref(s->st), used);
+	else if (!ps_state_head(s->st) && ps_state_has_remote(s->st))
+		out_warning("no snapshot in %s (no %s, no remote-tracking copy); "
+			    "its remote may have one: run with --fetch to read "
+			    "it, or this plan creates every callback",
+			    s->repo, ps_state_ref(s->st));
+	return EXIT_OK;
+}
+
 /* A state ref moved away from pavesync's history is refused before
  * anything else (writers may adopt it with --adopt-state-ref). */
 static int check_lineage(struct session *s, const struct opts *o, bool write)
@@ -33,6 +74,7 @@ int session_open(struct session *s, struct opts *o, bool write)
 {
 	ps_error e;
 	char warning[512] = "";
+	char used[256];
 	double wait;
 	int rc;
 
@@ -55,7 +97,8 @@ int session_open(struct session *s, struct opts *o, bool write)
 	}
 	run_opts_init(&s->ro, o, s->url);
 	if (!write)
-		return check_lineage(s, o, false);
+		return (rc = check_lineage(s, o, false)) != EXIT_OK
+			       ? rc : session_read_remote(s, o);
 
 	wait = (double)o->lock_timeout;
 	if (o->deadline_ms > 0) {
@@ -82,12 +125,18 @@ int session_open(struct session *s, struct opts *o, bool write)
 	}
 	if ((rc = check_lineage(s, o, true)) != EXIT_OK)
 		return rc;
-	if (o->push) {
+	if (o->push || o->fetch) {
 		const char *remote = o->remote ? o->remote : "origin";
 		if (ps_state_fetch(s->st, remote, &e) < 0) {
 			out_ps_error(&e);
 			return EXIT_ERROR;
 		}
+	} else if (ps_state_use_tracking(s->st, o->remote, true, used,
+					 sizeof(used), &e) < 0) {
+		out_ps_error(&e);
+		return EXIT_ERROR;
+	} else if (*used) {
+		out_info("no local %s: starting from %s", ps_state_ref(s->st), used);
 	}
 	return EXIT_OK;
 }

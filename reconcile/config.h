@@ -132,4 +132,21 @@ const ps_callback *ps_account_callback(const ps_account *acct,
 /* Free everything, wiping secrets. NULL-safe. */
 void ps_config_free(ps_config *cfg);
 
+/*
+ * How the file at cfg->path writes its values, before interpolation (for
+ * `import`, which prints the config's own ${VAR} references and !secret
+ * tags, never the values behind them). *out (new reference):
+ *   {"api_url": SRC, "defaults": {POINTER: SRC},
+ *    "accounts": {NAME: {"api_key"|"api_secret"|"api_secret_file"|
+ *                        "username": SRC,
+ *                        "callbacks": {EVENT: {POINTER: SRC}}}}}
+ * where POINTER is "/url", "/method", "/headers/NAME" or a JSON Pointer
+ * under "/payload", and SRC is {"text": the scalar as written (null for a
+ * collection), "secret": tagged !secret, "raw": a plain non-string
+ * scalar}. Keys that are absent in the file are absent here. The
+ * shorthand form is account "default". Errors: the file cannot be read
+ * again, or no longer parses (PS_EINVALID).
+ */
+int ps_config_sources(json_t **out, const ps_config *cfg, ps_error *err);
+
 #endif

@@ -23,9 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "json.h"
+#include "remote.h"
 #include "snapdoc.h"
 #include "util.h"
 #include <openssl/evp.h>
@@ -75,6 +77,7 @@ struct ps_state {
 
 	bool git_inited;
 	bool lazy;            /* PS_STATE_LAZY: parse documents on first use */
+	bool tracking;        /* read from a remote's copy: never committed to */
 	/* The thread that opened the snapshot: libgit2 objects (st->repo)
 	 * are used from it alone (libgit2's threading rules). */
 	pthread_t owner;
@@ -618,6 +621,123 @@ cleanup:
 	return rc;
 }
 
+/*
+ * libgit2 refuses a repository owned by another user (git's safe.directory
+ * rule) with a message that says nothing of the sort ("not a git
+ * repository", "config value 'safe.directory' was not found"), and fails
+ * with "failed to stat ~/.gitconfig" when HOME cannot be read (systemd's
+ * ProtectHome=). After a failed open, say which it was. Returns the error
+ * code when it explained, 0 when the caller's own message stands.
+ */
+static int explain_unopenable(const char *path, ps_error *err)
+{
+	ps_buf dotgit = PS_BUF_INIT, gc = PS_BUF_INIT, head = PS_BUF_INIT;
+	const char *home = getenv("HOME");
+	const char *gitdir = path;
+	struct stat sb, hb;
+	bool home_unreadable = false;
+	int rc = 0, home_errno = 0;
+
+	ps_buf_printf(&dotgit, "%s/.git", path);
+	if (stat(dotgit.ptr, &sb) == 0 && S_ISDIR(sb.st_mode))
+		gitdir = dotgit.ptr;
+	if (home && *home) {
+		ps_buf_printf(&gc, "%s/.gitconfig", home);
+		if (stat(gc.ptr, &hb) < 0 && errno != ENOENT) {
+			home_unreadable = true;
+			home_errno = errno;
+		}
+	}
+	ps_buf_printf(&head, "%s/HEAD", gitdir);
+	if (stat(gitdir, &sb) == 0 && sb.st_uid != geteuid() &&
+	    access(head.ptr, F_OK) == 0) {
+		char *abs = realpath(path, NULL);
+
+		rc = ps_error_set(err, PS_EINVALID,
+				  "the repository %s is owned by another user "
+				  "(uid %u; pavesync runs as uid %u), and git's "
+				  "safe.directory rule refuses it as git does: run "
+				  "pavesync as its owner, or if you trust it: git "
+				  "config --global --add safe.directory %s%s%s%s",
+				  path, (unsigned)sb.st_uid, (unsigned)geteuid(),
+				  abs ? abs : path,
+				  home_unreadable ? " (HOME " : "",
+				  home_unreadable ? home : "",
+				  home_unreadable ? " cannot be read, so no "
+						    "safe.directory entry applies)"
+						  : "");
+		free(abs);
+	} else if (home_unreadable) {
+		rc = ps_error_set(err, PS_EINVALID,
+				  "cannot read git's global config %s (%s): "
+				  "pavesync reads git configuration like git; "
+				  "give the job a readable HOME (under systemd's "
+				  "ProtectHome=, a home outside /home)",
+				  gc.ptr, strerror(home_errno));
+	}
+	ps_buf_release(&dotgit);
+	ps_buf_release(&gc);
+	ps_buf_release(&head);
+	return rc;
+}
+
+/*
+ * A writer needs to create objects and move the ref. Checked up front, so
+ * a repository left with root-owned directories (a `sudo git gc`) or on a
+ * read-only mount fails before any API call, naming the path and why.
+ */
+static int check_dir_writable(const char *dir, bool must_exist, ps_error *err)
+{
+	if (access(dir, W_OK | X_OK) == 0)
+		return 0;
+	if (errno == ENOENT && !must_exist)
+		return 0;
+	return ps_error_set(err, PS_EINVALID,
+			    "cannot write to the state repository: %s: %s "
+			    "(pavesync runs as uid %u and must write objects "
+			    "and refs there)", dir, strerror(errno),
+			    (unsigned)geteuid());
+}
+
+static int check_writable(ps_state *st, ps_error *err)
+{
+	ps_buf p = PS_BUF_INIT;
+	const char *fixed[] = { "", "/objects", "/objects/pack", "/objects/info",
+				"/refs", "/refs/heads", "/logs", "/logs/refs",
+				"/logs/refs/heads" };
+	DIR *d = NULL;
+	struct dirent *de;
+	const char *slash;
+	int rc = 0;
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]) && !rc; i++) {
+		ps_buf_reset(&p);
+		ps_buf_printf(&p, "%s%s", st->gitdir, fixed[i]);
+		rc = check_dir_writable(p.ptr, i < 2, err);
+	}
+	/* The directories on the way to the ref (refs/heads/a/b). */
+	for (slash = strchr(st->ref, '/'); slash && !rc; slash = strchr(slash + 1, '/')) {
+		ps_buf_reset(&p);
+		ps_buf_printf(&p, "%s/%.*s", st->gitdir, (int)(slash - st->ref), st->ref);
+		rc = check_dir_writable(p.ptr, false, err);
+	}
+	/* Loose objects go into objects/XX. */
+	ps_buf_reset(&p);
+	ps_buf_printf(&p, "%s/objects", st->gitdir);
+	if (!rc && (d = opendir(p.ptr)) != NULL) {
+		while (!rc && (de = readdir(d)) != NULL) {
+			if (strlen(de->d_name) != 2 || de->d_name[0] == '.')
+				continue;
+			ps_buf_reset(&p);
+			ps_buf_printf(&p, "%s/objects/%s", st->gitdir, de->d_name);
+			rc = check_dir_writable(p.ptr, false, err);
+		}
+		closedir(d);
+	}
+	ps_buf_release(&p);
+	return rc;
+}
+
 static int log_all_ref_updates(ps_state *st, ps_error *err)
 {
 	git_config *cfg = NULL;
@@ -696,6 +816,10 @@ int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 	} else {
 		e = git_repository_open_ext(&st->repo, repo_path,
 					    GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+		if (e < 0 && (rc = explain_unopenable(repo_path, err)) < 0) {
+			git_error_clear();
+			goto fail;
+		}
 		if (e == GIT_ENOTFOUND) {
 			git_error_clear();
 			rc = ps_error_set(err, PS_EINVALID,
@@ -714,6 +838,8 @@ int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 	}
 	free(st->gitdir);
 	st->gitdir = strip_slash(git_repository_commondir(st->repo));
+	if ((flags & PS_STATE_CREATE) && (rc = check_writable(st, err)) < 0)
+		goto fail;
 
 	if ((rc = check_not_checked_out(st, err)) < 0)
 		goto fail;
@@ -1227,6 +1353,10 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 	}
 	if (nchanged == 0)
 		return 0;
+	if (st->tracking)
+		return ps_error_set(err, PS_EINVALID,
+				    "the snapshot was read from a remote-tracking "
+				    "ref, which pavesync never commits to");
 	if (!st->repo)
 		return ps_error_set(err, PS_EINVALID,
 				    "the state repository %s does not exist "
@@ -1482,6 +1612,21 @@ int ps_state_default_path(char **out, const char *config_path, ps_error *err)
 		e = git_repository_open_ext(&repo, found.ptr,
 					    GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
 		if (e < 0) {
+			ps_buf wd = PS_BUF_INIT;
+
+			/* found is the git directory: explain with its work
+			 * tree when it is a ".git". */
+			ps_buf_puts(&wd, found.ptr);
+			while (wd.len > 1 && wd.ptr[wd.len - 1] == '/')
+				wd.ptr[--wd.len] = '\0';
+			if (wd.len > 5 && strcmp(wd.ptr + wd.len - 5, "/.git") == 0)
+				wd.ptr[wd.len -= 5] = '\0';
+			rc = explain_unopenable(wd.ptr, err);
+			ps_buf_release(&wd);
+			if (rc < 0) {
+				git_error_clear();
+				goto cleanup;
+			}
 			rc = git_fail(err, PS_ERROR, e, "cannot open %s", found.ptr);
 			goto cleanup;
 		}
@@ -1513,56 +1658,77 @@ cleanup:
 
 /* ---- remotes ----------------------------------------------------------- */
 
-struct remote_ctx {
-	int cred_attempts;
-	bool rejected;
-	char reason[256];
-};
+/*
+ * The network part runs the git command (remote.h says why); libgit2 only
+ * validates the remote's name, reads its URL for messages and moves our ref.
+ */
 
-/* ssh through the agent, once; anything else uses libgit2's defaults (a
- * second attempt would only loop on the same failure). */
-static int cred_cb(git_credential **out, const char *url,
-		   const char *username_from_url, unsigned int allowed,
-		   void *payload)
+/*
+ * Remotes are read from the repository's config directly: libgit2 1.5's
+ * git_remote_lookup and git_remote_list leak through pcre2 on every call
+ * (libgit2 #6382), and git itself does the rest.
+ */
+static void remote_names(git_strarray *out, ps_state *st)
 {
-	struct remote_ctx *ctx = payload;
+	git_config *cfg = NULL;
+	git_config_iterator *it = NULL;
+	git_config_entry *ce;
+	size_t alloc = 0;
 
-	if (ctx->cred_attempts++ > 0)
-		return GIT_PASSTHROUGH;
-	if (allowed & GIT_CREDENTIAL_SSH_KEY)
-		return git_credential_ssh_key_from_agent(
-			out, username_from_url ? username_from_url : "git");
-	return GIT_PASSTHROUGH;
-}
+	out->strings = NULL;
+	out->count = 0;
+	if (git_repository_config_snapshot(&cfg, st->repo) < 0 ||
+	    git_config_iterator_new(&it, cfg) < 0)
+		goto cleanup;
+	while (git_config_next(&ce, it) == 0) {
+		size_t n = strlen(ce->name), i;
+		bool dup = false;
 
-/* The remote's words, without the final period or newline. */
-static void set_reason(struct remote_ctx *ctx, const char *text)
-{
-	size_t n;
-
-	ps_strlcpy(ctx->reason, text, sizeof(ctx->reason));
-	n = strlen(ctx->reason);
-	while (n && strchr(".\n\r ", ctx->reason[n - 1]))
-		ctx->reason[--n] = '\0';
-}
-
-static int push_update_cb(const char *refname, const char *status, void *data)
-{
-	struct remote_ctx *ctx = data;
-
-	if (status) {
-		ctx->rejected = true;
-		set_reason(ctx, status);
+		/* remote.NAME.url */
+		if (n <= 11 || strncmp(ce->name, "remote.", 7) != 0 ||
+		    strcmp(ce->name + n - 4, ".url") != 0)
+			continue;
+		for (i = 0; i < out->count && !dup; i++)
+			dup = strlen(out->strings[i]) == n - 11 &&
+			      strncmp(out->strings[i], ce->name + 7, n - 11) == 0;
+		if (dup)
+			continue;
+		if (out->count == alloc) {
+			alloc = alloc ? 2 * alloc : 4;
+			out->strings = ps_realloc(out->strings, alloc * sizeof(*out->strings));
+		}
+		out->strings[out->count++] = ps_strndup(ce->name + 7, n - 11);
 	}
-	return 0;
+
+cleanup:
+	git_config_iterator_free(it);
+	git_config_free(cfg);
+	git_error_clear();
 }
 
-static int lookup_remote(git_remote **out, ps_state *st, const char *name,
-			 ps_error *err)
+static void remote_names_free(git_strarray *names)
 {
-	int valid = 0, e;
+	for (size_t i = 0; i < names->count; i++)
+		free(names->strings[i]);
+	free(names->strings);
+	names->strings = NULL;
+	names->count = 0;
+}
 
-	*out = NULL;
+/*
+ * Check that `name` is a configured remote and fill the options for the
+ * git child: the remote's URL without credentials (in `url`, for
+ * messages) and whether the repository's config chose an ssh command.
+ */
+static int lookup_remote(ps_remote_opts *o, char *url, size_t urllen,
+			 ps_state *st, const char *name, ps_error *err)
+{
+	git_config *cfg = NULL;
+	git_buf v = { NULL, 0, 0 };
+	ps_buf key = PS_BUF_INIT;
+	int valid = 0, e, rc = 0;
+
+	memset(o, 0, sizeof(*o));
 	if (!st->repo)
 		return ps_error_set(err, PS_EINVALID,
 				    "the state repository %s does not exist yet",
@@ -1571,24 +1737,38 @@ static int lookup_remote(git_remote **out, ps_state *st, const char *name,
 		return ps_error_set(err, PS_EINVALID,
 				    "\"%s\" is not a valid remote name",
 				    name ? name : "");
-	e = git_remote_lookup(out, st->repo, name);
+	if ((e = git_repository_config_snapshot(&cfg, st->repo)) < 0)
+		return git_fail(err, PS_ERROR, e, "cannot read the configuration of %s",
+				st->gitdir);
+	ps_buf_printf(&key, "remote.%s.url", name);
+	e = git_config_get_string_buf(&v, cfg, key.ptr);
 	if (e == GIT_ENOTFOUND) {
 		git_error_clear();
-		return ps_error_set(err, PS_ENOTFOUND,
-				    "the state repository %s has no remote "
-				    "named \"%s\"", st->gitdir, name);
+		rc = ps_error_set(err, PS_ENOTFOUND,
+				  "the state repository %s has no remote named "
+				  "\"%s\"", st->gitdir, name);
+		goto cleanup;
 	}
-	if (e < 0)
-		return git_fail(err, PS_ERROR, e, "cannot read the remote \"%s\"",
-				name);
-	return 0;
-}
+	if (e < 0) {
+		rc = git_fail(err, PS_ERROR, e, "cannot read the remote \"%s\"", name);
+		goto cleanup;
+	}
+	ps_strlcpy(url, v.ptr ? v.ptr : "no URL", urllen);
+	ps_remote_scrub(url);
+	o->url = url;
+	git_buf_dispose(&v);
+	/* A config that cannot be read (an unreadable HOME) just means no
+	 * sshCommand from it: git will report its own trouble. */
+	if (git_config_get_string_buf(&v, cfg, "core.sshCommand") == 0 &&
+	    v.ptr && *v.ptr)
+		o->user_ssh_command = true;
+	git_error_clear();
 
-static const char *remote_url(const git_remote *r)
-{
-	const char *url = git_remote_url(r);
-
-	return url ? url : "no URL";
+cleanup:
+	git_buf_dispose(&v);
+	ps_buf_release(&key);
+	git_config_free(cfg);
+	return rc;
 }
 
 /* refs/heads/X → X; refs/Y → Y. */
@@ -1599,23 +1779,56 @@ static const char *ref_short(const char *ref)
 	return ref + 5;
 }
 
-int ps_state_fetch(ps_state *st, const char *remote, ps_error *err)
+/* git clone's name for a remote's copy of the ref:
+ * refs/remotes/REMOTE/SHORT. */
+static void tracking_name(ps_buf *out, const char *remote, const char *ref)
 {
-	git_fetch_options opts;
-	struct remote_ctx ctx = { 0, false, "" };
-	git_remote *r = NULL;
-	git_reference *tracking = NULL;
-	const git_remote_head **heads;
-	ps_buf track = PS_BUF_INIT, spec = PS_BUF_INIT;
-	char *specs[1];
-	git_strarray refspecs = { specs, 1 };
-	bool remote_has = false;
-	git_oid theirs;
-	char a[SHORT_ID + 1], b[SHORT_ID + 1];
-	size_t nheads;
-	int e, rc;
+	ps_buf_reset(out);
+	ps_buf_printf(out, "refs/remotes/%s/%s", remote, ref_short(ref));
+}
 
-	if ((rc = lookup_remote(&r, st, remote, err)) < 0)
+static int lookup_commit_ref(git_oid *out, bool *found, ps_state *st,
+			     const char *name, ps_error *err)
+{
+	git_reference *ref = NULL;
+	git_object *obj = NULL;
+	int e;
+
+	*found = false;
+	e = git_reference_lookup(&ref, st->repo, name);
+	if (e == GIT_ENOTFOUND || e == GIT_EINVALIDSPEC) {
+		git_error_clear();
+		return 0;
+	}
+	if (e < 0)
+		return git_fail(err, PS_ERROR, e, "cannot read %s", name);
+	e = git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT);
+	git_reference_free(ref);
+	if (e < 0)
+		return git_fail(err, PS_EINVALID, e, "%s does not point at a commit",
+				name);
+	git_oid_cpy(out, git_object_id(obj));
+	git_object_free(obj);
+	*found = true;
+	return 0;
+}
+
+/*
+ * Fetch the remote's state ref into its tracking ref. *has is false when
+ * the remote has none (a stale tracking ref is then deleted).
+ */
+static int fetch_tracking(git_oid *theirs, bool *has, ps_state *st,
+			  const char *remote, ps_error *err)
+{
+	ps_remote_opts ro;
+	git_reference *stale = NULL;
+	ps_buf track = PS_BUF_INIT;
+	char url[PS_ERROR_MSG_MAX / 2];
+	bool found;
+	int rc;
+
+	*has = false;
+	if ((rc = lookup_remote(&ro, url, sizeof(url), st, remote, err)) < 0)
 		return rc;
 	for (size_t i = 0; i < st->nentries; i++) {
 		if (st->entries[i]->change != CH_NONE) {
@@ -1625,121 +1838,177 @@ int ps_state_fetch(ps_state *st, const char *remote, ps_error *err)
 			goto cleanup;
 		}
 	}
-	ps_buf_printf(&track, "refs/pavesync/remotes/%s/%s", remote,
-		      ref_short(st->ref));
-	ps_buf_printf(&spec, "+%s:%s", st->ref, track.ptr);
-	/* The _INIT macros leave fields out (-Wmissing-field-initializers). */
-	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
-	specs[0] = spec.ptr;
-
-	opts.callbacks.credentials = cred_cb;
-	opts.callbacks.payload = &ctx;
-	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-	if ((e = git_remote_fetch(r, &refspecs, &opts, "pavesync: fetch")) < 0) {
-		rc = git_fail(err, PS_ERROR, e, "cannot fetch %s from %s (%s)",
-			      st->ref, remote, remote_url(r));
+	tracking_name(&track, remote, st->ref);
+	if ((rc = ps_remote_fetch(&found, st->gitdir, remote, st->ref, track.ptr,
+				  &ro, err)) < 0)
 		goto cleanup;
-	}
-	/* The advertised refs stay readable after the fetch disconnected:
-	 * they tell "the remote has no state yet" from a stale tracking ref
-	 * left by an earlier fetch. */
-	if ((e = git_remote_ls(&heads, &nheads, r)) < 0) {
-		rc = git_fail(err, PS_ERROR, e, "cannot list the refs of %s",
-			      remote);
-		goto cleanup;
-	}
-	for (size_t i = 0; i < nheads; i++) {
-		if (strcmp(heads[i]->name, st->ref) == 0) {
-			git_oid_cpy(&theirs, &heads[i]->oid);
-			remote_has = true;
-		}
-	}
-	if (!remote_has) {
-		if (git_reference_lookup(&tracking, st->repo, track.ptr) == 0)
-			git_reference_delete(tracking);
+	if (!found) {
+		if (git_reference_lookup(&stale, st->repo, track.ptr) == 0)
+			git_reference_delete(stale);
 		git_error_clear();
 		goto cleanup;
 	}
-
-	if (st->has_head) {
-		if (git_oid_equal(&theirs, &st->head) ||
-		    git_graph_descendant_of(st->repo, &st->head, &theirs) == 1)
-			goto cleanup; /* up to date, or we are ahead */
-		if (git_graph_descendant_of(st->repo, &theirs, &st->head) != 1) {
-			git_error_clear();
-			short_id(a, &st->head);
-			short_id(b, &theirs);
-			rc = ps_error_set(err, PS_EDIVERGED,
-					  "the state ref on %s has diverged from "
-					  "the local one (local %s, remote %s); "
-					  "pavesync never force-pushes: merge or "
-					  "reset the state ref by hand",
-					  remote, a, b);
-			goto cleanup;
-		}
-	}
-	if ((rc = move_ref(st, &theirs, "pavesync: fast-forward from remote", err)) < 0)
+	if ((rc = lookup_commit_ref(theirs, has, st, track.ptr, err)) < 0)
 		goto cleanup;
-	rc = load_commit(st, &theirs, err);
+	if (!*has)
+		rc = ps_error_set(err, PS_ERROR, "git fetched %s from %s but %s "
+				  "is missing", st->ref, remote, track.ptr);
 
 cleanup:
 	ps_buf_release(&track);
-	ps_buf_release(&spec);
-	git_reference_free(tracking);
-	git_remote_free(r);
+	git_reference_free(stale);
 	return rc;
+}
+
+/* Is `theirs` behind or equal to our head (1), ahead of it (0), or has it
+ * diverged (PS_EDIVERGED)? */
+static int compare_heads(ps_state *st, const git_oid *theirs,
+			 const char *remote, ps_error *err)
+{
+	char a[SHORT_ID + 1], b[SHORT_ID + 1];
+
+	if (!st->has_head)
+		return 0;
+	if (git_oid_equal(theirs, &st->head) ||
+	    git_graph_descendant_of(st->repo, &st->head, theirs) == 1)
+		return 1;
+	if (git_graph_descendant_of(st->repo, theirs, &st->head) == 1)
+		return 0;
+	git_error_clear();
+	short_id(a, &st->head);
+	short_id(b, theirs);
+	return ps_error_set(err, PS_EDIVERGED,
+			    "the state ref on %s has diverged from the local "
+			    "one (local %s, remote %s); pavesync never "
+			    "force-pushes: merge or reset the state ref by hand",
+			    remote, a, b);
+}
+
+int ps_state_fetch(ps_state *st, const char *remote, ps_error *err)
+{
+	git_oid theirs;
+	bool has;
+	int rc;
+
+	if (st->tracking)
+		return ps_error_set(err, PS_EINVALID,
+				    "the snapshot was read from a remote-tracking "
+				    "ref; open it for writing to fetch");
+	if ((rc = fetch_tracking(&theirs, &has, st, remote, err)) < 0 || !has)
+		return rc;
+	if ((rc = compare_heads(st, &theirs, remote, err)) != 0)
+		return rc < 0 ? rc : 0;
+	if ((rc = move_ref(st, &theirs, "pavesync: fast-forward from remote", err)) < 0)
+		return rc;
+	return load_commit(st, &theirs, err);
+}
+
+int ps_state_fetch_readonly(ps_state *st, const char *remote, ps_error *err)
+{
+	git_oid theirs;
+	bool has;
+	int rc;
+
+	if (st->tracking)
+		return ps_error_set(err, PS_EINVALID,
+				    "the snapshot was already read from a "
+				    "remote-tracking ref");
+	if ((rc = fetch_tracking(&theirs, &has, st, remote, err)) < 0 || !has)
+		return rc;
+	if ((rc = compare_heads(st, &theirs, remote, err)) != 0)
+		return rc < 0 ? rc : 0;
+	if ((rc = load_commit(st, &theirs, err)) < 0)
+		return rc;
+	st->tracking = true;
+	return 0;
+}
+
+int ps_state_use_tracking(ps_state *st, const char *remote, bool adopt,
+			  char *used, size_t usedlen, ps_error *err)
+{
+	git_strarray names = { NULL, 0 };
+	ps_buf track = PS_BUF_INIT;
+	git_oid id;
+	bool found = false;
+	int rc = 0;
+
+	if (used && usedlen)
+		*used = '\0';
+	if (!st->repo || st->has_head)
+		return 0;
+	if (remote) {
+		tracking_name(&track, remote, st->ref);
+		if ((rc = lookup_commit_ref(&id, &found, st, track.ptr, err)) < 0)
+			goto cleanup;
+	} else {
+		/* origin first (git clone's name), then the only other
+		 * remote that has one. */
+		tracking_name(&track, "origin", st->ref);
+		if ((rc = lookup_commit_ref(&id, &found, st, track.ptr, err)) < 0)
+			goto cleanup;
+		if (!found) {
+			ps_buf cand = PS_BUF_INIT;
+			git_oid cid;
+			bool cf;
+			size_t hits = 0;
+
+			remote_names(&names, st);
+			for (size_t i = 0; i < names.count; i++) {
+				tracking_name(&cand, names.strings[i], st->ref);
+				if (lookup_commit_ref(&cid, &cf, st, cand.ptr, NULL) == 0 && cf) {
+					hits++;
+					id = cid;
+					ps_buf_reset(&track);
+					ps_buf_puts(&track, cand.ptr);
+				}
+			}
+			ps_buf_release(&cand);
+			found = hits == 1;
+		}
+		git_error_clear();
+	}
+	if (!found)
+		goto cleanup;
+	if (adopt) {
+		if ((rc = move_ref(st, &id, "pavesync: start from the remote-tracking ref", err)) < 0)
+			goto cleanup;
+	}
+	if ((rc = load_commit(st, &id, err)) < 0)
+		goto cleanup;
+	st->tracking = !adopt;
+	if (used)
+		ps_strlcpy(used, track.ptr, usedlen);
+
+cleanup:
+	remote_names_free(&names);
+	ps_buf_release(&track);
+	return rc;
+}
+
+bool ps_state_has_remote(const ps_state *st)
+{
+	git_strarray names = { NULL, 0 };
+	bool any;
+
+	if (!st || !st->repo)
+		return false;
+	remote_names(&names, (ps_state *)st);
+	any = names.count > 0;
+	remote_names_free(&names);
+	return any;
 }
 
 int ps_state_push(ps_state *st, const char *remote, ps_error *err)
 {
-	git_push_options opts;
-	struct remote_ctx ctx = { 0, false, "" };
-	git_remote *r = NULL;
-	ps_buf spec = PS_BUF_INIT;
-	char *specs[1];
-	git_strarray refspecs = { specs, 1 };
-	int e, rc;
+	ps_remote_opts ro;
+	char url[PS_ERROR_MSG_MAX / 2];
+	int rc;
 
-	if ((rc = lookup_remote(&r, st, remote, err)) < 0)
+	if ((rc = lookup_remote(&ro, url, sizeof(url), st, remote, err)) < 0)
 		return rc;
-	if (!st->has_head)
-		goto cleanup; /* nothing committed yet: nothing to push */
-	/* No '+': the remote refuses anything but a fast-forward. */
-	ps_buf_printf(&spec, "%s:%s", st->ref, st->ref);
-	git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
-	specs[0] = spec.ptr;
-	opts.callbacks.credentials = cred_cb;
-	opts.callbacks.push_update_reference = push_update_cb;
-	opts.callbacks.payload = &ctx;
-	e = git_remote_push(r, &refspecs, &opts);
-	if (e < 0 && !ctx.rejected) {
-		const git_error *ge = git_error_last();
-		const char *m = ge && ge->message ? ge->message : "";
-
-		if (e == GIT_ENONFASTFORWARD || strstr(m, "fast-forward") ||
-		    strstr(m, "fastforward")) {
-			ctx.rejected = true;
-			set_reason(&ctx, m);
-			git_error_clear();
-		} else {
-			rc = git_fail(err, PS_ERROR, e, "cannot push %s to %s (%s)",
-				      st->ref, remote, remote_url(r));
-			goto cleanup;
-		}
-	}
-	if (ctx.rejected) {
-		git_error_clear();
-		rc = ps_error_set(err, PS_EDIVERGED,
-				  "%s rejected the update of %s (%s); pavesync "
-				  "never force-pushes: fetch and run again, or "
-				  "merge the state ref by hand", remote, st->ref,
-				  ctx.reason[0] ? ctx.reason : "no reason given");
-	}
-
-cleanup:
-	ps_buf_release(&spec);
-	git_remote_free(r);
-	return rc;
+	if (!st->has_head || st->tracking)
+		return 0; /* nothing committed yet: nothing to push */
+	return ps_remote_push(st->gitdir, remote, st->ref, &ro, err);
 }
 
 /* ---- the ref's history ------------------------------------------------- */

@@ -166,18 +166,46 @@ int ps_state_default_path(char **out, const char *config_path, ps_error *err);
 
 /*
  * Fetch `remote`'s copy of the state ref and fast-forward ours to it.
- * Equal or remote behind: nothing to do. Remote ahead: our ref is moved (and
- * the in-memory snapshot re-read). Diverged: PS_EDIVERGED, nothing changed.
- * A remote without the ref is fine. The remote's ref is fetched into
- * refs/pavesync/remotes/REMOTE/SHORTREF. Must not be called with changes
- * staged (PS_EINVALID). PS_ENOTFOUND when there is no such remote;
- * PS_ECONFLICT when our ref moves during the fetch.
+ * The network part runs `git fetch` (remote.h: the user's ssh keys,
+ * known_hosts, credential helpers; never a prompt). The remote's ref is
+ * fetched into git's remote-tracking ref, refs/remotes/REMOTE/SHORT
+ * (SHORT = the ref without refs/heads/). Equal or remote behind: nothing
+ * to do. Remote ahead (or no local ref yet): our ref is moved (and the
+ * in-memory snapshot re-read). Diverged: PS_EDIVERGED, our ref unchanged.
+ * A remote without the ref is fine (a stale tracking ref is deleted). Must
+ * not be called with changes staged (PS_EINVALID). PS_ENOTFOUND when there
+ * is no such remote or no git command; PS_EAUTH for a refused host key or
+ * missing credentials; PS_ECONFLICT when our ref moves during the fetch.
  */
 int ps_state_fetch(ps_state *st, const char *remote, ps_error *err);
 
-/* Push the state ref to `remote` (refspec "REF:REF", never forced). A
- * rejection (the remote is ahead or diverged) is PS_EDIVERGED with the
- * remote's reason. Nothing committed yet: nothing pushed, 0. */
+/*
+ * The same for readers (`plan --fetch`): writes nothing but the fetched
+ * objects and the remote-tracking ref. When the remote's ref is ahead of
+ * ours (or ours is absent) the snapshot is read from it, read-only: a
+ * later ps_state_commit fails with PS_EINVALID. Diverged: PS_EDIVERGED.
+ */
+int ps_state_fetch_readonly(ps_state *st, const char *remote, ps_error *err);
+
+/*
+ * A repository without the state ref but with a remote's copy of it (as
+ * after `git clone`: refs/remotes/REMOTE/SHORT): read the snapshot from
+ * there. `remote` NULL tries "origin", then the only remote that has one.
+ * `adopt` false reads it read-only (plan); true first creates our ref at
+ * that commit (apply starts where the remote is, rather than from
+ * nothing). Nothing to do (0) when our ref exists or no copy is found.
+ * `used` (may be NULL) receives the tracking ref's name, "" when none.
+ */
+int ps_state_use_tracking(ps_state *st, const char *remote, bool adopt,
+			  char *used, size_t usedlen, ps_error *err);
+
+/* Does the repository have at least one remote? */
+bool ps_state_has_remote(const ps_state *st);
+
+/* Push the state ref to `remote` with `git push REMOTE REF:REF`, never
+ * forced. A rejection (the remote is ahead or diverged) is PS_EDIVERGED
+ * with the remote's reason; other errors as for ps_state_fetch. Nothing
+ * committed yet (or a read-only snapshot): nothing pushed, 0. */
 int ps_state_push(ps_state *st, const char *remote, ps_error *err);
 
 /*

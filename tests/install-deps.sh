@@ -9,6 +9,7 @@ packages=(
   libcmocka-dev python3 python3-jsonschema python3-yaml openssl
   scdoc groff-base bash-completion zsh fish
   dpkg-dev debhelper fakeroot lintian
+  openssh-client openssh-server util-linux mount systemd
 )
 
 missing=()

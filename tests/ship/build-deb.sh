@@ -56,7 +56,7 @@ for f in \
   /usr/share/doc/pavesync/examples/pavesync.service \
   /usr/share/doc/pavesync/examples/pavesync.timer \
   /usr/share/doc/pavesync/examples/pavesync.yaml \
-  /usr/share/doc/pavesync/examples/systemd-pavesync.yaml; do
+  /usr/share/doc/pavesync/examples/pavesync.env; do
   grep -qxF "$f" "$work/contents" || { echo "missing from the .deb: $f"; missing=1; }
 done
 # The package's binary runs.

@@ -33,7 +33,7 @@ EXPECTED = {
     rel(DATADIR, "pavesync", "output.schema.json"),
 } | {rel(DATADIR, "doc", "pavesync", "examples", f) for f in (
     "crontab", "pavesync.service", "pavesync.timer", "pavesync.yaml",
-    "systemd-pavesync.yaml")}
+    "pavesync.env")}
 
 CONFIG = """\
 version: 1

@@ -29,6 +29,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "remote.h"
 #include "snapdoc.h"
 #include "state.h"
 #include "util.h"
@@ -1279,7 +1280,7 @@ static void test_push_then_fetch_fast_forwards(void **state)
 	assert_true(json_equal((json_t *)ps_state_get(a, "x"),
 			       (json_t *)ps_state_get(b, "x")));
 	assert_int_equal(run("git -C b rev-parse -q --verify "
-			     "refs/pavesync/remotes/origin/pavesync-state >/dev/null"), 0);
+			     "refs/remotes/origin/pavesync-state >/dev/null"), 0);
 
 	/* Equal: nothing. a ahead of the remote: fetch leaves a alone. */
 	assert_int_equal(ps_state_fetch(b, "origin", &err), 0);
@@ -1305,6 +1306,40 @@ static void test_push_then_fetch_fast_forwards(void **state)
 	assert_int_equal(ps_state_fetch(b, "origin", &err), PS_EINVALID);
 	ps_state_free(a);
 	ps_state_free(b);
+}
+
+static void test_remote_scrub_removes_url_credentials(void **state)
+{
+	char a[] = "fatal: unable to access 'https://bot:tok3n-SECRET@git.example.com/r.git/': 403";
+	char b[] = "To https://ghp_SECRET@h/x and ssh://git@h:22/y and http://h/z";
+	char c[] = "no url here: user@host:path";
+
+	(void)state;
+	ps_remote_scrub(a);
+	assert_string_equal(a, "fatal: unable to access 'https://git.example.com/r.git/': 403");
+	ps_remote_scrub(b);
+	assert_string_equal(b, "To https://h/x and ssh://h:22/y and http://h/z");
+	ps_remote_scrub(c);
+	assert_string_equal(c, "no url here: user@host:path");
+}
+
+/* A remote whose URL carries a password: the failure names the remote and
+ * what git said, never the password; git is never left waiting. */
+static void test_fetch_error_never_shows_url_credentials(void **state)
+{
+	ps_state *a;
+	ps_error err;
+
+	(void)state;
+	a = open_ok("a", NULL, PS_STATE_CREATE);
+	assert_int_equal(run("git -C a remote add origin "
+			     "'http://bot:pa55-SECRET@127.0.0.1:1/r.git'"), 0);
+	assert_int_equal(ps_state_fetch(a, "origin", &err), PS_ERROR);
+	assert_non_null(strstr(err.message, "cannot fetch refs/heads/pavesync-state from origin"));
+	assert_non_null(strstr(err.message, "127.0.0.1:1"));
+	assert_null(strstr(err.message, "SECRET"));
+	assert_null(strstr(err.message, "bot"));
+	ps_state_free(a);
 }
 
 static void test_diverged_and_rejected(void **state)
@@ -1446,6 +1481,8 @@ int main(void)
 		T(test_lock_waits_for_holder),
 		T(test_lock_clears_stale_ref_lock),
 		T(test_push_then_fetch_fast_forwards),
+		T(test_remote_scrub_removes_url_credentials),
+		T(test_fetch_error_never_shows_url_credentials),
 		T(test_diverged_and_rejected),
 		T(test_push_rejected_when_remote_ahead),
 	};
