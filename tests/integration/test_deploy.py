@@ -93,7 +93,14 @@ class DeployTest(PavesyncTest):
         for p in ("/usr/local/bin", "/etc/pavesync", "/srv", "/var/lib/pavesync"):
             os.makedirs(self.root + p)
             self.path_map[p] = self.root + p
-        os.symlink(BIN, self.root + "/usr/local/bin/pavesync")
+        # a copy: nobody may not reach the build tree (CI's checkout may
+        # sit in a private directory)
+        self.bin = self.root + "/usr/local/bin/pavesync"
+        shutil.copy(BIN, self.bin)
+        os.chmod(self.bin, 0o755)
+        self.supp = os.path.join(self.tmp, "lsan.supp")
+        shutil.copy(os.path.join(ROOT, "tests", "lsan.supp"), self.supp)
+        os.chmod(self.supp, 0o644)
         self.job_home = self.root + "/var/lib/pavesync"
         self.repo = self.root + "/srv/pave-hooks"
         self.sh("git", "clone", "-q", self.origin, self.repo)
@@ -130,7 +137,10 @@ class DeployTest(PavesyncTest):
         return text
 
     def sanitizer_env(self):
-        return {k: v for k, v in os.environ.items() if k.endswith("SAN_OPTIONS")}
+        env = {k: v for k, v in os.environ.items() if k.endswith("SAN_OPTIONS")}
+        if "LSAN_OPTIONS" in env:
+            env["LSAN_OPTIONS"] = "suppressions=" + self.supp
+        return env
 
     def as_job_user(self, env, argv):
         # setpriv switches users first; then env -i leaves exactly `env`
@@ -208,7 +218,7 @@ class DeployTest(PavesyncTest):
         # runs the built binary, everything else as written
         self.assertEqual(unit_values(service, "ExecStart")[0].split()[0], "/usr/local/bin/pavesync")
         with open(os.path.join(units, "pavesync.service"), "w") as f:
-            f.write(service.replace("/usr/local/bin/pavesync", BIN))
+            f.write(service.replace("/usr/local/bin/pavesync", self.bin))
         with open(os.path.join(units, "pavesync.timer"), "w") as f:
             f.write(timer)
         p = subprocess.run([analyze, "verify", os.path.join(units, "pavesync.timer"),

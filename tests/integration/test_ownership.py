@@ -7,9 +7,10 @@ it. HOME unreadable is what systemd's ProtectHome= makes of /home.
 """
 
 import os
+import shutil
 import subprocess
 
-from harness import BIN, PavesyncTest, Result, main
+from harness import BIN, ROOT, PavesyncTest, Result, main
 
 NOBODY = 65534
 
@@ -28,6 +29,17 @@ class OwnershipTest(PavesyncTest):
         self.assertEqual(os.geteuid(), 0, "these tests switch users with setpriv: run them as root")
         os.chmod(self.tmp, 0o755)
         os.chmod(self.config, 0o644)
+        # nobody may not reach the build tree (CI's checkout may sit in a
+        # private directory): run a copy, with a copy of the LSan list
+        self.nbin = os.path.join(self.tmp, "pavesync")
+        shutil.copy(BIN, self.nbin)
+        os.chmod(self.nbin, 0o755)
+        self.nenv = {}
+        supp = os.path.join(ROOT, "tests", "lsan.supp")
+        if "LSAN_OPTIONS" in self.env:
+            shutil.copy(supp, os.path.join(self.tmp, "lsan.supp"))
+            os.chmod(os.path.join(self.tmp, "lsan.supp"), 0o644)
+            self.nenv["LSAN_OPTIONS"] = "suppressions=" + os.path.join(self.tmp, "lsan.supp")
         self.env["GIT_AUTHOR_NAME"] = self.env["GIT_COMMITTER_NAME"] = "t"
         self.env["GIT_AUTHOR_EMAIL"] = self.env["GIT_COMMITTER_EMAIL"] = "t@example.com"
         # a HOME nobody can read, and one it owns
@@ -40,10 +52,11 @@ class OwnershipTest(PavesyncTest):
 
     def as_nobody(self, *args, home, expect=None, state=True):
         cmd = ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups", "--",
-               BIN, "-c", self.config]
+               self.nbin, "-c", self.config]
         if state:
             cmd += ["--state-repo", self.state]
         e = dict(self.env)
+        e.update(self.nenv)
         e["HOME"] = home
         p = subprocess.run(cmd + list(args), env=e, capture_output=True, text=True, timeout=120,
                            stdin=subprocess.DEVNULL)
