@@ -14,7 +14,9 @@ const char apply_usage[] =
 	"\n"
 	"Call the PAVE API for exactly the events that drifted, then commit the new\n"
 	"snapshot (one commit; none when nothing changed). A run where nothing\n"
-	"drifted makes no API call.\n"
+	"drifted makes no API call. With a terminal on stdin and stdout it shows\n"
+	"the plan and asks \"Apply these changes? [y/N]\" first; without one it\n"
+	"never asks.\n"
 	"\n"
 	"  --refresh            read live callbacks first; record changes made\n"
 	"                       outside pavesync in their own commit\n"
@@ -39,6 +41,9 @@ const char apply_usage[] =
 	"                       credential helpers; never a prompt)\n"
 	"  --remote NAME        the remote for --fetch/--push (default origin)\n"
 	"  --cacert FILE        trust this CA in addition to the system's\n"
+	"  -y, --yes            do not ask for confirmation on a terminal\n"
+	"  --metrics-file PATH  write Prometheus metrics of this run to PATH\n"
+	"  --detailed-exitcode  accepted for symmetry with plan\n"
 	"  --adopt-state-ref    accept a state ref that something other than\n"
 	"                       pavesync moved off its history (refused otherwise)\n"
 	"\n"
@@ -98,6 +103,7 @@ int cmd_apply(struct opts *o)
 
 	if (o->dry_run)
 		return cmd_plan(o);
+	metrics_start();
 	ps_error_clear(&e);
 	rc = session_open(&s, o, true);
 	if (rc)
@@ -119,6 +125,13 @@ int cmd_apply(struct opts *o)
 		ps_plan_mark_guards(s.plan, o->max_changes);
 		render(o, &s, false, NULL);
 		out_error("%s", e.message);
+		rc = EXIT_ERROR;
+		goto cleanup;
+	}
+	/* On a terminal, ask first (a saved plan was reviewed when written). */
+	if (!o->plan_file && ps_plan_changes(s.plan) && confirm_needed(o) &&
+	    !confirm_apply(o, s.plan)) {
+		out_error("apply cancelled; nothing changed");
 		rc = EXIT_ERROR;
 		goto cleanup;
 	}
@@ -177,6 +190,7 @@ int cmd_apply(struct opts *o)
 	else
 		rc = EXIT_OK;
 cleanup:
+	metrics_write(o, s.plan, true, rc);
 	session_close(&s);
 	return rc;
 }

@@ -62,6 +62,8 @@ struct opts {
 	const char *remote;
 	enum on_drift on_drift;
 	const char *cacert;
+	const char *metrics_file; /* --metrics-file, or NULL */
+	bool yes;              /* apply: do not ask on a terminal */
 	bool adopt_state_ref;  /* accept a state ref moved outside pavesync */
 	long deadline;         /* seconds for the whole run; 0: none */
 	long deadline_ms;      /* resolved: CLOCK_MONOTONIC ms, 0: none */
@@ -132,6 +134,27 @@ void out_plan_quiet(const ps_plan *plan, bool applied, const char *commit,
 		    const char *refresh_commit);
 /* Print a JSON document to stdout (indent 2, final newline). */
 void out_json(const json_t *doc);
+
+/* ---- metrics.c: --metrics-file ---- */
+
+/* Note the start of the run (for pavesync_run_duration_seconds). */
+void metrics_start(void);
+/* Write the Prometheus text file named by --metrics-file (nothing without
+ * it, nor when another run held the lock): `plan` may be NULL when the run
+ * failed before planning; `applied` says whether changes were applied (apply)
+ * or only planned (plan); `rc` is the run's exit status. A write failure is
+ * a warning on stderr, the exit status stays the run's. */
+void metrics_write(const struct opts *o, const ps_plan *plan, bool applied,
+		   int rc);
+
+/* ---- confirm.c: apply's question on a terminal ---- */
+
+/* True when apply should ask: stdin and stdout are terminals and --yes was
+ * not given. */
+bool confirm_needed(const struct opts *o);
+/* Show the plan where the user will see it and ask "Apply these changes?
+ * [y/N]" on the terminal; true only for "y" or "yes". */
+bool confirm_apply(const struct opts *o, const ps_plan *plan);
 
 /* ---- shared steps (main.c) ---- */
 

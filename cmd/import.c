@@ -19,11 +19,22 @@ const char import_usage[] =
 	"config reads is listed on stderr. Credentials keep the config's names.\n"
 	"'$' in other values is written as '$$'.\n"
 	"\n"
-	"  --seed   also write the live state as the snapshot, so that the first\n"
-	"           apply with the printed config (and those variables set) is a no-op\n"
-	"  --adopt-state-ref  with --seed: accept a state ref that something other\n"
-	"           than pavesync moved off its history (refused otherwise)\n"
-	"  --deadline SECONDS  bound the whole run (default 240, 0 none)\n";
+	"  --seed               also write the live state as the snapshot, so that\n"
+	"                       the first apply with the printed config (and those\n"
+	"                       variables set) is a no-op\n"
+	"  --push               with --seed: fetch the remote state ref before, push\n"
+	"                       it after\n"
+	"  --remote NAME        the remote for --push (default origin)\n"
+	"  --lock-timeout SECONDS  with --seed: wait this long for another run\n"
+	"  --concurrency N      accounts read at once (default 8)\n"
+	"  --timeout SECONDS    per request (default 30)\n"
+	"  --retries N          retries for 429/5xx/transport errors (default 4)\n"
+	"  --cacert FILE        trust this CA in addition to the system's\n"
+	"  --adopt-state-ref    with --seed: accept a state ref that something other\n"
+	"                       than pavesync moved off its history (refused otherwise)\n"
+	"  --deadline SECONDS   bound the whole run (default 240, 0 none)\n"
+	"\n"
+	"The config is printed as YAML whatever --format says.\n";
 
 /* An environment variable name from parts: upper-case, [A-Z0-9_]. */
 static void var_name(ps_buf *out, const char *a, const char *b, const char *c)

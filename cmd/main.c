@@ -19,6 +19,7 @@
 #include "cmd.h"
 #include "json.h"
 #include "util.h"
+#include "version.h"
 #include "banned.h"
 
 enum {
@@ -35,9 +36,9 @@ enum {
 enum opt_id {
 	O_ACCOUNT, O_ADOPT_STATE_REF, O_API_URL, O_CACERT, O_COLOR, O_CONCURRENCY, O_CONFIG,
 	O_DEADLINE, O_DETAILED, O_DRY_RUN, O_FETCH, O_FORCE, O_FORMAT, O_HELP, O_LIMIT,
-	O_LOCK_TIMEOUT, O_MAX_CHANGES, O_NO_ENV, O_ON_DRIFT, O_OUT, O_PLAN, O_PRUNE,
+	O_LOCK_TIMEOUT, O_MAX_CHANGES, O_METRICS_FILE, O_NO_ENV, O_ON_DRIFT, O_OUT, O_PLAN, O_PRUNE,
 	O_PUSH, O_QUIET, O_REFRESH, O_REMOTE, O_RETRIES, O_SEED,
-	O_STATE_REF, O_STATE_REPO, O_TIMEOUT, O_VERBOSE, O_VERSION,
+	O_STATE_REF, O_STATE_REPO, O_TIMEOUT, O_VERBOSE, O_VERSION, O_YES,
 };
 
 struct option_spec {
@@ -68,6 +69,7 @@ static const struct option_spec options[] = {
 	{ "limit", 'n', true, O_LIMIT, C_HISTORY, false },
 	{ "lock-timeout", 0, true, O_LOCK_TIMEOUT, C_APPLY | C_IMPORT, false },
 	{ "max-changes", 0, true, O_MAX_CHANGES, C_PLAN | C_APPLY, false },
+	{ "metrics-file", 0, true, O_METRICS_FILE, C_PLAN | C_APPLY, false },
 	{ "no-env", 0, false, O_NO_ENV, C_VALIDATE, false },
 	{ "on-drift", 0, true, O_ON_DRIFT, C_PLAN | C_APPLY, false },
 	{ "out", 'o', true, O_OUT, C_PLAN, false },
@@ -84,6 +86,7 @@ static const struct option_spec options[] = {
 	{ "timeout", 0, true, O_TIMEOUT, C_NET, false },
 	{ "verbose", 'v', false, O_VERBOSE, C_ALL, true },
 	{ "version", 0, false, O_VERSION, C_ALL, true },
+	{ "yes", 'y', false, O_YES, C_APPLY, false },
 };
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -124,10 +127,22 @@ static const char global_usage[] =
 	"      --version          print the version\n"
 	"  -h, --help             this help; COMMAND --help for a command's\n"
 	"\n"
+	"environment:\n"
+	"  PAVESYNC_CONFIG           the config when -c is not given\n"
+	"  PAVESYNC_STATE_REPO       the state repository when --state-repo is not given\n"
+	"  PAVE_API_URL              the API when --api-url is not given\n"
+	"  PAVE_API_KEY, PAVE_API_SECRET, PAVE_USERNAME\n"
+	"                            credentials of a single-account config\n"
+	"  PAVESYNC_FINGERPRINT_KEY  key material for fingerprints of sensitive values\n"
+	"                            (default: each account's API secret)\n"
+	"  NO_COLOR                  no colour when set; TERM=dumb too\n"
+	"\n"
 	"exit status: 0 ok, 1 error (nothing applied), 2 changes (plan\n"
 	"--detailed-exitcode), 3 partly applied, 4 applied but not committed,\n"
 	"75 another run holds the lock, 130/143 stopped by SIGINT/SIGTERM (what\n"
-	"succeeded is committed)\n";
+	"succeeded is committed)\n"
+	"\n"
+	"See pavesync(1) and pavesync.yaml(5).\n";
 
 static void print_global_usage(FILE *f)
 {
@@ -226,6 +241,7 @@ static int set_option(struct opts *o, const struct option_spec *s,
 	case O_LIMIT: return number(&o->limit, cmd, s->name, v, 1, 1000000000);
 	case O_LOCK_TIMEOUT: return number(&o->lock_timeout, cmd, s->name, v, 0, 86400);
 	case O_MAX_CHANGES: return number(&o->max_changes, cmd, s->name, v, 0, 100000000);
+	case O_METRICS_FILE: o->metrics_file = v; return 0;
 	case O_NO_ENV: o->no_env = true; return 0;
 	case O_ON_DRIFT:
 		if (!strcmp(v, "revert"))
@@ -249,6 +265,7 @@ static int set_option(struct opts *o, const struct option_spec *s,
 	case O_TIMEOUT: return number(&o->timeout, cmd, s->name, v, 1, 3600);
 	case O_VERBOSE: o->verbose++; return 0;
 	case O_VERSION: return 0;
+	case O_YES: o->yes = true; return 0;
 	}
 	return 0;
 }

@@ -27,7 +27,12 @@ const char plan_usage[] =
 	"                       delete, more than --max-changes)\n"
 	"  --deadline SECONDS   bound the whole run (default 240, 0 none)\n"
 	"  --on-drift revert|fail  accepted for symmetry with apply\n"
-	"  --concurrency N  --timeout SECONDS  --retries N  --cacert FILE  (with --refresh)\n"
+	"  --metrics-file PATH  write Prometheus metrics of this run to PATH\n"
+	"with --refresh:\n"
+	"  --concurrency N      accounts in flight at once (default 8)\n"
+	"  --timeout SECONDS    per request (default 30)\n"
+	"  --retries N          retries for 429/5xx/transport errors (default 4)\n"
+	"  --cacert FILE        trust this CA in addition to the system's\n"
 	"\n"
 	"Without a local state ref, the remote's copy left by git clone\n"
 	"(refs/remotes/origin/pavesync-state) is read; with no snapshot at all in a\n"
@@ -39,6 +44,7 @@ int cmd_plan(struct opts *o)
 	ps_error e;
 	int rc;
 
+	metrics_start();
 	ps_error_clear(&e);
 	rc = session_open(&s, o, false);
 	if (rc)
@@ -67,6 +73,7 @@ int cmd_plan(struct opts *o)
 	else if (o->detailed_exitcode && ps_plan_changes(s.plan))
 		rc = EXIT_CHANGES;
 cleanup:
+	metrics_write(o, s.plan, false, rc);
 	session_close(&s);
 	return rc;
 }

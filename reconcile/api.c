@@ -36,6 +36,7 @@
 #include "buf.h"
 #include "json.h"
 #include "util.h"
+#include "version.h"
 #include "banned.h"
 
 #define DEFAULT_BASE_URL "https://openapi.paveapi.com"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build pavesync and run every test: once plain, once under AddressSanitizer
 # + UndefinedBehaviorSanitizer, the integration tests once more under
-# ThreadSanitizer, then each libFuzzer target for a bounded time. Ends with
+# ThreadSanitizer, then the Debian package is built (from a clean copy of the
+# tree) and checked, then each libFuzzer target for a bounded time. Ends with
 # one line "N passed, N failed".
 #
 #   FUZZ_SECONDS   seconds per fuzz target (default 60; 0 skips fuzzing)
@@ -47,6 +48,17 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 # once more under ThreadSanitizer.
 TSAN_OPTIONS=halt_on_error=1 TEST_ARGS="--suite integration" \
   suite tsan -Dwerror=true -Dwarning_level=3 -Db_sanitize=thread -Db_lundef=false
+
+# The Debian package: dpkg-buildpackage -us -uc -b on a clean copy of the
+# tree in a temporary directory (its build runs the tests once more), then
+# dpkg-deb -c and lintian. One step, counted once.
+echo "== debian package"
+if bash tests/ship/build-deb.sh "$root/deb"; then
+  passed=$((passed + 1))
+else
+  echo "debian package failed (see $root/deb/dpkg-buildpackage.log)"
+  failed=$((failed + 1))
+fi
 
 if [ "$fuzz_seconds" -gt 0 ] && command -v clang >/dev/null; then
   dir=$root/fuzz
