@@ -168,14 +168,19 @@ static int write_holder(int fd, const char *path, ps_error *err)
  * killed half-way: while it exists, every update of the ref fails. We hold
  * the run lock, so no pavesync is writing; but a git command of the user's
  * may be, so the file is removed only when it is older than
- * REF_LOCK_STALE. A younger one that does not go away within
- * REF_LOCK_GRACE is PS_ELOCKED.
+ * REF_LOCK_STALE, or when it was made while a pavesync run that has since
+ * died held the run lock (dead_since: when that run took it; NULL when the
+ * last holder released it cleanly): pavesync writes the state ref only
+ * under the run lock, so such a file is that run's. Anything else that
+ * does not go away within REF_LOCK_GRACE is PS_ELOCKED.
  */
-static int clear_ref_lock(const char *gitdir, const char *ref, char *warning,
+static int clear_ref_lock(const char *gitdir, const char *ref,
+			  const struct timespec *dead_since, char *warning,
 			  size_t warnlen, ps_error *err)
 {
 	ps_buf path = PS_BUF_INIT, msg = PS_BUF_INIT;
 	double start = now_monotonic(), age = 0;
+	bool left_by_dead = false;
 	struct stat sb;
 	int rc = 0;
 
@@ -196,7 +201,11 @@ static int clear_ref_lock(const char *gitdir, const char *ref, char *warning,
 			break;
 		nap(REF_LOCK_GRACE);
 	}
-	if (age < REF_LOCK_STALE) {
+	left_by_dead = dead_since &&
+		       (sb.st_mtim.tv_sec > dead_since->tv_sec ||
+			(sb.st_mtim.tv_sec == dead_since->tv_sec &&
+			 sb.st_mtim.tv_nsec >= dead_since->tv_nsec));
+	if (age < REF_LOCK_STALE && !left_by_dead) {
 		rc = ps_error_set(err, PS_ELOCKED,
 				  "the state ref is locked by %s (%.0f s old): a "
 				  "git command may be updating it. Nothing was "
@@ -208,9 +217,15 @@ static int clear_ref_lock(const char *gitdir, const char *ref, char *warning,
 		goto cleanup;
 	}
 	if (unlink(path.ptr) == 0) {
-		ps_buf_printf(&msg, "removed a stale ref lock %s (%.0f minutes "
-			      "old: no live git write holds one that long) "
-			      "left by an interrupted write", path.ptr, age / 60);
+		if (age >= REF_LOCK_STALE)
+			ps_buf_printf(&msg, "removed a stale ref lock %s (%.0f "
+				      "minutes old: no live git write holds "
+				      "one that long) left by an interrupted "
+				      "write", path.ptr, age / 60);
+		else
+			ps_buf_printf(&msg, "removed the ref lock %s left by "
+				      "the pavesync run that died holding the "
+				      "run lock", path.ptr);
 		append_warning(warning, warnlen, msg.ptr);
 	}
 
@@ -227,6 +242,7 @@ int ps_lock_acquire(ps_lock **out, const char *gitdir, const char *ref,
 	ps_buf path = PS_BUF_INIT, msg = PS_BUF_INIT;
 	struct holder h;
 	struct stat fsb, psb;
+	const struct timespec *dead_since = NULL;
 	ps_lock *lock;
 	double deadline;
 	int fd = -1, rc = 0;
@@ -281,8 +297,11 @@ int ps_lock_acquire(ps_lock **out, const char *gitdir, const char *ref,
 		nap(deadline - now_monotonic());
 	}
 
-	/* We hold the flock, so whoever wrote any content is gone. */
+	/* We hold the flock, so whoever wrote any content is gone; the
+	 * file's mtime is when that run took the lock. */
 	read_holder(&h, fd);
+	if (h.any && fstat(fd, &fsb) == 0)
+		dead_since = &fsb.st_mtim;
 	if (h.any) {
 		ps_buf_puts(&msg, "taking over a stale lock left by ");
 		describe(&msg, &h);
@@ -293,7 +312,8 @@ int ps_lock_acquire(ps_lock **out, const char *gitdir, const char *ref,
 	if ((rc = write_holder(fd, path.ptr, err)) < 0)
 		goto cleanup;
 
-	if ((rc = clear_ref_lock(gitdir, ref, warning, warnlen, err)) < 0)
+	if ((rc = clear_ref_lock(gitdir, ref, dead_since, warning, warnlen,
+				 err)) < 0)
 		goto cleanup;
 
 	lock = ps_calloc(1, sizeof(*lock));

@@ -1226,6 +1226,58 @@ static void test_lock_clears_stale_ref_lock(void **state)
 	assert_false(exists("state/pavesync.lock"));
 	assert_int_equal(unlink(reflock), 0);
 
+	/* A pavesync run killed during its commit leaves its run lock's
+	 * content and a ref lock made after it took the run lock: that one
+	 * is the dead run's own and is removed however young it is. */
+	{
+		char *runlock = path_in("state/pavesync.lock");
+		struct timespec t[2];
+
+		fd = open(runlock, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, "pid 999999999\n", 14), 14);
+		close(fd);
+		clock_gettime(CLOCK_REALTIME, &t[0]);
+		t[0].tv_sec -= 120;
+		t[1] = t[0];
+		assert_int_equal(utimensat(AT_FDCWD, runlock, t, 0), 0);
+
+		/* made before that run started: not its own, kept */
+		fd = open(reflock, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		assert_true(fd >= 0);
+		close(fd);
+		t[0].tv_sec -= 60;
+		t[1] = t[0];
+		assert_int_equal(utimensat(AT_FDCWD, reflock, t, 0), 0);
+		assert_int_equal(ps_lock_acquire(&l, ps_state_gitdir(st),
+						 ps_state_ref(st), 0, warn,
+						 sizeof(warn), &err),
+				 PS_ELOCKED);
+		assert_true(exists("state/refs/heads/pavesync-state.lock"));
+
+		/* made while it held the run lock: removed */
+		fd = open(runlock, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, "pid 999999999\n", 14), 14);
+		close(fd);
+		clock_gettime(CLOCK_REALTIME, &t[0]);
+		t[0].tv_sec -= 120;
+		t[1] = t[0];
+		assert_int_equal(utimensat(AT_FDCWD, runlock, t, 0), 0);
+		t[0].tv_sec += 60;
+		t[1] = t[0];
+		assert_int_equal(utimensat(AT_FDCWD, reflock, t, 0), 0);
+		assert_int_equal(ps_lock_acquire(&l, ps_state_gitdir(st),
+						 ps_state_ref(st), 0, warn,
+						 sizeof(warn), &err),
+				 0);
+		assert_false(exists("state/refs/heads/pavesync-state.lock"));
+		assert_non_null(strstr(warn, "died holding the run lock"));
+		ps_lock_release(l);
+		l = NULL;
+		free(runlock);
+	}
+
 	/* Nothing to clear: no warning. */
 	assert_int_equal(ps_lock_acquire(&l, ps_state_gitdir(st), ps_state_ref(st),
 					 0, warn, sizeof(warn), &err), 0);
