@@ -49,7 +49,7 @@ const char apply_usage[] =
 	"\n"
 	"exit status: 0 done (or nothing to do), 1 error and nothing applied,\n"
 	"3 some changes applied and others failed (the applied ones committed),\n"
-	"4 changes applied but their snapshot could not be committed,\n"
+	"4 changes applied but their snapshot could not be committed (or pushed),\n"
 	"75 another run holds the lock, 130/143 stopped by SIGINT/SIGTERM: no new\n"
 	"call started, what succeeded committed (a second signal ends it at once)\n";
 
@@ -175,7 +175,16 @@ int cmd_apply(struct opts *o)
 	}
 	report_migrated(s.plan);
 	if (session_push(&s, o)) {
-		rc = EXIT_ERROR;
+		/* Exit 1 promises nothing was applied: not so when calls
+		 * succeeded and only the push of their commit failed. */
+		if (count_status(s.plan, PS_DONE)) {
+			out_error("the API calls above were made and committed "
+				  "locally, but the state ref was not pushed; the "
+				  "next run with --push pushes it");
+			rc = EXIT_UNRECORDED;
+		} else {
+			rc = EXIT_ERROR;
+		}
 		render(o, &s, true, commit);
 		goto cleanup;
 	}

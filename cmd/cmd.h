@@ -20,7 +20,7 @@ enum {
 	EXIT_ERROR = 1,
 	EXIT_CHANGES = 2, /* plan --detailed-exitcode found changes */
 	EXIT_PARTIAL = 3, /* apply applied some changes and failed others */
-	EXIT_UNRECORDED = 4, /* the API was changed but the commit failed */
+	EXIT_UNRECORDED = 4, /* the API was changed but not committed or pushed */
 	/* 128 + N: stopped by signal N (130 SIGINT, 143 SIGTERM), after
 	 * committing what succeeded. */
 	EXIT_SIGNAL_BASE = 128,

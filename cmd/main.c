@@ -138,9 +138,9 @@ static const char global_usage[] =
 	"  NO_COLOR                  no colour when set; TERM=dumb too\n"
 	"\n"
 	"exit status: 0 ok, 1 error (nothing applied), 2 changes (plan\n"
-	"--detailed-exitcode), 3 partly applied, 4 applied but not committed,\n"
-	"75 another run holds the lock, 130/143 stopped by SIGINT/SIGTERM (what\n"
-	"succeeded is committed)\n"
+	"--detailed-exitcode), 3 partly applied, 4 applied but not committed\n"
+	"(or not pushed), 75 another run holds the lock, 130/143 stopped by\n"
+	"SIGINT/SIGTERM (what succeeded is committed)\n"
 	"\n"
 	"See pavesync(1) and pavesync.yaml(5).\n";
 

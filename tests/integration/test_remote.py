@@ -61,6 +61,32 @@ class RemoteTest(PavesyncTest):
         self.assertIn("diverged", r.err)
         self.assertEqual(self.remote_log(), before)
 
+    def test_refused_push_after_applied_calls_is_exit_4_and_the_next_push_lands(self):
+        # The remote refuses pushes (a pre-receive hook); fetching works.
+        hook = os.path.join(self.remote, "hooks", "pre-receive")
+        with open(hook, "w") as f:
+            f.write("#!/bin/sh\necho refused by policy >&2\nexit 1\n")
+        os.chmod(hook, 0o755)
+        r = self.on("a", "apply", "--push", expect=4)
+        self.assertIn("committed locally", r.err)
+        self.assertNotIn("No changes", r.out)
+        self.assertEqual(len(self.emu.requests()), 3)
+        self.assertEqual(self.remote_log(), [])
+        # Once the remote accepts again, the next run pushes the commit
+        # and calls nothing.
+        os.unlink(hook)
+        self.emu.clear_requests()
+        self.on("a", "apply", "--push", expect=0)
+        self.assertEqual(self.emu.requests(), [])
+        self.assertEqual(self.remote_log(), ["pavesync: 3 created, 0 updated, 0 deleted"])
+        # A refused push with nothing applied stays exit 1.
+        with open(hook, "w") as f:
+            f.write("#!/bin/sh\nexit 1\n")
+        os.chmod(hook, 0o755)
+        self.write_config(open(self.config).read().replace("pave/stage", "pave/stage-x"))
+        self.on("a", "apply", expect=0)
+        self.on("a", "apply", "--push", expect=1)
+
 
 if __name__ == "__main__":
     main()
