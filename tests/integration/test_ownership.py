@@ -90,7 +90,7 @@ class OwnershipTest(PavesyncTest):
         self.assertIn("git config --global --add safe.directory %s" % os.path.realpath(self.state), r.err)
         subprocess.run(["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups", "--",
                         "git", "config", "--global", "--add", "safe.directory", os.path.realpath(self.state)],
-                       env=dict(self.env, HOME=self.own_home), check=True)
+                       env=dict(self.env, HOME=self.own_home), cwd=self.own_home, check=True)
         r = self.as_nobody("plan", "--detailed-exitcode", "--format", "json", home=self.own_home, expect=0)
         self.assertEqual(r.json()["summary"]["unchanged"], 3)
 
