@@ -170,19 +170,6 @@ static json_t *ptr_get(json_t *root, const char *ptr)
 	return v;
 }
 
-static void ptr_push(ps_buf *p, const char *key)
-{
-	ps_buf_putc(p, '/');
-	for (; *key; key++) {
-		if (*key == '~')
-			ps_buf_puts(p, "~0");
-		else if (*key == '/')
-			ps_buf_puts(p, "~1");
-		else
-			ps_buf_putc(p, *key);
-	}
-}
-
 static bool is_sensitive(const ps_callback *cb, const char *ptr)
 {
 	size_t i;
@@ -268,7 +255,7 @@ static void yaml_flow(ps_buf *out, const json_t *v, ps_buf *ptr, struct cbctx *c
 			first = false;
 			yaml_string(out, keys[a]);
 			ps_buf_puts(out, ": ");
-			ptr_push(ptr, keys[a]);
+			ps_json_pointer_push(ptr, keys[a]);
 			yaml_flow(out, json_object_get(v, keys[a]), ptr, c);
 			ptr->len = mark;
 			ptr->ptr[mark] = '\0';
@@ -283,7 +270,7 @@ static void yaml_flow(ps_buf *out, const json_t *v, ps_buf *ptr, struct cbctx *c
 			if (i)
 				ps_buf_puts(out, ", ");
 			snprintf(idx, sizeof(idx), "%zu", i);
-			ptr_push(ptr, idx);
+			ps_json_pointer_push(ptr, idx);
 			yaml_flow(out, child, ptr, c);
 			ptr->len = mark;
 			ptr->ptr[mark] = '\0';
@@ -366,7 +353,7 @@ static void print_callbacks(ps_buf *y, const char *indent, struct imp *im,
 
 				ps_buf_reset(&ptr);
 				ps_buf_puts(&ptr, "/headers");
-				ptr_push(&ptr, ch ? ch : h);
+				ps_json_pointer_push(&ptr, ch ? ch : h);
 				ps_buf_printf(y, "%s      ", indent);
 				yaml_string(y, h);
 				ps_buf_puts(y, ": ");

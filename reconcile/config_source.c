@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "config.h"
 #include "config_yaml.h"
+#include "json.h"
 #include "util.h"
 #include "banned.h"
 
@@ -27,20 +28,6 @@ static json_t *source_of(const ps_ynode *n)
 			 "text", scalar ? json_stringn(n->text, n->len) : json_null(),
 			 "secret", n->secret,
 			 "raw", scalar && n->plain && n->type != PS_YSTRING);
-}
-
-/* JSON Pointer escaping (RFC 6901): '~' → "~0", '/' → "~1". */
-static void pointer_push(ps_buf *p, const char *key)
-{
-	ps_buf_putc(p, '/');
-	for (; *key; key++) {
-		if (*key == '~')
-			ps_buf_puts(p, "~0");
-		else if (*key == '/')
-			ps_buf_puts(p, "~1");
-		else
-			ps_buf_putc(p, *key);
-	}
 }
 
 /* Every scalar of a payload (and every tagged collection, as one). */
@@ -59,11 +46,11 @@ static void walk_payload(json_t *out, ps_buf *ptr, const ps_ynode *n)
 		if (n->kind == PS_YMAPPING) {
 			if (n->kids[i]->kind != PS_YSCALAR)
 				continue;
-			pointer_push(ptr, n->kids[i]->text);
+			ps_json_pointer_push(ptr, n->kids[i]->text);
 			v = n->kids[i + 1];
 		} else {
 			snprintf(idx, sizeof(idx), "%zu", i);
-			pointer_push(ptr, idx);
+			ps_json_pointer_push(ptr, idx);
 			v = n->kids[i];
 		}
 		walk_payload(out, ptr, v);
@@ -91,7 +78,7 @@ static json_t *callback_sources(const ps_ynode *cb)
 				continue;
 			ps_buf_reset(&ptr);
 			ps_buf_puts(&ptr, "/headers");
-			pointer_push(&ptr, v->kids[i]->text);
+			ps_json_pointer_push(&ptr, v->kids[i]->text);
 			json_object_set_new(out, ptr.ptr, source_of(v->kids[i + 1]));
 		}
 	}

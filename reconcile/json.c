@@ -286,19 +286,24 @@ json_t *ps_json_pointer_get(const json_t *v, const char *pointer)
 	return cur;
 }
 
+void ps_json_pointer_push(ps_buf *b, const char *seg)
+{
+	ps_buf_putc(b, '/');
+	for (; *seg; seg++) {
+		if (*seg == '~')
+			ps_buf_puts(b, "~0");
+		else if (*seg == '/')
+			ps_buf_puts(b, "~1");
+		else
+			ps_buf_putc(b, *seg);
+	}
+}
+
 char *ps_json_pointer_append(const char *pointer, const char *seg)
 {
 	ps_buf b = PS_BUF_INIT;
 
 	ps_buf_puts(&b, pointer);
-	ps_buf_putc(&b, '/');
-	for (; *seg; seg++) {
-		if (*seg == '~')
-			ps_buf_puts(&b, "~0");
-		else if (*seg == '/')
-			ps_buf_puts(&b, "~1");
-		else
-			ps_buf_putc(&b, *seg);
-	}
+	ps_json_pointer_push(&b, seg);
 	return ps_buf_detach(&b, NULL);
 }

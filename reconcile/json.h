@@ -6,6 +6,8 @@
 
 #include <jansson.h>
 
+#include "buf.h"
+
 /*
  * Encode canonically: sorted keys, two-space indent, final newline, so that
  * `git diff` of a snapshot reads well and equal documents are equal bytes.
@@ -41,5 +43,8 @@ json_t *ps_json_pointer_get(const json_t *v, const char *pointer);
 /* Append one escaped pointer segment to `pointer` ("/" + segment with ~0 ~1).
  * Returns a malloc'd string. */
 char *ps_json_pointer_append(const char *pointer, const char *segment);
+
+/* The same, in place: append "/" + the escaped segment to the buffer. */
+void ps_json_pointer_push(ps_buf *pointer, const char *segment);
 
 #endif
