@@ -182,15 +182,28 @@ void out_progress_end(void)
 	pthread_mutex_unlock(&g_mu);
 }
 
+/* jansson escapes C0 but leaves DEL and the C1 controls (U+0080..U+009F,
+ * UTF-8 C2 80..C2 9F) raw, and a terminal may act on C1's CSI. They can
+ * only stand inside strings, so writing them as \u00XX is the same JSON. */
 void out_json(const json_t *doc)
 {
 	char *s = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+	const unsigned char *p;
 
-	if (s) {
-		fputs(s, stdout);
-		fputc('\n', stdout);
-		free(s);
+	if (!s)
+		return;
+	for (p = (const unsigned char *)s; *p; p++) {
+		if (*p == 0x7f) {
+			fputs("\\u007f", stdout);
+		} else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			fprintf(stdout, "\\u%04x", p[1]);
+			p++;
+		} else {
+			fputc(*p, stdout);
+		}
 	}
+	fputc('\n', stdout);
+	free(s);
 }
 
 /* ---- plan rendering ---- */

@@ -220,6 +220,11 @@ class HostileInputTest(PavesyncTest):
         r = self.run_ps("plan", expect=0)
         self.no_escape(r)
         self.assertIn("a\\x7fb\\u009b2J\\u001b[5m", r.out)
+        # JSON too: DEL and C1 written as escapes, the same string decoded
+        r = self.run_ps("plan", "--format", "json", expect=0)
+        self.no_escape(r)
+        fields = [f for a in r.json()["accounts"] for c in a["changes"] for f in c["fields"]]
+        self.assertIn("a\x7fb\x9b2J\x1b[5m", [f.get("after") for f in fields])
 
     # -- #11 a secret file others can read -----------------------------------
 
