@@ -6,52 +6,76 @@
 #include "banned.h"
 
 const char apply_usage[] =
-	"usage: pavesync apply [--refresh] [--prune] [--plan PLANFILE] [--dry-run]\n"
-	"                      [--max-changes N] [--force] [--on-drift revert|fail]\n"
-	"                      [--concurrency N] [--timeout SECONDS] [--retries N]\n"
+	"usage: pavesync apply [--refresh] [--prune] [--plan PLANFILE] "
+	"[--dry-run]\n"
+	"                      [--max-changes N] [--force] [--on-drift "
+	"revert|fail]\n"
+	"                      [--concurrency N] [--timeout SECONDS] "
+	"[--retries N]\n"
 	"                      [--lock-timeout SECONDS] [--fetch] [--push]\n"
 	"                      [--remote NAME] [--adopt-state-ref]\n"
 	"\n"
-	"Call the PAVE API for exactly the events that drifted, then commit the new\n"
-	"snapshot (one commit; none when nothing changed). A run where nothing\n"
-	"drifted makes no API call. With a terminal on stdin and stdout it shows\n"
-	"the plan and asks \"Apply these changes? [y/N]\" first; without one it\n"
+	"Call the PAVE API for exactly the events that drifted, then commit "
+	"the new\n"
+	"snapshot (one commit; none when nothing changed). A run where "
+	"nothing\n"
+	"drifted makes no API call. With a terminal on stdin and stdout it "
+	"shows\n"
+	"the plan and asks \"Apply these changes? [y/N]\" first; without one "
+	"it\n"
 	"never asks.\n"
 	"\n"
-	"  --refresh            read live callbacks first; record changes made\n"
+	"  --refresh            read live callbacks first; record changes "
+	"made\n"
 	"                       outside pavesync in their own commit\n"
-	"  --on-drift revert    overwrite dashboard edits and conflicts (default)\n"
+	"  --on-drift revert    overwrite dashboard edits and conflicts "
+	"(default)\n"
 	"  --on-drift fail      leave them alone, report them, exit non-zero\n"
-	"  --prune              delete live callbacks of events not in the config\n"
-	"  --plan PLANFILE      apply exactly a saved plan; refused if the config,\n"
+	"  --prune              delete live callbacks of events not in the "
+	"config\n"
+	"  --plan PLANFILE      apply exactly a saved plan; refused if the "
+	"config,\n"
 	"                       the snapshot or the API URL changed since\n"
 	"  --dry-run            the same as plan\n"
 	"  --max-changes N      refuse more than N changes unless --force\n"
-	"  --force              allow a mass delete or more than --max-changes\n"
+	"  --force              allow a mass delete or more than "
+	"--max-changes\n"
 	"  --concurrency N      accounts in flight at once (default 8)\n"
 	"  --timeout SECONDS    per request (default 30)\n"
-	"  --retries N          retries for 429/5xx/transport errors (default 4)\n"
-	"  --deadline SECONDS   bound the whole run; no API call starts or runs\n"
-	"                       past it, what succeeded is committed (default 240,\n"
+	"  --retries N          retries for 429/5xx/transport errors (default "
+	"4)\n"
+	"  --deadline SECONDS   bound the whole run; no API call starts or "
+	"runs\n"
+	"                       past it, what succeeded is committed (default "
+	"240,\n"
 	"                       0 none)\n"
 	"  --lock-timeout SECONDS  wait this long for another run (default 0)\n"
-	"  --fetch              fetch the remote state ref and fast-forward to it first\n"
-	"  --push               --fetch, and push the state ref after committing\n"
-	"                       (git fetch/push: your ssh keys, known_hosts and\n"
+	"  --fetch              fetch the remote state ref and fast-forward to "
+	"it first\n"
+	"  --push               --fetch, and push the state ref after "
+	"committing\n"
+	"                       (git fetch/push: your ssh keys, known_hosts "
+	"and\n"
 	"                       credential helpers; never a prompt)\n"
-	"  --remote NAME        the remote for --fetch/--push (default origin)\n"
+	"  --remote NAME        the remote for --fetch/--push (default "
+	"origin)\n"
 	"  --cacert FILE        trust this CA in addition to the system's\n"
 	"  -y, --yes            do not ask for confirmation on a terminal\n"
 	"  --metrics-file PATH  write Prometheus metrics of this run to PATH\n"
 	"  --detailed-exitcode  accepted for symmetry with plan\n"
 	"  --adopt-state-ref    accept a state ref that something other than\n"
-	"                       pavesync moved off its history (refused otherwise)\n"
+	"                       pavesync moved off its history (refused "
+	"otherwise)\n"
 	"\n"
 	"exit status: 0 done (or nothing to do), 1 error and nothing applied,\n"
-	"3 some changes applied and others failed (the applied ones committed),\n"
-	"4 changes applied but their snapshot could not be committed (or pushed),\n"
-	"75 another run holds the lock, 130/143 stopped by SIGINT/SIGTERM: no new\n"
-	"call started, what succeeded committed (a second signal ends it at once)\n";
+	"3 some changes applied and others failed (the applied ones "
+	"committed),\n"
+	"4 changes applied but their snapshot could not be committed (or "
+	"pushed),\n"
+	"75 another run holds the lock, 130/143 stopped by SIGINT/SIGTERM: no "
+	"new\n"
+	"call started, what succeeded committed (a second signal ends it at "
+	"once)\n";
 
 static size_t count_status(const ps_plan *plan, ps_status status)
 {
@@ -73,13 +97,17 @@ static void report_migrated(const ps_plan *plan)
 	for (i = 0; i < plan->naccounts; i++) {
 		if (!plan->accounts[i].migrated)
 			continue;
-		ps_buf_printf(&names, "%s%s", n ? ", " : "", plan->accounts[i].name);
+		ps_buf_printf(&names, "%s%s", n ? ", " : "",
+			      plan->accounts[i].name);
 		n++;
 	}
 	if (n)
-		out_info("note: migrated the snapshot of %zu account%s (%s) to format %d, "
-			 "which keeps the last applied callbacks apart from those last "
-			 "seen live", n, n == 1 ? "" : "s", names.ptr, PS_STATE_FORMAT);
+		out_info("note: migrated the snapshot of %zu account%s (%s) to "
+			 "format %d, "
+			 "which keeps the last applied callbacks apart from "
+			 "those last "
+			 "seen live",
+			 n, n == 1 ? "" : "s", names.ptr, PS_STATE_FORMAT);
 	ps_buf_release(&names);
 }
 
@@ -108,7 +136,8 @@ int cmd_apply(struct opts *o)
 	rc = session_open(&s, o, true);
 	if (rc)
 		goto cleanup;
-	if (o->plan_file && ps_plan_saved_refreshed(&refresh, o->plan_file, &e) < 0) {
+	if (o->plan_file &&
+	    ps_plan_saved_refreshed(&refresh, o->plan_file, &e) < 0) {
 		out_ps_error(&e);
 		rc = EXIT_ERROR;
 		goto cleanup;
@@ -148,16 +177,22 @@ int cmd_apply(struct opts *o)
 		ps_apply_run(s.plan, &s.ro, o->on_drift == ON_DRIFT_FAIL, &e);
 		out_progress_end();
 		if (o->deadline_ms > 0 && ps_api_now_ms() >= o->deadline_ms)
-			out_error("the run reached its deadline (--deadline %ld): what "
-				  "succeeded is committed, the rest is left for the "
-				  "next run", o->deadline);
+			out_error("the run reached its deadline (--deadline "
+				  "%ld): what "
+				  "succeeded is committed, the rest is left "
+				  "for the "
+				  "next run",
+				  o->deadline);
 		if (ps_apply_commit(s.plan, s.st, commit, &e) < 0) {
 			render(o, &s, true, NULL);
 			out_ps_error(&e);
 			if (count_status(s.plan, PS_DONE)) {
-				out_error("the API calls above were made but their snapshot "
-					  "could not be committed; the next run repeats them "
-					  "(they set the same values) and converges");
+				out_error("the API calls above were made but "
+					  "their snapshot "
+					  "could not be committed; the next "
+					  "run repeats them "
+					  "(they set the same values) and "
+					  "converges");
 				rc = EXIT_UNRECORDED;
 			} else {
 				rc = EXIT_ERROR;
@@ -179,7 +214,8 @@ int cmd_apply(struct opts *o)
 		 * succeeded and only the push of their commit failed. */
 		if (count_status(s.plan, PS_DONE)) {
 			out_error("the API calls above were made and committed "
-				  "locally, but the state ref was not pushed; the "
+				  "locally, but the state ref was not pushed; "
+				  "the "
 				  "next run with --push pushes it");
 			rc = EXIT_UNRECORDED;
 		} else {

@@ -20,7 +20,8 @@ enum {
 	EXIT_ERROR = 1,
 	EXIT_CHANGES = 2, /* plan --detailed-exitcode found changes */
 	EXIT_PARTIAL = 3, /* apply applied some changes and failed others */
-	EXIT_UNRECORDED = 4, /* the API was changed but not committed or pushed */
+	EXIT_UNRECORDED =
+		4, /* the API was changed but not committed or pushed */
 	/* 128 + N: stopped by signal N (130 SIGINT, 143 SIGTERM), after
 	 * committing what succeeded. */
 	EXIT_SIGNAL_BASE = 128,
@@ -40,7 +41,7 @@ struct opts {
 	const char **accounts; /* NULL-terminated, or NULL */
 	size_t naccounts;
 	enum format format;
-	int color;             /* resolved: 1 colour, 0 not */
+	int color; /* resolved: 1 colour, 0 not */
 	const char *color_arg;
 	int quiet;
 	int verbose;
@@ -51,22 +52,22 @@ struct opts {
 	bool prune;
 	bool dry_run;
 	const char *plan_file;
-	long max_changes;      /* -1: no cap */
+	long max_changes; /* -1: no cap */
 	bool force;
 	long concurrency;
-	long timeout;          /* seconds */
+	long timeout; /* seconds */
 	long retries;
-	long lock_timeout;     /* seconds */
+	long lock_timeout; /* seconds */
 	bool push;
-	bool fetch;            /* --fetch: the remote's state ref first */
+	bool fetch; /* --fetch: the remote's state ref first */
 	const char *remote;
 	enum on_drift on_drift;
 	const char *cacert;
 	const char *metrics_file; /* --metrics-file, or NULL */
-	bool yes;              /* apply: do not ask on a terminal */
-	bool adopt_state_ref;  /* accept a state ref moved outside pavesync */
-	long deadline;         /* seconds for the whole run; 0: none */
-	long deadline_ms;      /* resolved: CLOCK_MONOTONIC ms, 0: none */
+	bool yes;		  /* apply: do not ask on a terminal */
+	bool adopt_state_ref; /* accept a state ref moved outside pavesync */
+	long deadline;	      /* seconds for the whole run; 0: none */
+	long deadline_ms;     /* resolved: CLOCK_MONOTONIC ms, 0: none */
 	/* import */
 	bool seed;
 	/* history */
@@ -79,8 +80,8 @@ struct command {
 	const char *name;
 	int (*fn)(struct opts *o);
 	const char *summary;
-	const char *usage;     /* full help text */
-	unsigned options;      /* OPT_* mask of command options it accepts */
+	const char *usage; /* full help text */
+	unsigned options;  /* OPT_* mask of command options it accepts */
 };
 
 int cmd_validate(struct opts *o);
@@ -90,8 +91,8 @@ int cmd_import(struct opts *o);
 int cmd_show(struct opts *o);
 int cmd_history(struct opts *o);
 
-extern const char validate_usage[], plan_usage[], apply_usage[],
-	import_usage[], show_usage[], history_usage[];
+extern const char validate_usage[], plan_usage[], apply_usage[], import_usage[],
+	show_usage[], history_usage[];
 
 /* ---- output.c: the one place that writes for people ---- */
 

@@ -34,8 +34,11 @@ static void summary(FILE *tty, const ps_plan *plan)
 			const ps_change *c = &ap->changes[j];
 			fprintf(tty, "  %s %s %s%s\n", ap->name, c->event,
 				action_word(c->action),
-				c->origin == PS_ORIGIN_DASHBOARD ? " (dashboard)" :
-				c->origin == PS_ORIGIN_CONFLICT ? " (conflict)" : "");
+				c->origin == PS_ORIGIN_DASHBOARD
+					? " (dashboard)"
+				: c->origin == PS_ORIGIN_CONFLICT
+					? " (conflict)"
+					: "");
 		}
 	}
 	fprintf(tty, "Plan: %zu to create, %zu to update, %zu to delete.\n",

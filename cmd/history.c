@@ -29,11 +29,13 @@ static int one(void *ctx, const char *id, long long when, int tz,
 	gmtime_r(&t, &tm);
 	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (h->format == FORMAT_JSON)
-		json_array_append_new(h->list, json_pack(
-			"{s:s, s:s, s:s, s:s}", "commit", id, "date", date,
-			"committer", committer, "subject", subject));
+		json_array_append_new(
+			h->list, json_pack("{s:s, s:s, s:s, s:s}", "commit", id,
+					   "date", date, "committer", committer,
+					   "subject", subject));
 	else {
-		/* A commit subject is anyone's text (the ref can be pushed to). */
+		/* A commit subject is anyone's text (the ref can be pushed to).
+		 */
 		printf("%s%.12s%s %s ", c_yellow(), id, c_reset(), date);
 		out_safe(stdout, subject);
 		fputc('\n', stdout);

@@ -11,27 +11,40 @@
 const char import_usage[] =
 	"usage: pavesync import [--seed [--adopt-state-ref]] [-a NAME]...\n"
 	"\n"
-	"Read the live callbacks of the accounts in the config and print a config\n"
-	"that declares them. A value the config marks sensitive (a header value,\n"
-	"one built from ${VAR}, one tagged !secret) is never printed: the config's\n"
-	"own ${VAR} or !secret text stands for it, or a new ${VARIABLE} where the\n"
-	"config has none or the live value differs; every variable the printed\n"
-	"config reads is listed on stderr. Credentials keep the config's names.\n"
+	"Read the live callbacks of the accounts in the config and print a "
+	"config\n"
+	"that declares them. A value the config marks sensitive (a header "
+	"value,\n"
+	"one built from ${VAR}, one tagged !secret) is never printed: the "
+	"config's\n"
+	"own ${VAR} or !secret text stands for it, or a new ${VARIABLE} where "
+	"the\n"
+	"config has none or the live value differs; every variable the "
+	"printed\n"
+	"config reads is listed on stderr. Credentials keep the config's "
+	"names.\n"
 	"'$' in other values is written as '$$'.\n"
 	"\n"
-	"  --seed               also write the live state as the snapshot, so that\n"
-	"                       the first apply with the printed config (and those\n"
+	"  --seed               also write the live state as the snapshot, so "
+	"that\n"
+	"                       the first apply with the printed config (and "
+	"those\n"
 	"                       variables set) is a no-op\n"
-	"  --push               with --seed: fetch the remote state ref before, push\n"
+	"  --push               with --seed: fetch the remote state ref "
+	"before, push\n"
 	"                       it after\n"
 	"  --remote NAME        the remote for --push (default origin)\n"
-	"  --lock-timeout SECONDS  with --seed: wait this long for another run\n"
+	"  --lock-timeout SECONDS  with --seed: wait this long for another "
+	"run\n"
 	"  --concurrency N      accounts read at once (default 8)\n"
 	"  --timeout SECONDS    per request (default 30)\n"
-	"  --retries N          retries for 429/5xx/transport errors (default 4)\n"
+	"  --retries N          retries for 429/5xx/transport errors (default "
+	"4)\n"
 	"  --cacert FILE        trust this CA in addition to the system's\n"
-	"  --adopt-state-ref    with --seed: accept a state ref that something other\n"
-	"                       than pavesync moved off its history (refused otherwise)\n"
+	"  --adopt-state-ref    with --seed: accept a state ref that something "
+	"other\n"
+	"                       than pavesync moved off its history (refused "
+	"otherwise)\n"
 	"  --deadline SECONDS   bound the whole run (default 240, 0 none)\n"
 	"\n"
 	"The config is printed as YAML whatever --format says.\n";
@@ -53,7 +66,8 @@ static void var_name(ps_buf *out, const char *a, const char *b, const char *c)
 			char ch = *p;
 			if (ch >= 'a' && ch <= 'z')
 				ch = (char)(ch - 'a' + 'A');
-			else if (!((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')))
+			else if (!((ch >= 'A' && ch <= 'Z') ||
+				   (ch >= '0' && ch <= '9')))
 				ch = '_';
 			ps_buf_putc(out, ch);
 		}
@@ -86,8 +100,8 @@ static void yaml_string(ps_buf *out, const char *s)
  */
 struct imp {
 	const ps_config *cfg;
-	json_t *sources;  /* ps_config_sources */
-	json_t *vars;     /* {NAME: true when new} in order of appearance */
+	json_t *sources; /* ps_config_sources */
+	json_t *vars;	 /* {NAME: true when new} in order of appearance */
 	ps_buf name;
 };
 
@@ -100,7 +114,8 @@ static void note_vars(struct imp *im, const char *text, bool is_new)
 		const char *q = p + 2;
 		ps_buf n = PS_BUF_INIT;
 
-		if (p > text && p[-1] == '$' && (p - 1 == text || p[-2] != '$')) {
+		if (p > text && p[-1] == '$' &&
+		    (p - 1 == text || p[-2] != '$')) {
 			p += 2; /* "$${" is a literal */
 			continue;
 		}
@@ -110,7 +125,8 @@ static void note_vars(struct imp *im, const char *text, bool is_new)
 		if (q > p + 2) {
 			ps_buf_put(&n, p + 2, (size_t)(q - p - 2));
 			if (!json_object_get(im->vars, n.ptr))
-				json_object_set_new(im->vars, n.ptr, json_boolean(is_new));
+				json_object_set_new(im->vars, n.ptr,
+						    json_boolean(is_new));
 		}
 		ps_buf_release(&n);
 		p = q;
@@ -151,8 +167,10 @@ static json_t *ptr_get(json_t *root, const char *ptr)
 
 		ps_buf_reset(&seg);
 		for (size_t i = 1; i <= n; i++) {
-			if (ptr[i] == '~' && i < n && (ptr[i + 1] == '0' || ptr[i + 1] == '1')) {
-				ps_buf_putc(&seg, ptr[i + 1] == '0' ? '~' : '/');
+			if (ptr[i] == '~' && i < n &&
+			    (ptr[i + 1] == '0' || ptr[i + 1] == '1')) {
+				ps_buf_putc(&seg,
+					    ptr[i + 1] == '0' ? '~' : '/');
 				i++;
 			} else {
 				ps_buf_putc(&seg, ptr[i]);
@@ -160,7 +178,8 @@ static json_t *ptr_get(json_t *root, const char *ptr)
 		}
 		if (json_is_object(v))
 			v = json_object_get(v, seg.ptr);
-		else if (json_is_array(v) && ps_parse_long(&idx, seg.ptr, 0, 1000000) == 0)
+		else if (json_is_array(v) &&
+			 ps_parse_long(&idx, seg.ptr, 0, 1000000) == 0)
 			v = json_array_get(v, (size_t)idx);
 		else
 			v = NULL;
@@ -177,19 +196,19 @@ static bool is_sensitive(const ps_callback *cb, const char *ptr)
 
 	if (!cb)
 		return false;
-	json_array_foreach(cb->sensitive, i, v)
-		if (strcmp(json_string_value(v), ptr) == 0)
-			return true;
+	json_array_foreach(cb->sensitive, i,
+			   v) if (strcmp(json_string_value(v), ptr) ==
+				  0) return true;
 	return false;
 }
 
 /* One callback being printed. */
 struct cbctx {
 	struct imp *im;
-	const char *account;   /* NULL in the shorthand form */
+	const char *account; /* NULL in the shorthand form */
 	const char *evshort;
 	const ps_callback *cb; /* the config's, or NULL */
-	json_t *srcs;          /* the config's sources for this event, or NULL */
+	json_t *srcs; /* the config's sources for this event, or NULL */
 };
 
 /*
@@ -205,9 +224,11 @@ static void emit_sensitive(ps_buf *out, struct cbctx *c, const char *ptr,
 	const char *text;
 
 	if (!src && strncmp(ptr, "/payload", 8) != 0)
-		src = json_object_get(json_object_get(c->im->sources, "defaults"), ptr);
+		src = json_object_get(
+			json_object_get(c->im->sources, "defaults"), ptr);
 	text = json_string_value(json_object_get(src, "text"));
-	if (text && strstr(text, "${") && desired && json_equal(desired, (json_t *)live)) {
+	if (text && strstr(text, "${") && desired &&
+	    json_equal(desired, (json_t *)live)) {
 		emit_source(out, src);
 		note_vars(c->im, text, false);
 		return;
@@ -222,7 +243,8 @@ static void emit_sensitive(ps_buf *out, struct cbctx *c, const char *ptr,
 
 /* Payload as a YAML flow mapping (JSON syntax), strings with '$' doubled;
  * values the config marks sensitive as emit_sensitive says. */
-static void yaml_flow(ps_buf *out, const json_t *v, ps_buf *ptr, struct cbctx *c)
+static void yaml_flow(ps_buf *out, const json_t *v, ps_buf *ptr,
+		      struct cbctx *c)
 {
 	const char *k;
 	json_t *child;
@@ -238,12 +260,13 @@ static void yaml_flow(ps_buf *out, const json_t *v, ps_buf *ptr, struct cbctx *c
 		yaml_string(out, json_string_value(v));
 	} else if (json_is_object(v)) {
 		bool first = true;
-		const char **keys = ps_calloc(json_object_size(v) + 1, sizeof(*keys));
+		const char **keys =
+			ps_calloc(json_object_size(v) + 1, sizeof(*keys));
 		size_t n = 0, a, b;
-		json_object_foreach((json_t *)v, k, child)
-			keys[n++] = k;
+		json_object_foreach((json_t *)v, k, child) keys[n++] = k;
 		for (a = 1; a < n; a++)
-			for (b = a; b > 0 && strcmp(keys[b - 1], keys[b]) > 0; b--) {
+			for (b = a; b > 0 && strcmp(keys[b - 1], keys[b]) > 0;
+			     b--) {
 				const char *t = keys[b];
 				keys[b] = keys[b - 1];
 				keys[b - 1] = t;
@@ -266,7 +289,8 @@ static void yaml_flow(ps_buf *out, const json_t *v, ps_buf *ptr, struct cbctx *c
 		char idx[24];
 
 		ps_buf_putc(out, '[');
-		json_array_foreach(v, i, child) {
+		json_array_foreach(v, i, child)
+		{
 			if (i)
 				ps_buf_puts(out, ", ");
 			snprintf(idx, sizeof(idx), "%zu", i);
@@ -291,9 +315,8 @@ static const char *config_header(const ps_callback *cb, const char *live_name)
 
 	if (!cb)
 		return NULL;
-	json_object_foreach(json_object_get(cb->spec, "headers"), h, v)
-		if (ps_strcasecmp(h, live_name) == 0)
-			return h;
+	json_object_foreach(json_object_get(cb->spec, "headers"), h,
+			    v) if (ps_strcasecmp(h, live_name) == 0) return h;
 	return NULL;
 }
 
@@ -312,9 +335,11 @@ static void print_callbacks(ps_buf *y, const char *indent, struct imp *im,
 	asrc = json_object_get(json_object_get(im->sources, "accounts"),
 			       acct ? acct->name : "default");
 	ps_buf_printf(y, "%scallbacks:\n", indent);
-	json_array_foreach(list, i, raw) {
+	json_array_foreach(list, i, raw)
+	{
 		json_t *cb = ps_callback_normalize(raw), *hdrs, *payload, *v;
-		const char *ev = json_string_value(json_object_get(raw, "event"));
+		const char *ev =
+			json_string_value(json_object_get(raw, "event"));
 		const char *h;
 		struct cbctx c;
 
@@ -326,14 +351,17 @@ static void print_callbacks(ps_buf *y, const char *indent, struct imp *im,
 		c.account = account;
 		c.evshort = strchr(ev, ':') ? strchr(ev, ':') + 1 : ev;
 		c.cb = acct ? ps_account_callback(acct, ev) : NULL;
-		c.srcs = json_object_get(json_object_get(asrc, "callbacks"), ev);
+		c.srcs =
+			json_object_get(json_object_get(asrc, "callbacks"), ev);
 
 		ps_buf_printf(y, "%s  %s:\n%s    url: ", indent, ev, indent);
 		v = json_object_get(cb, "url");
 		if (is_sensitive(c.cb, "/url"))
 			emit_sensitive(y, &c, "/url", v, "URL");
 		else
-			yaml_string(y, json_string_value(v) ? json_string_value(v) : "");
+			yaml_string(y, json_string_value(v)
+					       ? json_string_value(v)
+					       : "");
 		ps_buf_printf(y, "\n%s    method: ", indent);
 		v = json_object_get(cb, "method");
 		if (is_sensitive(c.cb, "/method"))
@@ -348,7 +376,8 @@ static void print_callbacks(ps_buf *y, const char *indent, struct imp *im,
 			hdrs = json_object_get(cb, "headers");
 		if (json_object_size(hdrs)) {
 			ps_buf_printf(y, "%s    headers:\n", indent);
-			json_object_foreach(hdrs, h, v) {
+			json_object_foreach(hdrs, h, v)
+			{
 				const char *ch = config_header(c.cb, h);
 
 				ps_buf_reset(&ptr);
@@ -378,7 +407,8 @@ static void print_callbacks(ps_buf *y, const char *indent, struct imp *im,
 static void print_credential(ps_buf *y, struct imp *im, const char *account,
 			     const char *key, const char *suffix)
 {
-	json_t *asrc = json_object_get(json_object_get(im->sources, "accounts"), account);
+	json_t *asrc = json_object_get(json_object_get(im->sources, "accounts"),
+				       account);
 	json_t *src = json_object_get(asrc, key);
 	const char *text = json_string_value(json_object_get(src, "text"));
 
@@ -395,7 +425,8 @@ static void print_credential(ps_buf *y, struct imp *im, const char *account,
 		var_name(&im->name, account, suffix, NULL);
 		ps_buf_printf(y, "${%s}", im->name.ptr);
 		if (!json_object_get(im->vars, im->name.ptr))
-			json_object_set_new(im->vars, im->name.ptr, json_true());
+			json_object_set_new(im->vars, im->name.ptr,
+					    json_true());
 	}
 	ps_buf_putc(y, '\n');
 }
@@ -432,18 +463,22 @@ int cmd_import(struct opts *o)
 		goto cleanup;
 	}
 
-	ps_buf_puts(&y, "# Written by pavesync import. Sensitive values are not printed:\n"
+	ps_buf_puts(&y, "# Written by pavesync import. Sensitive values are "
+			"not printed:\n"
 			"# set the variables named below to them.\n"
 			"version: 1\n");
 	api_src = json_object_get(im.sources, "api_url");
 	if (api_src && json_string_value(json_object_get(api_src, "text"))) {
 		ps_buf_puts(&y, "api_url: ");
 		emit_source(&y, api_src);
-		note_vars(&im, json_string_value(json_object_get(api_src, "text")), false);
+		note_vars(&im,
+			  json_string_value(json_object_get(api_src, "text")),
+			  false);
 		ps_buf_putc(&y, '\n');
 	}
 	if (s.cfg->shorthand) {
-		print_callbacks(&y, "", &im, ps_config_account(s.cfg, "default"), NULL,
+		print_callbacks(&y, "", &im,
+				ps_config_account(s.cfg, "default"), NULL,
 				json_object_get(s.live, "default"));
 	} else {
 		ps_buf_puts(&y, "accounts:\n");
@@ -452,12 +487,18 @@ int cmd_import(struct opts *o)
 			if (ap->orphaned)
 				continue;
 			ps_buf_printf(&y, "  %s:\n", ap->name);
-			print_credential(&y, &im, ap->name, "api_key", "API_KEY");
-			print_credential(&y, &im, ap->name, "api_secret", "API_SECRET");
-			print_credential(&y, &im, ap->name, "api_secret_file", NULL);
-			print_credential(&y, &im, ap->name, "username", "USERNAME");
-			print_callbacks(&y, "    ", &im, ps_config_account(s.cfg, ap->name),
-					ap->name, json_object_get(s.live, ap->name));
+			print_credential(&y, &im, ap->name, "api_key",
+					 "API_KEY");
+			print_credential(&y, &im, ap->name, "api_secret",
+					 "API_SECRET");
+			print_credential(&y, &im, ap->name, "api_secret_file",
+					 NULL);
+			print_credential(&y, &im, ap->name, "username",
+					 "USERNAME");
+			print_callbacks(&y, "    ", &im,
+					ps_config_account(s.cfg, ap->name),
+					ap->name,
+					json_object_get(s.live, ap->name));
 		}
 	}
 	{
@@ -467,27 +508,35 @@ int cmd_import(struct opts *o)
 		ps_buf safe = PS_BUF_INIT;
 
 		(void)ps_buf_put_printable(&safe, y.ptr, y.len, true);
-		fputs(ps_buf_status(&safe) ? "# (too large to show)\n" : safe.ptr,
+		fputs(ps_buf_status(&safe) ? "# (too large to show)\n"
+					   : safe.ptr,
 		      stdout);
 		ps_buf_release(&safe);
 	}
 	if (json_object_size(im.vars)) {
-		fputs("import: the printed config reads these environment variables "
-		      "(values not shown):\n", stderr);
-		json_object_foreach(im.vars, vname, v) {
+		fputs("import: the printed config reads these environment "
+		      "variables "
+		      "(values not shown):\n",
+		      stderr);
+		json_object_foreach(im.vars, vname, v)
+		{
 			fputs("  ", stderr);
 			out_safe(stderr, vname);
 			fprintf(stderr, "%s\n",
-				json_is_true(v) ? "  (new: set it to the live value)" : "");
+				json_is_true(v)
+					? "  (new: set it to the live value)"
+					: "");
 		}
 	}
 	if (o->seed) {
 		ps_plan_adopt_live(s.plan);
-		rc = session_record_drift(&s, "pavesync: import: snapshot seeded from live");
+		rc = session_record_drift(
+			&s, "pavesync: import: snapshot seeded from live");
 		if (!rc)
 			rc = session_push(&s, o);
 		if (!rc && *s.refresh_commit)
-			out_info("seeded the snapshot in %.12s", s.refresh_commit);
+			out_info("seeded the snapshot in %.12s",
+				 s.refresh_commit);
 	}
 cleanup:
 	json_decref(im.vars);

@@ -34,11 +34,41 @@ enum {
 };
 
 enum opt_id {
-	O_ACCOUNT, O_ADOPT_STATE_REF, O_API_URL, O_CACERT, O_COLOR, O_CONCURRENCY, O_CONFIG,
-	O_DEADLINE, O_DETAILED, O_DRY_RUN, O_FETCH, O_FORCE, O_FORMAT, O_HELP, O_LIMIT,
-	O_LOCK_TIMEOUT, O_MAX_CHANGES, O_METRICS_FILE, O_NO_ENV, O_ON_DRIFT, O_OUT, O_PLAN, O_PRUNE,
-	O_PUSH, O_QUIET, O_REFRESH, O_REMOTE, O_RETRIES, O_SEED,
-	O_STATE_REF, O_STATE_REPO, O_TIMEOUT, O_VERBOSE, O_VERSION, O_YES,
+	O_ACCOUNT,
+	O_ADOPT_STATE_REF,
+	O_API_URL,
+	O_CACERT,
+	O_COLOR,
+	O_CONCURRENCY,
+	O_CONFIG,
+	O_DEADLINE,
+	O_DETAILED,
+	O_DRY_RUN,
+	O_FETCH,
+	O_FORCE,
+	O_FORMAT,
+	O_HELP,
+	O_LIMIT,
+	O_LOCK_TIMEOUT,
+	O_MAX_CHANGES,
+	O_METRICS_FILE,
+	O_NO_ENV,
+	O_ON_DRIFT,
+	O_OUT,
+	O_PLAN,
+	O_PRUNE,
+	O_PUSH,
+	O_QUIET,
+	O_REFRESH,
+	O_REMOTE,
+	O_RETRIES,
+	O_SEED,
+	O_STATE_REF,
+	O_STATE_REPO,
+	O_TIMEOUT,
+	O_VERBOSE,
+	O_VERSION,
+	O_YES,
 };
 
 struct option_spec {
@@ -47,13 +77,14 @@ struct option_spec {
 	bool takes_arg;
 	enum opt_id id;
 	unsigned commands; /* where it is accepted after the command word */
-	bool global;       /* also accepted before the command word */
+	bool global;	   /* also accepted before the command word */
 };
 
 /* Sorted by long name. */
 static const struct option_spec options[] = {
 	{ "account", 'a', true, O_ACCOUNT, C_ALL, true },
-	{ "adopt-state-ref", 0, false, O_ADOPT_STATE_REF, C_APPLY | C_IMPORT, false },
+	{ "adopt-state-ref", 0, false, O_ADOPT_STATE_REF, C_APPLY | C_IMPORT,
+	  false },
 	{ "api-url", 0, true, O_API_URL, C_ALL, true },
 	{ "cacert", 0, true, O_CACERT, C_NET, true },
 	{ "color", 0, true, O_COLOR, C_ALL, true },
@@ -91,13 +122,17 @@ static const struct option_spec options[] = {
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 
 static const struct command commands[] = {
-	{ "validate", cmd_validate, "check the config; every error as FILE:LINE:COL: message",
+	{ "validate", cmd_validate,
+	  "check the config; every error as FILE:LINE:COL: message",
 	  validate_usage, C_VALIDATE },
-	{ "plan", cmd_plan, "dry-run: show what apply would do; changes nothing anywhere",
+	{ "plan", cmd_plan,
+	  "dry-run: show what apply would do; changes nothing anywhere",
 	  plan_usage, C_PLAN },
-	{ "apply", cmd_apply, "call the API for drifted events, then commit the snapshot",
+	{ "apply", cmd_apply,
+	  "call the API for drifted events, then commit the snapshot",
 	  apply_usage, C_APPLY },
-	{ "import", cmd_import, "read live callbacks; print a config; --seed writes the snapshot",
+	{ "import", cmd_import,
+	  "read live callbacks; print a config; --seed writes the snapshot",
 	  import_usage, C_IMPORT },
 	{ "show", cmd_show, "print the snapshot (all accounts or --account)",
 	  show_usage, C_SHOW },
@@ -115,9 +150,11 @@ static const char global_usage[] =
 	"%s"
 	"\n"
 	"global options:\n"
-	"  -c, --config FILE      the config (default ./pavesync.yaml, $PAVESYNC_CONFIG)\n"
+	"  -c, --config FILE      the config (default ./pavesync.yaml, "
+	"$PAVESYNC_CONFIG)\n"
 	"      --state-repo DIR   the state repository ($PAVESYNC_STATE_REPO)\n"
-	"      --state-ref REF    the snapshot's ref (default refs/heads/pavesync-state)\n"
+	"      --state-ref REF    the snapshot's ref (default "
+	"refs/heads/pavesync-state)\n"
 	"      --api-url URL      the PAVE API ($PAVE_API_URL)\n"
 	"  -a, --account NAME     only this account (repeatable)\n"
 	"      --format text|json output format\n"
@@ -129,11 +166,13 @@ static const char global_usage[] =
 	"\n"
 	"environment:\n"
 	"  PAVESYNC_CONFIG           the config when -c is not given\n"
-	"  PAVESYNC_STATE_REPO       the state repository when --state-repo is not given\n"
+	"  PAVESYNC_STATE_REPO       the state repository when --state-repo is "
+	"not given\n"
 	"  PAVE_API_URL              the API when --api-url is not given\n"
 	"  PAVE_API_KEY, PAVE_API_SECRET, PAVE_USERNAME\n"
 	"                            credentials of a single-account config\n"
-	"  PAVESYNC_FINGERPRINT_KEY  key material for fingerprints of sensitive values\n"
+	"  PAVESYNC_FINGERPRINT_KEY  key material for fingerprints of "
+	"sensitive values\n"
 	"                            (default: each account's API secret)\n"
 	"  NO_COLOR                  no colour when set; TERM=dumb too\n"
 	"\n"
@@ -199,7 +238,9 @@ static int number(long *out, const char *cmd, const char *opt, const char *v,
 		  long min, long max)
 {
 	if (ps_parse_long(out, v, min, max) < 0)
-		return usage_error(cmd, "--%s expects a whole number from %ld to %ld, not \"%s\"",
+		return usage_error(cmd,
+				   "--%s expects a whole number from %ld to "
+				   "%ld, not \"%s\"",
 				   opt, min, max, v);
 	return 0;
 }
@@ -209,63 +250,125 @@ static int set_option(struct opts *o, const struct option_spec *s,
 {
 	switch (s->id) {
 	case O_ACCOUNT:
-		o->accounts = ps_realloc(o->accounts,
-					 (o->naccounts + 2) * sizeof(*o->accounts));
+		o->accounts = ps_realloc(
+			o->accounts, (o->naccounts + 2) * sizeof(*o->accounts));
 		o->accounts[o->naccounts++] = v;
 		o->accounts[o->naccounts] = NULL;
 		return 0;
-	case O_ADOPT_STATE_REF: o->adopt_state_ref = true; return 0;
-	case O_API_URL: o->api_url = v; return 0;
-	case O_CACERT: o->cacert = v; return 0;
+	case O_ADOPT_STATE_REF:
+		o->adopt_state_ref = true;
+		return 0;
+	case O_API_URL:
+		o->api_url = v;
+		return 0;
+	case O_CACERT:
+		o->cacert = v;
+		return 0;
 	case O_COLOR:
-		if (strcmp(v, "auto") && strcmp(v, "always") && strcmp(v, "never"))
-			return usage_error(cmd, "--color expects auto, always or never, not \"%s\"", v);
+		if (strcmp(v, "auto") && strcmp(v, "always") &&
+		    strcmp(v, "never"))
+			return usage_error(cmd,
+					   "--color expects auto, always or "
+					   "never, not \"%s\"",
+					   v);
 		o->color_arg = v;
 		return 0;
-	case O_CONCURRENCY: return number(&o->concurrency, cmd, s->name, v, 1, 256);
-	case O_CONFIG: o->config = v; return 0;
-	case O_DEADLINE: return number(&o->deadline, cmd, s->name, v, 0, 86400);
-	case O_DETAILED: o->detailed_exitcode = true; return 0;
-	case O_DRY_RUN: o->dry_run = true; return 0;
-	case O_FETCH: o->fetch = true; return 0;
-	case O_FORCE: o->force = true; return 0;
+	case O_CONCURRENCY:
+		return number(&o->concurrency, cmd, s->name, v, 1, 256);
+	case O_CONFIG:
+		o->config = v;
+		return 0;
+	case O_DEADLINE:
+		return number(&o->deadline, cmd, s->name, v, 0, 86400);
+	case O_DETAILED:
+		o->detailed_exitcode = true;
+		return 0;
+	case O_DRY_RUN:
+		o->dry_run = true;
+		return 0;
+	case O_FETCH:
+		o->fetch = true;
+		return 0;
+	case O_FORCE:
+		o->force = true;
+		return 0;
 	case O_FORMAT:
 		if (!strcmp(v, "text"))
 			o->format = FORMAT_TEXT;
 		else if (!strcmp(v, "json"))
 			o->format = FORMAT_JSON;
 		else
-			return usage_error(cmd, "--format expects text or json, not \"%s\"", v);
+			return usage_error(
+				cmd,
+				"--format expects text or json, not \"%s\"", v);
 		return 0;
-	case O_HELP: return 0;
-	case O_LIMIT: return number(&o->limit, cmd, s->name, v, 1, 1000000000);
-	case O_LOCK_TIMEOUT: return number(&o->lock_timeout, cmd, s->name, v, 0, 86400);
-	case O_MAX_CHANGES: return number(&o->max_changes, cmd, s->name, v, 0, 100000000);
-	case O_METRICS_FILE: o->metrics_file = v; return 0;
-	case O_NO_ENV: o->no_env = true; return 0;
+	case O_HELP:
+		return 0;
+	case O_LIMIT:
+		return number(&o->limit, cmd, s->name, v, 1, 1000000000);
+	case O_LOCK_TIMEOUT:
+		return number(&o->lock_timeout, cmd, s->name, v, 0, 86400);
+	case O_MAX_CHANGES:
+		return number(&o->max_changes, cmd, s->name, v, 0, 100000000);
+	case O_METRICS_FILE:
+		o->metrics_file = v;
+		return 0;
+	case O_NO_ENV:
+		o->no_env = true;
+		return 0;
 	case O_ON_DRIFT:
 		if (!strcmp(v, "revert"))
 			o->on_drift = ON_DRIFT_REVERT;
 		else if (!strcmp(v, "fail"))
 			o->on_drift = ON_DRIFT_FAIL;
 		else
-			return usage_error(cmd, "--on-drift expects revert or fail, not \"%s\"", v);
+			return usage_error(
+				cmd,
+				"--on-drift expects revert or fail, not \"%s\"",
+				v);
 		return 0;
-	case O_OUT: o->out = v; return 0;
-	case O_PLAN: o->plan_file = v; return 0;
-	case O_PRUNE: o->prune = true; return 0;
-	case O_PUSH: o->push = true; return 0;
-	case O_QUIET: o->quiet++; return 0;
-	case O_REFRESH: o->refresh = true; return 0;
-	case O_REMOTE: o->remote = v; return 0;
-	case O_RETRIES: return number(&o->retries, cmd, s->name, v, 0, 20);
-	case O_SEED: o->seed = true; return 0;
-	case O_STATE_REF: o->state_ref = v; return 0;
-	case O_STATE_REPO: o->state_repo = v; return 0;
-	case O_TIMEOUT: return number(&o->timeout, cmd, s->name, v, 1, 3600);
-	case O_VERBOSE: o->verbose++; return 0;
-	case O_VERSION: return 0;
-	case O_YES: o->yes = true; return 0;
+	case O_OUT:
+		o->out = v;
+		return 0;
+	case O_PLAN:
+		o->plan_file = v;
+		return 0;
+	case O_PRUNE:
+		o->prune = true;
+		return 0;
+	case O_PUSH:
+		o->push = true;
+		return 0;
+	case O_QUIET:
+		o->quiet++;
+		return 0;
+	case O_REFRESH:
+		o->refresh = true;
+		return 0;
+	case O_REMOTE:
+		o->remote = v;
+		return 0;
+	case O_RETRIES:
+		return number(&o->retries, cmd, s->name, v, 0, 20);
+	case O_SEED:
+		o->seed = true;
+		return 0;
+	case O_STATE_REF:
+		o->state_ref = v;
+		return 0;
+	case O_STATE_REPO:
+		o->state_repo = v;
+		return 0;
+	case O_TIMEOUT:
+		return number(&o->timeout, cmd, s->name, v, 1, 3600);
+	case O_VERBOSE:
+		o->verbose++;
+		return 0;
+	case O_VERSION:
+		return 0;
+	case O_YES:
+		o->yes = true;
+		return 0;
 	}
 	return 0;
 }
@@ -339,7 +442,8 @@ int main(int argc, char **argv)
 
 		if (only_args || a[0] != '-' || !a[1]) {
 			if (cmd)
-				return usage_error(cname, "unexpected argument \"%s\"", a);
+				return usage_error(
+					cname, "unexpected argument \"%s\"", a);
 			cmd = find_command(a);
 			if (!cmd) {
 				const char *names[NCOMMANDS + 1], *hint;
@@ -348,9 +452,10 @@ int main(int argc, char **argv)
 					names[k] = commands[k].name;
 				names[NCOMMANDS] = NULL;
 				hint = ps_suggest(a, names);
-				return usage_error(NULL, "unknown command \"%s\"%s%s%s", a,
-						   hint ? " (did you mean \"" : "",
-						   hint ? hint : "", hint ? "\"?)" : "");
+				return usage_error(
+					NULL, "unknown command \"%s\"%s%s%s", a,
+					hint ? " (did you mean \"" : "",
+					hint ? hint : "", hint ? "\"?)" : "");
 			}
 			continue;
 		}
@@ -365,34 +470,48 @@ int main(int argc, char **argv)
 			if (!s) {
 				char name[64];
 				const char *hint;
-				ps_strlcpy(name, a + 2, len + 1 < sizeof(name) ? len + 1 : sizeof(name));
+				ps_strlcpy(name, a + 2,
+					   len + 1 < sizeof(name)
+						   ? len + 1
+						   : sizeof(name));
 				hint = suggest_option(name);
-				return usage_error(cname, "unknown option \"--%s\"%s%s%s", name,
-						   hint ? " (did you mean \"--" : "",
-						   hint ? hint : "", hint ? "\"?)" : "");
+				return usage_error(
+					cname, "unknown option \"--%s\"%s%s%s",
+					name, hint ? " (did you mean \"--" : "",
+					hint ? hint : "", hint ? "\"?)" : "");
 			}
 			if (eq) {
 				if (!s->takes_arg)
-					return usage_error(cname, "--%s takes no value", s->name);
+					return usage_error(
+						cname, "--%s takes no value",
+						s->name);
 				value = eq + 1;
 			}
 		} else {
 			s = find_short(a[1]);
 			if (!s)
-				return usage_error(cname, "unknown option \"-%c\"", a[1]);
+				return usage_error(
+					cname, "unknown option \"-%c\"", a[1]);
 			if (a[2]) {
 				if (!s->takes_arg)
-					return usage_error(cname, "-%c takes no value (write flags separately)", a[1]);
+					return usage_error(
+						cname,
+						"-%c takes no value (write "
+						"flags separately)",
+						a[1]);
 				value = a + 2;
 			}
 		}
 		if (cmd ? !(s->commands & cmd->options) : !s->global)
-			return usage_error(cname, "option --%s is not for %s%s", s->name,
-					   cmd ? "the " : "global use; put it after the command",
-					   cmd ? cmd->name : "");
+			return usage_error(
+				cname, "option --%s is not for %s%s", s->name,
+				cmd ? "the "
+				    : "global use; put it after the command",
+				cmd ? cmd->name : "");
 		if (s->takes_arg && !value) {
 			if (i + 1 >= argc)
-				return usage_error(cname, "--%s needs a value", s->name);
+				return usage_error(cname, "--%s needs a value",
+						   s->name);
 			value = argv[++i];
 		}
 		if (s->id == O_HELP)
@@ -430,7 +549,8 @@ int main(int argc, char **argv)
 	else if (!strcmp(o.color_arg, "never"))
 		o.color = 0;
 	else
-		o.color = isatty(STDOUT_FILENO) && !((env = getenv("NO_COLOR")) && *env) &&
+		o.color = isatty(STDOUT_FILENO) &&
+			  !((env = getenv("NO_COLOR")) && *env) &&
 			  !((env = getenv("TERM")) && !strcmp(env, "dumb"));
 	out_init(&o);
 
@@ -442,8 +562,10 @@ int main(int argc, char **argv)
 	rc = cmd->fn(&o);
 	ps_api_global_cleanup();
 	if (stop_signal()) {
-		out_error("stopped by %s: no API call was started after it (an apply "
-			  "commits what had succeeded; the next run does the rest)",
+		out_error("stopped by %s: no API call was started after it (an "
+			  "apply "
+			  "commits what had succeeded; the next run does the "
+			  "rest)",
 			  stop_signal() == SIGINT ? "SIGINT" : "SIGTERM");
 		rc = EXIT_SIGNAL_BASE + stop_signal();
 	}
@@ -453,7 +575,8 @@ int main(int argc, char **argv)
 	 * error, not silent success. */
 	if (fflush(stdout) || ferror(stdout)) {
 		if (errno != EPIPE)
-			fprintf(stderr, "error: cannot write output: %s\n", strerror(errno));
+			fprintf(stderr, "error: cannot write output: %s\n",
+				strerror(errno));
 		return rc ? rc : EXIT_ERROR;
 	}
 	return rc;

@@ -77,22 +77,27 @@ static void render(ps_buf *b, const ps_plan *plan, bool applied, bool success,
 		   double now, double last_success, double duration)
 {
 	static const char *const actions[] = { "create", "update", "delete" };
-	static const char *const origins[] = { "config", "dashboard", "conflict" };
+	static const char *const origins[] = { "config", "dashboard",
+					       "conflict" };
 	size_t i, j, k, failures = 0;
 
 	family(b, "pavesync_last_run_timestamp_seconds",
 	       "When the last pavesync run ended (Unix time).");
 	ps_buf_printf(b, "pavesync_last_run_timestamp_seconds %.3f\n", now);
-	family(b, LAST_SUCCESS, "When the last successful pavesync run ended (Unix time).");
+	family(b, LAST_SUCCESS,
+	       "When the last successful pavesync run ended (Unix time).");
 	ps_buf_printf(b, LAST_SUCCESS " %.3f\n", last_success);
-	family(b, "pavesync_last_run_success", "1 when the last run succeeded, 0 when it failed.");
+	family(b, "pavesync_last_run_success",
+	       "1 when the last run succeeded, 0 when it failed.");
 	ps_buf_printf(b, "pavesync_last_run_success %d\n", success ? 1 : 0);
-	family(b, "pavesync_run_duration_seconds", "How long the last run took.");
+	family(b, "pavesync_run_duration_seconds",
+	       "How long the last run took.");
 	ps_buf_printf(b, "pavesync_run_duration_seconds %.3f\n", duration);
 
-	family(b, "pavesync_changes", applied
-	       ? "Changes the last run applied, by account and action."
-	       : "Changes the last run planned, by account and action.");
+	family(b, "pavesync_changes",
+	       applied ? "Changes the last run applied, by account and action."
+		       : "Changes the last run planned, by account and "
+			 "action.");
 	for (i = 0; plan && i < plan->naccounts; i++) {
 		const ps_account_plan *ap = &plan->accounts[i];
 		size_t n[3] = { 0, 0, 0 };
@@ -103,11 +108,13 @@ static void render(ps_buf *b, const ps_plan *plan, bool applied, bool success,
 		for (k = 0; k < 3; k++) {
 			ps_buf_puts(b, "pavesync_changes{account=\"");
 			label(b, ap->name);
-			ps_buf_printf(b, "\",action=\"%s\"} %zu\n", actions[k], n[k]);
+			ps_buf_printf(b, "\",action=\"%s\"} %zu\n", actions[k],
+				      n[k]);
 		}
 	}
 	family(b, "pavesync_drift",
-	       "Changes the last run found, by account and where they came from.");
+	       "Changes the last run found, by account and where they came "
+	       "from.");
 	for (i = 0; plan && i < plan->naccounts; i++) {
 		const ps_account_plan *ap = &plan->accounts[i];
 		size_t n[3] = { 0, 0, 0 };
@@ -117,7 +124,8 @@ static void render(ps_buf *b, const ps_plan *plan, bool applied, bool success,
 		for (k = 0; k < 3; k++) {
 			ps_buf_puts(b, "pavesync_drift{account=\"");
 			label(b, ap->name);
-			ps_buf_printf(b, "\",origin=\"%s\"} %zu\n", origins[k], n[k]);
+			ps_buf_printf(b, "\",origin=\"%s\"} %zu\n", origins[k],
+				      n[k]);
 		}
 	}
 	for (i = 0; plan && i < plan->naccounts; i++) {
@@ -131,7 +139,8 @@ static void render(ps_buf *b, const ps_plan *plan, bool applied, bool success,
 	if (!success && !failures)
 		failures = 1; /* the run failed as a whole */
 	family(b, "pavesync_failures",
-	       "Failed changes and account errors in the last run (at least 1 when it failed).");
+	       "Failed changes and account errors in the last run (at least 1 "
+	       "when it failed).");
 	ps_buf_printf(b, "pavesync_failures %zu\n", failures);
 }
 
@@ -149,7 +158,8 @@ static int replace_file(const char *path, const char *text, size_t len)
 			ps_buf_put(&tmp, path, (size_t)(slash - path + 1));
 		ps_buf_printf(&tmp, ".%s.%ld.%d.tmp", slash ? slash + 1 : path,
 			      (long)getpid(), tries);
-		fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		fd = open(tmp.ptr,
+			  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 			  0644);
 		if (fd < 0 && errno != EEXIST)
 			break;
@@ -192,7 +202,8 @@ void metrics_write(const struct opts *o, const ps_plan *plan, bool applied,
 {
 	struct timespec now, end;
 	ps_buf b = PS_BUF_INIT;
-	bool success = applied ? rc == EXIT_OK : (rc == EXIT_OK || rc == EXIT_CHANGES);
+	bool success =
+		applied ? rc == EXIT_OK : (rc == EXIT_OK || rc == EXIT_CHANGES);
 	double t, duration, last;
 
 	/* Another run holds the lock: that run reports, not this one. */
@@ -206,7 +217,7 @@ void metrics_write(const struct opts *o, const ps_plan *plan, bool applied,
 	last = success ? t : previous_success(o->metrics_file);
 	render(&b, plan, applied, success, t, last, duration);
 	if (replace_file(o->metrics_file, b.ptr, b.len) < 0)
-		out_warning("cannot write the metrics file %s: %s", o->metrics_file,
-			    strerror(errno));
+		out_warning("cannot write the metrics file %s: %s",
+			    o->metrics_file, strerror(errno));
 	ps_buf_release(&b);
 }

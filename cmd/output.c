@@ -33,12 +33,30 @@ static bool color_on(void)
 	return g_opts && g_opts->color;
 }
 
-const char *c_green(void) { return color_on() ? "\033[32m" : ""; }
-const char *c_yellow(void) { return color_on() ? "\033[33m" : ""; }
-const char *c_red(void) { return color_on() ? "\033[31m" : ""; }
-const char *c_bold(void) { return color_on() ? "\033[1m" : ""; }
-const char *c_dim(void) { return color_on() ? "\033[2m" : ""; }
-const char *c_reset(void) { return color_on() ? "\033[0m" : ""; }
+const char *c_green(void)
+{
+	return color_on() ? "\033[32m" : "";
+}
+const char *c_yellow(void)
+{
+	return color_on() ? "\033[33m" : "";
+}
+const char *c_red(void)
+{
+	return color_on() ? "\033[31m" : "";
+}
+const char *c_bold(void)
+{
+	return color_on() ? "\033[1m" : "";
+}
+const char *c_dim(void)
+{
+	return color_on() ? "\033[2m" : "";
+}
+const char *c_reset(void)
+{
+	return color_on() ? "\033[0m" : "";
+}
 
 /* Clear a progress line before another message goes to stderr. */
 static void clear_progress(void)
@@ -146,8 +164,8 @@ void out_config_warnings(const ps_config *cfg)
 
 	ps_config_warnings(cfg, &w);
 	for (i = 0; i < w.count; i++)
-		out_warning("%s", ps_error_format(&w.items[i], line,
-						  sizeof(line)));
+		out_warning("%s",
+			    ps_error_format(&w.items[i], line, sizeof(line)));
 	ps_diags_clear(&w);
 }
 
@@ -226,8 +244,10 @@ static void print_fields(const json_t *fields, ps_action action)
 	size_t i;
 	json_t *f;
 
-	json_array_foreach(fields, i, f) {
-		const char *path = json_string_value(json_object_get(f, "path"));
+	json_array_foreach(fields, i, f)
+	{
+		const char *path =
+			json_string_value(json_object_get(f, "path"));
 		json_t *before = json_object_get(f, "before");
 		json_t *after = json_object_get(f, "after");
 
@@ -263,8 +283,9 @@ static const char *verb(ps_action a, bool applied)
 
 static const char *origin_label(ps_origin o)
 {
-	return o == PS_ORIGIN_CONFIG ? "config"
-	       : o == PS_ORIGIN_DASHBOARD ? "dashboard" : "conflict";
+	return o == PS_ORIGIN_CONFIG	  ? "config"
+	       : o == PS_ORIGIN_DASHBOARD ? "dashboard"
+					  : "conflict";
 }
 
 static void print_account(const ps_account_plan *ap, bool applied)
@@ -278,7 +299,8 @@ static void print_account(const ps_account_plan *ap, bool applied)
 		printf("%s (compared with live)%s", c_dim(), c_reset());
 	fputc('\n', stdout);
 	if (ap->orphaned) {
-		printf("  %sorphaned:%s in the snapshot but not in the config; left alone\n",
+		printf("  %sorphaned:%s in the snapshot but not in the config; "
+		       "left alone\n",
 		       c_yellow(), c_reset());
 		return;
 	}
@@ -288,28 +310,37 @@ static void print_account(const ps_account_plan *ap, bool applied)
 		fputc('\n', stdout);
 	}
 	if (ap->stale && !ap->refreshed)
-		printf("  %sstale snapshot:%s written for another API key or secret; "
+		printf("  %sstale snapshot:%s written for another API key or "
+		       "secret; "
 		       "every callback is shown as new until a refresh "
-		       "(apply refreshes this account first; plan --refresh shows live)\n",
+		       "(apply refreshes this account first; plan --refresh "
+		       "shows live)\n",
 		       c_yellow(), c_reset());
 	for (j = 0; j < ap->nchanges; j++) {
 		const ps_change *c = &ap->changes[j];
-		const char *sym = c->action == PS_CREATE ? "+" :
-				  c->action == PS_UPDATE ? "~" : "-";
-		const char *col = c->action == PS_CREATE ? c_green() :
-				  c->action == PS_UPDATE ? c_yellow() : c_red();
+		const char *sym = c->action == PS_CREATE   ? "+"
+				  : c->action == PS_UPDATE ? "~"
+							   : "-";
+		const char *col = c->action == PS_CREATE   ? c_green()
+				  : c->action == PS_UPDATE ? c_yellow()
+							   : c_red();
 
 		printf("  %s%s ", col, sym);
 		out_safe(stdout, c->event);
 		printf("%s  %s", c_reset(),
 		       c->status == PS_FAILED ? "failed to " : "");
-		printf("%s", c->status == PS_FAILED ? verb(c->action, false)
-						     : verb(c->action, applied && c->status == PS_DONE));
+		printf("%s", c->status == PS_FAILED
+				     ? verb(c->action, false)
+				     : verb(c->action,
+					    applied && c->status == PS_DONE));
 		if (c->origin != PS_ORIGIN_CONFIG || ap->refreshed)
-			printf(" %s(%s)%s", c->origin == PS_ORIGIN_CONFIG ? c_dim() : c_yellow(),
+			printf(" %s(%s)%s",
+			       c->origin == PS_ORIGIN_CONFIG ? c_dim()
+							     : c_yellow(),
 			       origin_label(c->origin), c_reset());
 		if (c->refused)
-			printf(" %s[apply refuses: %s]%s", c_red(), c->refused, c_reset());
+			printf(" %s[apply refuses: %s]%s", c_red(), c->refused,
+			       c_reset());
 		fputc('\n', stdout);
 		if (c->error) {
 			printf("      %s", c_red());
@@ -322,14 +353,17 @@ static void print_account(const ps_account_plan *ap, bool applied)
 		size_t i;
 		json_t *e;
 		printf("  %sunmanaged:%s", c_dim(), c_reset());
-		json_array_foreach(ap->unmanaged, i, e) {
+		json_array_foreach(ap->unmanaged, i, e)
+		{
 			fputc(' ', stdout);
 			out_safe(stdout, json_string_value(e));
 		}
-		printf(" %s(not in the config; prune deletes them)%s\n", c_dim(), c_reset());
+		printf(" %s(not in the config; prune deletes them)%s\n",
+		       c_dim(), c_reset());
 	}
 	if (ap->unchanged)
-		printf("  %s%zu unchanged%s\n", c_dim(), ap->unchanged, c_reset());
+		printf("  %s%zu unchanged%s\n", c_dim(), ap->unchanged,
+		       c_reset());
 }
 
 /* One line per reason apply would refuse the plan for. */
@@ -339,8 +373,8 @@ static void print_refusals(const ps_plan *plan)
 	json_t *r;
 
 	json_array_foreach(plan->refused, i, r)
-		printf("%sApply would refuse this plan:%s %s.\n", c_red(), c_reset(),
-		       json_string_value(r));
+		printf("%sApply would refuse this plan:%s %s.\n", c_red(),
+		       c_reset(), json_string_value(r));
 }
 
 static void count_done(const ps_plan *plan, size_t counts[3], size_t *failed)
@@ -370,7 +404,8 @@ static size_t failed_accounts(const ps_plan *plan, ps_buf *b)
 		      plan->naccounts == 1 ? "" : "s");
 	for (i = 0; i < plan->naccounts; i++)
 		if (plan->accounts[i].error)
-			ps_buf_printf(b, "%s%s", k++ ? ", " : "", plan->accounts[i].name);
+			ps_buf_printf(b, "%s%s", k++ ? ", " : "",
+				      plan->accounts[i].name);
 	ps_buf_putc(b, ')');
 	return n;
 }
@@ -389,7 +424,8 @@ void out_plan_text(const ps_plan *plan, bool applied, const char *commit,
 	for (i = 0; i < plan->naccounts; i++) {
 		const ps_account_plan *ap = &plan->accounts[i];
 		if (!ap->nchanges && !ap->orphaned && !ap->error &&
-		    !json_array_size(ap->unmanaged) && !(ap->stale && !ap->refreshed))
+		    !json_array_size(ap->unmanaged) &&
+		    !(ap->stale && !ap->refreshed))
 			continue;
 		if (any)
 			fputc('\n', stdout);
@@ -399,22 +435,27 @@ void out_plan_text(const ps_plan *plan, bool applied, const char *commit,
 	if (any)
 		fputc('\n', stdout);
 	if (refresh_commit && *refresh_commit)
-		printf("Recorded changes made outside pavesync in %.12s.\n", refresh_commit);
+		printf("Recorded changes made outside pavesync in %.12s.\n",
+		       refresh_commit);
 	/* After an error the summary never says "No changes" or "up to
 	 * date": what failed was not compared, let alone up to date. */
 	if (failed_accounts(plan, &fails)) {
 		count_done(plan, counts, &failed);
 		if (!applied)
-			printf("%sFailed:%s %s; for the others: %zu to create, %zu to update, "
-			       "%zu to delete.\n", c_red(), c_reset(), fails.ptr,
-			       plan->ncreate, plan->nupdate, plan->ndelete);
+			printf("%sFailed:%s %s; for the others: %zu to create, "
+			       "%zu to update, "
+			       "%zu to delete.\n",
+			       c_red(), c_reset(), fails.ptr, plan->ncreate,
+			       plan->nupdate, plan->ndelete);
 		else if (counts[0] + counts[1] + counts[2] == 0)
-			printf("%sFailed:%s %s; nothing applied.\n", c_red(), c_reset(),
-			       fails.ptr);
+			printf("%sFailed:%s %s; nothing applied.\n", c_red(),
+			       c_reset(), fails.ptr);
 		else {
-			printf("%sFailed:%s %s; applied to the others: %zu created, "
-			       "%zu updated, %zu deleted", c_red(), c_reset(),
-			       fails.ptr, counts[0], counts[1], counts[2]);
+			printf("%sFailed:%s %s; applied to the others: %zu "
+			       "created, "
+			       "%zu updated, %zu deleted",
+			       c_red(), c_reset(), fails.ptr, counts[0],
+			       counts[1], counts[2]);
 			if (failed)
 				printf(", %zu failed", failed);
 			if (commit && *commit)
@@ -427,25 +468,31 @@ void out_plan_text(const ps_plan *plan, bool applied, const char *commit,
 	ps_buf_release(&fails);
 	if (!applied) {
 		if (!ps_plan_changes(plan))
-			printf("No changes. %zu callback%s up to date in %zu account%s (%s).\n",
-			       plan->nunchanged, plan->nunchanged == 1 ? "" : "s",
+			printf("No changes. %zu callback%s up to date in %zu "
+			       "account%s (%s).\n",
+			       plan->nunchanged,
+			       plan->nunchanged == 1 ? "" : "s",
 			       plan->naccounts, plan->naccounts == 1 ? "" : "s",
-			       plan->refreshed ? "compared with live" : "compared with the snapshot");
+			       plan->refreshed ? "compared with live"
+					       : "compared with the snapshot");
 		else
-			printf("Plan: %s%zu to create%s, %s%zu to update%s, %s%zu to delete%s, %zu unchanged%s.\n",
-			       c_green(), plan->ncreate, c_reset(), c_yellow(), plan->nupdate,
-			       c_reset(), c_red(), plan->ndelete, c_reset(), plan->nunchanged,
+			printf("Plan: %s%zu to create%s, %s%zu to update%s, "
+			       "%s%zu to delete%s, %zu unchanged%s.\n",
+			       c_green(), plan->ncreate, c_reset(), c_yellow(),
+			       plan->nupdate, c_reset(), c_red(), plan->ndelete,
+			       c_reset(), plan->nunchanged,
 			       plan->refreshed ? " (compared with live)" : "");
 		print_refusals(plan);
 		return;
 	}
 	count_done(plan, counts, &failed);
 	if (!ps_plan_changes(plan)) {
-		printf("No changes. %zu callback%s up to date.\n", plan->nunchanged,
-		       plan->nunchanged == 1 ? "" : "s");
+		printf("No changes. %zu callback%s up to date.\n",
+		       plan->nunchanged, plan->nunchanged == 1 ? "" : "s");
 		return;
 	}
-	printf("Applied: %zu created, %zu updated, %zu deleted", counts[0], counts[1], counts[2]);
+	printf("Applied: %zu created, %zu updated, %zu deleted", counts[0],
+	       counts[1], counts[2]);
 	if (failed)
 		printf(", %s%zu failed%s", c_red(), failed, c_reset());
 	if (commit && *commit)
@@ -461,18 +508,24 @@ void out_plan_quiet(const ps_plan *plan, bool applied, const char *commit,
 	/* Changes made on the dashboard that were only recorded are news
 	 * too: the snapshot moved. */
 	if (!ps_plan_changes(plan) && refresh_commit && *refresh_commit) {
-		printf("pavesync: recorded changes made outside pavesync (snapshot %.12s)\n",
+		printf("pavesync: recorded changes made outside pavesync "
+		       "(snapshot %.12s)\n",
 		       refresh_commit);
 		return;
 	}
 	if (!ps_plan_changes(plan))
 		return;
 	if (!applied) {
-		printf("pavesync plan: %zu to create, %zu to update, %zu to delete%s%s\n",
+		printf("pavesync plan: %zu to create, %zu to update, %zu to "
+		       "delete%s%s\n",
 		       plan->ncreate, plan->nupdate, plan->ndelete,
-		       json_array_size(plan->refused) ? "; apply would refuse it: " : "",
 		       json_array_size(plan->refused)
-			       ? json_string_value(json_array_get(plan->refused, 0)) : "");
+			       ? "; apply would refuse it: "
+			       : "",
+		       json_array_size(plan->refused)
+			       ? json_string_value(
+					 json_array_get(plan->refused, 0))
+			       : "");
 		return;
 	}
 	count_done(plan, counts, &failed);

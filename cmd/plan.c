@@ -5,25 +5,35 @@
 #include "banned.h"
 
 const char plan_usage[] =
-	"usage: pavesync plan [--refresh] [--prune] [--detailed-exitcode] [-o PLANFILE]\n"
-	"                     [--max-changes N] [--force] [--fetch [--remote NAME]]\n"
+	"usage: pavesync plan [--refresh] [--prune] [--detailed-exitcode] [-o "
+	"PLANFILE]\n"
+	"                     [--max-changes N] [--force] [--fetch [--remote "
+	"NAME]]\n"
 	"                     [-a NAME]... [--format text|json]\n"
 	"\n"
-	"Show what apply would do. A true dry-run: without --refresh it opens no\n"
+	"Show what apply would do. A true dry-run: without --refresh it opens "
+	"no\n"
 	"network connection; it never creates a repository, takes no lock and\n"
 	"commits nothing. Sensitive values are shown as (sensitive).\n"
 	"\n"
-	"  --refresh            compare with the live callbacks (one GET per account)\n"
-	"                       and label each change config, dashboard or conflict\n"
-	"  --prune              plan deleting live callbacks of unlisted events\n"
+	"  --refresh            compare with the live callbacks (one GET per "
+	"account)\n"
+	"                       and label each change config, dashboard or "
+	"conflict\n"
+	"  --prune              plan deleting live callbacks of unlisted "
+	"events\n"
 	"  --detailed-exitcode  exit 2 when there are changes, 0 when none\n"
 	"  -o, --out PLANFILE   save the plan for 'apply --plan PLANFILE'\n"
-	"  --fetch              fetch the remote's state ref first (git fetch; writes\n"
+	"  --fetch              fetch the remote's state ref first (git fetch; "
+	"writes\n"
 	"                       only its objects and refs/remotes/REMOTE/...)\n"
 	"  --remote NAME        the remote for --fetch (default origin)\n"
-	"  --max-changes N      mark the plan as one apply would refuse when it has\n"
-	"                       more than N changes (as apply --max-changes N)\n"
-	"  --force              do not mark what apply --force would allow (a mass\n"
+	"  --max-changes N      mark the plan as one apply would refuse when "
+	"it has\n"
+	"                       more than N changes (as apply --max-changes "
+	"N)\n"
+	"  --force              do not mark what apply --force would allow (a "
+	"mass\n"
 	"                       delete, more than --max-changes)\n"
 	"  --deadline SECONDS   bound the whole run (default 240, 0 none)\n"
 	"  --on-drift revert|fail  accepted for symmetry with apply\n"
@@ -31,11 +41,13 @@ const char plan_usage[] =
 	"with --refresh:\n"
 	"  --concurrency N      accounts in flight at once (default 8)\n"
 	"  --timeout SECONDS    per request (default 30)\n"
-	"  --retries N          retries for 429/5xx/transport errors (default 4)\n"
+	"  --retries N          retries for 429/5xx/transport errors (default "
+	"4)\n"
 	"  --cacert FILE        trust this CA in addition to the system's\n"
 	"\n"
 	"Without a local state ref, the remote's copy left by git clone\n"
-	"(refs/remotes/origin/pavesync-state) is read; with no snapshot at all in a\n"
+	"(refs/remotes/origin/pavesync-state) is read; with no snapshot at all "
+	"in a\n"
 	"repository that has a remote, plan says so and suggests --fetch.\n";
 
 int cmd_plan(struct opts *o)
@@ -66,7 +78,8 @@ int cmd_plan(struct opts *o)
 	else
 		out_plan_text(s.plan, false, NULL, NULL);
 	if (o->out)
-		out_info("saved the plan to %s; apply it with: pavesync apply --plan %s",
+		out_info("saved the plan to %s; apply it with: pavesync apply "
+			 "--plan %s",
 			 o->out, o->out);
 	if (s.live_errors && json_object_size(s.live_errors))
 		rc = EXIT_ERROR;

@@ -26,7 +26,8 @@ static int session_read_remote(struct session *s, struct opts *o)
 		const char *remote = o->remote ? o->remote : "origin";
 
 		if (!ps_state_exists(s->st)) {
-			out_error("--fetch: the state repository %s does not exist",
+			out_error("--fetch: the state repository %s does not "
+				  "exist",
 				  s->repo);
 			return EXIT_ERROR;
 		}
@@ -45,10 +46,11 @@ static int session_read_remote(struct session *s, struct opts *o)
 		out_info("no local %s: reading the snapshot from %s",
 			 ps_state_ref(s->st), used);
 	else if (!ps_state_head(s->st) && ps_state_has_remote(s->st))
-		out_warning("no snapshot in %s (no %s, no remote-tracking copy); "
-			    "its remote may have one: run with --fetch to read "
-			    "it, or this plan creates every callback",
-			    s->repo, ps_state_ref(s->st));
+		out_warning(
+			"no snapshot in %s (no %s, no remote-tracking copy); "
+			"its remote may have one: run with --fetch to read "
+			"it, or this plan creates every callback",
+			s->repo, ps_state_ref(s->st));
 	return EXIT_OK;
 }
 
@@ -86,29 +88,35 @@ int session_open(struct session *s, struct opts *o, bool write)
 		return EXIT_ERROR;
 	s->url = effective_api_url(o, s->cfg);
 	s->url_source = o->api_url ? "--api-url"
-			: getenv("PAVE_API_URL") && *getenv("PAVE_API_URL") ? "PAVE_API_URL"
-			: s->cfg->api_url ? s->cfg->path : "the default";
+			: getenv("PAVE_API_URL") && *getenv("PAVE_API_URL")
+				? "PAVE_API_URL"
+			: s->cfg->api_url ? s->cfg->path
+					  : "the default";
 	if (state_repo_path(&s->repo, o, s->cfg) < 0)
 		return EXIT_ERROR;
 	if (ps_state_open(&s->st, s->repo, o->state_ref,
-			  PS_STATE_LAZY | (write ? PS_STATE_CREATE : 0), &e) < 0) {
+			  PS_STATE_LAZY | (write ? PS_STATE_CREATE : 0),
+			  &e) < 0) {
 		out_ps_error(&e);
 		return EXIT_ERROR;
 	}
 	run_opts_init(&s->ro, o, s->url);
 	if (!write)
 		return (rc = check_lineage(s, o, false)) != EXIT_OK
-			       ? rc : session_read_remote(s, o);
+			       ? rc
+			       : session_read_remote(s, o);
 
 	wait = (double)o->lock_timeout;
 	if (o->deadline_ms > 0) {
 		/* Waiting for the lock counts against the run's deadline. */
-		double left = (double)(o->deadline_ms - ps_api_now_ms()) / 1000.0;
+		double left =
+			(double)(o->deadline_ms - ps_api_now_ms()) / 1000.0;
 		if (wait > left)
 			wait = left > 0 ? left : 0;
 	}
-	rc = ps_lock_acquire(&s->lock, ps_state_gitdir(s->st), ps_state_ref(s->st),
-			     wait, warning, sizeof(warning), &e);
+	rc = ps_lock_acquire(&s->lock, ps_state_gitdir(s->st),
+			     ps_state_ref(s->st), wait, warning,
+			     sizeof(warning), &e);
 	if (rc < 0) {
 		out_ps_error(&e);
 		return rc == PS_ELOCKED ? EXIT_LOCKED : EXIT_ERROR;
@@ -136,7 +144,8 @@ int session_open(struct session *s, struct opts *o, bool write)
 		out_ps_error(&e);
 		return EXIT_ERROR;
 	} else if (*used) {
-		out_info("no local %s: starting from %s", ps_state_ref(s->st), used);
+		out_info("no local %s: starting from %s", ps_state_ref(s->st),
+			 used);
 	}
 	return EXIT_OK;
 }
@@ -208,8 +217,8 @@ int session_plan(struct session *s, struct opts *o, bool refresh,
 			     &s->ro, &e);
 		report_live_errors(s->live_errors);
 	}
-	if (ps_plan_build(&s->plan, s->cfg, s->st, s->live, s->live_errors,
-			  &po, &e) < 0) {
+	if (ps_plan_build(&s->plan, s->cfg, s->st, s->live, s->live_errors, &po,
+			  &e) < 0) {
 		out_ps_error(&e);
 		return EXIT_ERROR;
 	}
@@ -222,13 +231,15 @@ int session_plan(struct session *s, struct opts *o, bool refresh,
 		if (s->plan->accounts[i].stale)
 			stale[nstale++] = s->plan->accounts[i].name;
 	if (nstale) {
-		out_info("reading %zu account%s live: the snapshot was written for other credentials",
+		out_info("reading %zu account%s live: the snapshot was written "
+			 "for other credentials",
 			 nstale, nstale == 1 ? "" : "s");
 		if (session_check_url(s)) {
 			free(stale);
 			return EXIT_ERROR;
 		}
-		ps_live_read(&s->live, &s->live_errors, s->cfg, stale, &s->ro, &e);
+		ps_live_read(&s->live, &s->live_errors, s->cfg, stale, &s->ro,
+			     &e);
 		report_live_errors(s->live_errors);
 		ps_plan_free(s->plan);
 		s->plan = NULL;
@@ -248,7 +259,8 @@ int session_record_drift(struct session *s, const char *subject)
 	ps_error e;
 
 	ps_error_clear(&e);
-	if (ps_plan_record_drift(s->plan, s->st, subject, s->refresh_commit, &e) < 0) {
+	if (ps_plan_record_drift(s->plan, s->st, subject, s->refresh_commit,
+				 &e) < 0) {
 		out_ps_error(&e);
 		return EXIT_ERROR;
 	}

@@ -37,13 +37,15 @@ int cmd_show(struct opts *o)
 		goto cleanup;
 	for (i = 0; i < o->naccounts; i++)
 		if (!ps_state_get(st, o->accounts[i])) {
-			out_error("no account \"%s\" in the snapshot", o->accounts[i]);
+			out_error("no account \"%s\" in the snapshot",
+				  o->accounts[i]);
 			goto cleanup;
 		}
 	for (i = 0; i < ps_state_count(st); i++) {
 		const char *name = ps_state_name(st, i);
 		if (wanted(o, name))
-			json_object_set(all, name, (json_t *)ps_state_get(st, name));
+			json_object_set(all, name,
+					(json_t *)ps_state_get(st, name));
 	}
 	if (o->format == FORMAT_JSON) {
 		json_t *doc = json_pack("{s:i, s:s?, s:s, s:O}", "format", 1,
@@ -58,38 +60,60 @@ int cmd_show(struct opts *o)
 		json_t *doc;
 		printf("%ssnapshot %.12s%s (%s)\n", c_dim(), ps_state_head(st),
 		       c_reset(), ps_state_ref(st));
-		json_object_foreach(all, name, doc) {
+		json_object_foreach(all, name, doc)
+		{
 			const char *ev;
 			json_t *cb;
 			printf("\n%saccount ", c_bold());
 			out_safe(stdout, name);
 			printf("%s\n", c_reset());
-			json_object_foreach(json_object_get(doc, "callbacks"), ev, cb) {
-				char *hdr = ps_json_compact(json_object_get(cb, "headers"));
-				char *pl = ps_json_compact(json_object_get(cb, "payload"));
+			json_object_foreach(json_object_get(doc, "callbacks"),
+					    ev, cb)
+			{
+				char *hdr = ps_json_compact(
+					json_object_get(cb, "headers"));
+				char *pl = ps_json_compact(
+					json_object_get(cb, "payload"));
 				/* Snapshot text is the server's: escaped. */
 				fputs("  ", stdout);
 				out_safe(stdout, ev);
 				fputs("\n    ", stdout);
-				out_safe(stdout, json_string_value(json_object_get(cb, "method")));
+				out_safe(stdout,
+					 json_string_value(json_object_get(
+						 cb, "method")));
 				fputc(' ', stdout);
-				out_safe(stdout, json_string_value(json_object_get(cb, "url")));
+				out_safe(stdout,
+					 json_string_value(
+						 json_object_get(cb, "url")));
 				fputs("\n    headers: ", stdout);
-				out_safe(stdout, hdr ? hdr : "(too large to show)");
+				out_safe(stdout,
+					 hdr ? hdr : "(too large to show)");
 				fputs("\n    payload: ", stdout);
-				out_safe(stdout, pl ? pl : "(too large to show)");
+				out_safe(stdout,
+					 pl ? pl : "(too large to show)");
 				fputc('\n', stdout);
 				free(hdr);
 				free(pl);
 			}
-			/* Last seen live, where it differs from last applied. */
-			json_object_foreach(json_object_get(doc, "live"), ev, cb) {
+			/* Last seen live, where it differs from last applied.
+			 */
+			json_object_foreach(json_object_get(doc, "live"), ev,
+					    cb)
+			{
 				if (json_is_null(cb))
-					printf("  %s\n    live: missing (deleted outside pavesync)\n", ev);
+					printf("  %s\n    live: missing "
+					       "(deleted outside pavesync)\n",
+					       ev);
 				else
-					printf("  %s\n    live: %s %s (changed outside pavesync)\n", ev,
-					       json_string_value(json_object_get(cb, "method")),
-					       json_string_value(json_object_get(cb, "url")));
+					printf("  %s\n    live: %s %s (changed "
+					       "outside pavesync)\n",
+					       ev,
+					       json_string_value(
+						       json_object_get(
+							       cb, "method")),
+					       json_string_value(
+						       json_object_get(cb,
+								       "url")));
 			}
 		}
 	}

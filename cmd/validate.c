@@ -7,12 +7,16 @@ const char validate_usage[] =
 	"usage: pavesync [-c FILE] validate [--no-env] [--format text|json]\n"
 	"\n"
 	"Check the config and report every problem as FILE:LINE:COL: message.\n"
-	"Environment variables it references must be set. Nothing is read from\n"
+	"Environment variables it references must be set. Nothing is read "
+	"from\n"
 	"the state repository or the API.\n"
 	"\n"
-	"  --no-env   check every structural rule without the environment (a pull\n"
-	"             request from a fork has no secrets): an unset variable is not\n"
-	"             an error, a value built from one is checked only when it is\n"
+	"  --no-env   check every structural rule without the environment (a "
+	"pull\n"
+	"             request from a fork has no secrets): an unset variable "
+	"is not\n"
+	"             an error, a value built from one is checked only when it "
+	"is\n"
 	"             known, and api_secret_file is not read\n"
 	"\n"
 	"exit status: 0 valid, 1 not valid\n";
@@ -29,11 +33,15 @@ int cmd_validate(struct opts *o)
 		json_t *errors = json_array(), *doc;
 		for (i = 0; i < diags.count; i++) {
 			const ps_error *e = &diags.items[i];
-			json_array_append_new(errors, json_pack(
-				"{s:s, s:i, s:i, s:s}", "file", e->source[0] ? e->source : o->config,
-				"line", e->line, "column", e->column, "message", e->message));
+			json_array_append_new(
+				errors,
+				json_pack("{s:s, s:i, s:i, s:s}", "file",
+					  e->source[0] ? e->source : o->config,
+					  "line", e->line, "column", e->column,
+					  "message", e->message));
 		}
-		doc = json_pack("{s:b, s:o}", "valid", rc == 0, "errors", errors);
+		doc = json_pack("{s:b, s:o}", "valid", rc == 0, "errors",
+				errors);
 		out_json(doc);
 		json_decref(doc);
 	} else {
@@ -48,8 +56,9 @@ int cmd_validate(struct opts *o)
 		for (i = 0; i < cfg->naccounts; i++)
 			ncb += cfg->accounts[i].ncallbacks;
 		if (o->format == FORMAT_TEXT)
-			out_info("%s: valid (%zu account%s, %zu callback%s)", o->config,
-				 cfg->naccounts, cfg->naccounts == 1 ? "" : "s", ncb,
+			out_info("%s: valid (%zu account%s, %zu callback%s)",
+				 o->config, cfg->naccounts,
+				 cfg->naccounts == 1 ? "" : "s", ncb,
 				 ncb == 1 ? "" : "s");
 	} else if (o->format == FORMAT_TEXT && diags.count > 1) {
 		fprintf(stderr, "%zu errors\n", diags.count);

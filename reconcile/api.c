@@ -55,9 +55,9 @@ struct ps_api {
 	long requests;
 	long connections;
 	uint64_t rng;
-	ps_buf body;         /* the current response body, capped */
+	ps_buf body;	     /* the current response body, capped */
 	long retry_after_ms; /* from the current response; -1 when none */
-	bool overflow;       /* the current response went past max_body */
+	bool overflow;	     /* the current response went past max_body */
 	long stop_seen_ms;   /* when an exchange first saw *opts.stop; 0 */
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -146,34 +146,36 @@ int ps_api_check_url(const char *url, ps_error *err)
 		ps_oom();
 	uc = curl_url_set(u, CURLUPART_URL, url, 0);
 	if (uc != CURLUE_OK) {
-		ps_error_set(err, PS_EINVALID, "invalid API URL \"%s\": %s", url,
-			     curl_url_strerror(uc));
+		ps_error_set(err, PS_EINVALID, "invalid API URL \"%s\": %s",
+			     url, curl_url_strerror(uc));
 		goto cleanup;
 	}
 	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    (strcmp(scheme, "https") && strcmp(scheme, "http"))) {
 		ps_error_set(err, PS_EINVALID,
 			     "invalid API URL \"%s\": only https (or http to a "
-			     "loopback host) is supported", url);
+			     "loopback host) is supported",
+			     url);
 		goto cleanup;
 	}
-	if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-	    !*host) {
-		ps_error_set(err, PS_EINVALID, "invalid API URL \"%s\": no host",
-			     url);
+	if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
+		ps_error_set(err, PS_EINVALID,
+			     "invalid API URL \"%s\": no host", url);
 		goto cleanup;
 	}
 	if (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK) {
 		ps_error_set(err, PS_EINVALID,
 			     "invalid API URL \"%s\": a query or fragment is "
-			     "not allowed", url);
+			     "not allowed",
+			     url);
 		goto cleanup;
 	}
 	if (!strcmp(scheme, "http") && !host_is_loopback(host)) {
 		ps_error_set(err, PS_EINVALID,
 			     "API URL \"%s\": plain http is only allowed for "
-			     "loopback hosts; use https", url);
+			     "loopback hosts; use https",
+			     url);
 		goto cleanup;
 	}
 	rc = 0;
@@ -269,7 +271,8 @@ int ps_api_parse_response(json_t **out, const char *body, size_t len,
 	if (!root) {
 		ps_error_set(err, PS_EINVALID,
 			     "malformed response from API: %s (line %d, "
-			     "column %d)", jerr.text, jerr.line, jerr.column);
+			     "column %d)",
+			     jerr.text, jerr.line, jerr.column);
 		return PS_EINVALID;
 	}
 	if (!json_is_object(root)) {
@@ -290,14 +293,16 @@ int ps_api_parse_response(json_t **out, const char *body, size_t len,
 				     "is not an array");
 			goto cleanup;
 		}
-		json_array_foreach(data, i, res) {
+		json_array_foreach(data, i, res)
+		{
 			if (!json_is_object(res) ||
 			    !json_is_string(json_object_get(res, "event"))) {
 				res = NULL;
 				ps_error_set(err, PS_EINVALID,
 					     "malformed response from API: "
 					     "item %zu of \"data\" is not a "
-					     "callback with an \"event\"", i);
+					     "callback with an \"event\"",
+					     i);
 				goto cleanup;
 			}
 			normalise_callback(res);
@@ -486,16 +491,18 @@ int ps_api_new(ps_api **out, const ps_api_opts *opts, const char *api_key,
 	ps_api_opts_default(&defaults);
 	if (!opts)
 		opts = &defaults;
-	if (!api_key || !*api_key || !api_secret || !*api_secret ||
-	    !username || !*username)
-		return ps_error_set(err, PS_EINVALID,
-				    "API key, secret and username are required");
+	if (!api_key || !*api_key || !api_secret || !*api_secret || !username ||
+	    !*username)
+		return ps_error_set(
+			err, PS_EINVALID,
+			"API key, secret and username are required");
 	if (!header_safe(api_key) || !header_safe(username))
 		return ps_error_set(err, PS_EINVALID,
 				    "API key and username must not contain "
 				    "control characters");
-	if ((rc = ps_api_check_url(opts->base_url ? opts->base_url
-						  : DEFAULT_BASE_URL, err)) < 0)
+	if ((rc = ps_api_check_url(
+		     opts->base_url ? opts->base_url : DEFAULT_BASE_URL, err)) <
+	    0)
 		return rc;
 
 	api = ps_calloc(1, sizeof(*api));
@@ -515,8 +522,8 @@ int ps_api_new(ps_api **out, const ps_api_opts *opts, const char *api_key,
 	if (api->opts.stop_grace_ms <= 0)
 		api->opts.stop_grace_ms = defaults.stop_grace_ms;
 
-	api->base_url = ps_strdup(opts->base_url ? opts->base_url
-						 : DEFAULT_BASE_URL);
+	api->base_url =
+		ps_strdup(opts->base_url ? opts->base_url : DEFAULT_BASE_URL);
 	n = strlen(api->base_url);
 	while (n && api->base_url[n - 1] == '/')
 		api->base_url[--n] = '\0';
@@ -536,10 +543,10 @@ int ps_api_new(ps_api **out, const ps_api_opts *opts, const char *api_key,
 		goto cleanup;
 	}
 
-#define SET(opt, val)                                                     \
-	do {                                                              \
-		if (cc == CURLE_OK)                                       \
-			cc = curl_easy_setopt(api->curl, opt, val);       \
+#define SET(opt, val)                                                          \
+	do {                                                                   \
+		if (cc == CURLE_OK)                                            \
+			cc = curl_easy_setopt(api->curl, opt, val);            \
 	} while (0)
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -703,7 +710,8 @@ static void attempt(ps_api *api, const char *method, const char *url,
 		    const char *body, attempt_result *res)
 {
 	struct curl_slist *headers = NULL;
-	upload up = { body, body ? strlen(body) : 0, 0, strcmp(method, "POST") };
+	upload up = { body, body ? strlen(body) : 0, 0,
+		      strcmp(method, "POST") };
 	char ts[32], token[65];
 	ps_buf line = PS_BUF_INIT;
 	long start, status = 0, connects = 0;
@@ -824,7 +832,8 @@ static const char *transport_reason(ps_api *api, CURLcode cc)
 	if (cc == CURLE_SEND_FAIL_REWIND)
 		return "the server closed the connection without a reply";
 	if (cc == CURLE_ABORTED_BY_CALLBACK)
-		return "interrupted (SIGINT/SIGTERM) while waiting for the reply";
+		return "interrupted (SIGINT/SIGTERM) while waiting for the "
+		       "reply";
 	return api->errbuf[0] ? api->errbuf : curl_easy_strerror(cc);
 }
 
@@ -969,7 +978,8 @@ static int call(json_t **out, ps_api *api, enum call_kind kind,
 				 method, path.ptr, r.ms);
 			rc = ps_error_set(err, PS_EHTTP,
 					  "response from API exceeded %zu "
-					  "bytes", api->opts.max_body);
+					  "bytes",
+					  api->opts.max_body);
 			if (err)
 				err->http_status = (int)r.status;
 			goto cleanup;
@@ -1007,14 +1017,16 @@ static int call(json_t **out, ps_api *api, enum call_kind kind,
 					rc = ps_error_set(
 						err, PS_EAUTH,
 						"authentication failed (HTTP "
-						"%ld)%s%s", r.status,
-						*msg ? ": " : "", msg);
+						"%ld)%s%s",
+						r.status, *msg ? ": " : "",
+						msg);
 				else if (r.status == 404 && kind != CALL_LIST &&
 					 kind != CALL_CREATE)
 					rc = ps_error_set(
 						err, PS_ENOTFOUND,
 						"no callback for event \"%s\" "
-						"(HTTP 404)", event);
+						"(HTTP 404)",
+						event);
 				else if (kind == CALL_CREATE &&
 					 (r.status == 400 || r.status == 409 ||
 					  r.status == 422))
@@ -1025,11 +1037,10 @@ static int call(json_t **out, ps_api *api, enum call_kind kind,
 						post_event, r.status,
 						*msg ? ": " : "", msg);
 				else
-					rc = ps_error_set(err, PS_EHTTP,
-							  "HTTP %ld%s%s",
-							  r.status,
-							  *msg ? ": " : "",
-							  msg);
+					rc = ps_error_set(
+						err, PS_EHTTP, "HTTP %ld%s%s",
+						r.status, *msg ? ": " : "",
+						msg);
 				if (err)
 					err->http_status = (int)r.status;
 				goto cleanup;
@@ -1049,34 +1060,40 @@ static int call(json_t **out, ps_api *api, enum call_kind kind,
 			last_status = 0;
 			snprintf(reason, sizeof(reason), "%s", why);
 			if (local_error(r.cc)) {
-				log_line(api, "%s %s -> TLS setup error (%s) "
-					 "(%ld ms), not retried", method,
-					 path.ptr, reason, r.ms);
-				rc = ps_error_set(err, PS_ELOCAL,
-						  "cannot use TLS with the API: %s "
-						  "(not retried: check --cacert and "
-						  "the server's certificate)", reason);
+				log_line(api,
+					 "%s %s -> TLS setup error (%s) "
+					 "(%ld ms), not retried",
+					 method, path.ptr, reason, r.ms);
+				rc = ps_error_set(
+					err, PS_ELOCAL,
+					"cannot use TLS with the API: %s "
+					"(not retried: check --cacert and "
+					"the server's certificate)",
+					reason);
 				goto cleanup;
 			}
 			if (kind == CALL_CREATE &&
-			    (ambiguous(r.cc) || r.cc == CURLE_ABORTED_BY_CALLBACK) &&
+			    (ambiguous(r.cc) ||
+			     r.cc == CURLE_ABORTED_BY_CALLBACK) &&
 			    must_stop(api)) {
 				/* No confirming GET now: the next run sees
 				 * whether the create landed (POST answers
 				 * "exists" and falls back to PUT). */
-				rc = ps_error_set(err, PS_ETRANSPORT,
-						  "%s; the create may have reached "
-						  "the API and was not confirmed (%s): "
-						  "the next run checks", reason,
-						  must_stop(api));
+				rc = ps_error_set(
+					err, PS_ETRANSPORT,
+					"%s; the create may have reached "
+					"the API and was not confirmed (%s): "
+					"the next run checks",
+					reason, must_stop(api));
 				goto cleanup;
 			}
 			if (kind == CALL_CREATE && ambiguous(r.cc)) {
 				json_t *found = NULL;
 
-				log_line(api, "%s %s -> connection error (%s) "
-					 "(%ld ms), confirming", method,
-					 path.ptr, reason, r.ms);
+				log_line(api,
+					 "%s %s -> connection error (%s) "
+					 "(%ld ms), confirming",
+					 method, path.ptr, reason, r.ms);
 				rc = confirm_create(&found, api, post_event,
 						    err);
 				if (rc == 1) {
@@ -1093,18 +1110,22 @@ static int call(json_t **out, ps_api *api, enum call_kind kind,
 				if (!can_retry)
 					break;
 				delay = backoff(api, n);
-				log_line(api, "%s %s -> not created, retrying "
-					 "in %ld ms", method, path.ptr, delay);
+				log_line(api,
+					 "%s %s -> not created, retrying "
+					 "in %ld ms",
+					 method, path.ptr, delay);
 			} else if (!can_retry) {
-				log_line(api, "%s %s -> connection error (%s) "
-					 "(%ld ms)", method, path.ptr, reason,
-					 r.ms);
+				log_line(api,
+					 "%s %s -> connection error (%s) "
+					 "(%ld ms)",
+					 method, path.ptr, reason, r.ms);
 				break;
 			} else {
 				delay = backoff(api, n);
-				log_line(api, "%s %s -> connection error (%s), "
-					 "retrying in %ld ms", method,
-					 path.ptr, reason, delay);
+				log_line(api,
+					 "%s %s -> connection error (%s), "
+					 "retrying in %ld ms",
+					 method, path.ptr, reason, delay);
 			}
 		}
 		if (api->opts.deadline_ms > 0 &&
@@ -1119,14 +1140,17 @@ static int call(json_t **out, ps_api *api, enum call_kind kind,
 	}
 
 	if (last_status) {
-		rc = ps_error_set(err, PS_EHTTP, "%s (gave up after %d "
-				  "attempts)", reason, n + 1);
+		rc = ps_error_set(err, PS_EHTTP,
+				  "%s (gave up after %d "
+				  "attempts)",
+				  reason, n + 1);
 		if (err)
 			err->http_status = (int)last_status;
 	} else {
-		rc = ps_error_set(err, PS_ETRANSPORT, "cannot reach the API: "
-				  "%s (gave up after %d attempts)", reason,
-				  n + 1);
+		rc = ps_error_set(err, PS_ETRANSPORT,
+				  "cannot reach the API: "
+				  "%s (gave up after %d attempts)",
+				  reason, n + 1);
 	}
 cleanup:
 	ps_buf_release(&path);
@@ -1224,9 +1248,10 @@ int ps_api_create(json_t **echo, ps_api *api, const char *event,
 		return rc;
 	body = spec_body(event, spec);
 	if (!body)
-		return ps_error_set(err, PS_ELIMIT, "%s: the request body would "
-				    "be larger than %zu bytes (limit)", event,
-				    PS_JSON_MAX);
+		return ps_error_set(err, PS_ELIMIT,
+				    "%s: the request body would "
+				    "be larger than %zu bytes (limit)",
+				    event, PS_JSON_MAX);
 	rc = call(echo, api, CALL_CREATE, NULL, event, body, err);
 	free_body(body);
 	return rc;
@@ -1244,9 +1269,10 @@ int ps_api_update(json_t **echo, ps_api *api, const char *event,
 		return rc;
 	body = spec_body(NULL, spec);
 	if (!body)
-		return ps_error_set(err, PS_ELIMIT, "%s: the request body would "
-				    "be larger than %zu bytes (limit)", event,
-				    PS_JSON_MAX);
+		return ps_error_set(err, PS_ELIMIT,
+				    "%s: the request body would "
+				    "be larger than %zu bytes (limit)",
+				    event, PS_JSON_MAX);
 	rc = call(echo, api, CALL_UPDATE, event, NULL, body, err);
 	free_body(body);
 	return rc;

@@ -30,13 +30,13 @@ typedef struct ps_api_opts {
 	/* e.g. https://openapi.paveapi.com (NULL: that one); trailing '/'
 	 * ignored; checked with ps_api_check_url by ps_api_new */
 	const char *base_url;
-	const char *cacert;       /* extra CA bundle file, or NULL */
-	long connect_timeout_ms;  /* default 10000 */
-	long timeout_ms;          /* total per request; default 30000 */
-	int retries;              /* extra attempts after the first; default 4 */
-	long backoff_base_ms;     /* first backoff; default 250 */
-	long backoff_max_ms;      /* cap incl. Retry-After; default 30000 */
-	size_t max_body;          /* response cap; default 1 MiB */
+	const char *cacert;	 /* extra CA bundle file, or NULL */
+	long connect_timeout_ms; /* default 10000 */
+	long timeout_ms;	 /* total per request; default 30000 */
+	int retries;		 /* extra attempts after the first; default 4 */
+	long backoff_base_ms;	 /* first backoff; default 250 */
+	long backoff_max_ms;	 /* cap incl. Retry-After; default 30000 */
+	size_t max_body;	 /* response cap; default 1 MiB */
 	/* -v logging, one line per attempt: "METHOD /path -> STATUS (N ms)",
 	 * "METHOD /path -> 503, retrying in N ms", "METHOD /path ->
 	 * connection error (REASON), retrying in N ms". Never a header value,
@@ -50,10 +50,10 @@ typedef struct ps_api_opts {
 	 * once it has passed. */
 	long deadline_ms;
 	/* A stop request (SIGINT/SIGTERM), set by the caller's signal
-	 * handler (a lock-free atomic store); NULL: none. While *stop is non-zero no attempt, retry or
-	 * confirming GET starts; an exchange in flight is let finish for at
-	 * most stop_grace_ms (default 10000), or is aborted at once when
-	 * *stop is PS_API_STOP_NOW. Read only. */
+	 * handler (a lock-free atomic store); NULL: none. While *stop is
+	 * non-zero no attempt, retry or confirming GET starts; an exchange in
+	 * flight is let finish for at most stop_grace_ms (default 10000), or is
+	 * aborted at once when *stop is PS_API_STOP_NOW. Read only. */
 	const atomic_int *stop;
 	long stop_grace_ms;
 } ps_api_opts;

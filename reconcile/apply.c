@@ -130,9 +130,10 @@ int ps_live_read(json_t **live, json_t **errors, const ps_config *cfg,
 			json_object_set_new(*live, job.accounts[i]->name,
 					    job.results[i]);
 		if (job.errors[i]) {
-			json_object_set_new(*errors, job.accounts[i]->name,
-					    json_sprintf("cannot read live callbacks: %s",
-							 job.errors[i]));
+			json_object_set_new(
+				*errors, job.accounts[i]->name,
+				json_sprintf("cannot read live callbacks: %s",
+					     job.errors[i]));
 			free(job.errors[i]);
 		}
 	}
@@ -159,9 +160,9 @@ static const char *run_stopping(const ps_run_opts *ro)
 {
 	if (ro->api.stop && atomic_load(ro->api.stop))
 		return "interrupted (SIGINT/SIGTERM); the next run does it";
-	if (ro->api.deadline_ms > 0 &&
-	    ps_api_now_ms() >= ro->api.deadline_ms)
-		return "the run's deadline passed (--deadline); the next run does it";
+	if (ro->api.deadline_ms > 0 && ps_api_now_ms() >= ro->api.deadline_ms)
+		return "the run's deadline passed (--deadline); the next run "
+		       "does it";
 	return NULL;
 }
 
@@ -186,13 +187,16 @@ static void set_failed(ps_change *c, bool skipped, const char *fmt, ...)
  * (compared in clear, normalised); "" when they agree. */
 static char *echo_difference(const json_t *echo, const json_t *sent)
 {
-	json_t *a = ps_callback_normalize(echo), *b = ps_callback_normalize(sent);
-	static const char *const fields[] = { "url", "method", "headers", "payload", NULL };
+	json_t *a = ps_callback_normalize(echo),
+	       *b = ps_callback_normalize(sent);
+	static const char *const fields[] = { "url", "method", "headers",
+					      "payload", NULL };
 	const char *const *f;
 	ps_buf out = PS_BUF_INIT;
 
 	for (f = fields; *f; f++) {
-		if (!a || !json_equal(json_object_get(a, *f), json_object_get(b, *f))) {
+		if (!a || !json_equal(json_object_get(a, *f),
+				      json_object_get(b, *f))) {
 			if (out.len)
 				ps_buf_puts(&out, ", ");
 			ps_buf_puts(&out, *f);
@@ -248,14 +252,17 @@ static void apply_account(void *ctx, size_t i)
 		int rc;
 
 		if (!stop && atomic_load(&job->local_error))
-			stop = "the TLS setup cannot work (see the first error)";
+			stop = "the TLS setup cannot work (see the first "
+			       "error)";
 		if (stop) {
 			set_failed(c, true, "not tried: %s", stop);
 		} else if (halt) {
 			set_failed(c, true, "not tried: %s", halt);
-		} else if (job->fail_on_drift && c->origin != PS_ORIGIN_CONFIG) {
+		} else if (job->fail_on_drift &&
+			   c->origin != PS_ORIGIN_CONFIG) {
 			set_failed(c, true,
-				   "left alone: the live callback was changed outside "
+				   "left alone: the live callback was changed "
+				   "outside "
 				   "pavesync (--on-drift fail)");
 		} else if ((rc = do_change(api, c, &echo, &e)) < 0) {
 			set_failed(c, false, "%s", e.message);
@@ -265,30 +272,39 @@ static void apply_account(void *ctx, size_t i)
 				stop = "authentication failed for this account";
 			} else if (rc == PS_ELOCAL) {
 				atomic_store(&job->local_error, true);
-				stop = "the TLS setup cannot work (see the first error)";
+				stop = "the TLS setup cannot work (see the "
+				       "first error)";
 			}
 		} else if (c->action == PS_DELETE) {
 			json_object_del(ap->base, c->event);
 			json_object_del(ap->applied, c->event);
 			c->status = PS_DONE;
 		} else {
-			char *diff = echo ? echo_difference(echo, c->desired->spec)
-					  : ps_strdup("");
+			char *diff =
+				echo ? echo_difference(echo, c->desired->spec)
+				     : ps_strdup("");
 			if (*diff) {
-				/* Record what the server says it holds, so the next
-				 * run sees the drift again instead of trusting us;
-				 * last applied stays what it was. */
-				json_t *sens = json_deep_copy(c->desired->sensitive);
-				json_object_set_new(ap->base, c->event,
-						    ps_callback_seal(echo, sens, &ap->key));
+				/* Record what the server says it holds, so the
+				 * next run sees the drift again instead of
+				 * trusting us; last applied stays what it was.
+				 */
+				json_t *sens =
+					json_deep_copy(c->desired->sensitive);
+				json_object_set_new(
+					ap->base, c->event,
+					ps_callback_seal(echo, sens, &ap->key));
 				json_decref(sens);
 				set_failed(c, false,
-					   "the API echoed a callback that differs from "
-					   "what was sent (%s): it may have dropped or "
-					   "changed a field", diff);
+					   "the API echoed a callback that "
+					   "differs from "
+					   "what was sent (%s): it may have "
+					   "dropped or "
+					   "changed a field",
+					   diff);
 			} else {
 				json_object_set(ap->base, c->event, c->after);
-				json_object_set(ap->applied, c->event, c->after);
+				json_object_set(ap->applied, c->event,
+						c->after);
 				c->status = PS_DONE;
 			}
 			free(diff);
@@ -370,7 +386,8 @@ int ps_plan_record_drift(ps_plan *plan, ps_state *st, const char *subj,
 		ps_account_plan *ap = &plan->accounts[i];
 		if (!ap->drifted || ap->error || !stage_account(st, ap))
 			continue;
-		json_array_foreach(ap->drift_lines, j, line) {
+		json_array_foreach(ap->drift_lines, j, line)
+		{
 			ps_buf_printf(&body, "%s%s", body.len ? "\n" : "",
 				      json_string_value(line));
 			lines++;
@@ -379,7 +396,9 @@ int ps_plan_record_drift(ps_plan *plan, ps_state *st, const char *subj,
 	if (subj)
 		ps_buf_puts(&subject, subj);
 	else
-		ps_buf_printf(&subject, "pavesync: refresh: %zu change%s found outside pavesync",
+		ps_buf_printf(&subject,
+			      "pavesync: refresh: %zu change%s found outside "
+			      "pavesync",
 			      lines, lines == 1 ? "" : "s");
 	rc = ps_state_commit(st, subject.ptr, body.ptr, out_id, err);
 	ps_buf_release(&body);
@@ -387,8 +406,7 @@ int ps_plan_record_drift(ps_plan *plan, ps_state *st, const char *subj,
 	return rc;
 }
 
-int ps_apply_commit(ps_plan *plan, ps_state *st, char out_id[41],
-		    ps_error *err)
+int ps_apply_commit(ps_plan *plan, ps_state *st, char out_id[41], ps_error *err)
 {
 	static const char *const past[] = { "created", "updated", "deleted" };
 	ps_buf body = PS_BUF_INIT, subject = PS_BUF_INIT;
@@ -404,26 +422,34 @@ int ps_apply_commit(ps_plan *plan, ps_state *st, char out_id[41],
 			ps_change *c = &ap->changes[j];
 			if (c->status == PS_DONE) {
 				counts[c->action]++;
-				ps_buf_printf(&body, "%s%s/%s: %s", body.len ? "\n" : "",
-					      ap->name, c->event, past[c->action]);
+				ps_buf_printf(&body, "%s%s/%s: %s",
+					      body.len ? "\n" : "", ap->name,
+					      c->event, past[c->action]);
 			} else if (c->status == PS_FAILED && !c->skipped) {
-				ps_buf_printf(&body, "%s%s/%s: %s failed", body.len ? "\n" : "",
-					      ap->name, c->event,
-					      c->action == PS_CREATE ? "create" :
-					      c->action == PS_UPDATE ? "update" : "delete");
+				ps_buf_printf(&body, "%s%s/%s: %s failed",
+					      body.len ? "\n" : "", ap->name,
+					      c->event,
+					      c->action == PS_CREATE ? "create"
+					      : c->action == PS_UPDATE
+						      ? "update"
+						      : "delete");
 			}
 		}
 		if (stage_account(st, ap) && ap->migrate) {
-			ps_buf_printf(&body, "%s%s: snapshot migrated to format %d",
-				      body.len ? "\n" : "", ap->name, PS_STATE_FORMAT);
+			ps_buf_printf(&body,
+				      "%s%s: snapshot migrated to format %d",
+				      body.len ? "\n" : "", ap->name,
+				      PS_STATE_FORMAT);
 			migrated++;
 		}
 	}
 	if (!counts[0] && !counts[1] && !counts[2] && migrated)
-		ps_buf_printf(&subject, "pavesync: snapshot migrated to format %d",
+		ps_buf_printf(&subject,
+			      "pavesync: snapshot migrated to format %d",
 			      PS_STATE_FORMAT);
 	else
-		ps_buf_printf(&subject, "pavesync: %zu created, %zu updated, %zu deleted",
+		ps_buf_printf(&subject,
+			      "pavesync: %zu created, %zu updated, %zu deleted",
 			      counts[0], counts[1], counts[2]);
 	rc = ps_state_commit(st, subject.ptr, body.ptr, out_id, err);
 	ps_buf_release(&body);

@@ -144,8 +144,7 @@ static size_t utf8_seq(const unsigned char *s, size_t left, unsigned *cp)
 	return n;
 }
 
-int ps_buf_put_printable(ps_buf *b, const char *s, size_t len,
-			 bool multiline)
+int ps_buf_put_printable(ps_buf *b, const char *s, size_t len, bool multiline)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0, run = 0;

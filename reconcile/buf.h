@@ -30,13 +30,16 @@ typedef struct ps_buf {
 	size_t len;
 	size_t alloc; /* 0 while ptr == ps_buf__empty */
 	size_t max;
-	bool wipe;    /* secrets: wipe memory before it is freed, also
-		       * when the buffer grows (set after ps_buf_init) */
-	int err;      /* 0, or PS_ELIMIT (PS_ERROR: a bad format) once an
-		       * append failed; sticky */
+	bool wipe; /* secrets: wipe memory before it is freed, also
+		    * when the buffer grows (set after ps_buf_init) */
+	int err;   /* 0, or PS_ELIMIT (PS_ERROR: a bad format) once an
+		    * append failed; sticky */
 } ps_buf;
 
-#define PS_BUF_INIT { ps_buf__empty, 0, 0, PS_BUF_DEFAULT_MAX, false, 0 }
+#define PS_BUF_INIT                                                            \
+	{                                                                      \
+		ps_buf__empty, 0, 0, PS_BUF_DEFAULT_MAX, false, 0              \
+	}
 
 /* Initialise an empty buffer that may hold at most `max` bytes (0: default). */
 void ps_buf_init(ps_buf *b, size_t max);
@@ -58,16 +61,15 @@ int ps_buf_vprintf(ps_buf *b, const char *fmt, va_list ap)
  * U+009F) \u00NN; "\n" and "\t" are kept when `multiline`, escaped
  * otherwise. Valid UTF-8 text is otherwise kept as it is. 0 or PS_ELIMIT.
  */
-int ps_buf_put_printable(ps_buf *b, const char *s, size_t len,
-			 bool multiline);
+int ps_buf_put_printable(ps_buf *b, const char *s, size_t len, bool multiline);
 
 /* Make room for `extra` more bytes without changing the contents (a hint
  * for callers that know roughly how much they will write). 0 or PS_ELIMIT;
  * a refused hint is not a failure of the buffer (nothing was lost). */
 int ps_buf_grow(ps_buf *b, size_t extra);
 
-/* 0, or PS_ELIMIT (or PS_ERROR) when an append has failed since the buffer was last
- * empty: its contents are then incomplete and must not be used. */
+/* 0, or PS_ELIMIT (or PS_ERROR) when an append has failed since the buffer was
+ * last empty: its contents are then incomplete and must not be used. */
 int ps_buf_status(const ps_buf *b) __attribute__((warn_unused_result));
 
 /* Empty the buffer but keep its memory (and forget a failure). */

@@ -39,21 +39,27 @@ static const char *const methods[] = {
 	"GET", "POST", "PUT", "PATCH", "DELETE", NULL,
 };
 static const char *const top_keys[] = {
-	"version", "api_url", "state_repo", "defaults", "accounts",
-	"callbacks", NULL,
+	"version",  "api_url",	 "state_repo", "defaults",
+	"accounts", "callbacks", NULL,
 };
 static const char *const defaults_keys[] = {
-	"method", "headers", "payload", NULL,
+	"method",
+	"headers",
+	"payload",
+	NULL,
 };
 static const char *const account_keys[] = {
-	"api_key", "api_secret", "api_secret_file", "username", "prune",
+	"api_key",   "api_secret", "api_secret_file", "username", "prune",
 	"callbacks", NULL,
 };
 static const char *const callback_keys[] = {
 	"url", "method", "headers", "payload", NULL,
 };
 static const char *const shorthand_env[] = {
-	"PAVE_API_KEY", "PAVE_API_SECRET", "PAVE_USERNAME", NULL,
+	"PAVE_API_KEY",
+	"PAVE_API_SECRET",
+	"PAVE_USERNAME",
+	NULL,
 };
 
 void ps_config_limits_default(ps_config_limits *limits)
@@ -81,16 +87,16 @@ void ps_config_limits_default(ps_config_limits *limits)
 typedef struct shared_str {
 	const ps_ynode *node; /* NULL: a free slot */
 	json_t *value;
-	bool used;            /* built from ${…}: sensitive wherever it is */
+	bool used; /* built from ${…}: sensitive wherever it is */
 } shared_str;
 
 typedef struct build_cache {
-	shared_str *shared;        /* open addressing by node address */
+	shared_str *shared; /* open addressing by node address */
 	size_t nshared;
-	size_t ashared;            /* a power of two, or 0 */
+	size_t ashared;		   /* a power of two, or 0 */
 	json_t *inherited_headers; /* of a callback without headers */
-	json_t *empty_payload;     /* of a callback without a payload */
-	json_t *last_sensitive;    /* the latest sensitive list made */
+	json_t *empty_payload;	   /* of a callback without a payload */
+	json_t *last_sensitive;	   /* the latest sensitive list made */
 	json_t *urls[URL_CACHE];   /* by hash of the text */
 	json_t *ints[INT_CACHE];   /* by value */
 	/* Not a cache: this thread's count of unset variables taken as
@@ -249,9 +255,9 @@ static const char *env_lookup(const env_index *e, const char *name)
 typedef struct ctx {
 	ps_cfgdiag *d;
 	const env_index *env; /* NULL: getenv */
-	build_cache *cache; /* this thread's */
-	char *dir;        /* the config file's directory; NULL: the current one */
-	bool no_env;      /* PS_CONFIG_NO_ENV */
+	build_cache *cache;   /* this thread's */
+	char *dir;   /* the config file's directory; NULL: the current one */
+	bool no_env; /* PS_CONFIG_NO_ENV */
 } ctx;
 
 /* Did an unset variable go into a value since `mark` (c->cache->unknown)?
@@ -261,7 +267,7 @@ static bool unknown_since(const ctx *c, size_t mark)
 	return c->cache->unknown != mark;
 }
 
-#define ERR(c, n, ...) \
+#define ERR(c, n, ...)                                                         \
 	ps_cfgdiag_add((c)->d, PS_EINVALID, (n)->line, (n)->column, __VA_ARGS__)
 
 /* "a, b, c or d" from a NULL-terminated list. Caller frees. */
@@ -314,8 +320,7 @@ static size_t count_refs(const char *s, size_t from, size_t to)
  * so for plain and single-quoted ones) that is the "${" itself; otherwise
  * the start of the scalar.
  */
-static void ref_location(const ps_ynode *n, size_t off, int *line,
-			 int *col)
+static void ref_location(const ps_ynode *n, size_t off, int *line, int *col)
 {
 	size_t k, i, j, seen = 0, chars = 0, end;
 	const char *src;
@@ -407,11 +412,12 @@ static char *expand(const ctx *c, const ps_ynode *n, bool *used,
 			end = parse_ref(t, i, &name_len, &fb, &fblen);
 			if (!end) {
 				ref_location(n, i, &line, &col);
-				ps_cfgdiag_add(c->d, PS_EINVALID, line, col,
-					       "malformed variable reference "
-					       "(expected ${NAME} or "
-					       "${NAME:-fallback}; write $$ for "
-					       "a literal $)");
+				ps_cfgdiag_add(
+					c->d, PS_EINVALID, line, col,
+					"malformed variable reference "
+					"(expected ${NAME} or "
+					"${NAME:-fallback}; write $$ for "
+					"a literal $)");
 				failed = true;
 				break;
 			}
@@ -428,7 +434,8 @@ static char *expand(const ctx *c, const ps_ynode *n, bool *used,
 				ref_location(n, i, &line, &col);
 				ps_cfgdiag_add(c->d, PS_EINVALID, line, col,
 					       "environment variable %.100s is "
-					       "not set", name);
+					       "not set",
+					       name);
 				failed = true;
 			} else {
 				r = ps_buf_puts(&out, val);
@@ -439,13 +446,15 @@ static char *expand(const ctx *c, const ps_ynode *n, bool *used,
 		if (r < 0) {
 			ps_cfgdiag_add(c->d, PS_ELIMIT, n->line, n->column,
 				       "value is longer than %zu bytes after "
-				       "interpolation (limit)", VALUE_MAX);
+				       "interpolation (limit)",
+				       VALUE_MAX);
 			failed = true;
 			break;
 		}
 	}
 	if (!failed && !ps_utf8_valid(out.ptr, out.len)) {
-		ERR(c, n, "value is not valid UTF-8 after interpolation "
+		ERR(c, n,
+		    "value is not valid UTF-8 after interpolation "
 		    "(check the environment variables it uses)");
 		failed = true;
 	}
@@ -478,12 +487,16 @@ static int check_keys(const ctx *c, const ps_ynode *map,
 		bad++;
 		sugg = ps_suggest(k->text, allowed);
 		if (sugg) {
-			ERR(c, k, "unknown key \"%.100s\" (did you mean "
-			    "\"%s\"?)", k->text, sugg);
+			ERR(c, k,
+			    "unknown key \"%.100s\" (did you mean "
+			    "\"%s\"?)",
+			    k->text, sugg);
 		} else if (ps_event_is_known(k->text) &&
 			   allowed == account_keys) {
-			ERR(c, k, "unknown key \"%.100s\" (events go under "
-			    "\"callbacks\")", k->text);
+			ERR(c, k,
+			    "unknown key \"%.100s\" (events go under "
+			    "\"callbacks\")",
+			    k->text);
 		} else {
 			list = join_or(allowed);
 			ERR(c, k, "unknown key \"%.100s\" (expected %s)",
@@ -538,11 +551,15 @@ static char *get_nonempty(const ctx *c, const ps_ynode *v, const char *key,
 
 	if (s && !*s && !unknown_since(c, mark)) {
 		if (sens)
-			ERR(c, v, "\"%s\" is empty after interpolation "
-			    "(expected a non-empty string)", key);
+			ERR(c, v,
+			    "\"%s\" is empty after interpolation "
+			    "(expected a non-empty string)",
+			    key);
 		else
-			ERR(c, v, "\"%s\" is empty (expected a non-empty "
-			    "string)", key);
+			ERR(c, v,
+			    "\"%s\" is empty (expected a non-empty "
+			    "string)",
+			    key);
 		free(s);
 		return NULL;
 	}
@@ -633,7 +650,8 @@ static bool http_allowed(const char *u)
 		return false;
 	memcpy(host, p, n);
 	host[n] = '\0';
-	if (!ps_strcasecmp(host, "localhost") || !ps_strcasecmp(host, "localhost."))
+	if (!ps_strcasecmp(host, "localhost") ||
+	    !ps_strcasecmp(host, "localhost."))
 		return true;
 	return inet_pton(AF_INET, host, &a4) == 1 &&
 	       (ntohl(a4.s_addr) >> 24) == 127;
@@ -651,18 +669,22 @@ static char *get_url(const ctx *c, const ps_ynode *v, const char *key,
 		/* checked when it is known */
 	} else if (s && !url_ok(s)) {
 		if (sens)
-			ERR(c, v, "invalid URL for \"%s\" (expected an absolute "
+			ERR(c, v,
+			    "invalid URL for \"%s\" (expected an absolute "
 			    "http:// or https:// URL with a host; the value is "
-			    "sensitive and not shown)", key);
+			    "sensitive and not shown)",
+			    key);
 		else
-			ERR(c, v, "invalid URL \"%.100s\" for \"%s\" (expected "
+			ERR(c, v,
+			    "invalid URL \"%.100s\" for \"%s\" (expected "
 			    "an absolute http:// or https:// URL with a host)",
 			    s, key);
 		ps_free_secret(s);
 		return NULL;
 	} else if (s && !strcmp(key, "api_url") && !http_allowed(s)) {
 		/* The place says which value; no need to repeat it. */
-		ERR(c, v, "\"api_url\" must use https (plain http is only "
+		ERR(c, v,
+		    "\"api_url\" must use https (plain http is only "
 		    "allowed for loopback hosts: 127.0.0.0/8, ::1, localhost)");
 		ps_free_secret(s);
 		return NULL;
@@ -683,7 +705,7 @@ static char *get_method(const ctx *c, const ps_ynode *v, bool *sensitive)
 		return NULL;
 	if (unknown_since(c, mark)) {
 		*sensitive = sens;
-		return s;        /* checked when it is known */
+		return s; /* checked when it is known */
 	}
 	for (p = s; *p; p++)
 		if (*p >= 'a' && *p <= 'z')
@@ -693,12 +715,15 @@ static char *get_method(const ctx *c, const ps_ynode *v, bool *sensitive)
 			break;
 	if (!*m) {
 		if (sens)
-			ERR(c, v, "unsupported method (expected GET, POST, PUT, "
+			ERR(c, v,
+			    "unsupported method (expected GET, POST, PUT, "
 			    "PATCH or DELETE; the value is sensitive and not "
 			    "shown)");
 		else
-			ERR(c, v, "unsupported method \"%.40s\" (expected GET, "
-			    "POST, PUT, PATCH or DELETE)", v->text);
+			ERR(c, v,
+			    "unsupported method \"%.40s\" (expected GET, "
+			    "POST, PUT, PATCH or DELETE)",
+			    v->text);
 		free(s);
 		return NULL;
 	}
@@ -756,18 +781,22 @@ static json_t *get_headers(const ctx *c, const ps_ynode *v, bool *ok)
 		bool used;
 
 		if (!is_token(k->text)) {
-			ERR(c, k, "invalid header name \"%.100s\" (expected an "
+			ERR(c, k,
+			    "invalid header name \"%.100s\" (expected an "
 			    "HTTP token: letters, digits and "
-			    "!#$%%&'*+-.^_`|~)", k->text);
+			    "!#$%%&'*+-.^_`|~)",
+			    k->text);
 			*ok = false;
 			continue;
 		}
 		lower = lower_dup(k->text);
 		prev = json_object_get(res, lower);
 		if (prev) {
-			ERR(c, k, "duplicate header \"%.100s\" (first defined "
+			ERR(c, k,
+			    "duplicate header \"%.100s\" (first defined "
 			    "at line %d as \"%.100s\"; header names are "
-			    "case-insensitive)", k->text,
+			    "case-insensitive)",
+			    k->text,
 			    (int)json_integer_value(json_array_get(prev, 2)),
 			    json_string_value(json_array_get(prev, 0)));
 			*ok = false;
@@ -777,8 +806,10 @@ static json_t *get_headers(const ctx *c, const ps_ynode *v, bool *ok)
 		if (val->bad) {
 			*ok = false;
 		} else if (val->kind != PS_YSCALAR) {
-			ERR(c, val, "expected a string for header \"%.100s\", "
-			    "found %s", k->text, ps_ynode_what(val));
+			ERR(c, val,
+			    "expected a string for header \"%.100s\", "
+			    "found %s",
+			    k->text, ps_ynode_what(val));
 			*ok = false;
 		} else if (val->type == PS_YSTRING) {
 			s = expand(c, val, &used, NULL);
@@ -798,11 +829,15 @@ static json_t *get_headers(const ctx *c, const ps_ynode *v, bool *ok)
 				    *p == 0x7f)
 					ctl = true;
 			if (crlf)
-				ERR(c, val, "header \"%.100s\" has a line break "
-				    "(CR or LF) in its value", k->text);
+				ERR(c, val,
+				    "header \"%.100s\" has a line break "
+				    "(CR or LF) in its value",
+				    k->text);
 			else if (ctl)
-				ERR(c, val, "header \"%.100s\" has a control "
-				    "character in its value", k->text);
+				ERR(c, val,
+				    "header \"%.100s\" has a control "
+				    "character in its value",
+				    k->text);
 			if (crlf || ctl) {
 				*ok = false;
 				ps_free_secret(s);
@@ -839,7 +874,10 @@ typedef struct ptrlist {
 	size_t alloc;
 } ptrlist;
 
-#define PTRLIST_INIT { NULL, 0, 0 }
+#define PTRLIST_INIT                                                           \
+	{                                                                      \
+		NULL, 0, 0                                                     \
+	}
 
 /* Add a pointer string; steals `s`. NULL (a string jansson refused) adds
  * nothing, as json_array_append_new would. */
@@ -860,8 +898,7 @@ static void ptrs_extend(ptrlist *l, json_t *arr)
 	size_t i;
 	json_t *e;
 
-	json_array_foreach(arr, i, e)
-		ptrs_add(l, json_incref(e));
+	json_array_foreach(arr, i, e) ptrs_add(l, json_incref(e));
 }
 
 static void ptrs_release(ptrlist *l)
@@ -938,7 +975,7 @@ static json_t *sorted_unique(ptrlist *l, json_t **last)
  */
 typedef struct jpath {
 	const struct jpath *up; /* NULL at the root */
-	const char *key;       /* NULL: an index into a sequence */
+	const char *key;	/* NULL: an index into a sequence */
 	size_t index;
 } jpath;
 
@@ -1014,8 +1051,8 @@ static json_t *to_json(const ctx *c, const ps_ynode *n, const jpath *at,
 		r = json_array();
 		for (i = 0; i < n->nkids; i++) {
 			jpath sub = { at, NULL, i };
-			json_t *v = to_json(c, n->kids[i], &sub, sens,
-					    in_secret);
+			json_t *v =
+				to_json(c, n->kids[i], &sub, sens, in_secret);
 			if (v)
 				json_array_append_new(r, v);
 			else
@@ -1032,7 +1069,8 @@ static json_t *to_json(const ctx *c, const ps_ynode *n, const jpath *at,
 		case PS_YFLOAT:
 			r = json_real(n->fval);
 			if (!r)
-				ERR(c, n, "number cannot be represented in JSON");
+				ERR(c, n,
+				    "number cannot be represented in JSON");
 			return r;
 		case PS_YSTRING: {
 			shared_str *sh = NULL;
@@ -1120,7 +1158,7 @@ static json_t *get_payload(const ctx *c, const ps_ynode *v, json_t **ptrs,
 /* ---- defaults and callbacks ------------------------------------------- */
 
 typedef struct defaults {
-	char *method;        /* NULL: "POST" */
+	char *method; /* NULL: "POST" */
 	bool method_sensitive;
 	json_t *method_json; /* the method callbacks inherit, shared */
 	json_t *headers;     /* as get_headers, or NULL */
@@ -1166,8 +1204,7 @@ static void get_defaults(const ctx *c, const ps_ynode *v, defaults *def)
 	if ((x = ps_ynode_get(v, "headers", NULL)))
 		def->headers = get_headers(c, x, &ok);
 	if ((x = ps_ynode_get(v, "payload", NULL)))
-		def->payload = get_payload(c, x, &def->payload_ptrs, NULL,
-					   &ok);
+		def->payload = get_payload(c, x, &def->payload_ptrs, NULL, &ok);
 }
 
 static void add_header(json_t *headers, ptrlist *sens, json_t *entry)
@@ -1188,9 +1225,8 @@ static void add_payload(json_t *payload, ptrlist *sens, const char *key,
 }
 
 /* One callback: event key k, body v. 0, or -1 after reporting. */
-static int build_callback(const ctx *c, const defaults *def,
-			  const ps_ynode *k, const ps_ynode *v,
-			  ps_callback *cb)
+static int build_callback(const ctx *c, const defaults *def, const ps_ynode *k,
+			  const ps_ynode *v, ps_callback *cb)
 {
 	const ps_ynode *x, *xk;
 	char *url = NULL, *method = NULL;
@@ -1208,8 +1244,10 @@ static int build_callback(const ctx *c, const defaults *def,
 	if (!ps_event_is_known(k->text)) {
 		const char *sugg = ps_suggest(k->text, ps_events);
 		if (sugg) {
-			ERR(c, k, "unknown event \"%.100s\" (did you mean "
-			    "\"%s\"?)", k->text, sugg);
+			ERR(c, k,
+			    "unknown event \"%.100s\" (did you mean "
+			    "\"%s\"?)",
+			    k->text, sugg);
 		} else {
 			char *list = join_or(ps_events);
 			ERR(c, k, "unknown event \"%.100s\" (expected %s)",
@@ -1264,26 +1302,24 @@ static int build_callback(const ctx *c, const defaults *def,
 		}
 		headers = json_incref(c->cache->inherited_headers);
 		if (def->headers)
-			json_object_foreach(def->headers, key, e)
-				ptrs_add(&sens, json_incref(
-					json_array_get(e, 3)));
+			json_object_foreach(def->headers, key, e) ptrs_add(
+				&sens, json_incref(json_array_get(e, 3)));
 	} else {
 		headers = json_object();
 		if (def->headers)
-			json_object_foreach(def->headers, key, e)
-				if (!json_object_get(hdrs, key))
-					add_header(headers, &sens, e);
-		json_object_foreach(hdrs, key, e)
-			add_header(headers, &sens, e);
+			json_object_foreach(def->headers, key,
+					    e) if (!json_object_get(hdrs, key))
+				add_header(headers, &sens, e);
+		json_object_foreach(hdrs, key, e) add_header(headers, &sens, e);
 	}
 	if (merge) {
 		/* Payload: shallow merge, the callback's top-level keys
 		 * win. */
 		payload = json_object();
-		json_object_foreach(def->payload, key, e)
-			if (!pl || !json_object_get(pl, key))
-				add_payload(payload, &sens, key, e,
-					json_object_get(def->payload_ptrs, key));
+		json_object_foreach(def->payload, key,
+				    e) if (!pl || !json_object_get(pl, key))
+			add_payload(payload, &sens, key, e,
+				    json_object_get(def->payload_ptrs, key));
 		if (pl) {
 			iter = json_object_iter(pl);
 			while (iter) {
@@ -1305,8 +1341,8 @@ static int build_callback(const ctx *c, const defaults *def,
 	/* url and method passed expand's UTF-8 check; the keys are ours. */
 	json_object_set_new_nocheck(spec, "url", cached_url(c->cache, url));
 	json_object_set_new_nocheck(spec, "method",
-		method ? json_string_nocheck(method)
-		       : json_incref(def->method_json));
+				    method ? json_string_nocheck(method)
+					   : json_incref(def->method_json));
 	json_object_set_new_nocheck(spec, "headers", headers);
 	json_object_set_new_nocheck(spec, "payload", payload);
 	cb->event = ps_strdup(k->text);
@@ -1339,8 +1375,8 @@ static void callback_release(ps_callback *cb)
 }
 
 /* The callbacks mapping of an account. -1 after reporting. */
-static int build_callbacks(const ctx *c, const defaults *def,
-			   const ps_ynode *v, ps_account *a)
+static int build_callbacks(const ctx *c, const defaults *def, const ps_ynode *v,
+			   ps_account *a)
 {
 	size_t i;
 	int rc = 0;
@@ -1355,8 +1391,7 @@ static int build_callbacks(const ctx *c, const defaults *def,
 		else
 			a->ncallbacks++;
 	}
-	qsort(a->callbacks, a->ncallbacks, sizeof(*a->callbacks),
-	      cmp_callback);
+	qsort(a->callbacks, a->ncallbacks, sizeof(*a->callbacks), cmp_callback);
 	return rc;
 }
 
@@ -1397,15 +1432,18 @@ static char *get_secret_ref(const ctx *c, const ps_ynode *v)
 			j++;
 	}
 	if (j == 2 || t[j] != '}' || t[j + 1] != '\0') {
-		ERR(c, v, "api_secret must come from ${VAR} or api_secret_file "
+		ERR(c, v,
+		    "api_secret must come from ${VAR} or api_secret_file "
 		    "(this file is meant to be committed)");
 		return NULL;
 	}
 	mark = c->cache->unknown;
 	s = expand(c, v, &used, NULL);
 	if (s && !*s && !unknown_since(c, mark)) {
-		ERR(c, v, "\"api_secret\" is empty (environment variable "
-		    "%.*s is set but empty)", (int)(j - 2), t + 2);
+		ERR(c, v,
+		    "\"api_secret\" is empty (environment variable "
+		    "%.*s is set but empty)",
+		    (int)(j - 2), t + 2);
 		free(s);
 		return NULL;
 	}
@@ -1413,8 +1451,7 @@ static char *get_secret_ref(const ctx *c, const ps_ynode *v)
 }
 
 /* api_secret_file: read at load, at most 4 KiB, trailing newlines cut. */
-static char *read_secret_file(const ctx *c, const ps_ynode *v,
-			      ps_account *a)
+static char *read_secret_file(const ctx *c, const ps_ynode *v, ps_account *a)
 {
 	bool sens = false;
 	char *path = get_nonempty(c, v, "api_secret_file", &sens), *full;
@@ -1440,8 +1477,8 @@ static char *read_secret_file(const ctx *c, const ps_ynode *v,
 			 full);
 	ps_error_clear(&e);
 	/* The message names `shown`, never a path from the environment. */
-	if (ps_file_read(&buf, &n, full, SECRET_FILE_MAX, shown, true,
-			 &e) < 0) {
+	if (ps_file_read(&buf, &n, full, SECRET_FILE_MAX, shown, true, &e) <
+	    0) {
 		ERR(c, v, "%s", e.message);
 		goto cleanup;
 	}
@@ -1490,8 +1527,8 @@ static void account_release(ps_account *a)
 }
 
 /* One account: name key k, body v. 0, or -1 after reporting. */
-static int build_account(const ctx *c, const defaults *def,
-			 const ps_ynode *k, const ps_ynode *v, ps_account *a)
+static int build_account(const ctx *c, const defaults *def, const ps_ynode *k,
+			 const ps_ynode *v, ps_account *a)
 {
 	const ps_ynode *x, *sk, *fk, *sv, *fv;
 	int ok = 1;
@@ -1501,8 +1538,10 @@ static int build_account(const ctx *c, const defaults *def,
 	a->line = k->line;
 	a->column = k->column;
 	if (!ps_account_name_is_valid(k->text)) {
-		ERR(c, k, "invalid account name \"%.100s\" (expected "
-		    "[a-z0-9][a-z0-9_-]{0,62})", k->text);
+		ERR(c, k,
+		    "invalid account name \"%.100s\" (expected "
+		    "[a-z0-9][a-z0-9_-]{0,62})",
+		    k->text);
 		ok = 0;
 	}
 	if (v->bad)
@@ -1515,15 +1554,19 @@ static int build_account(const ctx *c, const defaults *def,
 	if (check_keys(c, v, account_keys))
 		ok = 0;
 	if (!(x = ps_ynode_get(v, "api_key", NULL))) {
-		ERR(c, k, "missing required key \"api_key\" in account "
-		    "\"%.100s\"", k->text);
+		ERR(c, k,
+		    "missing required key \"api_key\" in account "
+		    "\"%.100s\"",
+		    k->text);
 		ok = 0;
 	} else if (!(a->api_key = get_nonempty(c, x, "api_key", NULL))) {
 		ok = 0;
 	}
 	if (!(x = ps_ynode_get(v, "username", NULL))) {
-		ERR(c, k, "missing required key \"username\" in account "
-		    "\"%.100s\"", k->text);
+		ERR(c, k,
+		    "missing required key \"username\" in account "
+		    "\"%.100s\"",
+		    k->text);
 		ok = 0;
 	} else if (!(a->username = get_nonempty(c, x, "username", NULL))) {
 		ok = 0;
@@ -1531,15 +1574,20 @@ static int build_account(const ctx *c, const defaults *def,
 	sv = ps_ynode_get(v, "api_secret", &sk);
 	fv = ps_ynode_get(v, "api_secret_file", &fk);
 	if (sv && fv) {
-		const ps_ynode *later = (fk->line > sk->line ||
-			(fk->line == sk->line && fk->column > sk->column)) ?
-			fk : sk;
-		ERR(c, later, "\"api_secret\" and \"api_secret_file\" cannot "
+		const ps_ynode *later =
+			(fk->line > sk->line ||
+			 (fk->line == sk->line && fk->column > sk->column))
+				? fk
+				: sk;
+		ERR(c, later,
+		    "\"api_secret\" and \"api_secret_file\" cannot "
 		    "both be set (choose one)");
 		ok = 0;
 	} else if (!sv && !fv) {
-		ERR(c, k, "missing \"api_secret\" or \"api_secret_file\" in "
-		    "account \"%.100s\"", k->text);
+		ERR(c, k,
+		    "missing \"api_secret\" or \"api_secret_file\" in "
+		    "account \"%.100s\"",
+		    k->text);
 		ok = 0;
 	} else if (sv) {
 		if (!(a->api_secret = get_secret_ref(c, sv)))
@@ -1551,8 +1599,10 @@ static int build_account(const ctx *c, const defaults *def,
 		if (x->bad) {
 			ok = 0;
 		} else if (x->kind != PS_YSCALAR || x->type != PS_YBOOL) {
-			ERR(c, x, "expected a boolean (true or false) for "
-			    "\"prune\", found %s", ps_ynode_what(x));
+			ERR(c, x,
+			    "expected a boolean (true or false) for "
+			    "\"prune\", found %s",
+			    ps_ynode_what(x));
 			ok = 0;
 		} else {
 			a->prune = x->bval;
@@ -1589,7 +1639,7 @@ typedef struct accounts_job {
 	ps_account *accounts;
 	size_t from;
 	size_t to;
-	size_t n;          /* accounts in av */
+	size_t n; /* accounts in av */
 	ps_ydoc *doc;
 	const ps_ypos *pos; /* NULL: the tree must stay whole */
 } accounts_job;
@@ -1633,7 +1683,8 @@ static void build_accounts(const ctx *c, const defaults *def, ps_ydoc *doc,
 
 	if (ps_ydoc_piecewise(doc, av, pos))
 		first.pos = pos;
-	if (n < PARALLEL_MIN_ACCOUNTS || c->d->max_errors > PARALLEL_MAX_ERRORS) {
+	if (n < PARALLEL_MIN_ACCOUNTS ||
+	    c->d->max_errors > PARALLEL_MAX_ERRORS) {
 		build_range(&first);
 		free(pos);
 		return;
@@ -1665,9 +1716,8 @@ static void build_accounts(const ctx *c, const defaults *def, ps_ydoc *doc,
 
 /* The top-level callbacks: form: one account "default" from the
  * environment. */
-static int build_shorthand(const ctx *c, const defaults *def,
-			   const ps_ynode *k, const ps_ynode *v,
-			   ps_account *a)
+static int build_shorthand(const ctx *c, const defaults *def, const ps_ynode *k,
+			   const ps_ynode *v, ps_account *a)
 {
 	const char *vals[3];
 	int ok = 1, i;
@@ -1681,7 +1731,8 @@ static int build_shorthand(const ctx *c, const defaults *def,
 		if (c->no_env && !vals[i])
 			vals[i] = "";
 		else if (!vals[i] || !*vals[i]) {
-			ERR(c, k, "environment variable %s is %s (the top-level "
+			ERR(c, k,
+			    "environment variable %s is %s (the top-level "
 			    "\"callbacks\" form takes the credentials from "
 			    "PAVE_API_KEY, PAVE_API_SECRET and PAVE_USERNAME)",
 			    shorthand_env[i], vals[i] ? "empty" : "not set");
@@ -1710,22 +1761,24 @@ static void build_config(const ctx *c, ps_ydoc *doc, ps_config *cfg)
 
 	memset(&def, 0, sizeof(def));
 	if (!root) {
-		ps_cfgdiag_add(c->d, PS_EINVALID, 1, 1, "%s, found an empty "
-			       "document", expected_top);
+		ps_cfgdiag_add(c->d, PS_EINVALID, 1, 1,
+			       "%s, found an empty "
+			       "document",
+			       expected_top);
 		return;
 	}
 	if (root->bad)
 		return;
 	if (root->kind != PS_YMAPPING) {
-		ERR(c, root, "%s, found %s", expected_top,
-		    ps_ynode_what(root));
+		ERR(c, root, "%s, found %s", expected_top, ps_ynode_what(root));
 		return;
 	}
 	check_keys(c, root, top_keys);
 
 	x = ps_ynode_get(root, "version", &xk);
 	if (!x) {
-		ERR(c, root, "missing required key \"version\" (expected "
+		ERR(c, root,
+		    "missing required key \"version\" (expected "
 		    "version: 1)");
 	} else if (x->bad) {
 		/* reported */
@@ -1752,10 +1805,13 @@ static void build_config(const ctx *c, ps_ydoc *doc, ps_config *cfg)
 	av = ps_ynode_get(root, "accounts", &ak);
 	cv = ps_ynode_get(root, "callbacks", &ck);
 	if (av && cv) {
-		const ps_ynode *later = (ck->line > ak->line ||
-			(ck->line == ak->line && ck->column > ak->column)) ?
-			ck : ak;
-		ERR(c, later, "\"accounts\" and \"callbacks\" cannot both be "
+		const ps_ynode *later =
+			(ck->line > ak->line ||
+			 (ck->line == ak->line && ck->column > ak->column))
+				? ck
+				: ak;
+		ERR(c, later,
+		    "\"accounts\" and \"callbacks\" cannot both be "
 		    "set (use \"accounts\" for several accounts, \"callbacks\" "
 		    "for one)");
 	} else if (!av && !cv) {
@@ -1764,8 +1820,8 @@ static void build_config(const ctx *c, ps_ydoc *doc, ps_config *cfg)
 	}
 	if (av && want_map(c, av, "accounts")) {
 		cfg->naccounts = av->nkids / 2;
-		cfg->accounts = ps_calloc(cfg->naccounts + 1,
-					  sizeof(*cfg->accounts));
+		cfg->accounts =
+			ps_calloc(cfg->naccounts + 1, sizeof(*cfg->accounts));
 		build_accounts(c, &def, doc, av, cfg->accounts, cfg->naccounts);
 		qsort(cfg->accounts, cfg->naccounts, sizeof(*cfg->accounts),
 		      cmp_account);
@@ -1858,8 +1914,10 @@ static int config_parse(ps_config **out, const char *source_name,
 	c.env = &env;
 
 	if (len > lim.max_file_size) {
-		ps_cfgdiag_add(&d, PS_ELIMIT, 0, 0, "the file is larger than "
-			       "%zu bytes (limit)", lim.max_file_size);
+		ps_cfgdiag_add(&d, PS_ELIMIT, 0, 0,
+			       "the file is larger than "
+			       "%zu bytes (limit)",
+			       lim.max_file_size);
 	} else {
 		rc = ps_yaml_parse(&doc, data, len, &lim, &d);
 		free(owned);
@@ -1885,11 +1943,11 @@ static int config_parse(ps_config **out, const char *source_name,
 	return rc;
 }
 
-int ps_config_parse(ps_config **out, const char *source_name,
-		    const char *data, size_t len,
-		    const ps_config_limits *limits, ps_diags *diags)
+int ps_config_parse(ps_config **out, const char *source_name, const char *data,
+		    size_t len, const ps_config_limits *limits, ps_diags *diags)
 {
-	return config_parse(out, source_name, data, len, limits, 0, diags, NULL);
+	return config_parse(out, source_name, data, len, limits, 0, diags,
+			    NULL);
 }
 
 int ps_config_load(ps_config **out, const char *path,
@@ -1961,10 +2019,11 @@ void ps_config_warnings(const ps_config *cfg, ps_diags *out)
 			continue;
 		ps_error_clear(&e);
 		ps_error_at(&e, 0, cfg->path, a->secret_file_line,
-			    a->secret_file_column, "the api_secret_file of "
+			    a->secret_file_column,
+			    "the api_secret_file of "
 			    "account \"%s\" is readable by %s (mode %04o; make "
-			    "it private: chmod 600)", a->name,
-			    (m & 004) ? "every user" : "its group", m);
+			    "it private: chmod 600)",
+			    a->name, (m & 004) ? "every user" : "its group", m);
 		ps_diags_add(out, &e);
 	}
 }

@@ -39,7 +39,7 @@ typedef struct ps_callback {
 	 * Sorted, no repeats. Owned.
 	 */
 	json_t *sensitive;
-	int line;   /* of the event key */
+	int line; /* of the event key */
 	int column;
 } ps_callback;
 
@@ -66,24 +66,26 @@ typedef struct ps_account {
  * caller may set just the ones it cares about.
  */
 typedef struct ps_config_limits {
-	size_t max_file_size;   /* bytes; default 32 MiB */
-	unsigned max_depth;     /* nesting depth; default 64 */
-	size_t max_alias_nodes; /* nodes produced by alias expansion; default 100000 */
-	size_t max_errors;      /* diagnostics collected before giving up; default 100 */
-	size_t max_nodes;       /* nodes written in the file (not via aliases);
-				 * default 1000000, bounds memory */
+	size_t max_file_size;	/* bytes; default 32 MiB */
+	unsigned max_depth;	/* nesting depth; default 64 */
+	size_t max_alias_nodes; /* nodes produced by alias expansion; default
+				   100000 */
+	size_t max_errors; /* diagnostics collected before giving up; default
+			      100 */
+	size_t max_nodes;  /* nodes written in the file (not via aliases);
+			    * default 1000000, bounds memory */
 	size_t max_expanded_bytes; /* scalar text of the document with every
 				    * alias expanded; default 32 MiB */
 } ps_config_limits;
 
 typedef struct ps_config {
-	char *path;      /* as given */
-	char *api_url;   /* NULL when the file does not set one */
-	char *state_repo;/* NULL when unset; relative paths are resolved against
-			  * the config file's directory */
+	char *path;	      /* as given */
+	char *api_url;	      /* NULL when the file does not set one */
+	char *state_repo;     /* NULL when unset; relative paths are resolved
+			       * against     the config file's directory */
 	ps_account *accounts; /* sorted by name */
 	size_t naccounts;
-	bool shorthand;  /* top-level callbacks: form (one account "default") */
+	bool shorthand; /* top-level callbacks: form (one account "default") */
 	unsigned char sha256[32]; /* of the raw file bytes */
 } ps_config;
 
@@ -127,9 +129,9 @@ int ps_config_load_flags(ps_config **out, const char *path,
  * The same, from memory; `source_name` is used in messages and as
  * config->path. data need not be NUL-terminated.
  */
-int ps_config_parse(ps_config **out, const char *source_name,
-		    const char *data, size_t len,
-		    const ps_config_limits *limits, ps_diags *diags);
+int ps_config_parse(ps_config **out, const char *source_name, const char *data,
+		    size_t len, const ps_config_limits *limits,
+		    ps_diags *diags);
 
 /* The account named `name`, or NULL. Borrowed. */
 const ps_account *ps_config_account(const ps_config *cfg, const char *name);

@@ -24,10 +24,10 @@ static json_t *source_of(const ps_ynode *n)
 {
 	bool scalar = n->kind == PS_YSCALAR;
 
-	return json_pack("{s:o, s:b, s:b}",
-			 "text", scalar ? json_stringn(n->text, n->len) : json_null(),
-			 "secret", n->secret,
-			 "raw", scalar && n->plain && n->type != PS_YSTRING);
+	return json_pack("{s:o, s:b, s:b}", "text",
+			 scalar ? json_stringn(n->text, n->len) : json_null(),
+			 "secret", n->secret, "raw",
+			 scalar && n->plain && n->type != PS_YSTRING);
 }
 
 /* Every scalar of a payload (and every tagged collection, as one). */
@@ -79,7 +79,8 @@ static json_t *callback_sources(const ps_ynode *cb)
 			ps_buf_reset(&ptr);
 			ps_buf_puts(&ptr, "/headers");
 			ps_json_pointer_push(&ptr, v->kids[i]->text);
-			json_object_set_new(out, ptr.ptr, source_of(v->kids[i + 1]));
+			json_object_set_new(out, ptr.ptr,
+					    source_of(v->kids[i + 1]));
 		}
 	}
 	if ((v = ps_ynode_get(cb, "payload", NULL))) {
@@ -117,10 +118,12 @@ static json_t *account_sources(const ps_ynode *acct)
 	if (!acct || acct->kind != PS_YMAPPING)
 		return out;
 	for (size_t i = 0; i < sizeof(creds) / sizeof(creds[0]); i++)
-		if ((v = ps_ynode_get(acct, creds[i], NULL)) && v->kind == PS_YSCALAR)
+		if ((v = ps_ynode_get(acct, creds[i], NULL)) &&
+		    v->kind == PS_YSCALAR)
 			json_object_set_new(out, creds[i], source_of(v));
-	json_object_set_new(out, "callbacks",
-			    callbacks_sources(ps_ynode_get(acct, "callbacks", NULL)));
+	json_object_set_new(
+		out, "callbacks",
+		callbacks_sources(ps_ynode_get(acct, "callbacks", NULL)));
 	return out;
 }
 
@@ -171,14 +174,17 @@ int ps_config_sources(json_t **out, const ps_config *cfg, ps_error *err)
 		goto cleanup;
 	if ((v = ps_ynode_get(root, "api_url", NULL)) && v->kind == PS_YSCALAR)
 		json_object_set_new(*out, "api_url", source_of(v));
-	json_object_set_new(*out, "defaults",
-			    callback_sources(ps_ynode_get(root, "defaults", NULL)));
+	json_object_set_new(
+		*out, "defaults",
+		callback_sources(ps_ynode_get(root, "defaults", NULL)));
 	accounts = json_object();
-	if ((v = ps_ynode_get(root, "accounts", NULL)) && v->kind == PS_YMAPPING) {
+	if ((v = ps_ynode_get(root, "accounts", NULL)) &&
+	    v->kind == PS_YMAPPING) {
 		for (size_t i = 0; i + 1 < v->nkids; i += 2)
 			if (v->kids[i]->kind == PS_YSCALAR)
-				json_object_set_new(accounts, v->kids[i]->text,
-						    account_sources(v->kids[i + 1]));
+				json_object_set_new(
+					accounts, v->kids[i]->text,
+					account_sources(v->kids[i + 1]));
 	} else if ((v = ps_ynode_get(root, "callbacks", NULL))) {
 		json_t *def = json_object();
 		json_object_set_new(def, "callbacks", callbacks_sources(v));

@@ -82,8 +82,7 @@ void ps_cfgdiag_replay(ps_cfgdiag *d, const ps_cfgdiag *rec)
 		d->code = rec->code;
 }
 
-void ps_config_limits_resolve(ps_config_limits *out,
-			      const ps_config_limits *in)
+void ps_config_limits_resolve(ps_config_limits *out, const ps_config_limits *in)
 {
 	ps_config_limits def;
 
@@ -119,7 +118,7 @@ typedef struct cursor {
 	size_t off;
 	size_t line;
 	size_t col;
-	size_t eol;  /* cursor_seek_lf only: the end of the current line */
+	size_t eol; /* cursor_seek_lf only: the end of the current line */
 } cursor;
 
 static size_t break_len(const char *d, size_t len, size_t off)
@@ -221,7 +220,8 @@ static bool cursor_seek(cursor *cp, const char *d, size_t len, size_t line,
 	const unsigned char *s = (const unsigned char *)d;
 	cursor c = *cp;
 
-	while (c.off < len && (c.line < line || (c.line == line && c.col < col))) {
+	while (c.off < len &&
+	       (c.line < line || (c.line == line && c.col < col))) {
 		size_t end = len, off;
 
 		/* On the target line, stop at the target column. */
@@ -260,8 +260,8 @@ static size_t next_eol(const char *d, size_t len, size_t off)
  * cursor_seek would: at the target, or past it at the start of the next
  * line, or at the end of the input. c->eol must be the end of c's line.
  */
-static bool cursor_seek_lf(cursor *c, const char *d, size_t len,
-			   size_t line, size_t col)
+static bool cursor_seek_lf(cursor *c, const char *d, size_t len, size_t line,
+			   size_t col)
 {
 	for (;;) {
 		if (c->line > line || (c->line == line && c->col >= col))
@@ -433,8 +433,8 @@ struct ps_yblock {
 	ps_yblock *next;
 	size_t used;
 	size_t size;
-	size_t big;  /* a block of its own for one big request; also keeps
-		      * data 16-byte aligned */
+	size_t big; /* a block of its own for one big request; also keeps
+		     * data 16-byte aligned */
 	unsigned char data[];
 };
 
@@ -518,8 +518,8 @@ typedef struct parser {
 	const char *data;
 	size_t len;
 	cursor cur;
-	bool ascii_lf;        /* cursor_seek_lf applies */
-	open_coll *stack;     /* open collections */
+	bool ascii_lf;	  /* cursor_seek_lf applies */
+	open_coll *stack; /* open collections */
 	size_t depth;
 	size_t astack;
 	/* The kids of every open collection, innermost last: a collection's
@@ -527,15 +527,15 @@ typedef struct parser {
 	ps_ynode **kids;
 	size_t nkids;
 	size_t akids;
-	ps_ynode **out;       /* finish_mapping's scratch */
+	ps_ynode **out; /* finish_mapping's scratch */
 	size_t aout;
-	strmap anchors;       /* name → record index + 1 (a pointer) */
-	anchor_rec *recs;     /* every anchor, names owned */
+	strmap anchors;	  /* name → record index + 1 (a pointer) */
+	anchor_rec *recs; /* every anchor, names owned */
 	size_t nanchors;
 	size_t aanchors;
-	size_t alias_nodes;   /* budget used by alias expansion */
+	size_t alias_nodes; /* budget used by alias expansion */
 	int ndocs;
-	int stop;             /* a fatal error: code */
+	int stop; /* a fatal error: code */
 } parser;
 
 static size_t sat_add(size_t a, size_t b)
@@ -543,11 +543,10 @@ static size_t sat_add(size_t a, size_t b)
 	return a > SIZE_MAX - b ? SIZE_MAX : a + b;
 }
 
-static void fatal(parser *p, int code, int line, int col, const char *fmt,
-		  ...) __attribute__((format(printf, 5, 6)));
+static void fatal(parser *p, int code, int line, int col, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 
-static void fatal(parser *p, int code, int line, int col, const char *fmt,
-		  ...)
+static void fatal(parser *p, int code, int line, int col, const char *fmt, ...)
 {
 	char msg[PS_ERROR_MSG_MAX];
 	va_list ap;
@@ -565,7 +564,8 @@ static ps_ynode *new_node(parser *p, ps_ynode_kind kind,
 	ps_ynode *n;
 
 	if (p->doc->nall >= p->lim->max_nodes) {
-		fatal(p, PS_ELIMIT, mark_int(mark->line), mark_int(mark->column),
+		fatal(p, PS_ELIMIT, mark_int(mark->line),
+		      mark_int(mark->column),
 		      "the file has more than %zu nodes (limit)",
 		      p->lim->max_nodes);
 		return NULL;
@@ -659,7 +659,8 @@ static bool count_bytes(parser *p, size_t bytes, int line, int col)
 		p->stack[p->depth - 1].bytes =
 			sat_add(p->stack[p->depth - 1].bytes, bytes);
 	if (p->doc->expanded_bytes > p->lim->max_expanded_bytes) {
-		fatal(p, PS_ELIMIT, line, col, "aliases expand the document to "
+		fatal(p, PS_ELIMIT, line, col,
+		      "aliases expand the document to "
 		      "more than %zu bytes of text (limit)",
 		      p->lim->max_expanded_bytes);
 		return false;
@@ -756,7 +757,8 @@ static int parse_int(const char *s, json_int_t *out)
 
 	errno = 0;
 	if (s[0] == '0' && (s[1] == 'o' || s[1] == 'x')) {
-		unsigned long long v = strtoull(s + 2, &end, s[1] == 'o' ? 8 : 16);
+		unsigned long long v =
+			strtoull(s + 2, &end, s[1] == 'o' ? 8 : 16);
 		if (errno || *end || v > (unsigned long long)LLONG_MAX)
 			return -1;
 		*out = (json_int_t)v;
@@ -803,8 +805,10 @@ static void number(parser *p, ps_ynode *n, bool as_float)
 	if (!as_float && is_int_text(n->text)) {
 		n->type = PS_YINT;
 		if (parse_int(n->text, &n->ival) < 0)
-			scalar_error(p, n, "integer \"%.40s\" is out of range "
-				     "(expected at most 64 bits)", n->text);
+			scalar_error(p, n,
+				     "integer \"%.40s\" is out of range "
+				     "(expected at most 64 bits)",
+				     n->text);
 		return;
 	}
 	n->type = PS_YFLOAT;
@@ -844,8 +848,10 @@ static void core_schema(parser *p, ps_ynode *n)
 		number(p, n, true);
 	} else if (is_infnan_text(n->text)) {
 		n->type = PS_YFLOAT;
-		scalar_error(p, n, "\"%s\" cannot be represented in JSON "
-			     "(expected a finite number)", n->text);
+		scalar_error(p, n,
+			     "\"%s\" cannot be represented in JSON "
+			     "(expected a finite number)",
+			     n->text);
 	} else {
 		n->type = PS_YSTRING;
 	}
@@ -863,8 +869,7 @@ static void tag_name(char *out, size_t outlen, const char *tag)
 static const char *const tag_hint =
 	"expected !secret, !!str, !!int, !!float, !!bool or !!null";
 
-static void resolve_scalar(parser *p, ps_ynode *n, const char *tag,
-			   bool is_key)
+static void resolve_scalar(parser *p, ps_ynode *n, const char *tag, bool is_key)
 {
 	char name[80];
 	int b;
@@ -893,24 +898,31 @@ static void resolve_scalar(parser *p, ps_ynode *n, const char *tag,
 			if (is_int_text(n->text))
 				number(p, n, false);
 			else
-				scalar_error(p, n, "expected an integer for "
-					     "!!int, found \"%.40s\"", n->text);
+				scalar_error(p, n,
+					     "expected an integer for "
+					     "!!int, found \"%.40s\"",
+					     n->text);
 		} else if (!strcmp(t, "float")) {
 			if (is_int_text(n->text) || is_float_text(n->text))
 				number(p, n, true);
 			else if (is_infnan_text(n->text))
-				scalar_error(p, n, "\"%s\" cannot be represented "
-					     "in JSON (expected a finite number)",
-					     n->text);
+				scalar_error(
+					p, n,
+					"\"%s\" cannot be represented "
+					"in JSON (expected a finite number)",
+					n->text);
 			else
-				scalar_error(p, n, "expected a number for "
-					     "!!float, found \"%.40s\"", n->text);
+				scalar_error(p, n,
+					     "expected a number for "
+					     "!!float, found \"%.40s\"",
+					     n->text);
 		} else if (!strcmp(t, "bool")) {
 			if ((b = bool_text(n->text)) >= 0) {
 				n->type = PS_YBOOL;
 				n->bval = b;
 			} else {
-				scalar_error(p, n, "expected true or false "
+				scalar_error(p, n,
+					     "expected true or false "
 					     "for !!bool, found \"%.40s\"",
 					     n->text);
 			}
@@ -918,12 +930,16 @@ static void resolve_scalar(parser *p, ps_ynode *n, const char *tag,
 			if (is_null_text(n->text))
 				n->type = PS_YNULL;
 			else
-				scalar_error(p, n, "expected null for !!null, "
-					     "found \"%.40s\"", n->text);
+				scalar_error(p, n,
+					     "expected null for !!null, "
+					     "found \"%.40s\"",
+					     n->text);
 		} else {
 			tag_name(name, sizeof(name), tag);
-			scalar_error(p, n, "unsupported tag \"%s\" on a scalar "
-				     "(%s)", name, tag_hint);
+			scalar_error(p, n,
+				     "unsupported tag \"%s\" on a scalar "
+				     "(%s)",
+				     name, tag_hint);
 		}
 		return;
 	}
@@ -959,16 +975,15 @@ static void on_scalar(parser *p, const yaml_event_t *ev)
 	 * ps_ynode_span). */
 	if (memmem(ev->data.scalar.value, n->len, "${", 2))
 		pre = sizeof(span);
-	n->text = (char *)arena_alloc(&p->doc->texts, pre + n->len + 1, 1) +
-		  pre;
+	n->text =
+		(char *)arena_alloc(&p->doc->texts, pre + n->len + 1, 1) + pre;
 	memcpy(n->text, ev->data.scalar.value, n->len);
 	n->text[n->len] = '\0';
 	n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 	/* Remember where a one-line scalar sits in the input, so that a
 	 * "${" inside it can be reported at its own column. Every one-line
 	 * scalar moves the cursor, so that it passes the file as before. */
-	if (sm->line == em->line &&
-	    seek(p, sm->line, sm->column)) {
+	if (sm->line == em->line && seek(p, sm->line, sm->column)) {
 		start = p->cur.off;
 		if (seek(p, em->line, em->column) && pre) {
 			/* A copy of the source bytes, so that the input
@@ -991,7 +1006,8 @@ static void on_scalar(parser *p, const yaml_event_t *ev)
 	resolve_scalar(p, n, (const char *)ev->data.scalar.tag, is_key);
 }
 
-/* ---- collections ---------------------------------------------------------- */
+/* ---- collections ----------------------------------------------------------
+ */
 
 static void start_collection(parser *p, const yaml_event_t *ev,
 			     ps_ynode_kind kind)
@@ -1025,12 +1041,15 @@ static void start_collection(parser *p, const yaml_event_t *ev,
 		n->tagged = true;
 		if (!strcmp(t, "!secret")) {
 			n->secret = true;
-		} else if (!(kind == PS_YMAPPING && !strcmp(t, TAG_PREFIX "map")) &&
-			   !(kind == PS_YSEQUENCE && !strcmp(t, TAG_PREFIX "seq"))) {
+		} else if (!(kind == PS_YMAPPING &&
+			     !strcmp(t, TAG_PREFIX "map")) &&
+			   !(kind == PS_YSEQUENCE &&
+			     !strcmp(t, TAG_PREFIX "seq"))) {
 			tag_name(name, sizeof(name), t);
 			ps_cfgdiag_add(p->d, PS_EINVALID, n->line, n->column,
 				       "unsupported tag \"%s\" on a %s "
-				       "(expected !secret)", name,
+				       "(expected !secret)",
+				       name,
 				       kind == PS_YMAPPING ? "mapping"
 							   : "sequence");
 			n->bad = true;
@@ -1086,8 +1105,8 @@ static const ps_ynode *add_pair(parser *p, keyset *ks, size_t *nout,
 	if (!ks->hashed && *nout / 2 >= KEYS_LINEAR) {
 		for (i = 0; i < *nout; i += 2) {
 			bool found;
-			void **slot = strmap_slot(&ks->map, p->out[i]->text,
-						  &found);
+			void **slot =
+				strmap_slot(&ks->map, p->out[i]->text, &found);
 			*slot = p->out[i];
 		}
 		ks->hashed = true;
@@ -1116,8 +1135,7 @@ static const ps_ynode *add_pair(parser *p, keyset *ks, size_t *nout,
 
 /* Append src's pairs whose keys are not in out yet (explicit keys win, and
  * among merged mappings the first listed wins). */
-static void merge_from(parser *p, keyset *ks, size_t *nout,
-		       const ps_ynode *src)
+static void merge_from(parser *p, keyset *ks, size_t *nout, const ps_ynode *src)
 {
 	size_t i;
 
@@ -1143,7 +1161,8 @@ static void finish_mapping(parser *p, ps_ynode *m, ps_ynode *const *kids,
 		if (k->kind != PS_YSCALAR) {
 			if (!k->bad)
 				ps_cfgdiag_add(p->d, PS_EINVALID, k->line,
-					       k->column, "expected a scalar as "
+					       k->column,
+					       "expected a scalar as "
 					       "a mapping key, found %s",
 					       ps_ynode_what(k));
 			continue;
@@ -1153,7 +1172,8 @@ static void finish_mapping(parser *p, ps_ynode *m, ps_ynode *const *kids,
 		if (is_merge_key(k)) {
 			if (first_merge) {
 				ps_cfgdiag_add(p->d, PS_EINVALID, k->line,
-					       k->column, "duplicate key \"<<\" "
+					       k->column,
+					       "duplicate key \"<<\" "
 					       "(first defined at line %d; "
 					       "merge several mappings with "
 					       "<<: [*a, *b])",
@@ -1167,29 +1187,35 @@ static void finish_mapping(parser *p, ps_ynode *m, ps_ynode *const *kids,
 		}
 		first = add_pair(p, &ks, &nout, k, v);
 		if (first)
-			ps_cfgdiag_add(p->d, PS_EINVALID, k->line, k->column,
-				       "duplicate key \"%.100s\" (first defined "
-				       "at line %d)", k->text, first->line);
+			ps_cfgdiag_add(
+				p->d, PS_EINVALID, k->line, k->column,
+				"duplicate key \"%.100s\" (first defined "
+				"at line %d)",
+				k->text, first->line);
 	}
 	if (merge && !merge->bad) {
 		if (merge->kind == PS_YMAPPING) {
 			merge_from(p, &ks, &nout, merge);
 		} else if (merge->kind != PS_YSEQUENCE) {
 			ps_cfgdiag_add(p->d, PS_EINVALID, merge->line,
-				       merge->column, "expected a mapping or a "
+				       merge->column,
+				       "expected a mapping or a "
 				       "sequence of mappings for the merge key "
-				       "\"<<\", found %s", ps_ynode_what(merge));
+				       "\"<<\", found %s",
+				       ps_ynode_what(merge));
 		} else {
 			for (i = 0; i < merge->nkids; i++) {
 				ps_ynode *item = merge->kids[i];
 				if (item->bad)
 					continue;
 				if (item->kind != PS_YMAPPING) {
-					ps_cfgdiag_add(p->d, PS_EINVALID,
-						       item->line, item->column,
-						       "expected a mapping to "
-						       "merge with \"<<\", found "
-						       "%s", ps_ynode_what(item));
+					ps_cfgdiag_add(
+						p->d, PS_EINVALID, item->line,
+						item->column,
+						"expected a mapping to "
+						"merge with \"<<\", found "
+						"%s",
+						ps_ynode_what(item));
 					continue;
 				}
 				merge_from(p, &ks, &nout, item);
@@ -1256,25 +1282,32 @@ static void on_alias(parser *p, const yaml_event_t *ev)
 	ps_ynode *n = rec ? p->recs[rec - 1].node : NULL;
 
 	if (!n) {
-		fatal(p, PS_EINVALID, line, col, "undefined alias \"*%.100s\" "
+		fatal(p, PS_EINVALID, line, col,
+		      "undefined alias \"*%.100s\" "
 		      "(expected an anchor \"&%.100s\" earlier in the file)",
 		      name, name);
 		return;
 	}
 	if (n->open) {
-		fatal(p, PS_ELIMIT, line, col, "alias cycle: \"*%.100s\" refers "
-		      "to a node that contains it", name);
+		fatal(p, PS_ELIMIT, line, col,
+		      "alias cycle: \"*%.100s\" refers "
+		      "to a node that contains it",
+		      name);
 		return;
 	}
 	p->alias_nodes = sat_add(p->alias_nodes, node_size(n));
 	if (p->alias_nodes > p->lim->max_alias_nodes) {
-		fatal(p, PS_ELIMIT, line, col, "aliases expand to more than %zu "
-		      "nodes (limit)", p->lim->max_alias_nodes);
+		fatal(p, PS_ELIMIT, line, col,
+		      "aliases expand to more than %zu "
+		      "nodes (limit)",
+		      p->lim->max_alias_nodes);
 		return;
 	}
 	if (p->depth + node_height(n) > p->lim->max_depth) {
-		fatal(p, PS_ELIMIT, line, col, "alias \"*%.100s\" makes nesting "
-		      "deeper than %u levels (limit)", name, p->lim->max_depth);
+		fatal(p, PS_ELIMIT, line, col,
+		      "alias \"*%.100s\" makes nesting "
+		      "deeper than %u levels (limit)",
+		      name, p->lim->max_depth);
 		return;
 	}
 	if (!count_bytes(p, p->recs[rec - 1].bytes, line, col))
@@ -1300,7 +1333,8 @@ static void syntax_error(parser *p, const yaml_parser_t *yp)
 	if (yp->error == YAML_MEMORY_ERROR)
 		ps_oom();
 	if (yp->error == YAML_READER_ERROR) {
-		ps_yaml_locate(p->data, p->len, yp->problem_offset, &line, &col);
+		ps_yaml_locate(p->data, p->len, yp->problem_offset, &line,
+			       &col);
 		fatal(p, PS_EINVALID, line, col, "%s", problem);
 		return;
 	}
@@ -1338,13 +1372,16 @@ int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 		int line, col;
 		ps_yaml_locate(data, len, bad, &line, &col);
 		if (bad < len && data[bad] == '\0')
-			ps_cfgdiag_add(d, PS_EINVALID, line, col, "a NUL byte "
+			ps_cfgdiag_add(d, PS_EINVALID, line, col,
+				       "a NUL byte "
 				       "is not allowed (expected UTF-8 text)");
 		else
-			ps_cfgdiag_add(d, PS_EINVALID, line, col, "invalid "
+			ps_cfgdiag_add(d, PS_EINVALID, line, col,
+				       "invalid "
 				       "UTF-8 byte 0x%02x (the file must be "
 				       "UTF-8 text)",
-				       bad < len ? (unsigned char)data[bad] : 0);
+				       bad < len ? (unsigned char)data[bad]
+						 : 0);
 		return PS_EINVALID;
 	}
 	cursor_init(&p.cur, data, len);
@@ -1487,17 +1524,17 @@ bool ps_ydoc_piecewise(ps_ydoc *doc, const ps_ynode *map, ps_ypos *pos)
 			return false;
 		nh = block_of(doc->norder, doc->nnorder, k, nh);
 		th = block_of(doc->torder, doc->ntorder, k->text, th);
-		if (nh == SIZE_MAX || th == SIZE_MAX ||
-		    doc->norder[nh]->big || doc->torder[th]->big)
+		if (nh == SIZE_MAX || th == SIZE_MAX || doc->norder[nh]->big ||
+		    doc->torder[th]->big)
 			return false;
 		at->node_block = nh;
 		at->text_block = th;
 		/* Keys in allocation order: later block, or later in the
 		 * same one (texts follow their nodes). */
-		if (prev && (at->node_block < at[-1].node_block ||
-			     (at->node_block == at[-1].node_block &&
-			      k <= prev) ||
-			     at->text_block < at[-1].text_block))
+		if (prev &&
+		    (at->node_block < at[-1].node_block ||
+		     (at->node_block == at[-1].node_block && k <= prev) ||
+		     at->text_block < at[-1].text_block))
 			return false;
 		prev = k;
 	}
@@ -1505,8 +1542,7 @@ bool ps_ydoc_piecewise(ps_ydoc *doc, const ps_ynode *map, ps_ypos *pos)
 }
 
 /* Free order[from + 1 … to - 1], except big requests' blocks. */
-static void release_range(ps_yblock **order, size_t from, size_t to,
-			  bool wipe)
+static void release_range(ps_yblock **order, size_t from, size_t to, bool wipe)
 {
 	size_t i;
 

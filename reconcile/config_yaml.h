@@ -49,18 +49,18 @@ typedef struct ps_ynode ps_ynode;
 struct ps_ynode {
 	unsigned char kind; /* ps_ynode_kind */
 	unsigned char type; /* ps_ytype; scalars only */
-	bool plain : 1;    /* plain (unquoted) scalar */
-	bool tagged : 1;   /* carried an explicit tag */
-	bool secret : 1;   /* tagged !secret */
-	bool bad : 1;      /* already reported; skip silently */
-	bool open : 1;     /* collection still being parsed (cycle check) */
-	bool span : 1;     /* ps_ynode_span knows where the scalar is */
-	bool anchored : 1; /* carries an anchor: may have several parents */
-	unsigned height;   /* collections: levels in the expanded subtree */
-	int line;          /* 1-based start of the node (after any tag/anchor) */
+	bool plain : 1;	    /* plain (unquoted) scalar */
+	bool tagged : 1;    /* carried an explicit tag */
+	bool secret : 1;    /* tagged !secret */
+	bool bad : 1;	    /* already reported; skip silently */
+	bool open : 1;	    /* collection still being parsed (cycle check) */
+	bool span : 1;	    /* ps_ynode_span knows where the scalar is */
+	bool anchored : 1;  /* carries an anchor: may have several parents */
+	unsigned height;    /* collections: levels in the expanded subtree */
+	int line; /* 1-based start of the node (after any tag/anchor) */
 	int column;
 	union {
-		struct {   /* PS_YSCALAR */
+		struct {	    /* PS_YSCALAR */
 			char *text; /* the text as parsed, NUL-terminated */
 			size_t len;
 			union {
@@ -69,7 +69,7 @@ struct ps_ynode {
 				bool bval;
 			};
 		};
-		struct {   /* PS_YMAPPING, PS_YSEQUENCE */
+		struct {		 /* PS_YMAPPING, PS_YSEQUENCE */
 			ps_ynode **kids; /* mapping: key, value, key, value…;
 					  * sequence: items */
 			size_t nkids;
@@ -83,14 +83,14 @@ struct ps_ynode {
 typedef struct ps_yblock ps_yblock;
 
 typedef struct ps_ydoc {
-	ps_ynode *root;    /* NULL for an empty stream */
-	size_t nall;       /* nodes written in the file (the max_nodes limit) */
+	ps_ynode *root; /* NULL for an empty stream */
+	size_t nall;	/* nodes written in the file (the max_nodes limit) */
 	size_t expanded_bytes; /* scalar text with every alias expanded
 				* (the max_expanded_bytes limit) */
-	ps_yblock *nodes;  /* arena: nodes and kids arrays */
-	ps_yblock *texts;  /* arena: scalar texts, wiped on release */
-	bool shared;       /* anchors or merge keys: a node may have more
-			    * than one parent */
+	ps_yblock *nodes;      /* arena: nodes and kids arrays */
+	ps_yblock *texts;      /* arena: scalar texts, wiped on release */
+	bool shared;	       /* anchors or merge keys: a node may have more
+				* than one parent */
 	/* Set by ps_ydoc_piecewise: every block, oldest first (an entry is
 	 * NULL once released), instead of the lists above. */
 	ps_yblock **norder;

@@ -14,31 +14,33 @@
 
 enum {
 	PS_OK = 0,
-	PS_ERROR = -1,      /* generic failure */
-	PS_ENOTFOUND = -3,  /* no such account/event/file/ref */
-	PS_EINVALID = -4,   /* bad input (config, JSON, arguments) */
-	PS_ELIMIT = -5,     /* input past a size/depth/expansion limit */
-	PS_ELOCKED = -6,    /* another run holds the lock */
-	PS_ECONFLICT = -7,  /* the state ref moved under us (concurrent writer) */
-	PS_EAUTH = -8,      /* 401/403 from the API: stop calling that account */
-	PS_ESTALE = -9,     /* snapshot/plan no longer matches */
-	PS_EHTTP = -10,     /* the API answered with a non-retryable failure */
-	PS_ETRANSPORT = -11,/* connection/timeout, retries exhausted */
-	PS_EEXISTS = -12,   /* POST said the callback may already exist */
-	PS_EDIVERGED = -14, /* remote state ref diverged from ours */
-	PS_ELOCAL = -15,    /* local TLS/CA setup error: no call can succeed */
+	PS_ERROR = -1,	   /* generic failure */
+	PS_ENOTFOUND = -3, /* no such account/event/file/ref */
+	PS_EINVALID = -4,  /* bad input (config, JSON, arguments) */
+	PS_ELIMIT = -5,	   /* input past a size/depth/expansion limit */
+	PS_ELOCKED = -6,   /* another run holds the lock */
+	PS_ECONFLICT =
+		-7,	/* the state ref moved under us (concurrent writer) */
+	PS_EAUTH = -8,	/* 401/403 from the API: stop calling that account */
+	PS_ESTALE = -9, /* snapshot/plan no longer matches */
+	PS_EHTTP = -10, /* the API answered with a non-retryable failure */
+	PS_ETRANSPORT = -11, /* connection/timeout, retries exhausted */
+	PS_EEXISTS = -12,    /* POST said the callback may already exist */
+	PS_EDIVERGED = -14,  /* remote state ref diverged from ours */
+	PS_ELOCAL = -15,     /* local TLS/CA setup error: no call can succeed */
 };
 
 #define PS_ERROR_MSG_MAX 512
 #define PS_ERROR_SOURCE_MAX 256
 
 typedef struct ps_error {
-	int code;     /* PS_E*; 0 when no error is recorded */
-	int line;     /* 1-based; 0 when not applicable */
-	int column;   /* 1-based; 0 when not applicable */
+	int code;	 /* PS_E*; 0 when no error is recorded */
+	int line;	 /* 1-based; 0 when not applicable */
+	int column;	 /* 1-based; 0 when not applicable */
 	int http_status; /* for API errors, the HTTP status; 0 otherwise */
 	char source[PS_ERROR_SOURCE_MAX]; /* file name, "" when none */
-	char message[PS_ERROR_MSG_MAX];   /* one line, lowercase start, no final period */
+	char message[PS_ERROR_MSG_MAX];	  /* one line, lowercase start, no final
+					     period */
 } ps_error;
 
 /* Reset to "no error". NULL-safe. */
@@ -74,7 +76,10 @@ typedef struct ps_diags {
 	size_t alloc;
 } ps_diags;
 
-#define PS_DIAGS_INIT { NULL, 0, 0 }
+#define PS_DIAGS_INIT                                                          \
+	{                                                                      \
+		NULL, 0, 0                                                     \
+	}
 
 /* Append a copy of *err. Past 1000 entries further ones are dropped so
  * hostile input cannot flood memory. */

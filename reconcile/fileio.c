@@ -24,28 +24,32 @@ int ps_file_read(char **out, size_t *len, const char *path, size_t max,
 	*len = 0;
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
-		return ps_error_at(err, errno == ENOENT ? PS_ENOTFOUND : PS_ERROR,
-				   path, 0, 0, "cannot read %s: %s", what,
-				   strerror(errno));
+		return ps_error_at(
+			err, errno == ENOENT ? PS_ENOTFOUND : PS_ERROR, path, 0,
+			0, "cannot read %s: %s", what, strerror(errno));
 	if (fstat(fd, &st) < 0) {
-		rc = ps_error_at(err, PS_ERROR, path, 0, 0, "cannot read %s: %s",
-				 what, strerror(errno));
+		rc = ps_error_at(err, PS_ERROR, path, 0, 0,
+				 "cannot read %s: %s", what, strerror(errno));
 		close(fd);
 		return rc;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return ps_error_at(err, PS_EINVALID, path, 0, 0, "cannot read "
-				   "%s: not a regular file (%s)", what,
-				   S_ISDIR(st.st_mode) ? "a directory" :
-				   S_ISFIFO(st.st_mode) ? "a FIFO" :
-				   S_ISSOCK(st.st_mode) ? "a socket" :
-				   "a device");
+		return ps_error_at(err, PS_EINVALID, path, 0, 0,
+				   "cannot read "
+				   "%s: not a regular file (%s)",
+				   what,
+				   S_ISDIR(st.st_mode)	  ? "a directory"
+				   : S_ISFIFO(st.st_mode) ? "a FIFO"
+				   : S_ISSOCK(st.st_mode) ? "a socket"
+							  : "a device");
 	}
 	if ((unsigned long long)st.st_size > (unsigned long long)max) {
 		close(fd);
-		return ps_error_at(err, PS_ELIMIT, path, 0, 0, "%s is larger "
-				   "than %zu bytes (limit)", what, max);
+		return ps_error_at(err, PS_ELIMIT, path, 0, 0,
+				   "%s is larger "
+				   "than %zu bytes (limit)",
+				   what, max);
 	}
 	/* One byte over the limit tells "too big" from "exactly max" (the
 	 * file may grow after fstat). */
@@ -59,16 +63,19 @@ int ps_file_read(char **out, size_t *len, const char *path, size_t max,
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			rc = ps_error_at(err, PS_ERROR, path, 0, 0, "cannot read "
-					 "%s: %s", what, strerror(errno));
+			rc = ps_error_at(err, PS_ERROR, path, 0, 0,
+					 "cannot read "
+					 "%s: %s",
+					 what, strerror(errno));
 			break;
 		}
 		if (r == 0)
 			break;
 		if (ps_buf_put(&b, chunk, (size_t)r) < 0 || b.len > max) {
-			rc = ps_error_at(err, PS_ELIMIT, path, 0, 0, "%s is "
-					 "larger than %zu bytes (limit)", what,
-					 max);
+			rc = ps_error_at(err, PS_ELIMIT, path, 0, 0,
+					 "%s is "
+					 "larger than %zu bytes (limit)",
+					 what, max);
 			break;
 		}
 	}
@@ -81,8 +88,10 @@ int ps_file_read(char **out, size_t *len, const char *path, size_t max,
 	}
 	*out = ps_buf_detach(&b, len);
 	if (!*out)
-		return ps_error_at(err, PS_ELIMIT, path, 0, 0, "%s is larger "
-				   "than %zu bytes (limit)", what, max);
+		return ps_error_at(err, PS_ELIMIT, path, 0, 0,
+				   "%s is larger "
+				   "than %zu bytes (limit)",
+				   what, max);
 	return 0;
 }
 
@@ -141,7 +150,8 @@ int ps_file_write_atomic(const char *path, const void *data, size_t len,
 		char hex[13];
 		int r = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
 
-		if (r < 0 || read(r, rnd, sizeof(rnd)) != (ssize_t)sizeof(rnd)) {
+		if (r < 0 ||
+		    read(r, rnd, sizeof(rnd)) != (ssize_t)sizeof(rnd)) {
 			saved = errno;
 			if (r >= 0)
 				close(r);
@@ -156,8 +166,9 @@ int ps_file_write_atomic(const char *path, const void *data, size_t len,
 			errno = ENAMETOOLONG;
 			break;
 		}
-		fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-			  O_CLOEXEC, mode);
+		fd = open(tmp.ptr,
+			  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			  mode);
 		if (fd >= 0 || errno != EEXIST)
 			break;
 	}
@@ -185,8 +196,10 @@ int ps_file_write_atomic(const char *path, const void *data, size_t len,
 		goto cleanup;
 	}
 	if (sync_dir(path) < 0)
-		rc = ps_error_at(err, PS_ERROR, path, 0, 0, "written, but its "
-				 "directory cannot be synced: %s", strerror(errno));
+		rc = ps_error_at(err, PS_ERROR, path, 0, 0,
+				 "written, but its "
+				 "directory cannot be synced: %s",
+				 strerror(errno));
 
 cleanup:
 	ps_buf_release(&tmp);

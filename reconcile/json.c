@@ -33,13 +33,27 @@ static void put_string(ps_buf *b, const char *s, size_t len)
 		ps_buf_put(b, s + run, i - run);
 		run = i + 1;
 		switch (c) {
-		case '"': esc = "\\\""; break;
-		case '\\': esc = "\\\\"; break;
-		case '\b': esc = "\\b"; break;
-		case '\f': esc = "\\f"; break;
-		case '\n': esc = "\\n"; break;
-		case '\r': esc = "\\r"; break;
-		case '\t': esc = "\\t"; break;
+		case '"':
+			esc = "\\\"";
+			break;
+		case '\\':
+			esc = "\\\\";
+			break;
+		case '\b':
+			esc = "\\b";
+			break;
+		case '\f':
+			esc = "\\f";
+			break;
+		case '\n':
+			esc = "\\n";
+			break;
+		case '\r':
+			esc = "\\r";
+			break;
+		case '\t':
+			esc = "\\t";
+			break;
 		default:
 			u[0] = '\\';
 			u[1] = 'u';
@@ -122,7 +136,8 @@ static void emit(ps_buf *b, const json_t *v, int indent, int depth)
 		if (n > 16)
 			m = ps_malloc(n * sizeof(*m));
 		i = 0;
-		json_object_foreach((json_t *)v, k, child) {
+		json_object_foreach((json_t *)v, k, child)
+		{
 			m[i].key = k;
 			m[i++].value = child;
 		}
@@ -162,7 +177,8 @@ static void emit(ps_buf *b, const json_t *v, int indent, int depth)
 		put_string(b, json_string_value(v), json_string_length(v));
 		return;
 	case JSON_INTEGER:
-		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+			 json_integer_value(v));
 		ps_buf_puts(b, num);
 		return;
 	case JSON_REAL:

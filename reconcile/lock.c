@@ -154,11 +154,11 @@ static int write_holder(int fd, const char *path, ps_error *err)
 	ps_buf_printf(&b, "pid %ld\nhost %s\nstarted %s\n", (long)getpid(),
 		      host, started);
 	errno = 0;
-	if (ftruncate(fd, 0) < 0 ||
-	    (w = pwrite(fd, b.ptr, b.len, 0)) < 0 || (size_t)w != b.len ||
-	    fsync(fd) < 0)
+	if (ftruncate(fd, 0) < 0 || (w = pwrite(fd, b.ptr, b.len, 0)) < 0 ||
+	    (size_t)w != b.len || fsync(fd) < 0)
 		rc = ps_error_set(err, PS_ERROR, "cannot write the lock %s: %s",
-				  path, errno ? strerror(errno) : "short write");
+				  path,
+				  errno ? strerror(errno) : "short write");
 	ps_buf_release(&b);
 	return rc;
 }
@@ -201,31 +201,36 @@ static int clear_ref_lock(const char *gitdir, const char *ref,
 			break;
 		nap(REF_LOCK_GRACE);
 	}
-	left_by_dead = dead_since &&
-		       (sb.st_mtim.tv_sec > dead_since->tv_sec ||
-			(sb.st_mtim.tv_sec == dead_since->tv_sec &&
-			 sb.st_mtim.tv_nsec >= dead_since->tv_nsec));
+	left_by_dead =
+		dead_since && (sb.st_mtim.tv_sec > dead_since->tv_sec ||
+			       (sb.st_mtim.tv_sec == dead_since->tv_sec &&
+				sb.st_mtim.tv_nsec >= dead_since->tv_nsec));
 	if (age < REF_LOCK_STALE && !left_by_dead) {
-		rc = ps_error_set(err, PS_ELOCKED,
-				  "the state ref is locked by %s (%.0f s old): a "
-				  "git command may be updating it. Nothing was "
-				  "done; run again later. A lock left by a write "
-				  "killed half-way is removed once it is %.0f "
-				  "minutes old (or remove it yourself when no git "
-				  "command is running)", path.ptr, age,
-				  REF_LOCK_STALE / 60);
+		rc = ps_error_set(
+			err, PS_ELOCKED,
+			"the state ref is locked by %s (%.0f s old): a "
+			"git command may be updating it. Nothing was "
+			"done; run again later. A lock left by a write "
+			"killed half-way is removed once it is %.0f "
+			"minutes old (or remove it yourself when no git "
+			"command is running)",
+			path.ptr, age, REF_LOCK_STALE / 60);
 		goto cleanup;
 	}
 	if (unlink(path.ptr) == 0) {
 		if (age >= REF_LOCK_STALE)
-			ps_buf_printf(&msg, "removed a stale ref lock %s (%.0f "
+			ps_buf_printf(&msg,
+				      "removed a stale ref lock %s (%.0f "
 				      "minutes old: no live git write holds "
 				      "one that long) left by an interrupted "
-				      "write", path.ptr, age / 60);
+				      "write",
+				      path.ptr, age / 60);
 		else
-			ps_buf_printf(&msg, "removed the ref lock %s left by "
+			ps_buf_printf(&msg,
+				      "removed the ref lock %s left by "
 				      "the pavesync run that died holding the "
-				      "run lock", path.ptr);
+				      "run lock",
+				      path.ptr);
 		append_warning(warning, warnlen, msg.ptr);
 	}
 
@@ -270,7 +275,8 @@ int ps_lock_acquire(ps_lock **out, const char *gitdir, const char *ref,
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 			/* Did a releasing holder unlink it meanwhile? */
 			if (fstat(fd, &fsb) == 0 && stat(path.ptr, &psb) == 0 &&
-			    fsb.st_ino == psb.st_ino && fsb.st_dev == psb.st_dev)
+			    fsb.st_ino == psb.st_ino &&
+			    fsb.st_dev == psb.st_dev)
 				break;
 			close(fd);
 			fd = -1;
@@ -285,8 +291,10 @@ int ps_lock_acquire(ps_lock **out, const char *gitdir, const char *ref,
 		close(fd);
 		fd = -1;
 		if (now_monotonic() >= deadline) {
-			ps_buf_printf(&msg, "another pavesync run holds the "
-				      "lock %s (", path.ptr);
+			ps_buf_printf(&msg,
+				      "another pavesync run holds the "
+				      "lock %s (",
+				      path.ptr);
 			describe(&msg, &h);
 			if (h.started[0])
 				ps_buf_printf(&msg, " since %s", h.started);

@@ -29,7 +29,8 @@ static bool doc_is_stale(const json_t *doc, const ps_account *acct,
 			 const ps_fpkey *k)
 {
 	char fp[80];
-	const char *id = json_string_value(json_object_get(doc, "fingerprint_key"));
+	const char *id =
+		json_string_value(json_object_get(doc, "fingerprint_key"));
 	const char *key = json_string_value(json_object_get(doc, "api_key"));
 
 	if (!id || strcmp(id, k->id))
@@ -63,12 +64,11 @@ static json_t *make_doc(const ps_account_plan *ap, json_t *applied,
 	if (!live)
 		return doc;
 	diff = json_object();
-	json_object_foreach((json_t *)live, ev, v)
-		if (!same_cb(v, json_object_get(applied, ev)))
-			json_object_set(diff, ev, v);
-	json_object_foreach(applied, ev, v)
-		if (!json_object_get(live, ev))
-			json_object_set_new(diff, ev, json_null());
+	json_object_foreach((json_t *)live, ev,
+			    v) if (!same_cb(v, json_object_get(applied, ev)))
+		json_object_set(diff, ev, v);
+	json_object_foreach(applied, ev, v) if (!json_object_get(live, ev))
+		json_object_set_new(diff, ev, json_null());
 	if (json_object_size(diff))
 		json_object_set_new(doc, "live", diff);
 	else
@@ -99,13 +99,15 @@ static void marker_pointers(json_t *acc, const json_t *v, const char *ptr)
 	if (ps_is_fingerprint(v)) {
 		json_array_append_new(acc, json_string(ptr));
 	} else if (json_is_object(v)) {
-		json_object_foreach((json_t *)v, k, child) {
+		json_object_foreach((json_t *)v, k, child)
+		{
 			char *p = ps_json_pointer_append(ptr, k);
 			marker_pointers(acc, child, p);
 			free(p);
 		}
 	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, child) {
+		json_array_foreach(v, i, child)
+		{
 			char idx[32];
 			char *p;
 			snprintf(idx, sizeof(idx), "%zu", i);
@@ -124,8 +126,8 @@ static json_t *seal_live_one(const json_t *raw, const ps_callback *want,
 
 	/* Copies, not references: the config is shared between threads. */
 	if (want)
-		json_array_foreach(want->sensitive, i, p)
-			json_array_append_new(sens, json_string(json_string_value(p)));
+		json_array_foreach(want->sensitive, i, p) json_array_append_new(
+			sens, json_string(json_string_value(p)));
 	if (snap_cb)
 		marker_pointers(sens, snap_cb, "");
 	sealed = ps_callback_seal(raw, sens, k);
@@ -146,13 +148,11 @@ static bool has_marker(const json_t *v)
 	if (ps_is_fingerprint(v))
 		return true;
 	if (json_is_object(v)) {
-		json_object_foreach((json_t *)v, k, child)
-			if (has_marker(child))
-				return true;
+		json_object_foreach((json_t *)v, k,
+				    child) if (has_marker(child)) return true;
 	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, child)
-			if (has_marker(child))
-				return true;
+		json_array_foreach(v, i,
+				   child) if (has_marker(child)) return true;
 	}
 	return false;
 }
@@ -253,8 +253,9 @@ static json_t *diff_fields(const json_t *before, const json_t *after)
 /* ---- building ---- */
 
 static void push_change(ps_account_plan *ap, size_t *alloc, const char *event,
-			ps_action action, ps_origin origin, const json_t *before,
-			const json_t *after, const ps_callback *desired)
+			ps_action action, ps_origin origin,
+			const json_t *before, const json_t *after,
+			const ps_callback *desired)
 {
 	ps_change *c;
 
@@ -296,8 +297,7 @@ static const char **event_union(const json_t *a, const json_t *b,
 			json_object_set_new(set, k, json_null());
 	*n = json_object_size(set);
 	names = ps_calloc(*n + 1, sizeof(*names));
-	json_object_foreach(set, k, v)
-		names[j++] = ps_strdup(k);
+	json_object_foreach(set, k, v) names[j++] = ps_strdup(k);
 	qsort(names, *n, sizeof(*names), cmp_str);
 	json_decref(set);
 	return names;
@@ -357,7 +357,8 @@ static json_t *known_live(const json_t *applied, const json_t *live)
 	json_t *known = json_copy((json_t *)applied), *v;
 	const char *ev;
 
-	json_object_foreach((json_t *)live, ev, v) {
+	json_object_foreach((json_t *)live, ev, v)
+	{
 		if (json_is_null(v))
 			json_object_del(known, ev);
 		else
@@ -385,9 +386,9 @@ static json_t *plan_account_start(ps_account_plan *ap, const ps_account *acct,
 	ps_fpkey_derive_with(&ap->key, acct->name, acct->api_secret, fp_env);
 	for (i = 0; i < acct->ncallbacks; i++) {
 		const ps_callback *cb = &acct->callbacks[i];
-		json_object_set_new(desired, cb->event,
-				    ps_callback_seal(cb->spec, cb->sensitive,
-						     &ap->key));
+		json_object_set_new(
+			desired, cb->event,
+			ps_callback_seal(cb->spec, cb->sensitive, &ap->key));
 	}
 	if (!live_raw && snapshot_matches(st, ap, desired)) {
 		/* Nothing to do for this account, and nothing to keep: a
@@ -416,17 +417,19 @@ static void plan_account(ps_account_plan *ap, const ps_account *acct,
 
 	ap->stale = snap_doc && doc_is_stale(snap_doc, acct, &ap->key);
 	if (snap_doc && !ap->stale &&
-	    json_integer_value(json_object_get(snap_doc, "format")) < PS_STATE_FORMAT)
+	    json_integer_value(json_object_get(snap_doc, "format")) <
+		    PS_STATE_FORMAT)
 		ap->migrate = true;
 	/* snap: what pavesync last applied; known: what it last saw live. */
-	snap = (snap_doc && !ap->stale)
-		       ? json_object_get(snap_doc, "callbacks") : NULL;
+	snap = (snap_doc && !ap->stale) ? json_object_get(snap_doc, "callbacks")
+					: NULL;
 	if (!snap)
 		snap = json_object();
 	else
 		json_incref(snap);
-	known = known_live(snap, ap->migrate || ap->stale ? NULL :
-			   json_object_get(snap_doc, "live"));
+	known = known_live(snap, ap->migrate || ap->stale
+					 ? NULL
+					 : json_object_get(snap_doc, "live"));
 
 	if (live_raw) {
 		size_t j;
@@ -434,16 +437,20 @@ static void plan_account(ps_account_plan *ap, const ps_account *acct,
 
 		ap->refreshed = true;
 		live = json_object();
-		json_array_foreach(live_raw, j, raw) {
-			const char *ev = json_string_value(json_object_get(raw, "event"));
+		json_array_foreach(live_raw, j, raw)
+		{
+			const char *ev = json_string_value(
+				json_object_get(raw, "event"));
 			if (!ev)
 				continue;
 			const json_t *prev = json_object_get(snap, ev);
 			if (!prev)
 				prev = json_object_get(known, ev);
-			json_object_set_new(live, ev, seal_live_one(
-				raw, ps_account_callback(acct, ev), prev,
-				&ap->key));
+			json_object_set_new(
+				live, ev,
+				seal_live_one(raw,
+					      ps_account_callback(acct, ev),
+					      prev, &ap->key));
 		}
 		/* Something new was seen live: recorded in its own commit. */
 		ap->drifted = ap->stale || !json_equal(live, known);
@@ -462,9 +469,11 @@ static void plan_account(ps_account_plan *ap, const ps_account *acct,
 	ap->applied = json_copy(snap);
 	ap->drift_lines = json_array();
 	if (ap->refreshed && ap->stale)
-		json_array_append_new(ap->drift_lines, json_sprintf(
-			"%s: snapshot re-recorded from live (API key or secret changed)",
-			ap->name));
+		json_array_append_new(
+			ap->drift_lines,
+			json_sprintf("%s: snapshot re-recorded from live (API "
+				     "key or secret changed)",
+				     ap->name));
 
 	events = event_union(desired, base, known, &n);
 	for (i = 0; i < n; i++) {
@@ -476,9 +485,13 @@ static void plan_account(ps_account_plan *ap, const ps_account *acct,
 		ps_origin origin = ps_plan_origin(d, a, b);
 
 		if (ap->refreshed && !same_cb(k, b))
-			json_array_append_new(ap->drift_lines, json_sprintf(
-				"%s/%s: %s outside pavesync", ap->name, ev,
-				!k ? "created" : !b ? "deleted" : "changed"));
+			json_array_append_new(
+				ap->drift_lines,
+				json_sprintf("%s/%s: %s outside pavesync",
+					     ap->name, ev,
+					     !k	  ? "created"
+					     : !b ? "deleted"
+						  : "changed"));
 		if (d && !b) {
 			push_change(ap, &alloc, ev, PS_CREATE, origin, NULL, d,
 				    ps_account_callback(acct, ev));
@@ -536,17 +549,17 @@ struct build_job {
 	const json_t *raw;
 	const ps_state *st;
 	bool prune;
-	json_t *desired;        /* after the first pass; NULL = settled */
+	json_t *desired;	/* after the first pass; NULL = settled */
 	const json_t *snap_doc; /* read between the passes */
-	const char *fp_env;     /* PAVESYNC_FINGERPRINT_KEY, read once */
+	const char *fp_env;	/* PAVESYNC_FINGERPRINT_KEY, read once */
 };
 
 static void start_one(void *ctx, size_t i)
 {
 	struct build_job *job = &((struct build_job *)ctx)[i];
 
-	job->desired = plan_account_start(job->ap, job->acct, job->st,
-					  job->raw, job->prune, job->fp_env);
+	job->desired = plan_account_start(job->ap, job->acct, job->st, job->raw,
+					  job->prune, job->fp_env);
 }
 
 static void finish_one(void *ctx, size_t i)
@@ -555,8 +568,7 @@ static void finish_one(void *ctx, size_t i)
 
 	if (!job->desired)
 		return;
-	plan_account(job->ap, job->acct, job->desired, job->snap_doc,
-		     job->raw);
+	plan_account(job->ap, job->acct, job->desired, job->snap_doc, job->raw);
 	job->desired = NULL;
 }
 
@@ -593,16 +605,18 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 		for (p = opts->only; *p; p++) {
 			if (!find_account(cfg, *p) &&
 			    !(st && ps_state_get(st, *p))) {
-				const char **names = ps_calloc(cfg->naccounts + 1,
-							       sizeof(*names));
+				const char **names = ps_calloc(
+					cfg->naccounts + 1, sizeof(*names));
 				const char *hint;
 				for (i = 0; i < cfg->naccounts; i++)
 					names[i] = cfg->accounts[i].name;
 				hint = ps_suggest(*p, names);
 				ps_error_set(err, PS_ENOTFOUND,
-					     "no account \"%s\" in %s%s%s%s", *p,
-					     cfg->path, hint ? " (did you mean \"" : "",
-					     hint ? hint : "", hint ? "\"?)" : "");
+					     "no account \"%s\" in %s%s%s%s",
+					     *p, cfg->path,
+					     hint ? " (did you mean \"" : "",
+					     hint ? hint : "",
+					     hint ? "\"?)" : "");
 				free(names);
 				return PS_ENOTFOUND;
 			}
@@ -614,8 +628,10 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 	alloc = cfg->naccounts + ns;
 	plan->accounts = ps_calloc(alloc ? alloc : 1, sizeof(*plan->accounts));
 	plan->refreshed = live != NULL;
-	plan->state_head = st && ps_state_head(st) ? ps_strdup(ps_state_head(st)) : NULL;
-	plan->state_ref = ps_strdup(st ? ps_state_ref(st) : PS_STATE_DEFAULT_REF);
+	plan->state_head =
+		st && ps_state_head(st) ? ps_strdup(ps_state_head(st)) : NULL;
+	plan->state_ref =
+		ps_strdup(st ? ps_state_ref(st) : PS_STATE_DEFAULT_REF);
 	plan->api_url = ps_strdup(opts && opts->api_url ? opts->api_url : "");
 	memcpy(plan->config_sha256, cfg->sha256, sizeof(plan->config_sha256));
 	jobs = ps_calloc(cfg->naccounts + 1, sizeof(*jobs));
@@ -623,8 +639,11 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 	for (i = 0; i < cfg->naccounts; i++) {
 		const ps_account *acct = &cfg->accounts[i];
 		ps_account_plan *ap;
-		const json_t *raw = live ? json_object_get(live, acct->name) : NULL;
-		const json_t *lerr = live_errors ? json_object_get(live_errors, acct->name) : NULL;
+		const json_t *raw =
+			live ? json_object_get(live, acct->name) : NULL;
+		const json_t *lerr =
+			live_errors ? json_object_get(live_errors, acct->name)
+				    : NULL;
 
 		if (!selected(opts, acct->name))
 			continue;
@@ -706,7 +725,8 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 	for (i = 1; i < plan->naccounts; i++) {
 		ps_account_plan t = plan->accounts[i];
 		j = i;
-		while (j > 0 && strcmp(plan->accounts[j - 1].name, t.name) > 0) {
+		while (j > 0 &&
+		       strcmp(plan->accounts[j - 1].name, t.name) > 0) {
 			plan->accounts[j] = plan->accounts[j - 1];
 			j--;
 		}
@@ -736,30 +756,37 @@ int ps_plan_check_guards(const ps_plan *plan, long max_changes, ps_error *err)
 	size_t i, deletes = 0;
 
 	if (max_changes >= 0 && ps_plan_changes(plan) > (size_t)max_changes)
-		return ps_error_set(err, PS_ELIMIT,
-				    "the plan has %zu changes, more than --max-changes %ld; "
-				    "review it and use --force to apply it anyway",
-				    ps_plan_changes(plan), max_changes);
+		return ps_error_set(
+			err, PS_ELIMIT,
+			"the plan has %zu changes, more than --max-changes "
+			"%ld; "
+			"review it and use --force to apply it anyway",
+			ps_plan_changes(plan), max_changes);
 	for (i = 0; i < plan->naccounts; i++) {
 		const ps_account_plan *ap = &plan->accounts[i];
 		size_t j, del = 0;
-		size_t size = ap->settled ? ap->unchanged : json_object_size(ap->base);
+		size_t size = ap->settled ? ap->unchanged
+					  : json_object_size(ap->base);
 
 		for (j = 0; j < ap->nchanges; j++)
 			if (ap->changes[j].action == PS_DELETE)
 				del++;
 		deletes += del;
 		if (size > 0 && del == size)
-			return ps_error_set(err, PS_ELIMIT,
-					    "the plan deletes every callback of account \"%s\" "
-					    "(%zu); if that is really meant, use --force",
-					    ap->name, del);
+			return ps_error_set(
+				err, PS_ELIMIT,
+				"the plan deletes every callback of account "
+				"\"%s\" "
+				"(%zu); if that is really meant, use --force",
+				ap->name, del);
 	}
 	if (plan->managed >= 10 && deletes * 10 > plan->managed * 3)
-		return ps_error_set(err, PS_ELIMIT,
-				    "the plan deletes %zu of %zu managed callbacks "
-				    "(more than 30%%); if that is really meant, use --force",
-				    deletes, plan->managed);
+		return ps_error_set(
+			err, PS_ELIMIT,
+			"the plan deletes %zu of %zu managed callbacks "
+			"(more than 30%%); if that is really meant, use "
+			"--force",
+			deletes, plan->managed);
 	return 0;
 }
 
@@ -776,7 +803,8 @@ static void mark_changes(ps_plan *plan, ps_account_plan *only,
 			continue;
 		for (j = 0; j < ap->nchanges; j++) {
 			ps_change *c = &ap->changes[j];
-			if (c->refused || (deletes_only && c->action != PS_DELETE))
+			if (c->refused ||
+			    (deletes_only && c->action != PS_DELETE))
 				continue;
 			c->refused = ps_strdup(reason);
 		}
@@ -797,15 +825,18 @@ size_t ps_plan_mark_guards(ps_plan *plan, long max_changes)
 		}
 	/* The same rules, in the same order, as ps_plan_check_guards. */
 	if (max_changes >= 0 && ps_plan_changes(plan) > (size_t)max_changes) {
-		ps_buf_printf(&r, "exceeds --max-changes %ld (the plan has %zu changes)",
-			      max_changes, ps_plan_changes(plan));
+		ps_buf_printf(
+			&r,
+			"exceeds --max-changes %ld (the plan has %zu changes)",
+			max_changes, ps_plan_changes(plan));
 		json_array_append_new(plan->refused, json_string(r.ptr));
 		mark_changes(plan, NULL, false, r.ptr);
 	}
 	for (i = 0; i < plan->naccounts; i++) {
 		ps_account_plan *ap = &plan->accounts[i];
 		size_t del = 0;
-		size_t size = ap->settled ? ap->unchanged : json_object_size(ap->base);
+		size_t size = ap->settled ? ap->unchanged
+					  : json_object_size(ap->base);
 
 		for (j = 0; j < ap->nchanges; j++)
 			if (ap->changes[j].action == PS_DELETE)
@@ -813,16 +844,23 @@ size_t ps_plan_mark_guards(ps_plan *plan, long max_changes)
 		deletes += del;
 		if (size > 0 && del == size) {
 			ps_buf_reset(&r);
-			ps_buf_printf(&r, "needs --force: deletes every callback of "
-					  "account \"%s\"", ap->name);
-			json_array_append_new(plan->refused, json_string(r.ptr));
+			ps_buf_printf(
+				&r,
+				"needs --force: deletes every callback of "
+				"account \"%s\"",
+				ap->name);
+			json_array_append_new(plan->refused,
+					      json_string(r.ptr));
 			mark_changes(plan, ap, true, r.ptr);
 		}
 	}
 	if (plan->managed >= 10 && deletes * 10 > plan->managed * 3) {
 		ps_buf_reset(&r);
-		ps_buf_printf(&r, "needs --force: deletes %zu of %zu managed callbacks "
-				  "(more than 30%%)", deletes, plan->managed);
+		ps_buf_printf(
+			&r,
+			"needs --force: deletes %zu of %zu managed callbacks "
+			"(more than 30%%)",
+			deletes, plan->managed);
 		json_array_append_new(plan->refused, json_string(r.ptr));
 		mark_changes(plan, NULL, true, r.ptr);
 	}
@@ -839,8 +877,9 @@ static const char *action_name(ps_action a)
 
 static const char *origin_name(ps_origin o)
 {
-	return o == PS_ORIGIN_CONFIG ? "config"
-	       : o == PS_ORIGIN_DASHBOARD ? "dashboard" : "conflict";
+	return o == PS_ORIGIN_CONFIG	  ? "config"
+	       : o == PS_ORIGIN_DASHBOARD ? "dashboard"
+					  : "conflict";
 }
 
 static const char *status_name(ps_status s)
@@ -871,34 +910,39 @@ json_t *ps_plan_to_json(const ps_plan *plan, const char *commit)
 				afailed++;
 			else if (c->status == PS_DONE)
 				adone++;
-			json_array_append_new(changes, json_pack(
-				"{s:s, s:s, s:s, s:O, s:s, s:s?, s:s?}",
-				"event", c->event, "action", action_name(c->action),
-				"origin", origin_name(c->origin), "fields", c->fields,
-				"status", status_name(c->status), "error", c->error,
-				"refused", c->refused));
+			json_array_append_new(
+				changes,
+				json_pack(
+					"{s:s, s:s, s:s, s:O, s:s, s:s?, s:s?}",
+					"event", c->event, "action",
+					action_name(c->action), "origin",
+					origin_name(c->origin), "fields",
+					c->fields, "status",
+					status_name(c->status), "error",
+					c->error, "refused", c->refused));
 		}
 		a = json_pack("{s:s, s:o, s:i, s:O, s:b, s:b, s:b, s:s?, s:s}",
-			      "name", ap->name, "changes", changes,
-			      "unchanged", (json_int_t)ap->unchanged,
-			      "unmanaged", ap->unmanaged, "orphaned", ap->orphaned,
-			      "stale", ap->stale, "refreshed", ap->refreshed,
-			      "error", ap->error, "status", outcome(afailed, adone));
+			      "name", ap->name, "changes", changes, "unchanged",
+			      (json_int_t)ap->unchanged, "unmanaged",
+			      ap->unmanaged, "orphaned", ap->orphaned, "stale",
+			      ap->stale, "refreshed", ap->refreshed, "error",
+			      ap->error, "status", outcome(afailed, adone));
 		json_array_append_new(accounts, a);
 		failed += afailed;
 		done += adone;
 	}
 	doc = json_pack("{s:i, s:{s:i, s:i, s:i, s:i}, s:o}", "format", 1,
 			"summary", "create", (json_int_t)plan->ncreate,
-			"update", (json_int_t)plan->nupdate,
-			"delete", (json_int_t)plan->ndelete,
-			"unchanged", (json_int_t)plan->nunchanged,
-			"accounts", accounts);
-	json_object_set_new(doc, "commit", commit && *commit ? json_string(commit)
-							      : json_null());
+			"update", (json_int_t)plan->nupdate, "delete",
+			(json_int_t)plan->ndelete, "unchanged",
+			(json_int_t)plan->nunchanged, "accounts", accounts);
+	json_object_set_new(doc, "commit",
+			    commit && *commit ? json_string(commit)
+					      : json_null());
 	json_object_set_new(doc, "status", json_string(outcome(failed, done)));
-	json_object_set_new(doc, "refused", plan->refused ? json_copy(plan->refused)
-							  : json_array());
+	json_object_set_new(doc, "refused",
+			    plan->refused ? json_copy(plan->refused)
+					  : json_array());
 	return doc;
 }
 
@@ -915,20 +959,26 @@ static json_t *plan_identity(const ps_plan *plan)
 		json_t *ch = json_array();
 		for (j = 0; j < ap->nchanges; j++) {
 			const ps_change *c = &ap->changes[j];
-			json_array_append_new(ch, json_pack(
-				"{s:s, s:s, s:o, s:o}", "event", c->event,
-				"action", action_name(c->action),
-				"before", c->before ? json_deep_copy(c->before) : json_null(),
-				"after", c->after ? json_deep_copy(c->after) : json_null()));
+			json_array_append_new(
+				ch,
+				json_pack("{s:s, s:s, s:o, s:o}", "event",
+					  c->event, "action",
+					  action_name(c->action), "before",
+					  c->before ? json_deep_copy(c->before)
+						    : json_null(),
+					  "after",
+					  c->after ? json_deep_copy(c->after)
+						   : json_null()));
 		}
-		json_array_append_new(accts, json_pack("{s:s, s:o}", "name",
-							ap->name, "changes", ch));
+		json_array_append_new(accts,
+				      json_pack("{s:s, s:o}", "name", ap->name,
+						"changes", ch));
 	}
 	ps_hex(sha, plan->config_sha256, 32);
-	return json_pack("{s:s, s:s?, s:s, s:s, s:b, s:o}", "config_sha256", sha,
-			 "state_head", plan->state_head, "state_ref", plan->state_ref,
-			 "api_url", plan->api_url, "refreshed", plan->refreshed,
-			 "accounts", accts);
+	return json_pack("{s:s, s:s?, s:s, s:s, s:b, s:o}", "config_sha256",
+			 sha, "state_head", plan->state_head, "state_ref",
+			 plan->state_ref, "api_url", plan->api_url, "refreshed",
+			 plan->refreshed, "accounts", accts);
 }
 
 int ps_plan_save(const ps_plan *plan, const char *path, ps_error *err)
@@ -941,7 +991,8 @@ int ps_plan_save(const ps_plan *plan, const char *path, ps_error *err)
 
 	json_decref(doc);
 	if (!text)
-		return ps_error_at(err, PS_ELIMIT, path, 0, 0, "cannot write the "
+		return ps_error_at(err, PS_ELIMIT, path, 0, 0,
+				   "cannot write the "
 				   "plan file: larger than %zu bytes (limit)",
 				   PS_JSON_MAX);
 	/* Private (0600 whatever the umask), atomic, durable; a planted
@@ -973,8 +1024,9 @@ static int load_saved(json_t **out, const char *path, ps_error *err)
 				   "cannot read plan file: %s", je.text);
 	if (!json_is_object(doc) ||
 	    !json_is_object(json_object_get(doc, "plan")) ||
-	    strcmp(json_string_value(json_object_get(doc, "kind")) ?
-		   json_string_value(json_object_get(doc, "kind")) : "",
+	    strcmp(json_string_value(json_object_get(doc, "kind"))
+			   ? json_string_value(json_object_get(doc, "kind"))
+			   : "",
 		   PLAN_FILE_KIND)) {
 		json_decref(doc);
 		return ps_error_at(err, PS_EINVALID, path, 0, 0,
@@ -991,8 +1043,8 @@ int ps_plan_saved_refreshed(bool *out, const char *path, ps_error *err)
 
 	if (rc < 0)
 		return rc;
-	*out = json_is_true(json_object_get(json_object_get(doc, "plan"),
-					    "refreshed"));
+	*out = json_is_true(
+		json_object_get(json_object_get(doc, "plan"), "refreshed"));
 	json_decref(doc);
 	return 0;
 }
@@ -1006,7 +1058,8 @@ int ps_plan_check_saved(const ps_plan *fresh, const char *path, ps_error *err)
 		const char *what;
 	} checks[] = {
 		{ "config_sha256", "the config file changed" },
-		{ "state_ref", "the state ref is not the one the plan was made for" },
+		{ "state_ref",
+		  "the state ref is not the one the plan was made for" },
 		{ "state_head", "the snapshot changed (another apply ran?)" },
 		{ "api_url", "the API URL changed" },
 	};
@@ -1020,20 +1073,23 @@ int ps_plan_check_saved(const ps_plan *fresh, const char *path, ps_error *err)
 		json_t *a = json_object_get(saved, checks[i].field);
 		json_t *b = json_object_get(now, checks[i].field);
 		if (!(a == b || (a && b && json_equal(a, b)))) {
-			rc = ps_error_set(err, PS_ESTALE,
-					  "refusing the saved plan %s: %s since it was "
-					  "written; make a new plan", path,
-					  checks[i].what);
+			rc = ps_error_set(
+				err, PS_ESTALE,
+				"refusing the saved plan %s: %s since it was "
+				"written; make a new plan",
+				path, checks[i].what);
 			goto cleanup;
 		}
 	}
 	if (!json_equal(json_object_get(saved, "accounts"),
 			json_object_get(now, "accounts")))
-		rc = ps_error_set(err, PS_ESTALE,
-				  "refusing the saved plan %s: the changes it would "
-				  "make today differ from the saved ones (an "
-				  "environment variable or the live callbacks changed); "
-				  "make a new plan", path);
+		rc = ps_error_set(
+			err, PS_ESTALE,
+			"refusing the saved plan %s: the changes it would "
+			"make today differ from the saved ones (an "
+			"environment variable or the live callbacks changed); "
+			"make a new plan",
+			path);
 cleanup:
 	json_decref(now);
 	json_decref(doc);

@@ -21,7 +21,11 @@
 #include "state.h"
 
 typedef enum { PS_CREATE, PS_UPDATE, PS_DELETE } ps_action;
-typedef enum { PS_ORIGIN_CONFIG, PS_ORIGIN_DASHBOARD, PS_ORIGIN_CONFLICT } ps_origin;
+typedef enum {
+	PS_ORIGIN_CONFIG,
+	PS_ORIGIN_DASHBOARD,
+	PS_ORIGIN_CONFLICT
+} ps_origin;
 typedef enum { PS_PLANNED, PS_DONE, PS_FAILED } ps_status;
 
 typedef struct ps_change {
@@ -31,12 +35,14 @@ typedef struct ps_change {
 	/* [{"path","before"?,"after"?} | {"path","sensitive":true}]. Owned. */
 	json_t *fields;
 	json_t *before; /* sealed base callback; NULL for create. Owned. */
-	json_t *after;  /* sealed desired callback; NULL for delete. Owned. */
+	json_t *after;	/* sealed desired callback; NULL for delete. Owned. */
 	const ps_callback *desired; /* clear values to send; NULL for delete */
 	ps_status status;
-	char *error;    /* why it failed (no sensitive value), or NULL */
-	bool skipped;   /* left alone (on-drift=fail, auth stop) rather than tried */
-	char *refused;  /* why apply would refuse it (ps_plan_mark_guards), or NULL */
+	char *error;  /* why it failed (no sensitive value), or NULL */
+	bool skipped; /* left alone (on-drift=fail, auth stop) rather than tried
+		       */
+	char *refused; /* why apply would refuse it (ps_plan_mark_guards), or
+			  NULL */
 } ps_change;
 
 typedef struct ps_account_plan {
@@ -46,10 +52,11 @@ typedef struct ps_account_plan {
 	ps_change *changes;
 	size_t nchanges;
 	size_t unchanged;
-	json_t *unmanaged;   /* array of events live/snapshot has but config lacks */
-	bool orphaned;       /* in the snapshot, not in the config: left alone */
-	bool stale;          /* snapshot written for other credentials */
-	bool refreshed;      /* compared with live */
+	json_t *unmanaged; /* array of events live/snapshot has but config lacks
+			    */
+	bool orphaned;	   /* in the snapshot, not in the config: left alone */
+	bool stale;	   /* snapshot written for other credentials */
+	bool refreshed;	   /* compared with live */
 	bool prune;
 	/* Sealed callbacks {event: cb} the comparison was made against; during
 	 * apply it is updated with what succeeded, and becomes the new
@@ -63,7 +70,7 @@ typedef struct ps_account_plan {
 	 * changed outside pavesync): recorded in its own commit first. */
 	bool drifted;
 	json_t *drift_lines; /* ["EVENT: changed outside pavesync", …] */
-	char *error;         /* account-level failure (refresh, auth) */
+	char *error;	     /* account-level failure (refresh, auth) */
 	/* Sealed callbacks {event: cb} pavesync last applied (the snapshot's
 	 * "callbacks"); `base` is what is believed live. Apply updates both
 	 * with what succeeded; the document written holds this map and, as
@@ -74,18 +81,18 @@ typedef struct ps_account_plan {
 	 * last-applied callback must be brought up to the config): the next
 	 * write rewrites this account even when nothing else changed. */
 	bool rewrite;
-	bool migrate;        /* the snapshot was read in format 1 */
-	bool migrated;       /* out: a migrated document was staged */
+	bool migrate;  /* the snapshot was read in format 1 */
+	bool migrated; /* out: a migrated document was staged */
 } ps_account_plan;
 
 typedef struct ps_plan {
 	ps_account_plan *accounts; /* sorted by name */
 	size_t naccounts;
 	size_t ncreate, nupdate, ndelete, nunchanged;
-	size_t managed;      /* callbacks in the bases of the planned accounts */
-	size_t nrewrite;     /* accounts with `rewrite` set */
+	size_t managed;	 /* callbacks in the bases of the planned accounts */
+	size_t nrewrite; /* accounts with `rewrite` set */
 	bool refreshed;
-	char *state_head;    /* snapshot commit the plan was made from, or NULL */
+	char *state_head; /* snapshot commit the plan was made from, or NULL */
 	char *state_ref;
 	char *api_url;
 	unsigned char config_sha256[32];
@@ -96,8 +103,8 @@ typedef struct ps_plan {
 
 typedef struct ps_plan_opts {
 	const char *const *only; /* --account names (NULL-terminated) or NULL */
-	bool prune;              /* --prune */
-	const char *api_url;     /* effective API URL (recorded in saved plans) */
+	bool prune;		 /* --prune */
+	const char *api_url; /* effective API URL (recorded in saved plans) */
 } ps_plan_opts;
 
 /*
@@ -188,11 +195,11 @@ typedef void (*ps_progress_fn)(void *ctx, size_t done, size_t total,
 
 typedef struct ps_run_opts {
 	ps_api_opts api;
-	int concurrency;          /* accounts in flight at once; default 8 */
-	ps_progress_fn progress;  /* may be NULL; called under a lock */
+	int concurrency;	 /* accounts in flight at once; default 8 */
+	ps_progress_fn progress; /* may be NULL; called under a lock */
 	void *progress_ctx;
-	long requests;            /* out: requests sent */
-	long connections;         /* out: TCP connections opened */
+	long requests;	  /* out: requests sent */
+	long connections; /* out: TCP connections opened */
 } ps_run_opts;
 
 /*

@@ -29,13 +29,30 @@ extern char **environ;
  * ours, translations (we read git's words), and traces that print
  * credentials (GIT_TRACE_CURL shows Authorization headers). */
 static const char *const dropped_vars[] = {
-	"GIT_ASKPASS", "SSH_ASKPASS", "SSH_ASKPASS_REQUIRE",
-	"GIT_TERMINAL_PROMPT", "GCM_INTERACTIVE", "LC_ALL", "LANGUAGE",
-	"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
-	"GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE",
-	"GIT_TRACE", "GIT_TRACE_CURL", "GIT_TRACE_PACKET", "GIT_TRACE2",
-	"GIT_TRACE2_EVENT", "GIT_TRACE2_PERF", "GIT_CURL_VERBOSE",
-	"GIT_TRACE_SETUP", "GIT_TRACE_PACKFILE", "GIT_REDACT_COOKIES",
+	"GIT_ASKPASS",
+	"SSH_ASKPASS",
+	"SSH_ASKPASS_REQUIRE",
+	"GIT_TERMINAL_PROMPT",
+	"GCM_INTERACTIVE",
+	"LC_ALL",
+	"LANGUAGE",
+	"GIT_DIR",
+	"GIT_WORK_TREE",
+	"GIT_INDEX_FILE",
+	"GIT_OBJECT_DIRECTORY",
+	"GIT_ALTERNATE_OBJECT_DIRECTORIES",
+	"GIT_COMMON_DIR",
+	"GIT_NAMESPACE",
+	"GIT_TRACE",
+	"GIT_TRACE_CURL",
+	"GIT_TRACE_PACKET",
+	"GIT_TRACE2",
+	"GIT_TRACE2_EVENT",
+	"GIT_TRACE2_PERF",
+	"GIT_CURL_VERBOSE",
+	"GIT_TRACE_SETUP",
+	"GIT_TRACE_PACKFILE",
+	"GIT_REDACT_COOKIES",
 	NULL,
 };
 
@@ -61,8 +78,10 @@ static bool dropped(const char *entry)
 static char **child_env(const ps_remote_opts *o)
 {
 	static char *const added[] = {
-		"GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=",
-		"SSH_ASKPASS_REQUIRE=never", "GCM_INTERACTIVE=never",
+		"GIT_TERMINAL_PROMPT=0",
+		"GIT_ASKPASS=",
+		"SSH_ASKPASS_REQUIRE=never",
+		"GCM_INTERACTIVE=never",
 		"LC_ALL=C",
 	};
 	static char batch_ssh[] = "GIT_SSH_COMMAND=ssh -o BatchMode=yes";
@@ -112,8 +131,8 @@ static void keep_tail(ps_buf *out, const char *data, size_t len)
 }
 
 struct run {
-	ps_buf out;      /* stdout and stderr, interleaved, last OUT_KEEP */
-	int status;      /* exit status, or -1 when killed by a signal */
+	ps_buf out; /* stdout and stderr, interleaved, last OUT_KEEP */
+	int status; /* exit status, or -1 when killed by a signal */
 	bool timed_out;
 };
 
@@ -160,7 +179,8 @@ static int run_git(struct run *r, char *const argv[], const ps_remote_opts *o,
 	/* A session of its own: no controlling terminal for git or ssh to
 	 * prompt on, and one process group to kill on timeout. */
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID |
-				 POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+						POSIX_SPAWN_SETSIGMASK |
+						POSIX_SPAWN_SETSIGDEF);
 	e = posix_spawnp(&pid, "git", &fa, &attr, argv, env);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
@@ -169,10 +189,11 @@ static int run_git(struct run *r, char *const argv[], const ps_remote_opts *o,
 	if (e != 0) {
 		close(fds[0]);
 		if (e == ENOENT)
-			return ps_error_set(err, PS_ENOTFOUND,
-					    "the git command is needed to fetch "
-					    "and push the state ref and was not "
-					    "found in PATH");
+			return ps_error_set(
+				err, PS_ENOTFOUND,
+				"the git command is needed to fetch "
+				"and push the state ref and was not "
+				"found in PATH");
 		return ps_error_set(err, PS_ERROR, "cannot run git: %s",
 				    strerror(e));
 	}
@@ -192,7 +213,8 @@ static int run_git(struct run *r, char *const argv[], const ps_remote_opts *o,
 		 * ssh ControlPersist master) keeps the pipe open. */
 		e = poll(&p, 1, left > 0.1 ? 100 : (int)(left * 1000) + 1);
 		if (e < 0 && errno != EINTR) {
-			rc = ps_error_set(err, PS_ERROR, "poll: %s", strerror(errno));
+			rc = ps_error_set(err, PS_ERROR, "poll: %s",
+					  strerror(errno));
 			kill(-pid, SIGKILL);
 			break;
 		}
@@ -269,7 +291,8 @@ static void summarise(char *out, size_t outlen, ps_buf *raw)
 		else if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
 			raw->ptr[i] = '?';
 	}
-	for (s = strtok_r(raw->ptr, "\n", &save); s; s = strtok_r(NULL, "\n", &save)) {
+	for (s = strtok_r(raw->ptr, "\n", &save); s;
+	     s = strtok_r(NULL, "\n", &save)) {
 		while (*s == ' ' || *s == '\t')
 			s++;
 		/* git's and ssh's boilerplate says nothing about the cause. */
@@ -324,40 +347,42 @@ static int run_failed(struct run *r, const char *what, const ps_remote_opts *o,
 	bool changed = said(r, "REMOTE HOST IDENTIFICATION HAS CHANGED") ||
 		       said(r, "Host key for") || said(r, "Offending");
 	double t = o && o->timeout_seconds > 0 ? o->timeout_seconds
-					      : PS_REMOTE_TIMEOUT;
+					       : PS_REMOTE_TIMEOUT;
 
 	summarise(words, sizeof(words) / 2, &r->out);
 	if (r->timed_out)
 		return ps_error_set(err, PS_ETRANSPORT,
 				    "%s%s%s%s: git did not finish within %.0f "
-				    "seconds and was stopped", what,
-				    *url ? " (" : "", url, *url ? ")" : "", t);
+				    "seconds and was stopped",
+				    what, *url ? " (" : "", url,
+				    *url ? ")" : "", t);
 	if (hostkey)
-		return ps_error_set(err, PS_EAUTH,
-				    "%s%s%s%s: the server's ssh host key %s; "
-				    "pavesync refuses it as ssh does (check the "
-				    "key and put it in ~/.ssh/known_hosts): %s",
-				    what, *url ? " (" : "", url, *url ? ")" : "",
-				    changed ? "has CHANGED since it was recorded "
-					      "in ~/.ssh/known_hosts"
-					    : "is not in ~/.ssh/known_hosts",
-				    words);
+		return ps_error_set(
+			err, PS_EAUTH,
+			"%s%s%s%s: the server's ssh host key %s; "
+			"pavesync refuses it as ssh does (check the "
+			"key and put it in ~/.ssh/known_hosts): %s",
+			what, *url ? " (" : "", url, *url ? ")" : "",
+			changed ? "has CHANGED since it was recorded "
+				  "in ~/.ssh/known_hosts"
+				: "is not in ~/.ssh/known_hosts",
+			words);
 	if (creds)
-		return ps_error_set(err, PS_EAUTH,
-				    "%s%s%s%s: the remote wants credentials that "
-				    "are missing or were refused, and pavesync "
-				    "never prompts (ssh: a key in ~/.ssh or an "
-				    "agent; https: a git credential helper): %s",
-				    what, *url ? " (" : "", url, *url ? ")" : "",
-				    words);
+		return ps_error_set(
+			err, PS_EAUTH,
+			"%s%s%s%s: the remote wants credentials that "
+			"are missing or were refused, and pavesync "
+			"never prompts (ssh: a key in ~/.ssh or an "
+			"agent; https: a git credential helper): %s",
+			what, *url ? " (" : "", url, *url ? ")" : "", words);
 	return ps_error_set(err, PS_ERROR, "%s%s%s%s: %s", what,
 			    *url ? " (" : "", url, *url ? ")" : "",
 			    *words ? words : "git failed without a message");
 }
 
 int ps_remote_fetch(bool *found, const char *gitdir, const char *remote,
-		    const char *src, const char *dst, const ps_remote_opts *opts,
-		    ps_error *err)
+		    const char *src, const char *dst,
+		    const ps_remote_opts *opts, ps_error *err)
 {
 	struct run r = { PS_BUF_INIT, -1, false };
 	ps_buf gd = PS_BUF_INIT, spec = PS_BUF_INIT, what = PS_BUF_INIT;
@@ -415,9 +440,14 @@ static bool push_refusal(char *out, size_t outlen, const struct run *r)
 			size_t n = 0;
 
 			if (tab) {
-				for (const char *c = tab + 1; c < p + len && n + 1 < sizeof(line); c++)
-					if (*c != '[' && *c != ']' && *c != '(' && *c != ')')
-						line[n++] = (unsigned char)*c < 0x20 ? '?' : *c;
+				for (const char *c = tab + 1;
+				     c < p + len && n + 1 < sizeof(line); c++)
+					if (*c != '[' && *c != ']' &&
+					    *c != '(' && *c != ')')
+						line[n++] =
+							(unsigned char)*c < 0x20
+								? '?'
+								: *c;
 			}
 			line[n] = '\0';
 			ps_strlcpy(out, n ? line : "rejected", outlen);
@@ -459,8 +489,8 @@ int ps_remote_push(const char *gitdir, const char *remote, const char *ref,
 		rc = ps_error_set(err, PS_EDIVERGED,
 				  "%s rejected the update of %s (%s); pavesync "
 				  "never force-pushes: fetch and run again, or "
-				  "merge the state ref by hand", remote, ref,
-				  reason);
+				  "merge the state ref by hand",
+				  remote, ref, reason);
 		goto cleanup;
 	}
 	ps_buf_printf(&what, "cannot push %s to %s", ref, remote);

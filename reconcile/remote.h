@@ -35,9 +35,9 @@
 #define PS_REMOTE_TIMEOUT 300.0
 
 typedef struct ps_remote_opts {
-	double timeout_seconds;  /* <= 0: PS_REMOTE_TIMEOUT */
-	bool user_ssh_command;   /* core.sshCommand is set: leave ssh alone */
-	const char *url;         /* the remote's URL for messages (scrubbed), or NULL */
+	double timeout_seconds; /* <= 0: PS_REMOTE_TIMEOUT */
+	bool user_ssh_command;	/* core.sshCommand is set: leave ssh alone */
+	const char *url; /* the remote's URL for messages (scrubbed), or NULL */
 } ps_remote_opts;
 
 /*
@@ -50,8 +50,8 @@ typedef struct ps_remote_opts {
  * git said, scrubbed.
  */
 int ps_remote_fetch(bool *found, const char *gitdir, const char *remote,
-		    const char *src, const char *dst, const ps_remote_opts *opts,
-		    ps_error *err);
+		    const char *src, const char *dst,
+		    const ps_remote_opts *opts, ps_error *err);
 
 /*
  * `git --git-dir=GITDIR push REMOTE REF:REF`, never forced. A refusal by

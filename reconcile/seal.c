@@ -194,7 +194,8 @@ void ps_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
 			m = ((ps_fpkey *)k)->memo = ps_malloc(sizeof(*m));
 		m->len = len;
 		memcpy(m->in, data, len);
-		snprintf(m->out, sizeof(m->out), "%s%s", PS_SENSITIVE_PREFIX, hex);
+		snprintf(m->out, sizeof(m->out), "%s%s", PS_SENSITIVE_PREFIX,
+			 hex);
 	}
 }
 
@@ -255,7 +256,8 @@ static json_t *normalize(const json_t *spec, const ps_fpkey *k)
 		return NULL;
 	out = json_object();
 	url = json_object_get(spec, "url");
-	json_object_set_new(out, "url", url ? json_deep_copy(url) : json_string(""));
+	json_object_set_new(out, "url",
+			    url ? json_deep_copy(url) : json_string(""));
 
 	method = json_object_get(spec, "method");
 	if (ps_is_fingerprint(method)) {
@@ -267,8 +269,7 @@ static json_t *normalize(const json_t *spec, const ps_fpkey *k)
 				*p = (char)(*p - 'a' + 'A');
 		json_object_set_new(out, "method", json_string(m));
 		free(m);
-	} else if (!method || json_is_null(method) ||
-		   json_is_string(method)) {
+	} else if (!method || json_is_null(method) || json_is_string(method)) {
 		json_object_set_new(out, "method", json_string("POST"));
 	} else {
 		json_object_set_new(out, "method", json_deep_copy(method));
@@ -281,10 +282,12 @@ static json_t *normalize(const json_t *spec, const ps_fpkey *k)
 		src = parsed = object_field(spec, "headers");
 	if (json_is_object(src)) {
 		lower = json_object();
-		json_object_foreach((json_t *)src, name, v) {
+		json_object_foreach((json_t *)src, name, v)
+		{
 			char *l = lowercase(name);
-			json_object_set_new(lower, l, k ? seal_one(v, k)
-							: json_deep_copy(v));
+			json_object_set_new(lower, l,
+					    k ? seal_one(v, k)
+					      : json_deep_copy(v));
 			free(l);
 		}
 	} else if (!src || json_is_null(src)) {
@@ -301,7 +304,8 @@ static json_t *normalize(const json_t *spec, const ps_fpkey *k)
 	if (k && !json_is_object(v)) {
 		/* A payload the server sent in a shape we cannot take apart
 		 * (a string that is not a JSON object, a list…) may hold a
-		 * secret anywhere in it: sealed whole, never stored in clear. */
+		 * secret anywhere in it: sealed whole, never stored in clear.
+		 */
 		json_t *sealed = seal_one(v, k);
 		json_decref(v);
 		v = sealed;
@@ -402,7 +406,8 @@ json_t *ps_callback_seal(const json_t *spec, const json_t *sensitive,
 
 	if (!out)
 		return NULL;
-	json_array_foreach(sensitive, i, v) {
+	json_array_foreach(sensitive, i, v)
+	{
 		const char *ptr = json_string_value(v);
 		/* Header values were all sealed by normalize. */
 		if (ptr && strncmp(ptr, "/headers/", 9))

@@ -40,7 +40,8 @@ typedef struct ps_fpkey {
 
 /* Derive the account's fingerprint key (reads PAVESYNC_FINGERPRINT_KEY).
  * Release it with ps_fpkey_wipe. */
-void ps_fpkey_derive(ps_fpkey *out, const char *account, const char *api_secret);
+void ps_fpkey_derive(ps_fpkey *out, const char *account,
+		     const char *api_secret);
 
 /* The same with the value of PAVESYNC_FINGERPRINT_KEY given (NULL or ""
  * when unset): getenv scans the whole environment, and a plan of 10,000

@@ -34,7 +34,8 @@ static size_t path_add(struct ctx *c, const char *name)
 
 	if (n > 0)
 		c->len += (size_t)n < sizeof(c->path) - c->len
-				  ? (size_t)n : sizeof(c->path) - c->len - 1;
+				  ? (size_t)n
+				  : sizeof(c->path) - c->len - 1;
 	return mark;
 }
 
@@ -55,21 +56,28 @@ struct field {
 static const char *type_name(const json_t *v)
 {
 	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "a list";
-	case JSON_STRING: return "a string";
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "a list";
+	case JSON_STRING:
+		return "a string";
 	case JSON_INTEGER:
-	case JSON_REAL: return "a number";
+	case JSON_REAL:
+		return "a number";
 	case JSON_TRUE:
-	case JSON_FALSE: return "a boolean";
-	case JSON_NULL: return "null";
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+		return "null";
 	}
 	return "a value";
 }
 
 static bool wrong_type(struct ctx *c, const json_t *v, const char *want)
 {
-	snprintf(c->why, sizeof(c->why), "is %s, expected %s", type_name(v), want);
+	snprintf(c->why, sizeof(c->why), "is %s, expected %s", type_name(v),
+		 want);
 	return false;
 }
 
@@ -78,7 +86,8 @@ static bool is_hex(const char *s, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
 			return false;
 	return s[n] == '\0';
 }
@@ -100,9 +109,11 @@ static bool check_format(const json_t *v, struct ctx *c)
 	if (json_integer_value(v) < PS_STATE_FORMAT_MIN ||
 	    json_integer_value(v) > PS_STATE_FORMAT) {
 		snprintf(c->why, sizeof(c->why),
-			 "is %lld: this pavesync reads formats %d to %d (a newer "
-			 "pavesync wrote it?)", (long long)json_integer_value(v),
-			 PS_STATE_FORMAT_MIN, PS_STATE_FORMAT);
+			 "is %lld: this pavesync reads formats %d to %d (a "
+			 "newer "
+			 "pavesync wrote it?)",
+			 (long long)json_integer_value(v), PS_STATE_FORMAT_MIN,
+			 PS_STATE_FORMAT);
 		return false;
 	}
 	c->format = json_integer_value(v);
@@ -127,7 +138,8 @@ static bool check_fingerprint(const json_t *v, struct ctx *c)
 	if (!json_is_string(v))
 		return wrong_type(c, v, "a fingerprint");
 	if (!is_fingerprint(v)) {
-		snprintf(c->why, sizeof(c->why), "is not a fingerprint (\"%s<32 hex>\")",
+		snprintf(c->why, sizeof(c->why),
+			 "is not a fingerprint (\"%s<32 hex>\")",
 			 PS_SENSITIVE_PREFIX);
 		return false;
 	}
@@ -139,7 +151,8 @@ static bool check_key_id(const json_t *v, struct ctx *c)
 	if (!json_is_string(v))
 		return wrong_type(c, v, "a key id");
 	if (json_string_length(v) != 12 || !is_hex(json_string_value(v), 12)) {
-		snprintf(c->why, sizeof(c->why), "is not a key id (12 lowercase hex digits)");
+		snprintf(c->why, sizeof(c->why),
+			 "is not a key id (12 lowercase hex digits)");
 		return false;
 	}
 	return true;
@@ -160,13 +173,15 @@ static bool check_headers(const json_t *v, struct ctx *c)
 		return true;
 	if (!json_is_object(v))
 		return wrong_type(c, v, "an object or a fingerprint");
-	json_object_foreach((json_t *)v, name, h) {
+	json_object_foreach((json_t *)v, name, h)
+	{
 		if (!is_fingerprint(h)) {
 			/* A header value in clear must never be used (or
 			 * re-committed) as if it were sealed. */
 			snprintf(c->why, sizeof(c->why),
 				 "value of \"%.64s\" is not a fingerprint "
-				 "(header values are never stored in clear)", name);
+				 "(header values are never stored in clear)",
+				 name);
 			return false;
 		}
 	}
@@ -182,15 +197,15 @@ static size_t depth(const json_t *v, size_t limit)
 	if (!limit)
 		return 1;
 	if (json_is_object(v)) {
-		json_object_foreach((json_t *)v, k, child)
-			if ((sub = depth(child, limit - 1)) > d)
-				d = sub;
+		json_object_foreach((json_t *)v, k,
+				    child) if ((sub = depth(child, limit - 1)) >
+					       d) d = sub;
 		return d + 1;
 	}
 	if (json_is_array(v)) {
-		json_array_foreach(v, i, child)
-			if ((sub = depth(child, limit - 1)) > d)
-				d = sub;
+		json_array_foreach(
+			v, i, child) if ((sub = depth(child, limit - 1)) > d)
+			d = sub;
 		return d + 1;
 	}
 	return 0;
@@ -203,7 +218,8 @@ static bool check_payload(const json_t *v, struct ctx *c)
 	if (!json_is_object(v))
 		return wrong_type(c, v, "an object or a fingerprint");
 	if (depth(v, PS_SNAPDOC_MAX_DEPTH + 1) > PS_SNAPDOC_MAX_DEPTH) {
-		snprintf(c->why, sizeof(c->why), "is nested deeper than %d levels",
+		snprintf(c->why, sizeof(c->why),
+			 "is nested deeper than %d levels",
 			 PS_SNAPDOC_MAX_DEPTH);
 		return false;
 	}
@@ -264,7 +280,8 @@ static bool check_object(const json_t *obj, const struct field *table,
 			return false;
 		path_cut(c, mark);
 	}
-	json_object_foreach((json_t *)obj, name, v) {
+	json_object_foreach((json_t *)obj, name, v)
+	{
 		for (f = table; f->name && strcmp(f->name, name); f++)
 			;
 		if (!f->name) {
@@ -292,7 +309,8 @@ static bool check_events(const json_t *v, struct ctx *c, bool allow_null)
 			 json_object_size(v), PS_SNAPDOC_MAX_EVENTS);
 		return false;
 	}
-	json_object_foreach((json_t *)v, event, cb) {
+	json_object_foreach((json_t *)v, event, cb)
+	{
 		size_t mark;
 
 		if (!*event || strlen(event) > PS_SNAPDOC_MAX_NAME ||
@@ -309,8 +327,10 @@ static bool check_events(const json_t *v, struct ctx *c, bool allow_null)
 			continue;
 		}
 		if (!json_is_object(cb))
-			return wrong_type(c, cb, allow_null ? "an object (a callback) or null"
-							    : "an object (a callback)");
+			return wrong_type(
+				c, cb,
+				allow_null ? "an object (a callback) or null"
+					   : "an object (a callback)");
 		if (!check_object(cb, callback_fields, c))
 			return false;
 		path_cut(c, mark);
@@ -346,8 +366,8 @@ static bool check_callbacks(const json_t *v, struct ctx *c)
 static bool check_live(const json_t *v, struct ctx *c)
 {
 	if (c->format < 2) {
-		snprintf(c->why, sizeof(c->why), "is not a field of format %lld",
-			 (long long)c->format);
+		snprintf(c->why, sizeof(c->why),
+			 "is not a field of format %lld", (long long)c->format);
 		return false;
 	}
 	return check_events(v, c, true);

@@ -48,22 +48,22 @@ enum change { CH_NONE = 0, CH_PUT, CH_REMOVE };
 
 struct entry {
 	char *name;
-	json_t *doc;       /* committed document, once loaded */
-	git_oid blob;      /* its blob (valid when committed) */
-	bool committed;    /* in the snapshot */
-	bool loaded;       /* doc parsed (lazy snapshots parse on first use) */
-	json_t *staged;    /* CH_PUT: the new document */
+	json_t *doc;	/* committed document, once loaded */
+	git_oid blob;	/* its blob (valid when committed) */
+	bool committed; /* in the snapshot */
+	bool loaded;	/* doc parsed (lazy snapshots parse on first use) */
+	json_t *staged; /* CH_PUT: the new document */
 	enum change change;
-	git_oid pending;   /* during a commit: the blob written for `staged` */
+	git_oid pending; /* during a commit: the blob written for `staged` */
 };
 
 struct ps_state {
 	git_repository *repo; /* NULL while the repository does not exist */
-	char *path;           /* as given to ps_state_open */
-	char *gitdir;         /* common git directory, no trailing '/'; "" */
-	char *ref;            /* full ref name */
+	char *path;	      /* as given to ps_state_open */
+	char *gitdir;	      /* common git directory, no trailing '/'; "" */
+	char *ref;	      /* full ref name */
 	bool has_head;
-	git_oid head;         /* the commit the snapshot was read at */
+	git_oid head; /* the commit the snapshot was read at */
 	char head_hex[GIT_OID_HEXSZ + 1];
 
 	struct entry **entries; /* sorted by name */
@@ -76,8 +76,8 @@ struct ps_state {
 	bool view_dirty;
 
 	bool git_inited;
-	bool lazy;            /* PS_STATE_LAZY: parse documents on first use */
-	bool tracking;        /* read from a remote's copy: never committed to */
+	bool lazy;     /* PS_STATE_LAZY: parse documents on first use */
+	bool tracking; /* read from a remote's copy: never committed to */
 	/* The thread that opened the snapshot: libgit2 objects (st->repo)
 	 * are used from it alone (libgit2's threading rules). */
 	pthread_t owner;
@@ -263,20 +263,23 @@ static int parse_doc(json_t **out, const char *name, const char *at,
 			json_integer_value(format) >= PS_STATE_FORMAT_MIN &&
 			json_integer_value(format) <= PS_STATE_FORMAT)) {
 		json_decref(doc);
-		return ps_error_set(err, PS_EINVALID,
-				    "accounts/%s.json at %s: unsupported snapshot "
-				    "format (this pavesync reads formats %d to %d)",
-				    name, at, PS_STATE_FORMAT_MIN, PS_STATE_FORMAT);
+		return ps_error_set(
+			err, PS_EINVALID,
+			"accounts/%s.json at %s: unsupported snapshot "
+			"format (this pavesync reads formats %d to %d)",
+			name, at, PS_STATE_FORMAT_MIN, PS_STATE_FORMAT);
 	}
 	/* Every field is checked before anything uses the document: a field
 	 * of the wrong type must not be read as "absent" (issue 9). */
 	if (ps_snapdoc_check(doc, name, at, &bad) < 0) {
 		json_decref(doc);
-		return ps_error_set(err, PS_EINVALID,
-				    "%s; the snapshot is damaged and nothing was "
-				    "done: fix the file in a new commit on the "
-				    "state ref, or move the ref back to a good "
-				    "commit (pavesync history)", bad.message);
+		return ps_error_set(
+			err, PS_EINVALID,
+			"%s; the snapshot is damaged and nothing was "
+			"done: fix the file in a new commit on the "
+			"state ref, or move the ref back to a good "
+			"commit (pavesync history)",
+			bad.message);
 	}
 	*out = doc;
 	return 0;
@@ -296,21 +299,24 @@ static int read_doc(json_t **out, ps_state *st, const char *name,
 	/* Checked in every build, not left to ThreadSanitizer, which does
 	 * not see inside libgit2. */
 	if (!pthread_equal(pthread_self(), st->owner))
-		return ps_error_set(err, PS_ERROR,
-				    "internal error: accounts/%s.json read from a "
-				    "thread that does not own the state repository",
-				    name);
+		return ps_error_set(
+			err, PS_ERROR,
+			"internal error: accounts/%s.json read from a "
+			"thread that does not own the state repository",
+			name);
 	if ((e = git_blob_lookup(&blob, st->repo, id)) < 0)
-		return git_fail(err, PS_ERROR, e, "cannot read accounts/%s.json at %s",
-				name, at);
+		return git_fail(err, PS_ERROR, e,
+				"cannot read accounts/%s.json at %s", name, at);
 	size = git_blob_rawsize(blob);
 	if (size > DOC_MAX) {
 		git_blob_free(blob);
-		return ps_error_set(err, PS_ELIMIT,
-				    "accounts/%s.json at %s: larger than %zu bytes",
-				    name, at, DOC_MAX);
+		return ps_error_set(
+			err, PS_ELIMIT,
+			"accounts/%s.json at %s: larger than %zu bytes", name,
+			at, DOC_MAX);
 	}
-	rc = parse_doc(out, name, at, git_blob_rawcontent(blob), (size_t)size, err);
+	rc = parse_doc(out, name, at, git_blob_rawcontent(blob), (size_t)size,
+		       err);
 	git_blob_free(blob);
 	return rc;
 }
@@ -346,8 +352,10 @@ static int load_commit(ps_state *st, const git_oid *id, ps_error *err)
 				  st->ref, at);
 		goto cleanup;
 	}
-	if ((e = git_tree_lookup(&accounts, st->repo, git_tree_entry_id(te))) < 0) {
-		rc = git_fail(err, PS_ERROR, e, "cannot read accounts/ at %s", at);
+	if ((e = git_tree_lookup(&accounts, st->repo, git_tree_entry_id(te))) <
+	    0) {
+		rc = git_fail(err, PS_ERROR, e, "cannot read accounts/ at %s",
+			      at);
 		goto cleanup;
 	}
 
@@ -415,17 +423,21 @@ static int peel_failed(ps_state *st, git_reference *ref, int e, ps_error *err)
 	git_error_clear();
 	if (git_repository_odb(&odb, st->repo) == 0 &&
 	    (e = git_odb_read(&o, odb, id)) < 0) {
-		rc = git_fail(err, PS_ERROR, e,
-			      "the state ref %s points at %s, which cannot be "
-			      "read: the repository %s is damaged (a truncated "
-			      "pack or a missing object; see git fsck). Nothing "
-			      "was done", st->ref, at, st->gitdir);
+		rc = git_fail(
+			err, PS_ERROR, e,
+			"the state ref %s points at %s, which cannot be "
+			"read: the repository %s is damaged (a truncated "
+			"pack or a missing object; see git fsck). Nothing "
+			"was done",
+			st->ref, at, st->gitdir);
 	} else {
-		rc = ps_error_set(err, PS_EINVALID,
-				  "the state ref %s points at %s, which is a %s, "
-				  "not a commit", st->ref, at,
-				  o ? git_object_type2string(git_odb_object_type(o))
-				    : "object");
+		rc = ps_error_set(
+			err, PS_EINVALID,
+			"the state ref %s points at %s, which is a %s, "
+			"not a commit",
+			st->ref, at,
+			o ? git_object_type2string(git_odb_object_type(o))
+			  : "object");
 	}
 	git_odb_object_free(o);
 	git_odb_free(odb);
@@ -444,8 +456,8 @@ static int read_ref(git_oid *out, bool *found, ps_state *st, ps_error *err)
 	if (e == GIT_ENOTFOUND)
 		return 0;
 	if (e < 0)
-		return git_fail(err, PS_ERROR, e, "cannot read the state ref %s",
-				st->ref);
+		return git_fail(err, PS_ERROR, e,
+				"cannot read the state ref %s", st->ref);
 	if (git_reference_type(ref) != GIT_REFERENCE_DIRECT) {
 		rc = ps_error_set(err, PS_EINVALID,
 				  "the state ref %s is a symbolic ref to %s; "
@@ -493,7 +505,8 @@ static int normalise_ref(char **out, const char *ref, ps_error *err)
 		ps_buf_release(&b);
 		return ps_error_set(err, PS_EINVALID,
 				    "\"%s\" is not a valid ref name for the "
-				    "state (--state-ref)", ref);
+				    "state (--state-ref)",
+				    ref);
 	}
 	*out = ps_buf_detach(&b, NULL);
 	return 0;
@@ -558,7 +571,8 @@ static int refuse_checked_out(const ps_state *st, const char *workdir,
 			      "the state ref %s is checked out in the work "
 			      "tree %s; pavesync never writes to a checked-out "
 			      "branch: choose another ref with --state-ref "
-			      "(default %s)", st->ref, wd, PS_STATE_DEFAULT_REF);
+			      "(default %s)",
+			      st->ref, wd, PS_STATE_DEFAULT_REF);
 	free(wd);
 	return rc;
 }
@@ -580,16 +594,20 @@ static int check_not_checked_out(ps_state *st, ps_error *err)
 		if ((rc = head_is(&yes, st->repo, st->ref, err)) < 0)
 			return rc;
 		if (yes)
-			return refuse_checked_out(st, git_repository_workdir(st->repo), err);
+			return refuse_checked_out(
+				st, git_repository_workdir(st->repo), err);
 	}
 	if (git_repository_is_worktree(st->repo) &&
-	    git_repository_open_ext(&main_repo, git_repository_commondir(st->repo),
+	    git_repository_open_ext(&main_repo,
+				    git_repository_commondir(st->repo),
 				    GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0) {
 		if (!git_repository_is_bare(main_repo)) {
 			if ((rc = head_is(&yes, main_repo, st->ref, err)) < 0)
 				goto cleanup;
 			if (yes) {
-				rc = refuse_checked_out(st, git_repository_workdir(main_repo), err);
+				rc = refuse_checked_out(
+					st, git_repository_workdir(main_repo),
+					err);
 				goto cleanup;
 			}
 		}
@@ -653,27 +671,28 @@ static int explain_unopenable(const char *path, ps_error *err)
 	    access(head.ptr, F_OK) == 0) {
 		char *abs = realpath(path, NULL);
 
-		rc = ps_error_set(err, PS_EINVALID,
-				  "the repository %s is owned by another user "
-				  "(uid %u; pavesync runs as uid %u), and git's "
-				  "safe.directory rule refuses it as git does: run "
-				  "pavesync as its owner, or if you trust it: git "
-				  "config --global --add safe.directory %s%s%s%s",
-				  path, (unsigned)sb.st_uid, (unsigned)geteuid(),
-				  abs ? abs : path,
-				  home_unreadable ? " (HOME " : "",
-				  home_unreadable ? home : "",
-				  home_unreadable ? " cannot be read, so no "
-						    "safe.directory entry applies)"
-						  : "");
+		rc = ps_error_set(
+			err, PS_EINVALID,
+			"the repository %s is owned by another user "
+			"(uid %u; pavesync runs as uid %u), and git's "
+			"safe.directory rule refuses it as git does: run "
+			"pavesync as its owner, or if you trust it: git "
+			"config --global --add safe.directory %s%s%s%s",
+			path, (unsigned)sb.st_uid, (unsigned)geteuid(),
+			abs ? abs : path, home_unreadable ? " (HOME " : "",
+			home_unreadable ? home : "",
+			home_unreadable ? " cannot be read, so no "
+					  "safe.directory entry applies)"
+					: "");
 		free(abs);
 	} else if (home_unreadable) {
-		rc = ps_error_set(err, PS_EINVALID,
-				  "cannot read git's global config %s (%s): "
-				  "pavesync reads git configuration like git; "
-				  "give the job a readable HOME (under systemd's "
-				  "ProtectHome=, a home outside /home)",
-				  gc.ptr, strerror(home_errno));
+		rc = ps_error_set(
+			err, PS_EINVALID,
+			"cannot read git's global config %s (%s): "
+			"pavesync reads git configuration like git; "
+			"give the job a readable HOME (under systemd's "
+			"ProtectHome=, a home outside /home)",
+			gc.ptr, strerror(home_errno));
 	}
 	ps_buf_release(&dotgit);
 	ps_buf_release(&gc);
@@ -695,15 +714,21 @@ static int check_dir_writable(const char *dir, bool must_exist, ps_error *err)
 	return ps_error_set(err, PS_EINVALID,
 			    "cannot write to the state repository: %s: %s "
 			    "(pavesync runs as uid %u and must write objects "
-			    "and refs there)", dir, strerror(errno),
-			    (unsigned)geteuid());
+			    "and refs there)",
+			    dir, strerror(errno), (unsigned)geteuid());
 }
 
 static int check_writable(ps_state *st, ps_error *err)
 {
 	ps_buf p = PS_BUF_INIT;
-	const char *fixed[] = { "", "/objects", "/objects/pack", "/objects/info",
-				"/refs", "/refs/heads", "/logs", "/logs/refs",
+	const char *fixed[] = { "",
+				"/objects",
+				"/objects/pack",
+				"/objects/info",
+				"/refs",
+				"/refs/heads",
+				"/logs",
+				"/logs/refs",
 				"/logs/refs/heads" };
 	DIR *d = NULL;
 	struct dirent *de;
@@ -716,9 +741,11 @@ static int check_writable(ps_state *st, ps_error *err)
 		rc = check_dir_writable(p.ptr, i < 2, err);
 	}
 	/* The directories on the way to the ref (refs/heads/a/b). */
-	for (slash = strchr(st->ref, '/'); slash && !rc; slash = strchr(slash + 1, '/')) {
+	for (slash = strchr(st->ref, '/'); slash && !rc;
+	     slash = strchr(slash + 1, '/')) {
 		ps_buf_reset(&p);
-		ps_buf_printf(&p, "%s/%.*s", st->gitdir, (int)(slash - st->ref), st->ref);
+		ps_buf_printf(&p, "%s/%.*s", st->gitdir, (int)(slash - st->ref),
+			      st->ref);
 		rc = check_dir_writable(p.ptr, false, err);
 	}
 	/* Loose objects go into objects/XX. */
@@ -729,7 +756,8 @@ static int check_writable(ps_state *st, ps_error *err)
 			if (strlen(de->d_name) != 2 || de->d_name[0] == '.')
 				continue;
 			ps_buf_reset(&p);
-			ps_buf_printf(&p, "%s/objects/%s", st->gitdir, de->d_name);
+			ps_buf_printf(&p, "%s/objects/%s", st->gitdir,
+				      de->d_name);
 			rc = check_dir_writable(p.ptr, false, err);
 		}
 		closedir(d);
@@ -744,9 +772,11 @@ static int log_all_ref_updates(ps_state *st, ps_error *err)
 	int e;
 
 	if ((e = git_repository_config(&cfg, st->repo)) < 0 ||
-	    (e = git_config_set_string(cfg, "core.logAllRefUpdates", "always")) < 0) {
+	    (e = git_config_set_string(cfg, "core.logAllRefUpdates",
+				       "always")) < 0) {
 		git_config_free(cfg);
-		return git_fail(err, PS_ERROR, e, "cannot configure %s", st->path);
+		return git_fail(err, PS_ERROR, e, "cannot configure %s",
+				st->path);
 	}
 	git_config_free(cfg);
 	return 0;
@@ -799,10 +829,13 @@ int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 		/* Bare, so no work tree exists to get in the way; HEAD names
 		 * the state ref, so `git log` and `git clone` of this
 		 * repository show the snapshot. */
-		git_repository_init_options_init(&io, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
-		io.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
+		git_repository_init_options_init(
+			&io, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+		io.flags =
+			GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
 		io.initial_head = st->ref;
-		if ((e = git_repository_init_ext(&st->repo, repo_path, &io)) < 0) {
+		if ((e = git_repository_init_ext(&st->repo, repo_path, &io)) <
+		    0) {
 			rc = git_fail(err, PS_ERROR, e,
 				      "cannot create the state repository %s",
 				      repo_path);
@@ -815,18 +848,20 @@ int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 			goto fail;
 	} else {
 		e = git_repository_open_ext(&st->repo, repo_path,
-					    GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+					    GIT_REPOSITORY_OPEN_NO_SEARCH,
+					    NULL);
 		if (e < 0 && (rc = explain_unopenable(repo_path, err)) < 0) {
 			git_error_clear();
 			goto fail;
 		}
 		if (e == GIT_ENOTFOUND) {
 			git_error_clear();
-			rc = ps_error_set(err, PS_EINVALID,
-					  "%s is not a git repository (give "
-					  "--state-repo an existing repository, "
-					  "or a new or empty directory)",
-					  repo_path);
+			rc = ps_error_set(
+				err, PS_EINVALID,
+				"%s is not a git repository (give "
+				"--state-repo an existing repository, "
+				"or a new or empty directory)",
+				repo_path);
 			goto fail;
 		}
 		if (e < 0) {
@@ -903,7 +938,8 @@ static void view_refresh(const ps_state *cst)
 		return;
 	if (st->view_alloc < st->nentries) {
 		st->view_alloc = st->nentries;
-		st->view = ps_realloc(st->view, st->view_alloc * sizeof(*st->view));
+		st->view = ps_realloc(st->view,
+				      st->view_alloc * sizeof(*st->view));
 	}
 	st->nview = 0;
 	for (size_t i = 0; i < st->nentries; i++)
@@ -1091,7 +1127,8 @@ void ps_state_put(ps_state *st, const char *account, json_t *doc)
 		return;
 	}
 	at = entry_find(st, account);
-	e = at >= 0 ? st->entries[at] : entry_insert(st, (size_t)(-at - 1), account);
+	e = at >= 0 ? st->entries[at]
+		    : entry_insert(st, (size_t)(-at - 1), account);
 	json_decref(e->staged);
 	e->staged = doc;
 	e->change = CH_PUT;
@@ -1139,7 +1176,8 @@ static int make_signature(git_signature **out, git_repository *repo,
 
 static void trim_newlines(ps_buf *b)
 {
-	while (b->len && (b->ptr[b->len - 1] == '\n' || b->ptr[b->len - 1] == '\r'))
+	while (b->len &&
+	       (b->ptr[b->len - 1] == '\n' || b->ptr[b->len - 1] == '\r'))
 		b->ptr[--b->len] = '\0';
 }
 
@@ -1148,7 +1186,9 @@ static int build_message(ps_buf *msg, const char *subject, const char *body)
 	ps_buf tmp = PS_BUF_INIT;
 	int rc = 0;
 
-	rc |= ps_buf_puts(msg, subject && *subject ? subject : "pavesync: update snapshot");
+	rc |= ps_buf_puts(msg, subject && *subject
+				       ? subject
+				       : "pavesync: update snapshot");
 	trim_newlines(msg);
 	if (body && *body) {
 		rc |= ps_buf_puts(&tmp, body);
@@ -1202,28 +1242,31 @@ static int move_ref(ps_state *st, const git_oid *id, const char *logmsg,
 	int e;
 
 	if (st->has_head)
-		e = git_reference_create_matching(&ref, st->repo, st->ref, id, 1,
-						  &st->head, logmsg);
+		e = git_reference_create_matching(&ref, st->repo, st->ref, id,
+						  1, &st->head, logmsg);
 	else
-		e = git_reference_create(&ref, st->repo, st->ref, id, 0, logmsg);
+		e = git_reference_create(&ref, st->repo, st->ref, id, 0,
+					 logmsg);
 	git_reference_free(ref);
 	if (e == 0)
 		return 0;
 	if (e == GIT_ELOCKED) {
 		git_error_clear();
-		return ps_error_set(err, PS_ECONFLICT,
-				    "the state ref %s is being written by another "
-				    "process (%s/%s.lock exists); nothing was "
-				    "overwritten — run again (a lock file left by "
-				    "a killed run is removed by the next run)",
-				    st->ref, st->gitdir, st->ref);
+		return ps_error_set(
+			err, PS_ECONFLICT,
+			"the state ref %s is being written by another "
+			"process (%s/%s.lock exists); nothing was "
+			"overwritten — run again (a lock file left by "
+			"a killed run is removed by the next run)",
+			st->ref, st->gitdir, st->ref);
 	}
 	if (e == GIT_EMODIFIED || e == GIT_EEXISTS || e == GIT_ENOTFOUND) {
 		git_error_clear();
 		return ps_error_set(err, PS_ECONFLICT,
 				    "the state ref %s moved while this run was "
 				    "working (another writer?); nothing was "
-				    "overwritten — run again", st->ref);
+				    "overwritten — run again",
+				    st->ref);
 	}
 	return git_fail(err, PS_ERROR, e, "cannot update the state ref %s",
 			st->ref);
@@ -1254,7 +1297,8 @@ static int bulk_begin(struct bulk *b, ps_state *st, ps_error *err)
 	int e;
 
 	if ((e = git_repository_open_ext(&b->repo, st->gitdir,
-					 GIT_REPOSITORY_OPEN_NO_SEARCH, NULL)) < 0 ||
+					 GIT_REPOSITORY_OPEN_NO_SEARCH, NULL)) <
+		    0 ||
 	    (e = git_repository_odb(&b->odb, b->repo)) < 0 ||
 	    (e = git_mempack_new(&mem)) < 0)
 		return git_fail(err, PS_ERROR, e, "cannot prepare to write %s",
@@ -1284,7 +1328,8 @@ static int bulk_finish(struct bulk *b, ps_error *err)
 		if (wp)
 			wp->free(wp);
 		git_buf_dispose(&pack);
-		return git_fail(err, PS_ERROR, e, "cannot write the new objects");
+		return git_fail(err, PS_ERROR, e,
+				"cannot write the new objects");
 	}
 	wp->free(wp);
 	git_buf_dispose(&pack);
@@ -1354,9 +1399,10 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 	if (nchanged == 0)
 		return 0;
 	if (st->tracking)
-		return ps_error_set(err, PS_EINVALID,
-				    "the snapshot was read from a remote-tracking "
-				    "ref, which pavesync never commits to");
+		return ps_error_set(
+			err, PS_EINVALID,
+			"the snapshot was read from a remote-tracking "
+			"ref, which pavesync never commits to");
 	if (!st->repo)
 		return ps_error_set(err, PS_EINVALID,
 				    "the state repository %s does not exist "
@@ -1364,11 +1410,13 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 				    st->path);
 	for (size_t i = 0; i < st->nentries; i++) {
 		const struct entry *en = st->entries[i];
-		if (en->change != CH_NONE && !ps_account_name_is_valid(en->name))
-			return ps_error_set(err, PS_EINVALID,
-					    "invalid account name \"%s\" "
-					    "(expected [a-z0-9][a-z0-9_-]{0,62})",
-					    en->name);
+		if (en->change != CH_NONE &&
+		    !ps_account_name_is_valid(en->name))
+			return ps_error_set(
+				err, PS_EINVALID,
+				"invalid account name \"%s\" "
+				"(expected [a-z0-9][a-z0-9_-]{0,62})",
+				en->name);
 	}
 
 	w = st->repo;
@@ -1387,10 +1435,11 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 		}
 		te = git_tree_entry_byname(root, "accounts");
 		if (te && git_tree_entry_type(te) == GIT_OBJECT_TREE &&
-		    (e = git_tree_lookup(&accounts, w,
-					 git_tree_entry_id(te))) < 0) {
+		    (e = git_tree_lookup(&accounts, w, git_tree_entry_id(te))) <
+			    0) {
 			rc = git_fail(err, PS_ERROR, e,
-				      "cannot read accounts/ at %s", st->head_hex);
+				      "cannot read accounts/ at %s",
+				      st->head_hex);
 			goto cleanup;
 		}
 	}
@@ -1398,7 +1447,8 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 	/* Edit the existing accounts tree in place: unchanged entries (and
 	 * any foreign file) keep their ids and are never rewritten. */
 	if ((e = git_treebuilder_new(&abld, w, accounts)) < 0) {
-		rc = git_fail(err, PS_ERROR, e, "cannot build the accounts tree");
+		rc = git_fail(err, PS_ERROR, e,
+			      "cannot build the accounts tree");
 		goto cleanup;
 	}
 	for (size_t i = 0; i < st->nentries; i++) {
@@ -1410,9 +1460,11 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 		ps_buf_printf(&file, "%s.json", en->name);
 		te = git_treebuilder_get(abld, file.ptr);
 		if (en->change == CH_REMOVE) {
-			if (te && (e = git_treebuilder_remove(abld, file.ptr)) < 0) {
+			if (te &&
+			    (e = git_treebuilder_remove(abld, file.ptr)) < 0) {
 				rc = git_fail(err, PS_ERROR, e,
-					      "cannot remove accounts/%s", file.ptr);
+					      "cannot remove accounts/%s",
+					      file.ptr);
 				goto cleanup;
 			}
 			continue;
@@ -1422,14 +1474,16 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 			/* Never write what the next run could not read. */
 			if (!text || strlen(text) > DOC_MAX) {
 				free(text);
-				rc = ps_error_set(err, PS_ELIMIT, "cannot write "
-						  "accounts/%s: larger than %zu "
-						  "bytes (limit)", file.ptr,
-						  DOC_MAX);
+				rc = ps_error_set(
+					err, PS_ELIMIT,
+					"cannot write "
+					"accounts/%s: larger than %zu "
+					"bytes (limit)",
+					file.ptr, DOC_MAX);
 				goto cleanup;
 			}
-			e = git_blob_create_from_buffer(&en->pending, w,
-							text, strlen(text));
+			e = git_blob_create_from_buffer(&en->pending, w, text,
+							strlen(text));
 			free(text);
 		}
 		if (e < 0) {
@@ -1491,12 +1545,13 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 	if ((rc = make_signature(&sig, st->repo, err)) < 0)
 		goto cleanup;
 	if (build_message(&msg, subject, body) < 0) {
-		rc = ps_error_set(err, PS_ELIMIT, "the commit message is too long");
+		rc = ps_error_set(err, PS_ELIMIT,
+				  "the commit message is too long");
 		goto cleanup;
 	}
 	commit_parents[0] = parent;
-	if ((e = git_commit_create(&commit_id, w, NULL, sig, sig, NULL,
-				   msg.ptr, new_root, parent ? 1 : 0,
+	if ((e = git_commit_create(&commit_id, w, NULL, sig, sig, NULL, msg.ptr,
+				   new_root, parent ? 1 : 0,
 				   (const git_commit **)commit_parents)) < 0) {
 		rc = git_fail(err, PS_ERROR, e, "cannot write the commit");
 		goto cleanup;
@@ -1545,21 +1600,23 @@ int ps_state_history(ps_state *st, size_t max, ps_history_cb cb, void *ctx,
 	if (!st || !st->repo || !st->has_head || !cb)
 		return 0;
 	if ((e = git_revwalk_new(&walk, st->repo)) < 0 ||
-	    (e = git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME)) < 0 ||
+	    (e = git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL |
+						   GIT_SORT_TIME)) < 0 ||
 	    (e = git_revwalk_push(walk, &st->head)) < 0) {
 		rc = git_fail(err, PS_ERROR, e, "cannot walk the history of %s",
 			      st->ref);
 		goto cleanup;
 	}
-	while ((max == 0 || n < max) && (e = git_revwalk_next(&id, walk)) == 0) {
+	while ((max == 0 || n < max) &&
+	       (e = git_revwalk_next(&id, walk)) == 0) {
 		git_commit *c = NULL;
 		const git_signature *sig;
 		const char *message;
 		char hex[GIT_OID_HEXSZ + 1];
 
 		if ((e = git_commit_lookup(&c, st->repo, &id)) < 0) {
-			rc = git_fail(err, PS_ERROR, e, "cannot read a commit of %s",
-				      st->ref);
+			rc = git_fail(err, PS_ERROR, e,
+				      "cannot read a commit of %s", st->ref);
 			goto cleanup;
 		}
 		sig = git_commit_committer(c);
@@ -1600,7 +1657,8 @@ int ps_state_default_path(char **out, const char *config_path, ps_error *err)
 
 	*out = NULL;
 	if (!config_path || !*config_path)
-		return ps_error_set(err, PS_EINVALID, "no config file path given");
+		return ps_error_set(err, PS_EINVALID,
+				    "no config file path given");
 	slash = strrchr(config_path, '/');
 	if (!slash)
 		dir = ps_strdup(".");
@@ -1618,8 +1676,8 @@ int ps_state_default_path(char **out, const char *config_path, ps_error *err)
 	e = git_repository_discover(&found, dir, 0,
 				    getenv("GIT_CEILING_DIRECTORIES"));
 	if (e == 0) {
-		e = git_repository_open_ext(&repo, found.ptr,
-					    GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+		e = git_repository_open_ext(
+			&repo, found.ptr, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
 		if (e < 0) {
 			ps_buf wd = PS_BUF_INIT;
 
@@ -1628,7 +1686,8 @@ int ps_state_default_path(char **out, const char *config_path, ps_error *err)
 			ps_buf_puts(&wd, found.ptr);
 			while (wd.len > 1 && wd.ptr[wd.len - 1] == '/')
 				wd.ptr[--wd.len] = '\0';
-			if (wd.len > 5 && strcmp(wd.ptr + wd.len - 5, "/.git") == 0)
+			if (wd.len > 5 &&
+			    strcmp(wd.ptr + wd.len - 5, "/.git") == 0)
 				wd.ptr[wd.len -= 5] = '\0';
 			rc = explain_unopenable(wd.ptr, err);
 			ps_buf_release(&wd);
@@ -1636,12 +1695,13 @@ int ps_state_default_path(char **out, const char *config_path, ps_error *err)
 				git_error_clear();
 				goto cleanup;
 			}
-			rc = git_fail(err, PS_ERROR, e, "cannot open %s", found.ptr);
+			rc = git_fail(err, PS_ERROR, e, "cannot open %s",
+				      found.ptr);
 			goto cleanup;
 		}
 		*out = strip_slash(git_repository_workdir(repo)
-				   ? git_repository_workdir(repo)
-				   : git_repository_path(repo));
+					   ? git_repository_workdir(repo)
+					   : git_repository_path(repo));
 	} else if (e == GIT_ENOTFOUND) {
 		ps_buf b = PS_BUF_INIT;
 
@@ -1699,12 +1759,14 @@ static void remote_names(git_strarray *out, ps_state *st)
 			continue;
 		for (i = 0; i < out->count && !dup; i++)
 			dup = strlen(out->strings[i]) == n - 11 &&
-			      strncmp(out->strings[i], ce->name + 7, n - 11) == 0;
+			      strncmp(out->strings[i], ce->name + 7, n - 11) ==
+				      0;
 		if (dup)
 			continue;
 		if (out->count == alloc) {
 			alloc = alloc ? 2 * alloc : 4;
-			out->strings = ps_realloc(out->strings, alloc * sizeof(*out->strings));
+			out->strings = ps_realloc(
+				out->strings, alloc * sizeof(*out->strings));
 		}
 		out->strings[out->count++] = ps_strndup(ce->name + 7, n - 11);
 	}
@@ -1739,15 +1801,16 @@ static int lookup_remote(ps_remote_opts *o, char *url, size_t urllen,
 
 	memset(o, 0, sizeof(*o));
 	if (!st->repo)
-		return ps_error_set(err, PS_EINVALID,
-				    "the state repository %s does not exist yet",
-				    st->path);
+		return ps_error_set(
+			err, PS_EINVALID,
+			"the state repository %s does not exist yet", st->path);
 	if (!name || git_remote_name_is_valid(&valid, name) < 0 || !valid)
 		return ps_error_set(err, PS_EINVALID,
 				    "\"%s\" is not a valid remote name",
 				    name ? name : "");
 	if ((e = git_repository_config_snapshot(&cfg, st->repo)) < 0)
-		return git_fail(err, PS_ERROR, e, "cannot read the configuration of %s",
+		return git_fail(err, PS_ERROR, e,
+				"cannot read the configuration of %s",
 				st->gitdir);
 	ps_buf_printf(&key, "remote.%s.url", name);
 	e = git_config_get_string_buf(&v, cfg, key.ptr);
@@ -1755,11 +1818,13 @@ static int lookup_remote(ps_remote_opts *o, char *url, size_t urllen,
 		git_error_clear();
 		rc = ps_error_set(err, PS_ENOTFOUND,
 				  "the state repository %s has no remote named "
-				  "\"%s\"", st->gitdir, name);
+				  "\"%s\"",
+				  st->gitdir, name);
 		goto cleanup;
 	}
 	if (e < 0) {
-		rc = git_fail(err, PS_ERROR, e, "cannot read the remote \"%s\"", name);
+		rc = git_fail(err, PS_ERROR, e, "cannot read the remote \"%s\"",
+			      name);
 		goto cleanup;
 	}
 	ps_strlcpy(url, v.ptr ? v.ptr : "no URL", urllen);
@@ -1814,8 +1879,8 @@ static int lookup_commit_ref(git_oid *out, bool *found, ps_state *st,
 	e = git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT);
 	git_reference_free(ref);
 	if (e < 0)
-		return git_fail(err, PS_EINVALID, e, "%s does not point at a commit",
-				name);
+		return git_fail(err, PS_EINVALID, e,
+				"%s does not point at a commit", name);
 	git_oid_cpy(out, git_object_id(obj));
 	git_object_free(obj);
 	*found = true;
@@ -1848,8 +1913,8 @@ static int fetch_tracking(git_oid *theirs, bool *has, ps_state *st,
 		}
 	}
 	tracking_name(&track, remote, st->ref);
-	if ((rc = ps_remote_fetch(&found, st->gitdir, remote, st->ref, track.ptr,
-				  &ro, err)) < 0)
+	if ((rc = ps_remote_fetch(&found, st->gitdir, remote, st->ref,
+				  track.ptr, &ro, err)) < 0)
 		goto cleanup;
 	if (!found) {
 		if (git_reference_lookup(&stale, st->repo, track.ptr) == 0)
@@ -1860,8 +1925,10 @@ static int fetch_tracking(git_oid *theirs, bool *has, ps_state *st,
 	if ((rc = lookup_commit_ref(theirs, has, st, track.ptr, err)) < 0)
 		goto cleanup;
 	if (!*has)
-		rc = ps_error_set(err, PS_ERROR, "git fetched %s from %s but %s "
-				  "is missing", st->ref, remote, track.ptr);
+		rc = ps_error_set(err, PS_ERROR,
+				  "git fetched %s from %s but %s "
+				  "is missing",
+				  st->ref, remote, track.ptr);
 
 cleanup:
 	ps_buf_release(&track);
@@ -1886,11 +1953,12 @@ static int compare_heads(ps_state *st, const git_oid *theirs,
 	git_error_clear();
 	short_id(a, &st->head);
 	short_id(b, theirs);
-	return ps_error_set(err, PS_EDIVERGED,
-			    "the state ref on %s has diverged from the local "
-			    "one (local %s, remote %s); pavesync never "
-			    "force-pushes: merge or reset the state ref by hand",
-			    remote, a, b);
+	return ps_error_set(
+		err, PS_EDIVERGED,
+		"the state ref on %s has diverged from the local "
+		"one (local %s, remote %s); pavesync never "
+		"force-pushes: merge or reset the state ref by hand",
+		remote, a, b);
 }
 
 int ps_state_fetch(ps_state *st, const char *remote, ps_error *err)
@@ -1900,14 +1968,16 @@ int ps_state_fetch(ps_state *st, const char *remote, ps_error *err)
 	int rc;
 
 	if (st->tracking)
-		return ps_error_set(err, PS_EINVALID,
-				    "the snapshot was read from a remote-tracking "
-				    "ref; open it for writing to fetch");
+		return ps_error_set(
+			err, PS_EINVALID,
+			"the snapshot was read from a remote-tracking "
+			"ref; open it for writing to fetch");
 	if ((rc = fetch_tracking(&theirs, &has, st, remote, err)) < 0 || !has)
 		return rc;
 	if ((rc = compare_heads(st, &theirs, remote, err)) != 0)
 		return rc < 0 ? rc : 0;
-	if ((rc = move_ref(st, &theirs, "pavesync: fast-forward from remote", err)) < 0)
+	if ((rc = move_ref(st, &theirs, "pavesync: fast-forward from remote",
+			   err)) < 0)
 		return rc;
 	return load_commit(st, &theirs, err);
 }
@@ -1947,13 +2017,15 @@ int ps_state_use_tracking(ps_state *st, const char *remote, bool adopt,
 		return 0;
 	if (remote) {
 		tracking_name(&track, remote, st->ref);
-		if ((rc = lookup_commit_ref(&id, &found, st, track.ptr, err)) < 0)
+		if ((rc = lookup_commit_ref(&id, &found, st, track.ptr, err)) <
+		    0)
 			goto cleanup;
 	} else {
 		/* origin first (git clone's name), then the only other
 		 * remote that has one. */
 		tracking_name(&track, "origin", st->ref);
-		if ((rc = lookup_commit_ref(&id, &found, st, track.ptr, err)) < 0)
+		if ((rc = lookup_commit_ref(&id, &found, st, track.ptr, err)) <
+		    0)
 			goto cleanup;
 		if (!found) {
 			ps_buf cand = PS_BUF_INIT;
@@ -1964,7 +2036,9 @@ int ps_state_use_tracking(ps_state *st, const char *remote, bool adopt,
 			remote_names(&names, st);
 			for (size_t i = 0; i < names.count; i++) {
 				tracking_name(&cand, names.strings[i], st->ref);
-				if (lookup_commit_ref(&cid, &cf, st, cand.ptr, NULL) == 0 && cf) {
+				if (lookup_commit_ref(&cid, &cf, st, cand.ptr,
+						      NULL) == 0 &&
+				    cf) {
 					hits++;
 					id = cid;
 					ps_buf_reset(&track);
@@ -1979,7 +2053,10 @@ int ps_state_use_tracking(ps_state *st, const char *remote, bool adopt,
 	if (!found)
 		goto cleanup;
 	if (adopt) {
-		if ((rc = move_ref(st, &id, "pavesync: start from the remote-tracking ref", err)) < 0)
+		if ((rc = move_ref(
+			     st, &id,
+			     "pavesync: start from the remote-tracking ref",
+			     err)) < 0)
 			goto cleanup;
 	}
 	if ((rc = load_commit(st, &id, err)) < 0)
@@ -2030,8 +2107,8 @@ static bool written_by_pavesync(const char *msg)
 		       !strncmp(msg, "pavesync:", 9));
 }
 
-int ps_state_check_lineage(ps_state *st, bool adopt, char *note,
-			   size_t notelen, ps_error *err)
+int ps_state_check_lineage(ps_state *st, bool adopt, char *note, size_t notelen,
+			   ps_error *err)
 {
 	git_reflog *log = NULL;
 	git_signature *sig = NULL;
@@ -2046,8 +2123,8 @@ int ps_state_check_lineage(ps_state *st, bool adopt, char *note,
 	if (!st->repo || !st->has_head)
 		return 0;
 	if ((e = git_reflog_read(&log, st->repo, st->ref)) < 0)
-		return git_fail(err, PS_ERROR, e, "cannot read the reflog of %s",
-				st->ref);
+		return git_fail(err, PS_ERROR, e,
+				"cannot read the reflog of %s", st->ref);
 	n = git_reflog_entrycount(log);
 	for (i = 0; i < n && !last; i++) {
 		const git_reflog_entry *en = git_reflog_entry_byindex(log, i);
@@ -2064,18 +2141,21 @@ int ps_state_check_lineage(ps_state *st, bool adopt, char *note,
 	short_id(l, last);
 	git_oid_tostr(lhex, sizeof(lhex), last);
 	if (!adopt) {
-		rc = ps_error_set(err, PS_ESTALE,
-				  "the state ref %s is at %s, whose history does not "
-				  "contain %s, the last commit pavesync wrote (from "
-				  "the ref's reflog): something else moved it (a "
-				  "reset, git update-ref, a forced push?). Nothing "
-				  "was done. To go back: git update-ref %s %s; to "
-				  "keep the ref where it is, run apply once with "
-				  "--adopt-state-ref", st->ref, h, l, st->ref, lhex);
+		rc = ps_error_set(
+			err, PS_ESTALE,
+			"the state ref %s is at %s, whose history does not "
+			"contain %s, the last commit pavesync wrote (from "
+			"the ref's reflog): something else moved it (a "
+			"reset, git update-ref, a forced push?). Nothing "
+			"was done. To go back: git update-ref %s %s; to "
+			"keep the ref where it is, run apply once with "
+			"--adopt-state-ref",
+			st->ref, h, l, st->ref, lhex);
 		goto cleanup;
 	}
-	ps_buf_printf(&msg, "pavesync: adopt %s (moved outside pavesync from %s)",
-		      h, l);
+	ps_buf_printf(&msg,
+		      "pavesync: adopt %s (moved outside pavesync from %s)", h,
+		      l);
 	if ((rc = make_signature(&sig, st->repo, err)) < 0)
 		goto cleanup;
 	if ((e = git_reflog_append(log, &st->head, sig, msg.ptr)) < 0 ||
@@ -2087,8 +2167,8 @@ int ps_state_check_lineage(ps_state *st, bool adopt, char *note,
 	if (note && notelen)
 		snprintf(note, notelen,
 			 "adopted the state ref %s at %s: its history does not "
-			 "contain %s, the last commit pavesync wrote", st->ref,
-			 h, l);
+			 "contain %s, the last commit pavesync wrote",
+			 st->ref, h, l);
 
 cleanup:
 	ps_buf_release(&msg);

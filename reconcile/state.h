@@ -221,8 +221,8 @@ int ps_state_push(ps_state *st, const char *remote, ps_error *err);
  * ref update (core.logAllRefUpdates=always), and every commit pavesync
  * makes is recorded in the reflog even where git would not log it.
  */
-int ps_state_check_lineage(ps_state *st, bool adopt, char *note,
-			   size_t notelen, ps_error *err);
+int ps_state_check_lineage(ps_state *st, bool adopt, char *note, size_t notelen,
+			   ps_error *err);
 
 void ps_state_free(ps_state *st);
 

@@ -10,12 +10,8 @@
 
 /* The events the PAVE API supports. Add a new one here; nothing else. */
 const char *const ps_events[] = {
-	"SESSION:SMS_PROCESS",
-	"SESSION:STAGE_CHANGE",
-	"SESSION:STATUS_CHANGE",
-	"SESSION:COMPLETE",
-	"SESSION:NOTE_INSERT",
-	NULL,
+	"SESSION:SMS_PROCESS", "SESSION:STAGE_CHANGE", "SESSION:STATUS_CHANGE",
+	"SESSION:COMPLETE",    "SESSION:NOTE_INSERT",  NULL,
 };
 
 void ps_oom(void)
@@ -93,7 +89,8 @@ static int lower(int c)
 int ps_strcasecmp(const char *a, const char *b)
 {
 	for (;; a++, b++) {
-		int ca = lower((unsigned char)*a), cb = lower((unsigned char)*b);
+		int ca = lower((unsigned char)*a),
+		    cb = lower((unsigned char)*b);
 		if (ca != cb || !ca)
 			return ca - cb;
 	}

@@ -19,7 +19,8 @@ char *ps_strndup(const char *s, size_t n);
 /* Free a C string after wiping it (for secrets). NULL-safe. */
 void ps_free_secret(char *s);
 
-/* Bounded copy that always NUL-terminates (like strlcpy). Returns strlen(src). */
+/* Bounded copy that always NUL-terminates (like strlcpy). Returns strlen(src).
+ */
 size_t ps_strlcpy(char *dst, const char *src, size_t size);
 
 /* Case-insensitive ASCII compare. */
