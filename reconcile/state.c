@@ -90,9 +90,10 @@ struct ps_state {
  * message". `gerr` is the libgit2 return code (only used when libgit2 left
  * no message).
  */
-static int git_fail(ps_error *err, int code, int gerr, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int git_fail(ps_error *err, int code, int gerr, const char *fmt, ...)
+static int state_git_fail(ps_error *err, int code, int gerr, const char *fmt,
+			  ...) __attribute__((format(printf, 4, 5)));
+static int state_git_fail(ps_error *err, int code, int gerr, const char *fmt,
+			  ...)
 {
 	const git_error *ge = git_error_last();
 	char what[PS_ERROR_MSG_MAX];
@@ -114,7 +115,7 @@ static int git_fail(ps_error *err, int code, int gerr, const char *fmt, ...)
 	return ps_error_set(err, code, "%s: libgit2 error %d", what, gerr);
 }
 
-static void short_id(char out[SHORT_ID + 1], const git_oid *id)
+static void state_short_id(char out[SHORT_ID + 1], const git_oid *id)
 {
 	char hex[GIT_OID_HEXSZ + 1];
 
@@ -196,7 +197,7 @@ static struct entry *entry_insert(ps_state *st, size_t at, const char *name)
 	return e;
 }
 
-static void entry_delete(ps_state *st, size_t at)
+static void state_entry_delete(ps_state *st, size_t at)
 {
 	entry_free(st->entries[at]);
 	memmove(st->entries + at, st->entries + at + 1,
@@ -295,7 +296,7 @@ static int read_doc(json_t **out, ps_state *st, const char *name,
 	int e, rc;
 
 	*out = NULL;
-	short_id(at, &st->head);
+	state_short_id(at, &st->head);
 	/* Checked in every build, not left to ThreadSanitizer, which does
 	 * not see inside libgit2. */
 	if (!pthread_equal(pthread_self(), st->owner))
@@ -305,8 +306,9 @@ static int read_doc(json_t **out, ps_state *st, const char *name,
 			"thread that does not own the state repository",
 			name);
 	if ((e = git_blob_lookup(&blob, st->repo, id)) < 0)
-		return git_fail(err, PS_ERROR, e,
-				"cannot read accounts/%s.json at %s", name, at);
+		return state_git_fail(err, PS_ERROR, e,
+				      "cannot read accounts/%s.json at %s",
+				      name, at);
 	size = git_blob_rawsize(blob);
 	if (size > DOC_MAX) {
 		git_blob_free(blob);
@@ -322,7 +324,7 @@ static int read_doc(json_t **out, ps_state *st, const char *name,
 }
 
 /* Read the snapshot at commit `id` into st->entries (replacing them). */
-static int load_commit(ps_state *st, const git_oid *id, ps_error *err)
+static int state_load_commit(ps_state *st, const git_oid *id, ps_error *err)
 {
 	git_commit *commit = NULL;
 	git_tree *root = NULL, *accounts = NULL;
@@ -335,12 +337,12 @@ static int load_commit(ps_state *st, const git_oid *id, ps_error *err)
 	st->head = *id;
 	st->has_head = true;
 	git_oid_tostr(st->head_hex, sizeof(st->head_hex), id);
-	short_id(at, id);
+	state_short_id(at, id);
 
 	if ((e = git_commit_lookup(&commit, st->repo, id)) < 0 ||
 	    (e = git_commit_tree(&root, commit)) < 0) {
-		rc = git_fail(err, PS_ERROR, e, "cannot read commit %s of %s",
-			      at, st->ref);
+		rc = state_git_fail(err, PS_ERROR, e,
+				    "cannot read commit %s of %s", at, st->ref);
 		goto cleanup;
 	}
 	te = git_tree_entry_byname(root, "accounts");
@@ -354,8 +356,8 @@ static int load_commit(ps_state *st, const git_oid *id, ps_error *err)
 	}
 	if ((e = git_tree_lookup(&accounts, st->repo, git_tree_entry_id(te))) <
 	    0) {
-		rc = git_fail(err, PS_ERROR, e, "cannot read accounts/ at %s",
-			      at);
+		rc = state_git_fail(err, PS_ERROR, e,
+				    "cannot read accounts/ at %s", at);
 		goto cleanup;
 	}
 
@@ -416,14 +418,14 @@ static int peel_failed(ps_state *st, git_reference *ref, int e, ps_error *err)
 	int rc;
 
 	if (!id)
-		return git_fail(err, PS_EINVALID, e,
-				"the state ref %s does not point at a commit",
-				st->ref);
-	short_id(at, id);
+		return state_git_fail(
+			err, PS_EINVALID, e,
+			"the state ref %s does not point at a commit", st->ref);
+	state_short_id(at, id);
 	git_error_clear();
 	if (git_repository_odb(&odb, st->repo) == 0 &&
 	    (e = git_odb_read(&o, odb, id)) < 0) {
-		rc = git_fail(
+		rc = state_git_fail(
 			err, PS_ERROR, e,
 			"the state ref %s points at %s, which cannot be "
 			"read: the repository %s is damaged (a truncated "
@@ -445,7 +447,8 @@ static int peel_failed(ps_state *st, git_reference *ref, int e, ps_error *err)
 }
 
 /* Resolve the ref to a commit id. 0 with *found = false when absent. */
-static int read_ref(git_oid *out, bool *found, ps_state *st, ps_error *err)
+static int state_read_ref(git_oid *out, bool *found, ps_state *st,
+			  ps_error *err)
 {
 	git_reference *ref = NULL;
 	git_object *obj = NULL;
@@ -456,8 +459,8 @@ static int read_ref(git_oid *out, bool *found, ps_state *st, ps_error *err)
 	if (e == GIT_ENOTFOUND)
 		return 0;
 	if (e < 0)
-		return git_fail(err, PS_ERROR, e,
-				"cannot read the state ref %s", st->ref);
+		return state_git_fail(err, PS_ERROR, e,
+				      "cannot read the state ref %s", st->ref);
 	if (git_reference_type(ref) != GIT_REFERENCE_DIRECT) {
 		rc = ps_error_set(err, PS_EINVALID,
 				  "the state ref %s is a symbolic ref to %s; "
@@ -554,8 +557,9 @@ static int head_is(bool *yes, git_repository *repo, const char *ref,
 	if (e == GIT_ENOTFOUND)
 		return 0;
 	if (e < 0)
-		return git_fail(err, PS_ERROR, e, "cannot read HEAD of %s",
-				git_repository_path(repo));
+		return state_git_fail(err, PS_ERROR, e,
+				      "cannot read HEAD of %s",
+				      git_repository_path(repo));
 	if (git_reference_type(head) == GIT_REFERENCE_SYMBOLIC &&
 	    strcmp(git_reference_symbolic_target(head), ref) == 0)
 		*yes = true;
@@ -775,8 +779,8 @@ static int log_all_ref_updates(ps_state *st, ps_error *err)
 	    (e = git_config_set_string(cfg, "core.logAllRefUpdates",
 				       "always")) < 0) {
 		git_config_free(cfg);
-		return git_fail(err, PS_ERROR, e, "cannot configure %s",
-				st->path);
+		return state_git_fail(err, PS_ERROR, e, "cannot configure %s",
+				      st->path);
 	}
 	git_config_free(cfg);
 	return 0;
@@ -803,13 +807,14 @@ int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 	st->owner = pthread_self();
 
 	if ((e = git_libgit2_init()) < 0) {
-		rc = git_fail(err, PS_ERROR, e, "cannot initialise libgit2");
+		rc = state_git_fail(err, PS_ERROR, e,
+				    "cannot initialise libgit2");
 		goto fail;
 	}
 	st->git_inited = true;
 	/* Durability (SPEC §3): objects, refs and reflogs are fsynced. */
 	if ((e = git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1)) < 0) {
-		rc = git_fail(err, PS_ERROR, e, "cannot enable fsync");
+		rc = state_git_fail(err, PS_ERROR, e, "cannot enable fsync");
 		goto fail;
 	}
 	if ((rc = normalise_ref(&st->ref, ref, err)) < 0)
@@ -836,9 +841,10 @@ int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 		io.initial_head = st->ref;
 		if ((e = git_repository_init_ext(&st->repo, repo_path, &io)) <
 		    0) {
-			rc = git_fail(err, PS_ERROR, e,
-				      "cannot create the state repository %s",
-				      repo_path);
+			rc = state_git_fail(
+				err, PS_ERROR, e,
+				"cannot create the state repository %s",
+				repo_path);
 			goto fail;
 		}
 		/* A bare repository keeps no reflog by default: the state
@@ -865,9 +871,10 @@ int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 			goto fail;
 		}
 		if (e < 0) {
-			rc = git_fail(err, PS_ERROR, e,
-				      "cannot open the state repository %s",
-				      repo_path);
+			rc = state_git_fail(
+				err, PS_ERROR, e,
+				"cannot open the state repository %s",
+				repo_path);
 			goto fail;
 		}
 	}
@@ -878,9 +885,9 @@ int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 
 	if ((rc = check_not_checked_out(st, err)) < 0)
 		goto fail;
-	if ((rc = read_ref(&id, &found, st, err)) < 0)
+	if ((rc = state_read_ref(&id, &found, st, err)) < 0)
 		goto fail;
-	if (found && (rc = load_commit(st, &id, err)) < 0)
+	if (found && (rc = state_load_commit(st, &id, err)) < 0)
 		goto fail;
 	*out = st;
 	return 0;
@@ -1152,14 +1159,14 @@ void ps_state_remove(ps_state *st, const char *account)
 		e->change = CH_REMOVE;
 		st->view_dirty = true;
 	} else {
-		entry_delete(st, (size_t)at);
+		state_entry_delete(st, (size_t)at);
 	}
 }
 
 /* ---- committing -------------------------------------------------------- */
 
-static int make_signature(git_signature **out, git_repository *repo,
-			  ps_error *err)
+static int state_make_signature(git_signature **out, git_repository *repo,
+				ps_error *err)
 {
 	int e = git_signature_default(out, repo);
 
@@ -1170,11 +1177,12 @@ static int make_signature(git_signature **out, git_repository *repo,
 	git_error_clear();
 	e = git_signature_now(out, FALLBACK_NAME, FALLBACK_EMAIL);
 	if (e < 0)
-		return git_fail(err, PS_ERROR, e, "cannot make a signature");
+		return state_git_fail(err, PS_ERROR, e,
+				      "cannot make a signature");
 	return 0;
 }
 
-static void trim_newlines(ps_buf *b)
+static void state_trim_newlines(ps_buf *b)
 {
 	while (b->len &&
 	       (b->ptr[b->len - 1] == '\n' || b->ptr[b->len - 1] == '\r'))
@@ -1189,10 +1197,10 @@ static int build_message(ps_buf *msg, const char *subject, const char *body)
 	rc |= ps_buf_puts(msg, subject && *subject
 				       ? subject
 				       : "pavesync: update snapshot");
-	trim_newlines(msg);
+	state_trim_newlines(msg);
 	if (body && *body) {
 		rc |= ps_buf_puts(&tmp, body);
-		trim_newlines(&tmp);
+		state_trim_newlines(&tmp);
 		if (tmp.len) {
 			rc |= ps_buf_puts(msg, "\n\n");
 			rc |= ps_buf_put(msg, tmp.ptr, tmp.len);
@@ -1212,7 +1220,7 @@ static void absorb_staged(ps_state *st)
 		struct entry *e = st->entries[i];
 
 		if (e->change == CH_REMOVE) {
-			entry_delete(st, i);
+			state_entry_delete(st, i);
 			continue;
 		}
 		if (e->change == CH_PUT) {
@@ -1235,8 +1243,8 @@ static void absorb_staged(ps_state *st)
  * GIT_EEXISTS (ref appeared), GIT_ENOTFOUND (ref deleted) or GIT_ELOCKED
  * (its write is in progress): all are a conflict, never overwritten.
  */
-static int move_ref(ps_state *st, const git_oid *id, const char *logmsg,
-		    ps_error *err)
+static int state_move_ref(ps_state *st, const git_oid *id, const char *logmsg,
+			  ps_error *err)
 {
 	git_reference *ref = NULL;
 	int e;
@@ -1268,8 +1276,8 @@ static int move_ref(ps_state *st, const git_oid *id, const char *logmsg,
 				    "overwritten — run again",
 				    st->ref);
 	}
-	return git_fail(err, PS_ERROR, e, "cannot update the state ref %s",
-			st->ref);
+	return state_git_fail(err, PS_ERROR, e,
+			      "cannot update the state ref %s", st->ref);
 }
 
 /*
@@ -1301,13 +1309,13 @@ static int bulk_begin(struct bulk *b, ps_state *st, ps_error *err)
 		    0 ||
 	    (e = git_repository_odb(&b->odb, b->repo)) < 0 ||
 	    (e = git_mempack_new(&mem)) < 0)
-		return git_fail(err, PS_ERROR, e, "cannot prepare to write %s",
-				st->gitdir);
+		return state_git_fail(err, PS_ERROR, e,
+				      "cannot prepare to write %s", st->gitdir);
 	/* Highest priority: every write of this handle lands in memory. */
 	if ((e = git_odb_add_backend(b->odb, mem, 1000)) < 0) {
 		mem->free(mem);
-		return git_fail(err, PS_ERROR, e, "cannot prepare to write %s",
-				st->gitdir);
+		return state_git_fail(err, PS_ERROR, e,
+				      "cannot prepare to write %s", st->gitdir);
 	}
 	b->mem = mem;
 	return 0;
@@ -1328,8 +1336,8 @@ static int bulk_finish(struct bulk *b, ps_error *err)
 		if (wp)
 			wp->free(wp);
 		git_buf_dispose(&pack);
-		return git_fail(err, PS_ERROR, e,
-				"cannot write the new objects");
+		return state_git_fail(err, PS_ERROR, e,
+				      "cannot write the new objects");
 	}
 	wp->free(wp);
 	git_buf_dispose(&pack);
@@ -1343,8 +1351,8 @@ static void bulk_free(struct bulk *b)
 	git_repository_free(b->repo);
 }
 
-static int make_signature(git_signature **out, git_repository *repo,
-			  ps_error *err);
+static int state_make_signature(git_signature **out, git_repository *repo,
+				ps_error *err);
 
 /*
  * Make sure the ref's reflog records that it now points at `id` (libgit2
@@ -1364,7 +1372,7 @@ static void log_ensure(ps_state *st, const git_oid *id, const char *msg)
 	top = git_reflog_entry_byindex(log, 0);
 	if (top && git_oid_equal(git_reflog_entry_id_new(top), id))
 		goto cleanup;
-	if (make_signature(&sig, st->repo, NULL) < 0 ||
+	if (state_make_signature(&sig, st->repo, NULL) < 0 ||
 	    git_reflog_append(log, id, sig, msg) < 0 ||
 	    git_reflog_write(log) < 0)
 		goto cleanup;
@@ -1429,17 +1437,18 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 	if (st->has_head) {
 		if ((e = git_commit_lookup(&parent, w, &st->head)) < 0 ||
 		    (e = git_commit_tree(&root, parent)) < 0) {
-			rc = git_fail(err, PS_ERROR, e, "cannot read %s at %s",
-				      st->ref, st->head_hex);
+			rc = state_git_fail(err, PS_ERROR, e,
+					    "cannot read %s at %s", st->ref,
+					    st->head_hex);
 			goto cleanup;
 		}
 		te = git_tree_entry_byname(root, "accounts");
 		if (te && git_tree_entry_type(te) == GIT_OBJECT_TREE &&
 		    (e = git_tree_lookup(&accounts, w, git_tree_entry_id(te))) <
 			    0) {
-			rc = git_fail(err, PS_ERROR, e,
-				      "cannot read accounts/ at %s",
-				      st->head_hex);
+			rc = state_git_fail(err, PS_ERROR, e,
+					    "cannot read accounts/ at %s",
+					    st->head_hex);
 			goto cleanup;
 		}
 	}
@@ -1447,8 +1456,8 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 	/* Edit the existing accounts tree in place: unchanged entries (and
 	 * any foreign file) keep their ids and are never rewritten. */
 	if ((e = git_treebuilder_new(&abld, w, accounts)) < 0) {
-		rc = git_fail(err, PS_ERROR, e,
-			      "cannot build the accounts tree");
+		rc = state_git_fail(err, PS_ERROR, e,
+				    "cannot build the accounts tree");
 		goto cleanup;
 	}
 	for (size_t i = 0; i < st->nentries; i++) {
@@ -1462,9 +1471,9 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 		if (en->change == CH_REMOVE) {
 			if (te &&
 			    (e = git_treebuilder_remove(abld, file.ptr)) < 0) {
-				rc = git_fail(err, PS_ERROR, e,
-					      "cannot remove accounts/%s",
-					      file.ptr);
+				rc = state_git_fail(err, PS_ERROR, e,
+						    "cannot remove accounts/%s",
+						    file.ptr);
 				goto cleanup;
 			}
 			continue;
@@ -1487,8 +1496,9 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 			free(text);
 		}
 		if (e < 0) {
-			rc = git_fail(err, PS_ERROR, e,
-				      "cannot write accounts/%s", file.ptr);
+			rc = state_git_fail(err, PS_ERROR, e,
+					    "cannot write accounts/%s",
+					    file.ptr);
 			goto cleanup;
 		}
 		if (te && git_tree_entry_filemode(te) == GIT_FILEMODE_BLOB &&
@@ -1497,14 +1507,15 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 		if ((e = git_treebuilder_insert(NULL, abld, file.ptr,
 						&en->pending,
 						GIT_FILEMODE_BLOB)) < 0) {
-			rc = git_fail(err, PS_ERROR, e,
-				      "cannot add accounts/%s", file.ptr);
+			rc = state_git_fail(err, PS_ERROR, e,
+					    "cannot add accounts/%s", file.ptr);
 			goto cleanup;
 		}
 	}
 
 	if ((e = git_treebuilder_new(&rbld, w, root)) < 0) {
-		rc = git_fail(err, PS_ERROR, e, "cannot build the root tree");
+		rc = state_git_fail(err, PS_ERROR, e,
+				    "cannot build the root tree");
 		goto cleanup;
 	}
 	/* git has no empty directories: no accounts, no accounts/. */
@@ -1512,13 +1523,14 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 		if ((e = git_treebuilder_write(&acc_id, abld)) < 0 ||
 		    (e = git_treebuilder_insert(NULL, rbld, "accounts", &acc_id,
 						GIT_FILEMODE_TREE)) < 0) {
-			rc = git_fail(err, PS_ERROR, e,
-				      "cannot write the accounts tree");
+			rc = state_git_fail(err, PS_ERROR, e,
+					    "cannot write the accounts tree");
 			goto cleanup;
 		}
 	} else if (git_treebuilder_get(rbld, "accounts") &&
 		   (e = git_treebuilder_remove(rbld, "accounts")) < 0) {
-		rc = git_fail(err, PS_ERROR, e, "cannot remove accounts/");
+		rc = state_git_fail(err, PS_ERROR, e,
+				    "cannot remove accounts/");
 		goto cleanup;
 	}
 
@@ -1528,7 +1540,8 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 		goto cleanup;
 	}
 	if ((e = git_treebuilder_write(&root_id, rbld)) < 0) {
-		rc = git_fail(err, PS_ERROR, e, "cannot write the root tree");
+		rc = state_git_fail(err, PS_ERROR, e,
+				    "cannot write the root tree");
 		goto cleanup;
 	}
 	if (root && git_oid_equal(&root_id, git_tree_id(root))) {
@@ -1539,10 +1552,11 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 	}
 
 	if ((e = git_tree_lookup(&new_root, w, &root_id)) < 0) {
-		rc = git_fail(err, PS_ERROR, e, "cannot read the new tree");
+		rc = state_git_fail(err, PS_ERROR, e,
+				    "cannot read the new tree");
 		goto cleanup;
 	}
-	if ((rc = make_signature(&sig, st->repo, err)) < 0)
+	if ((rc = state_make_signature(&sig, st->repo, err)) < 0)
 		goto cleanup;
 	if (build_message(&msg, subject, body) < 0) {
 		rc = ps_error_set(err, PS_ELIMIT,
@@ -1553,7 +1567,8 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 	if ((e = git_commit_create(&commit_id, w, NULL, sig, sig, NULL, msg.ptr,
 				   new_root, parent ? 1 : 0,
 				   (const git_commit **)commit_parents)) < 0) {
-		rc = git_fail(err, PS_ERROR, e, "cannot write the commit");
+		rc = state_git_fail(err, PS_ERROR, e,
+				    "cannot write the commit");
 		goto cleanup;
 	}
 	if (bulk.repo && (rc = bulk_finish(&bulk, err)) < 0)
@@ -1561,7 +1576,7 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 	/* Reflog line as git's own: "commit: SUBJECT". */
 	ps_buf_puts(&logmsg, "commit: ");
 	ps_buf_put(&logmsg, msg.ptr, strcspn(msg.ptr, "\n"));
-	if ((rc = move_ref(st, &commit_id, logmsg.ptr, err)) < 0)
+	if ((rc = state_move_ref(st, &commit_id, logmsg.ptr, err)) < 0)
 		goto cleanup;
 	log_ensure(st, &commit_id, logmsg.ptr);
 
@@ -1603,8 +1618,8 @@ int ps_state_history(ps_state *st, size_t max, ps_history_cb cb, void *ctx,
 	    (e = git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL |
 						   GIT_SORT_TIME)) < 0 ||
 	    (e = git_revwalk_push(walk, &st->head)) < 0) {
-		rc = git_fail(err, PS_ERROR, e, "cannot walk the history of %s",
-			      st->ref);
+		rc = state_git_fail(err, PS_ERROR, e,
+				    "cannot walk the history of %s", st->ref);
 		goto cleanup;
 	}
 	while ((max == 0 || n < max) &&
@@ -1615,8 +1630,9 @@ int ps_state_history(ps_state *st, size_t max, ps_history_cb cb, void *ctx,
 		char hex[GIT_OID_HEXSZ + 1];
 
 		if ((e = git_commit_lookup(&c, st->repo, &id)) < 0) {
-			rc = git_fail(err, PS_ERROR, e,
-				      "cannot read a commit of %s", st->ref);
+			rc = state_git_fail(err, PS_ERROR, e,
+					    "cannot read a commit of %s",
+					    st->ref);
 			goto cleanup;
 		}
 		sig = git_commit_committer(c);
@@ -1625,7 +1641,7 @@ int ps_state_history(ps_state *st, size_t max, ps_history_cb cb, void *ctx,
 		ps_buf_printf(&who, "%s <%s>", sig->name, sig->email);
 		ps_buf_reset(&subject);
 		ps_buf_put(&subject, message, strcspn(message, "\n"));
-		trim_newlines(&subject);
+		state_trim_newlines(&subject);
 		git_oid_tostr(hex, sizeof(hex), &id);
 		rc = cb(ctx, hex, (long long)sig->when.time, sig->when.offset,
 			who.ptr, subject.ptr);
@@ -1635,8 +1651,8 @@ int ps_state_history(ps_state *st, size_t max, ps_history_cb cb, void *ctx,
 			goto cleanup;
 	}
 	if (e < 0 && e != GIT_ITEROVER)
-		rc = git_fail(err, PS_ERROR, e, "cannot walk the history of %s",
-			      st->ref);
+		rc = state_git_fail(err, PS_ERROR, e,
+				    "cannot walk the history of %s", st->ref);
 
 cleanup:
 	ps_buf_release(&who);
@@ -1669,7 +1685,8 @@ int ps_state_default_path(char **out, const char *config_path, ps_error *err)
 
 	if ((e = git_libgit2_init()) < 0) {
 		free(dir);
-		return git_fail(err, PS_ERROR, e, "cannot initialise libgit2");
+		return state_git_fail(err, PS_ERROR, e,
+				      "cannot initialise libgit2");
 	}
 	/* Like git itself: stop at a filesystem boundary and at
 	 * GIT_CEILING_DIRECTORIES. */
@@ -1695,8 +1712,8 @@ int ps_state_default_path(char **out, const char *config_path, ps_error *err)
 				git_error_clear();
 				goto cleanup;
 			}
-			rc = git_fail(err, PS_ERROR, e, "cannot open %s",
-				      found.ptr);
+			rc = state_git_fail(err, PS_ERROR, e, "cannot open %s",
+					    found.ptr);
 			goto cleanup;
 		}
 		*out = strip_slash(git_repository_workdir(repo)
@@ -1713,8 +1730,9 @@ int ps_state_default_path(char **out, const char *config_path, ps_error *err)
 			ps_buf_puts(&b, ".pavesync-state");
 		*out = ps_buf_detach(&b, NULL);
 	} else {
-		rc = git_fail(err, PS_ERROR, e,
-			      "cannot look for a git repository above %s", dir);
+		rc = state_git_fail(err, PS_ERROR, e,
+				    "cannot look for a git repository above %s",
+				    dir);
 	}
 
 cleanup:
@@ -1809,9 +1827,9 @@ static int lookup_remote(ps_remote_opts *o, char *url, size_t urllen,
 				    "\"%s\" is not a valid remote name",
 				    name ? name : "");
 	if ((e = git_repository_config_snapshot(&cfg, st->repo)) < 0)
-		return git_fail(err, PS_ERROR, e,
-				"cannot read the configuration of %s",
-				st->gitdir);
+		return state_git_fail(err, PS_ERROR, e,
+				      "cannot read the configuration of %s",
+				      st->gitdir);
 	ps_buf_printf(&key, "remote.%s.url", name);
 	e = git_config_get_string_buf(&v, cfg, key.ptr);
 	if (e == GIT_ENOTFOUND) {
@@ -1823,8 +1841,8 @@ static int lookup_remote(ps_remote_opts *o, char *url, size_t urllen,
 		goto cleanup;
 	}
 	if (e < 0) {
-		rc = git_fail(err, PS_ERROR, e, "cannot read the remote \"%s\"",
-			      name);
+		rc = state_git_fail(err, PS_ERROR, e,
+				    "cannot read the remote \"%s\"", name);
 		goto cleanup;
 	}
 	ps_strlcpy(url, v.ptr ? v.ptr : "no URL", urllen);
@@ -1875,12 +1893,12 @@ static int lookup_commit_ref(git_oid *out, bool *found, ps_state *st,
 		return 0;
 	}
 	if (e < 0)
-		return git_fail(err, PS_ERROR, e, "cannot read %s", name);
+		return state_git_fail(err, PS_ERROR, e, "cannot read %s", name);
 	e = git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT);
 	git_reference_free(ref);
 	if (e < 0)
-		return git_fail(err, PS_EINVALID, e,
-				"%s does not point at a commit", name);
+		return state_git_fail(err, PS_EINVALID, e,
+				      "%s does not point at a commit", name);
 	git_oid_cpy(out, git_object_id(obj));
 	git_object_free(obj);
 	*found = true;
@@ -1951,8 +1969,8 @@ static int compare_heads(ps_state *st, const git_oid *theirs,
 	if (git_graph_descendant_of(st->repo, theirs, &st->head) == 1)
 		return 0;
 	git_error_clear();
-	short_id(a, &st->head);
-	short_id(b, theirs);
+	state_short_id(a, &st->head);
+	state_short_id(b, theirs);
 	return ps_error_set(
 		err, PS_EDIVERGED,
 		"the state ref on %s has diverged from the local "
@@ -1976,10 +1994,11 @@ int ps_state_fetch(ps_state *st, const char *remote, ps_error *err)
 		return rc;
 	if ((rc = compare_heads(st, &theirs, remote, err)) != 0)
 		return rc < 0 ? rc : 0;
-	if ((rc = move_ref(st, &theirs, "pavesync: fast-forward from remote",
-			   err)) < 0)
+	if ((rc = state_move_ref(st, &theirs,
+				 "pavesync: fast-forward from remote", err)) <
+	    0)
 		return rc;
-	return load_commit(st, &theirs, err);
+	return state_load_commit(st, &theirs, err);
 }
 
 int ps_state_fetch_readonly(ps_state *st, const char *remote, ps_error *err)
@@ -1996,7 +2015,7 @@ int ps_state_fetch_readonly(ps_state *st, const char *remote, ps_error *err)
 		return rc;
 	if ((rc = compare_heads(st, &theirs, remote, err)) != 0)
 		return rc < 0 ? rc : 0;
-	if ((rc = load_commit(st, &theirs, err)) < 0)
+	if ((rc = state_load_commit(st, &theirs, err)) < 0)
 		return rc;
 	st->tracking = true;
 	return 0;
@@ -2053,13 +2072,13 @@ int ps_state_use_tracking(ps_state *st, const char *remote, bool adopt,
 	if (!found)
 		goto cleanup;
 	if (adopt) {
-		if ((rc = move_ref(
+		if ((rc = state_move_ref(
 			     st, &id,
 			     "pavesync: start from the remote-tracking ref",
 			     err)) < 0)
 			goto cleanup;
 	}
-	if ((rc = load_commit(st, &id, err)) < 0)
+	if ((rc = state_load_commit(st, &id, err)) < 0)
 		goto cleanup;
 	st->tracking = !adopt;
 	if (used)
@@ -2123,8 +2142,8 @@ int ps_state_check_lineage(ps_state *st, bool adopt, char *note, size_t notelen,
 	if (!st->repo || !st->has_head)
 		return 0;
 	if ((e = git_reflog_read(&log, st->repo, st->ref)) < 0)
-		return git_fail(err, PS_ERROR, e,
-				"cannot read the reflog of %s", st->ref);
+		return state_git_fail(err, PS_ERROR, e,
+				      "cannot read the reflog of %s", st->ref);
 	n = git_reflog_entrycount(log);
 	for (i = 0; i < n && !last; i++) {
 		const git_reflog_entry *en = git_reflog_entry_byindex(log, i);
@@ -2137,8 +2156,8 @@ int ps_state_check_lineage(ps_state *st, bool adopt, char *note, size_t notelen,
 	    git_graph_descendant_of(st->repo, &st->head, last) == 1)
 		goto cleanup;
 	git_error_clear();
-	short_id(h, &st->head);
-	short_id(l, last);
+	state_short_id(h, &st->head);
+	state_short_id(l, last);
 	git_oid_tostr(lhex, sizeof(lhex), last);
 	if (!adopt) {
 		rc = ps_error_set(
@@ -2156,12 +2175,12 @@ int ps_state_check_lineage(ps_state *st, bool adopt, char *note, size_t notelen,
 	ps_buf_printf(&msg,
 		      "pavesync: adopt %s (moved outside pavesync from %s)", h,
 		      l);
-	if ((rc = make_signature(&sig, st->repo, err)) < 0)
+	if ((rc = state_make_signature(&sig, st->repo, err)) < 0)
 		goto cleanup;
 	if ((e = git_reflog_append(log, &st->head, sig, msg.ptr)) < 0 ||
 	    (e = git_reflog_write(log)) < 0) {
-		rc = git_fail(err, PS_ERROR, e, "cannot write the reflog of %s",
-			      st->ref);
+		rc = state_git_fail(err, PS_ERROR, e,
+				    "cannot write the reflog of %s", st->ref);
 		goto cleanup;
 	}
 	if (note && notelen)
