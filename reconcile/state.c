@@ -29,59 +29,15 @@
 #include "json.h"
 #include "remote.h"
 #include "snapdoc.h"
+#include "state_int.h"
 #include "util.h"
 #include <openssl/evp.h>
 #include <pthread.h>
 
 #include "banned.h"
 
-/* A snapshot document is a few kilobytes; anything past this is not ours. */
-#define DOC_MAX ((size_t)16 * 1024 * 1024)
-
-/* Abbreviated ids in messages, like git's. */
-#define SHORT_ID 12
-
 #define FALLBACK_NAME "pavesync"
 #define FALLBACK_EMAIL "pavesync@localhost"
-
-enum change { CH_NONE = 0, CH_PUT, CH_REMOVE };
-
-struct entry {
-	char *name;
-	json_t *doc;	/* committed document, once loaded */
-	git_oid blob;	/* its blob (valid when committed) */
-	bool committed; /* in the snapshot */
-	bool loaded;	/* doc parsed (lazy snapshots parse on first use) */
-	json_t *staged; /* CH_PUT: the new document */
-	enum change change;
-	git_oid pending; /* during a commit: the blob written for `staged` */
-};
-
-struct ps_state {
-	git_repository *repo; /* NULL while the repository does not exist */
-	char *path;	      /* as given to ps_state_open */
-	char *gitdir;	      /* common git directory, no trailing '/'; "" */
-	char *ref;	      /* full ref name */
-	bool has_head;
-	git_oid head; /* the commit the snapshot was read at */
-	char head_hex[GIT_OID_HEXSZ + 1];
-
-	struct entry **entries; /* sorted by name */
-	size_t nentries, alloc;
-
-	/* Cache of the merged view (entries not staged for removal) for
-	 * ps_state_count/ps_state_name; rebuilt lazily after a change. */
-	struct entry **view;
-	size_t nview, view_alloc;
-	bool view_dirty;
-
-	bool git_inited;
-	bool lazy;     /* PS_STATE_LAZY: parse documents on first use */
-	bool tracking; /* read from a remote's copy: never committed to */
-	/* The thread that opened the snapshot: libgit2 objects (st->repo)
-	 * are used from it alone (libgit2's threading rules). */
-	pthread_t owner;
-};
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -90,10 +46,7 @@ struct ps_state {
  * message". `gerr` is the libgit2 return code (only used when libgit2 left
  * no message).
  */
-static int state_git_fail(ps_error *err, int code, int gerr, const char *fmt,
-			  ...) __attribute__((format(printf, 4, 5)));
-static int state_git_fail(ps_error *err, int code, int gerr, const char *fmt,
-			  ...)
+int state_git_fail(ps_error *err, int code, int gerr, const char *fmt, ...)
 {
 	const git_error *ge = git_error_last();
 	char what[PS_ERROR_MSG_MAX];
@@ -115,7 +68,7 @@ static int state_git_fail(ps_error *err, int code, int gerr, const char *fmt,
 	return ps_error_set(err, code, "%s: libgit2 error %d", what, gerr);
 }
 
-static void state_short_id(char out[SHORT_ID + 1], const git_oid *id)
+void state_short_id(char out[SHORT_ID + 1], const git_oid *id)
 {
 	char hex[GIT_OID_HEXSZ + 1];
 
@@ -197,7 +150,7 @@ static struct entry *entry_insert(ps_state *st, size_t at, const char *name)
 	return e;
 }
 
-static void state_entry_delete(ps_state *st, size_t at)
+void state_entry_delete(ps_state *st, size_t at)
 {
 	entry_free(st->entries[at]);
 	memmove(st->entries + at, st->entries + at + 1,
@@ -324,7 +277,7 @@ static int read_doc(json_t **out, ps_state *st, const char *name,
 }
 
 /* Read the snapshot at commit `id` into st->entries (replacing them). */
-static int state_load_commit(ps_state *st, const git_oid *id, ps_error *err)
+int state_load_commit(ps_state *st, const git_oid *id, ps_error *err)
 {
 	git_commit *commit = NULL;
 	git_tree *root = NULL, *accounts = NULL;
@@ -447,8 +400,7 @@ static int peel_failed(ps_state *st, git_reference *ref, int e, ps_error *err)
 }
 
 /* Resolve the ref to a commit id. 0 with *found = false when absent. */
-static int state_read_ref(git_oid *out, bool *found, ps_state *st,
-			  ps_error *err)
+int state_read_ref(git_oid *out, bool *found, ps_state *st, ps_error *err)
 {
 	git_reference *ref = NULL;
 	git_object *obj = NULL;
@@ -1165,8 +1117,8 @@ void ps_state_remove(ps_state *st, const char *account)
 
 /* ---- committing -------------------------------------------------------- */
 
-static int state_make_signature(git_signature **out, git_repository *repo,
-				ps_error *err)
+int state_make_signature(git_signature **out, git_repository *repo,
+			 ps_error *err)
 {
 	int e = git_signature_default(out, repo);
 
@@ -1182,7 +1134,7 @@ static int state_make_signature(git_signature **out, git_repository *repo,
 	return 0;
 }
 
-static void state_trim_newlines(ps_buf *b)
+void state_trim_newlines(ps_buf *b)
 {
 	while (b->len &&
 	       (b->ptr[b->len - 1] == '\n' || b->ptr[b->len - 1] == '\r'))
@@ -1243,8 +1195,8 @@ static void absorb_staged(ps_state *st)
  * GIT_EEXISTS (ref appeared), GIT_ENOTFOUND (ref deleted) or GIT_ELOCKED
  * (its write is in progress): all are a conflict, never overwritten.
  */
-static int state_move_ref(ps_state *st, const git_oid *id, const char *logmsg,
-			  ps_error *err)
+int state_move_ref(ps_state *st, const git_oid *id, const char *logmsg,
+		   ps_error *err)
 {
 	git_reference *ref = NULL;
 	int e;
@@ -1350,9 +1302,6 @@ static void bulk_free(struct bulk *b)
 	git_odb_free(b->odb);
 	git_repository_free(b->repo);
 }
-
-static int state_make_signature(git_signature **out, git_repository *repo,
-				ps_error *err);
 
 /*
  * Make sure the ref's reflog records that it now points at `id` (libgit2
