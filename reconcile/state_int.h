@@ -74,13 +74,14 @@ int state_load_commit(ps_state *st, const git_oid *id, ps_error *err);
 /* Resolve st->ref to a commit id; *found = false when absent (state.c). */
 int state_read_ref(git_oid *out, bool *found, ps_state *st, ps_error *err);
 
-/* The committer: git config user.name/email, else pavesync's own. */
+/* The committer: git config user.name/email, else pavesync's own
+ * (state_commit.c). */
 int state_make_signature(git_signature **out, git_repository *repo,
 			 ps_error *err);
-/* Drop trailing '\n' and '\r' from `b`. */
+/* Drop trailing '\n' and '\r' from `b` (state_commit.c). */
 void state_trim_newlines(ps_buf *b);
 /* Compare-and-swap st->ref from st->head (or from absent) to `id`;
- * PS_ECONFLICT when another writer moved or holds it. */
+ * PS_ECONFLICT when another writer moved or holds it (state_commit.c). */
 int state_move_ref(ps_state *st, const git_oid *id, const char *logmsg,
 		   ps_error *err);
 
