@@ -13,7 +13,7 @@
  * every successful flock we check that the path still names the inode we
  * locked, and start again when it does not.
  */
-#include "state.h"
+#include "lock.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -241,26 +241,7 @@ typedef struct ps_state_warmup {
 void ps_state_warmup_start(ps_state_warmup *w);
 void ps_state_warmup_finish(ps_state_warmup *w);
 
-/*
- * The run lock: <gitdir>/pavesync.lock, holding "pid P\nhost H\nstarted T\n"
- * for people to read. Exclusion is by flock(2), so the kernel releases the
- * lock of a holder that dies, however it dies; a lock file left with content
- * by such a holder is taken over and `warning` (may be NULL) receives a
- * sentence saying so. Waits up to timeout_seconds (0: do not wait), polling,
- * then fails with PS_ELOCKED naming the holder. While held, a
- * "<gitdir>/<ref>.lock" on the state ref (what a killed git or libgit2
- * write leaves) is removed only when it is over ten minutes old, as no
- * live writer holds one that long (reported in `warning`); a younger one
- * is given a second to go away, then the lock is not taken: PS_ELOCKED
- * saying that a git command may be updating the ref.
- * `gitdir` is ps_state_gitdir() (the common git directory, so every linked
- * work tree shares one lock). *out is released with ps_lock_release.
- */
-typedef struct ps_lock ps_lock;
-int ps_lock_acquire(ps_lock **out, const char *gitdir, const char *ref,
-		    double timeout_seconds, char *warning, size_t warnlen,
-		    ps_error *err);
-/* Remove the lock file (still holding the flock), close, free. NULL-safe. */
-void ps_lock_release(ps_lock *lock);
+/* The run lock (lock.h), until every caller includes it itself. */
+#include "lock.h"
 
 #endif

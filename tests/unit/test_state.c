@@ -29,6 +29,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "lock.h"
 #include "remote.h"
 #include "snapdoc.h"
 #include "state.h"
