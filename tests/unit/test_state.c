@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -33,6 +32,7 @@
 #include "remote.h"
 #include "snapdoc.h"
 #include "state.h"
+#include "testutil.h"
 #include "util.h"
 #include "banned.h"
 
@@ -53,23 +53,12 @@ const char *__lsan_default_suppressions(void)
 
 /* ---- sandbox ----------------------------------------------------------- */
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
 	char cfg[PATH_MAX + 16];
 
 	(void)state;
-	snprintf(sb, sizeof(sb), "%s/ps-state-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(sb))
+	if (test_mkdtemp(sb, sizeof(sb), "ps-state") < 0)
 		return -1;
 	setenv("HOME", sb, 1);
 	snprintf(cfg, sizeof(cfg), "%s/.config", sb);
@@ -104,7 +93,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	git_libgit2_shutdown();
-	nftw(sb, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(sb);
 	return 0;
 }
 
