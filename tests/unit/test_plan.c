@@ -14,6 +14,7 @@
 
 #include "json.h"
 #include "plan.h"
+#include "testutil.h"
 
 struct fx {
 	char dir[64];
@@ -54,12 +55,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
 
 	ps_config_free(f->cfg);
 	ps_state_free(f->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(test_rmtree(f->dir), 0);
 	free(f);
 	return 0;
 }
