@@ -846,6 +846,7 @@ static void test_history(void **state)
 	ps_state *st = open_ok("state", NULL, PS_STATE_CREATE);
 	struct hist h;
 	ps_error err;
+	long long before = (long long)time(NULL);
 
 	(void)state;
 	memset(&h, 0, sizeof(h));
@@ -867,8 +868,9 @@ static void test_history(void **state)
 	assert_string_equal(h.ids[0], id3);
 	assert_string_equal(h.ids[2], id1);
 	assert_string_equal(h.who, "pavesync <pavesync@localhost>");
-	assert_true(h.when > (long long)time(NULL) - 120 &&
-		    h.when <= (long long)time(NULL) + 1);
+	/* The commit's time is the clock's: between the start of the case
+	 * and now, however long the case took (git times are seconds). */
+	assert_true(h.when >= before && h.when <= (long long)time(NULL) + 1);
 
 	memset(&h, 0, sizeof(h));
 	assert_int_equal(ps_state_history(st, 2, hist_cb, &h, &err), 0);
@@ -1077,8 +1079,11 @@ static void test_lock_timeout_expires(void **state)
 	t0 = now_s();
 	assert_int_equal(ps_lock_acquire(&l2, sb, REF, 0.3, NULL, 0, &err),
 			 PS_ELOCKED);
+	/* It waits the whole timeout, then gives up: the upper bound only
+	 * says it does not wait for ever (generous: sanitizers, a loaded
+	 * machine). */
 	assert_true(now_s() - t0 >= 0.29);
-	assert_true(now_s() - t0 < 2.0);
+	assert_true(now_s() - t0 < 60.0);
 	ps_lock_release(l1);
 }
 
@@ -1155,12 +1160,15 @@ static void test_lock_waits_for_holder(void **state)
 	double t0;
 
 	(void)state;
-	pid = spawn_holder(300);
+	/* t0 before the holder starts: it holds the lock 300 ms after taking
+	 * it, so at least that much passes from t0 however the two processes
+	 * are scheduled. */
 	t0 = now_s();
+	pid = spawn_holder(300);
 	assert_int_equal(ps_lock_acquire(&l, sb, REF, 0, NULL, 0, &err), PS_ELOCKED);
 	assert_int_equal(ps_lock_acquire(&l, sb, REF, 10, warn, sizeof(warn), &err), 0);
 	assert_true(now_s() - t0 >= 0.15);
-	assert_true(now_s() - t0 < 5);
+	assert_true(now_s() - t0 < 60.0); /* generous: only "not for ever" */
 	assert_string_equal(warn, ""); /* released cleanly: nothing stale */
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
