@@ -37,7 +37,7 @@ static int session_read_remote(struct session *s, struct opts *o)
 		}
 		return EXIT_OK;
 	}
-	if (ps_state_use_tracking(s->st, o->remote, false, used, sizeof(used),
+	if (ps_state_use_tracking(used, sizeof(used), s->st, o->remote, false,
 				  &e) < 0) {
 		out_ps_error(&e);
 		return EXIT_ERROR;
@@ -62,8 +62,8 @@ static int check_lineage(struct session *s, const struct opts *o, bool write)
 	ps_error e;
 
 	ps_error_clear(&e);
-	if (ps_state_check_lineage(s->st, write && o->adopt_state_ref, note,
-				   sizeof(note), &e) < 0) {
+	if (ps_state_check_lineage(note, sizeof(note), s->st,
+				   write && o->adopt_state_ref, &e) < 0) {
 		out_ps_error(&e);
 		return EXIT_ERROR;
 	}
@@ -114,9 +114,9 @@ int session_open(struct session *s, struct opts *o, bool write)
 		if (wait > left)
 			wait = left > 0 ? left : 0;
 	}
-	rc = ps_lock_acquire(&s->lock, ps_state_gitdir(s->st),
-			     ps_state_ref(s->st), wait, warning,
-			     sizeof(warning), &e);
+	rc = ps_lock_acquire(&s->lock, warning, sizeof(warning),
+			     ps_state_gitdir(s->st), ps_state_ref(s->st), wait,
+			     &e);
 	if (rc < 0) {
 		out_ps_error(&e);
 		return rc == PS_ELOCKED ? EXIT_LOCKED : EXIT_ERROR;
@@ -139,8 +139,8 @@ int session_open(struct session *s, struct opts *o, bool write)
 			out_ps_error(&e);
 			return EXIT_ERROR;
 		}
-	} else if (ps_state_use_tracking(s->st, o->remote, true, used,
-					 sizeof(used), &e) < 0) {
+	} else if (ps_state_use_tracking(used, sizeof(used), s->st, o->remote,
+					 true, &e) < 0) {
 		out_ps_error(&e);
 		return EXIT_ERROR;
 	} else if (*used) {

@@ -400,7 +400,7 @@ int ps_plan_record_drift(ps_plan *plan, ps_state *st, const char *subj,
 			      "pavesync: refresh: %zu change%s found outside "
 			      "pavesync",
 			      lines, lines == 1 ? "" : "s");
-	rc = ps_state_commit(st, subject.ptr, body.ptr, out_id, err);
+	rc = ps_state_commit(out_id, st, subject.ptr, body.ptr, err);
 	ps_buf_release(&body);
 	ps_buf_release(&subject);
 	return rc;
@@ -451,7 +451,7 @@ int ps_apply_commit(ps_plan *plan, ps_state *st, char out_id[41], ps_error *err)
 		ps_buf_printf(&subject,
 			      "pavesync: %zu created, %zu updated, %zu deleted",
 			      counts[0], counts[1], counts[2]);
-	rc = ps_state_commit(st, subject.ptr, body.ptr, out_id, err);
+	rc = ps_state_commit(out_id, st, subject.ptr, body.ptr, err);
 	ps_buf_release(&body);
 	ps_buf_release(&subject);
 	return rc;

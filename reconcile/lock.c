@@ -240,8 +240,8 @@ cleanup:
 	return rc;
 }
 
-int ps_lock_acquire(ps_lock **out, const char *gitdir, const char *ref,
-		    double timeout_seconds, char *warning, size_t warnlen,
+int ps_lock_acquire(ps_lock **out, char *warning, size_t warnlen,
+		    const char *gitdir, const char *ref, double timeout_seconds,
 		    ps_error *err)
 {
 	ps_buf path = PS_BUF_INIT, msg = PS_BUF_INIT;

@@ -25,8 +25,8 @@
  * work tree shares one lock). *out is released with ps_lock_release.
  */
 typedef struct ps_lock ps_lock;
-int ps_lock_acquire(ps_lock **out, const char *gitdir, const char *ref,
-		    double timeout_seconds, char *warning, size_t warnlen,
+int ps_lock_acquire(ps_lock **out, char *warning, size_t warnlen,
+		    const char *gitdir, const char *ref, double timeout_seconds,
 		    ps_error *err);
 /* Remove the lock file (still holding the flock), close, free. NULL-safe. */
 void ps_lock_release(ps_lock *lock);

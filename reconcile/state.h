@@ -140,8 +140,8 @@ void ps_state_remove(ps_state *st, const char *account);
  * Errors: PS_ECONFLICT (the ref moved, or another process holds its .lock),
  * PS_EINVALID (bad account name, no repository), PS_ERROR (libgit2).
  */
-int ps_state_commit(ps_state *st, const char *subject, const char *body,
-		    char out_id[41], ps_error *err);
+int ps_state_commit(char out_id[41], ps_state *st, const char *subject,
+		    const char *body, ps_error *err);
 
 /*
  * Call `cb` for each commit reachable from the ref, newest first, at most
@@ -196,8 +196,8 @@ int ps_state_fetch_readonly(ps_state *st, const char *remote, ps_error *err);
  * nothing). Nothing to do (0) when our ref exists or no copy is found.
  * `used` (may be NULL) receives the tracking ref's name, "" when none.
  */
-int ps_state_use_tracking(ps_state *st, const char *remote, bool adopt,
-			  char *used, size_t usedlen, ps_error *err);
+int ps_state_use_tracking(char *used, size_t usedlen, ps_state *st,
+			  const char *remote, bool adopt, ps_error *err);
 
 /* Does the repository have at least one remote? */
 bool ps_state_has_remote(const ps_state *st);
@@ -221,7 +221,7 @@ int ps_state_push(ps_state *st, const char *remote, ps_error *err);
  * ref update (core.logAllRefUpdates=always), and every commit pavesync
  * makes is recorded in the reflog even where git would not log it.
  */
-int ps_state_check_lineage(ps_state *st, bool adopt, char *note, size_t notelen,
+int ps_state_check_lineage(char *note, size_t notelen, ps_state *st, bool adopt,
 			   ps_error *err);
 
 void ps_state_free(ps_state *st);

@@ -501,8 +501,8 @@ cleanup:
 	return rc;
 }
 
-int ps_state_commit(ps_state *st, const char *subject, const char *body,
-		    char out_id[41], ps_error *err)
+int ps_state_commit(char out_id[41], ps_state *st, const char *subject,
+		    const char *body, ps_error *err)
 {
 	struct commit_build c;
 	ps_buf msg = PS_BUF_INIT;
@@ -554,7 +554,7 @@ static bool written_by_pavesync(const char *msg)
 		       !strncmp(msg, "pavesync:", 9));
 }
 
-int ps_state_check_lineage(ps_state *st, bool adopt, char *note, size_t notelen,
+int ps_state_check_lineage(char *note, size_t notelen, ps_state *st, bool adopt,
 			   ps_error *err)
 {
 	git_reflog *log = NULL;

@@ -295,8 +295,8 @@ int ps_state_fetch_readonly(ps_state *st, const char *remote, ps_error *err)
 	return 0;
 }
 
-int ps_state_use_tracking(ps_state *st, const char *remote, bool adopt,
-			  char *used, size_t usedlen, ps_error *err)
+int ps_state_use_tracking(char *used, size_t usedlen, ps_state *st,
+			  const char *remote, bool adopt, ps_error *err)
 {
 	git_strarray names = { NULL, 0 };
 	ps_buf track = PS_BUF_INIT;

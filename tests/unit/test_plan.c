@@ -452,7 +452,7 @@ static void format_1_snapshot_is_migrated_on_write(void **state)
 	doc = json_deep_copy(ps_state_get(f->st, "main"));
 	json_object_set_new(doc, "format", json_integer(1));
 	ps_state_put(f->st, "main", doc);
-	assert_int_equal(ps_state_commit(f->st, "old", NULL, id, &e), 0);
+	assert_int_equal(ps_state_commit(id, f->st, "old", NULL, &e), 0);
 	open_state(f);
 	p = build(f, NULL, false);
 	assert_false(p->accounts[0].settled);   /* another blob */

@@ -240,7 +240,7 @@ static void commit_ok(ps_state *st, const char *subject, const char *body,
 		      char id[41])
 {
 	ps_error err;
-	int rc = ps_state_commit(st, subject, body, id, &err);
+	int rc = ps_state_commit(id, st, subject, body, &err);
 
 	if (rc != 0)
 		fail_msg("ps_state_commit: %d %s", rc, err.message);
@@ -468,7 +468,7 @@ static void test_staging_view(void **state)
 	{
 		ps_error err;
 		ps_state_put(st, "../evil", doc("x", "https://x.example/"));
-		assert_int_equal(ps_state_commit(st, "x", NULL, id, &err),
+		assert_int_equal(ps_state_commit(id, st, "x", NULL, &err),
 				 PS_EINVALID);
 		assert_non_null(strstr(err.message, "../evil"));
 	}
@@ -528,7 +528,7 @@ static void test_cas_conflict(void **state)
 	assert_int_equal(run("git -C state update-ref %s %s", REF, theirs), 0);
 
 	ps_state_put(late, "a", doc("a", "https://a.example/late"));
-	assert_int_equal(ps_state_commit(late, "late", NULL, id2, &err),
+	assert_int_equal(ps_state_commit(id2, late, "late", NULL, &err),
 			 PS_ECONFLICT);
 	assert_string_equal(id2, "");
 	assert_non_null(strstr(err.message, REF));
@@ -545,7 +545,7 @@ static void test_cas_conflict(void **state)
 	ps_state_put(st, "a", doc("a", "https://a.example/first"));
 	commit_ok(st, "first", NULL, id);
 	ps_state_put(late, "a", doc("a", "https://a.example/second"));
-	assert_int_equal(ps_state_commit(late, "second", NULL, id2, &err),
+	assert_int_equal(ps_state_commit(id2, late, "second", NULL, &err),
 			 PS_ECONFLICT);
 	now = line("git -C state rev-parse %s", REF);
 	assert_string_equal(now, id);
@@ -567,7 +567,7 @@ static void test_absent_ref_created_concurrently(void **state)
 		      " -m other");
 	assert_int_equal(run("git -C state update-ref %s %s", REF, theirs), 0);
 	ps_state_put(st, "a", doc("a", "https://a.example/"));
-	assert_int_equal(ps_state_commit(st, "mine", NULL, id, &err),
+	assert_int_equal(ps_state_commit(id, st, "mine", NULL, &err),
 			 PS_ECONFLICT);
 	now = line("git -C state rev-parse %s", REF);
 	assert_string_equal(now, theirs);
@@ -691,7 +691,7 @@ static void test_missing_path_creates_nothing(void **state)
 	assert_string_equal(id, "");
 	ps_state_put(st, "a", doc("a", "https://a.example/"));
 	assert_int_equal(ps_state_count(st), 1);
-	assert_int_equal(ps_state_commit(st, "x", NULL, id, &err), PS_EINVALID);
+	assert_int_equal(ps_state_commit(id, st, "x", NULL, &err), PS_EINVALID);
 	assert_non_null(strstr(err.message, missing));
 	ps_state_free(st);
 	assert_false(exists("nope"));
@@ -1039,7 +1039,7 @@ static void test_lock_excludes(void **state)
 	size_t n;
 
 	(void)state;
-	assert_int_equal(ps_lock_acquire(&l1, sb, REF, 0, warn, sizeof(warn),
+	assert_int_equal(ps_lock_acquire(&l1, warn, sizeof(warn), sb, REF, 0,
 					 &err), 0);
 	assert_string_equal(warn, "");
 	content = read_file(lockp, &n);
@@ -1052,7 +1052,7 @@ static void test_lock_excludes(void **state)
 	free(content);
 
 	/* Same process, second open file description: flock conflicts. */
-	assert_int_equal(ps_lock_acquire(&l2, sb, REF, 0, warn, sizeof(warn),
+	assert_int_equal(ps_lock_acquire(&l2, warn, sizeof(warn), sb, REF, 0,
 					 &err), PS_ELOCKED);
 	assert_null(l2);
 	assert_non_null(strstr(err.message, "another pavesync run holds the lock"));
@@ -1062,7 +1062,7 @@ static void test_lock_excludes(void **state)
 
 	ps_lock_release(l1);
 	assert_false(exists("pavesync.lock"));
-	assert_int_equal(ps_lock_acquire(&l2, sb, REF, 0, NULL, 0, &err), 0);
+	assert_int_equal(ps_lock_acquire(&l2, NULL, 0, sb, REF, 0, &err), 0);
 	ps_lock_release(l2);
 	ps_lock_release(NULL);
 	free(lockp);
@@ -1075,9 +1075,9 @@ static void test_lock_timeout_expires(void **state)
 	double t0;
 
 	(void)state;
-	assert_int_equal(ps_lock_acquire(&l1, sb, REF, 0, NULL, 0, &err), 0);
+	assert_int_equal(ps_lock_acquire(&l1, NULL, 0, sb, REF, 0, &err), 0);
 	t0 = now_s();
-	assert_int_equal(ps_lock_acquire(&l2, sb, REF, 0.3, NULL, 0, &err),
+	assert_int_equal(ps_lock_acquire(&l2, NULL, 0, sb, REF, 0.3, &err),
 			 PS_ELOCKED);
 	/* It waits the whole timeout, then gives up: the upper bound only
 	 * says it does not wait for ever (generous: sanitizers, a loaded
@@ -1102,7 +1102,7 @@ static pid_t spawn_holder(int hold_ms)
 		ps_lock *l = NULL;
 		ps_error err;
 		close(fds[0]);
-		if (ps_lock_acquire(&l, sb, REF, 0, NULL, 0, &err) != 0)
+		if (ps_lock_acquire(&l, NULL, 0, sb, REF, 0, &err) != 0)
 			_exit(3);
 		if (write(fds[1], "k", 1) != 1)
 			_exit(4);
@@ -1134,7 +1134,7 @@ static void test_lock_killed_holder_taken_over(void **state)
 
 	(void)state;
 	pid = spawn_holder(-1);
-	assert_int_equal(ps_lock_acquire(&l, sb, REF, 0, warn, sizeof(warn), &err),
+	assert_int_equal(ps_lock_acquire(&l, warn, sizeof(warn), sb, REF, 0, &err),
 			 PS_ELOCKED);
 	snprintf(want, sizeof(want), "pid %ld on ", (long)pid);
 	assert_non_null(strstr(err.message, want));
@@ -1142,7 +1142,7 @@ static void test_lock_killed_holder_taken_over(void **state)
 	assert_int_equal(kill(pid, SIGKILL), 0);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(exists("pavesync.lock")); /* left behind */
-	assert_int_equal(ps_lock_acquire(&l, sb, REF, 0, warn, sizeof(warn), &err), 0);
+	assert_int_equal(ps_lock_acquire(&l, warn, sizeof(warn), sb, REF, 0, &err), 0);
 	snprintf(want, sizeof(want), "taking over a stale lock left by pid %ld on ",
 		 (long)pid);
 	assert_non_null(strstr(warn, want));
@@ -1165,8 +1165,8 @@ static void test_lock_waits_for_holder(void **state)
 	 * are scheduled. */
 	t0 = now_s();
 	pid = spawn_holder(300);
-	assert_int_equal(ps_lock_acquire(&l, sb, REF, 0, NULL, 0, &err), PS_ELOCKED);
-	assert_int_equal(ps_lock_acquire(&l, sb, REF, 10, warn, sizeof(warn), &err), 0);
+	assert_int_equal(ps_lock_acquire(&l, NULL, 0, sb, REF, 0, &err), PS_ELOCKED);
+	assert_int_equal(ps_lock_acquire(&l, warn, sizeof(warn), sb, REF, 10, &err), 0);
 	assert_true(now_s() - t0 >= 0.15);
 	assert_true(now_s() - t0 < 60.0); /* generous: only "not for ever" */
 	assert_string_equal(warn, ""); /* released cleanly: nothing stale */
@@ -1191,15 +1191,15 @@ static void test_lock_clears_stale_ref_lock(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 	ps_state_put(st, "a", doc("a", "https://a.example/stuck"));
-	assert_int_equal(ps_state_commit(st, "stuck", NULL, id, &err), PS_ECONFLICT);
+	assert_int_equal(ps_state_commit(id, st, "stuck", NULL, &err), PS_ECONFLICT);
 	assert_non_null(strstr(err.message, reflock));
 
 	clock_gettime(CLOCK_REALTIME, &old[0]);
 	old[0].tv_sec -= 11 * 60;
 	old[1] = old[0];
 	assert_int_equal(utimensat(AT_FDCWD, reflock, old, 0), 0);
-	assert_int_equal(ps_lock_acquire(&l, ps_state_gitdir(st), ps_state_ref(st),
-					 0, warn, sizeof(warn), &err), 0);
+	assert_int_equal(ps_lock_acquire(&l, warn, sizeof(warn),
+					 ps_state_gitdir(st), ps_state_ref(st), 0, &err), 0);
 	assert_false(exists("state/refs/heads/pavesync-state.lock"));
 	assert_non_null(strstr(warn, "removed a stale ref lock"));
 	assert_non_null(strstr(warn, reflock));
@@ -1216,8 +1216,8 @@ static void test_lock_clears_stale_ref_lock(void **state)
 	old[0].tv_sec -= 5 * 60;
 	old[1] = old[0];
 	assert_int_equal(utimensat(AT_FDCWD, reflock, old, 0), 0);
-	assert_int_equal(ps_lock_acquire(&l, ps_state_gitdir(st), ps_state_ref(st),
-					 0, warn, sizeof(warn), &err), PS_ELOCKED);
+	assert_int_equal(ps_lock_acquire(&l, warn, sizeof(warn),
+					 ps_state_gitdir(st), ps_state_ref(st), 0, &err), PS_ELOCKED);
 	assert_null(l);
 	assert_non_null(strstr(err.message, "may be updating it"));
 	assert_true(exists("state/refs/heads/pavesync-state.lock"));
@@ -1247,9 +1247,9 @@ static void test_lock_clears_stale_ref_lock(void **state)
 		t[0].tv_sec -= 60;
 		t[1] = t[0];
 		assert_int_equal(utimensat(AT_FDCWD, reflock, t, 0), 0);
-		assert_int_equal(ps_lock_acquire(&l, ps_state_gitdir(st),
-						 ps_state_ref(st), 0, warn,
-						 sizeof(warn), &err),
+		assert_int_equal(ps_lock_acquire(&l, warn,
+						 sizeof(warn), ps_state_gitdir(st), ps_state_ref(st),
+						 0, &err),
 				 PS_ELOCKED);
 		assert_true(exists("state/refs/heads/pavesync-state.lock"));
 
@@ -1265,9 +1265,9 @@ static void test_lock_clears_stale_ref_lock(void **state)
 		t[0].tv_sec += 60;
 		t[1] = t[0];
 		assert_int_equal(utimensat(AT_FDCWD, reflock, t, 0), 0);
-		assert_int_equal(ps_lock_acquire(&l, ps_state_gitdir(st),
-						 ps_state_ref(st), 0, warn,
-						 sizeof(warn), &err),
+		assert_int_equal(ps_lock_acquire(&l, warn,
+						 sizeof(warn), ps_state_gitdir(st), ps_state_ref(st),
+						 0, &err),
 				 0);
 		assert_false(exists("state/refs/heads/pavesync-state.lock"));
 		assert_non_null(strstr(warn, "died holding the run lock"));
@@ -1277,8 +1277,8 @@ static void test_lock_clears_stale_ref_lock(void **state)
 	}
 
 	/* Nothing to clear: no warning. */
-	assert_int_equal(ps_lock_acquire(&l, ps_state_gitdir(st), ps_state_ref(st),
-					 0, warn, sizeof(warn), &err), 0);
+	assert_int_equal(ps_lock_acquire(&l, warn, sizeof(warn),
+					 ps_state_gitdir(st), ps_state_ref(st), 0, &err), 0);
 	assert_string_equal(warn, "");
 	ps_lock_release(l);
 	free(reflock);
