@@ -287,7 +287,7 @@ void session_close(struct session *s)
 	json_decref(s->live);
 	json_decref(s->live_errors);
 	ps_state_free(s->st);
-	ps_lock_release(s->lock);
+	ps_lock_free(s->lock);
 	ps_config_free(s->cfg);
 	free(s->repo);
 	ps_state_warmup_finish(&s->warmup);

@@ -341,7 +341,7 @@ cleanup:
 	return rc;
 }
 
-void ps_lock_release(ps_lock *lock)
+void ps_lock_free(ps_lock *lock)
 {
 	if (!lock)
 		return;

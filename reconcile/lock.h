@@ -22,13 +22,17 @@
  * is given a second to go away, then the lock is not taken: PS_ELOCKED
  * saying that a git command may be updating the ref.
  * `gitdir` is ps_state_gitdir() (the common git directory, so every linked
- * work tree shares one lock). *out is released with ps_lock_release.
+ * work tree shares one lock). *out is owned by the caller, who releases
+ * the lock by freeing it with ps_lock_free. Errors: PS_ELOCKED as above,
+ * PS_EINVALID (no gitdir), PS_ERROR (the lock file cannot be opened or
+ * written).
  */
 typedef struct ps_lock ps_lock;
 int ps_lock_acquire(ps_lock **out, char *warning, size_t warnlen,
 		    const char *gitdir, const char *ref, double timeout_seconds,
 		    ps_error *err);
-/* Remove the lock file (still holding the flock), close, free. NULL-safe. */
-void ps_lock_release(ps_lock *lock);
+/* Release the lock and free the handle: remove the lock file (still
+ * holding the flock), close it. NULL-safe. */
+void ps_lock_free(ps_lock *lock);
 
 #endif

@@ -664,8 +664,8 @@ void ps_state_remove(ps_state *st, const char *account)
 
 /* ---- history ----------------------------------------------------------- */
 
-int ps_state_history(ps_state *st, size_t max, ps_history_cb cb, void *ctx,
-		     ps_error *err)
+int ps_state_history(ps_state *st, size_t max, ps_state_history_cb cb,
+		     void *ctx, ps_error *err)
 {
 	git_revwalk *walk = NULL;
 	ps_buf who = PS_BUF_INIT, subject = PS_BUF_INIT;

@@ -148,11 +148,11 @@ int ps_state_commit(char out_id[41], ps_state *st, const char *subject,
  * `max` (0 = all). Returning non-zero from cb stops the walk (that value is
  * returned).
  */
-typedef int (*ps_history_cb)(void *ctx, const char *id, long long when,
-			     int tz_offset_minutes, const char *committer,
-			     const char *subject);
-int ps_state_history(ps_state *st, size_t max, ps_history_cb cb, void *ctx,
-		     ps_error *err);
+typedef int (*ps_state_history_cb)(void *ctx, const char *id, long long when,
+				   int tz_offset_minutes, const char *committer,
+				   const char *subject);
+int ps_state_history(ps_state *st, size_t max, ps_state_history_cb cb,
+		     void *ctx, ps_error *err);
 
 /*
  * Default repository for a config file (SPEC §3): the git repository that

@@ -1060,11 +1060,11 @@ static void test_lock_excludes(void **state)
 	snprintf(want, sizeof(want), "pid %ld on %s since ", (long)getpid(), host);
 	assert_non_null(strstr(err.message, want));
 
-	ps_lock_release(l1);
+	ps_lock_free(l1);
 	assert_false(exists("pavesync.lock"));
 	assert_int_equal(ps_lock_acquire(&l2, NULL, 0, sb, REF, 0, &err), 0);
-	ps_lock_release(l2);
-	ps_lock_release(NULL);
+	ps_lock_free(l2);
+	ps_lock_free(NULL);
 	free(lockp);
 }
 
@@ -1084,7 +1084,7 @@ static void test_lock_timeout_expires(void **state)
 	 * machine). */
 	assert_true(now_s() - t0 >= 0.29);
 	assert_true(now_s() - t0 < 60.0);
-	ps_lock_release(l1);
+	ps_lock_free(l1);
 }
 
 /* Fork a child that takes the lock, reports through a pipe, then either
@@ -1115,7 +1115,7 @@ static pid_t spawn_holder(int hold_ms)
 					       (long)(hold_ms % 1000) * 1000000L };
 			nanosleep(&ts, NULL);
 		}
-		ps_lock_release(l);
+		ps_lock_free(l);
 		_exit(0);
 	}
 	close(fds[1]);
@@ -1147,7 +1147,7 @@ static void test_lock_killed_holder_taken_over(void **state)
 		 (long)pid);
 	assert_non_null(strstr(warn, want));
 	assert_non_null(strstr(warn, "(started "));
-	ps_lock_release(l);
+	ps_lock_free(l);
 }
 
 static void test_lock_waits_for_holder(void **state)
@@ -1172,7 +1172,7 @@ static void test_lock_waits_for_holder(void **state)
 	assert_string_equal(warn, ""); /* released cleanly: nothing stale */
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	ps_lock_release(l);
+	ps_lock_free(l);
 }
 
 static void test_lock_clears_stale_ref_lock(void **state)
@@ -1205,7 +1205,7 @@ static void test_lock_clears_stale_ref_lock(void **state)
 	assert_non_null(strstr(warn, reflock));
 	commit_ok(st, "unstuck", NULL, id);
 	assert_string_not_equal(id, "");
-	ps_lock_release(l);
+	ps_lock_free(l);
 
 	/* A young one may be a live git write's: never removed; the run
 	 * stops (before any API call) and the run lock is not kept. */
@@ -1271,7 +1271,7 @@ static void test_lock_clears_stale_ref_lock(void **state)
 				 0);
 		assert_false(exists("state/refs/heads/pavesync-state.lock"));
 		assert_non_null(strstr(warn, "died holding the run lock"));
-		ps_lock_release(l);
+		ps_lock_free(l);
 		l = NULL;
 		free(runlock);
 	}
@@ -1280,7 +1280,7 @@ static void test_lock_clears_stale_ref_lock(void **state)
 	assert_int_equal(ps_lock_acquire(&l, warn, sizeof(warn),
 					 ps_state_gitdir(st), ps_state_ref(st), 0, &err), 0);
 	assert_string_equal(warn, "");
-	ps_lock_release(l);
+	ps_lock_free(l);
 	free(reflock);
 	ps_state_free(st);
 }
