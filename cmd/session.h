@@ -2,6 +2,7 @@
 #define PS_SESSION_H
 
 #include "cmd.h"
+#include "lock.h"
 
 struct session {
 	ps_config *cfg;
