@@ -241,7 +241,4 @@ typedef struct ps_state_warmup {
 void ps_state_warmup_start(ps_state_warmup *w);
 void ps_state_warmup_finish(ps_state_warmup *w);
 
-/* The run lock (lock.h), until every caller includes it itself. */
-#include "lock.h"
-
 #endif
