@@ -505,18 +505,15 @@ int ps_state_default_path(char **out, const char *config_path, ps_error *err)
 		e = git_repository_open_ext(
 			&repo, found.ptr, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
 		if (e < 0) {
-			ps_buf wd = PS_BUF_INIT;
-
 			/* found is the git directory: explain with its work
 			 * tree when it is a ".git". */
-			ps_buf_puts(&wd, found.ptr);
-			while (wd.len > 1 && wd.ptr[wd.len - 1] == '/')
-				wd.ptr[--wd.len] = '\0';
-			if (wd.len > 5 &&
-			    strcmp(wd.ptr + wd.len - 5, "/.git") == 0)
-				wd.ptr[wd.len -= 5] = '\0';
-			rc = explain_unopenable(wd.ptr, err);
-			ps_buf_release(&wd);
+			char *wd = strip_slash(found.ptr);
+			size_t n = strlen(wd);
+
+			if (n > 5 && strcmp(wd + n - 5, "/.git") == 0)
+				wd[n - 5] = '\0';
+			rc = explain_unopenable(wd, err);
+			free(wd);
 			if (rc < 0) {
 				git_error_clear();
 				goto cleanup;
