@@ -5,12 +5,12 @@
  *
  * Every request goes through call(), which owns the retry loop:
  *
- *   attempt()   one HTTP exchange on the client's reused easy handle,
- *               with fresh auth headers, the body capped at max_body;
- *   classify    2xx → parse; 401/403 → PS_EAUTH; 404 → PS_ENOTFOUND
- *               (per call); POST 400/409/422 → PS_EEXISTS; other 4xx →
- *               PS_EHTTP; 429/5xx/transport errors → retry;
- *   backoff()   base*2^n capped, full jitter in [d/2, d], or Retry-After.
+ *   api_attempt()  one HTTP exchange on the client's reused easy handle,
+ *                  with fresh auth headers, the body capped at max_body;
+ *   classify       2xx → parse; 401/403 → PS_EAUTH; 404 → PS_ENOTFOUND
+ *                  (per call); POST 400/409/422 → PS_EEXISTS; other 4xx →
+ *                  PS_EHTTP; 429/5xx/transport errors → retry;
+ *   backoff()      base*2^n capped, full jitter in [d/2, d], or Retry-After.
  *
  * An ambiguous POST failure (the request may have reached the server) is
  * confirmed with GET /v1/callbacks/:event before anything else, so a
@@ -403,7 +403,7 @@ static void seed_rng(ps_api *api)
 		api->rng = 0x9e3779b97f4a7c15ULL;
 }
 
-static uint64_t next_rand(ps_api *api)
+static uint64_t api_rand(ps_api *api)
 {
 	uint64_t x = api->rng; /* xorshift64* */
 
@@ -413,8 +413,6 @@ static uint64_t next_rand(ps_api *api)
 	api->rng = x;
 	return x * 0x2545f4914f6cdd1dULL;
 }
-
-static long now_ms(void);
 
 /* libcurl's progress callback: non-zero aborts the transfer
  * (CURLE_ABORTED_BY_CALLBACK). A stop request lets the exchange in flight
@@ -431,7 +429,7 @@ static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow,
 		return 0;
 	if (stop >= PS_API_STOP_NOW)
 		return 1;
-	now = now_ms();
+	now = ps_api_now_ms();
 	if (!api->stop_seen_ms)
 		api->stop_seen_ms = now;
 	return now - api->stop_seen_ms >= api->opts.stop_grace_ms;
@@ -618,17 +616,12 @@ long ps_api_connections(const ps_api *api)
 /* ------------------------------------------------------------------ */
 /* One exchange                                                         */
 
-static long now_ms(void)
+long ps_api_now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-long ps_api_now_ms(void)
-{
-	return now_ms();
 }
 
 static bool stop_requested(const ps_api *api)
@@ -637,22 +630,23 @@ static bool stop_requested(const ps_api *api)
 }
 
 /* Why no exchange may start now (a stop request, the deadline), or NULL. */
-static const char *must_stop(const ps_api *api)
+static const char *api_must_stop(const ps_api *api)
 {
 	if (stop_requested(api))
 		return "interrupted (SIGINT/SIGTERM)";
-	if (api->opts.deadline_ms > 0 && now_ms() >= api->opts.deadline_ms)
+	if (api->opts.deadline_ms > 0 &&
+	    ps_api_now_ms() >= api->opts.deadline_ms)
 		return "the run's deadline passed (--deadline)";
 	return NULL;
 }
 
 /* Sleep, in short naps, until `ms` have passed or a stop is requested. */
-static void sleep_ms(ps_api *api, long ms)
+static void api_sleep(ps_api *api, long ms)
 {
-	long end = now_ms() + ms;
+	long end = ps_api_now_ms() + ms;
 
 	while (!stop_requested(api)) {
-		long left = end - now_ms();
+		long left = end - ps_api_now_ms();
 		struct timespec ts;
 
 		if (left <= 0)
@@ -667,10 +661,10 @@ static void sleep_ms(ps_api *api, long ms)
 	}
 }
 
-static void log_line(ps_api *api, const char *fmt, ...)
+static void api_log(ps_api *api, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-static void log_line(ps_api *api, const char *fmt, ...)
+static void api_log(ps_api *api, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
@@ -706,8 +700,8 @@ static struct curl_slist *add_header(struct curl_slist *list, const char *s)
  * One HTTP exchange: fresh timestamp and token, the response body in
  * api->body (capped), Retry-After in api->retry_after_ms.
  */
-static void attempt(ps_api *api, const char *method, const char *url,
-		    const char *body, attempt_result *res)
+static void api_attempt(ps_api *api, const char *method, const char *url,
+			const char *body, attempt_result *res)
 {
 	struct curl_slist *headers = NULL;
 	upload up = { body, body ? strlen(body) : 0, 0,
@@ -745,7 +739,7 @@ static void attempt(ps_api *api, const char *method, const char *url,
 		long connect = api->opts.connect_timeout_ms;
 
 		if (api->opts.deadline_ms > 0) {
-			long left = api->opts.deadline_ms - now_ms();
+			long left = api->opts.deadline_ms - ps_api_now_ms();
 			if (left < 1)
 				left = 1;
 			if (total > left)
@@ -774,9 +768,9 @@ static void attempt(ps_api *api, const char *method, const char *url,
 				 strcmp(method, "GET") ? method : NULL);
 	}
 
-	start = now_ms();
+	start = ps_api_now_ms();
 	res->cc = curl_easy_perform(c);
-	res->ms = now_ms() - start;
+	res->ms = ps_api_now_ms() - start;
 	api->requests++;
 	if (curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK)
 		api->connections += connects;
@@ -851,7 +845,7 @@ static long backoff(ps_api *api, int n)
 		d = max;
 	if (d <= 1)
 		return d;
-	return d / 2 + (long)(next_rand(api) % (uint64_t)(d - d / 2 + 1));
+	return d / 2 + (long)(api_rand(api) % (uint64_t)(d - d / 2 + 1));
 }
 
 /* Percent-encode an event for the path; the known events pass unchanged
@@ -896,17 +890,17 @@ static int confirm_create(json_t **found, ps_api *api, const char *event,
 	int rc = PS_ERROR;
 
 	*found = NULL;
-	if (must_stop(api))
+	if (api_must_stop(api))
 		return PS_ERROR; /* not confirmed: the caller stops too */
 	make_path(&path, event);
 	ps_buf_printf(&url, "%s%s", api->base_url, path.ptr);
-	attempt(api, "GET", url.ptr, NULL, &r);
+	api_attempt(api, "GET", url.ptr, NULL, &r);
 	if (r.cc != CURLE_OK) {
-		log_line(api, "GET %s -> connection error (%s) (%ld ms)",
-			 path.ptr, transport_reason(api, r.cc), r.ms);
+		api_log(api, "GET %s -> connection error (%s) (%ld ms)",
+			path.ptr, transport_reason(api, r.cc), r.ms);
 		goto cleanup;
 	}
-	log_line(api, "GET %s -> %ld (%ld ms)", path.ptr, r.status, r.ms);
+	api_log(api, "GET %s -> %ld (%ld ms)", path.ptr, r.status, r.ms);
 	if (r.status >= 200 && r.status < 300) {
 		if (ps_api_parse_response(found, api->body.ptr, api->body.len,
 					  true, false, NULL) == 0)
@@ -952,12 +946,12 @@ static int call(json_t **out, ps_api *api, enum call_kind kind,
 
 	for (n = 0;; n++) {
 		bool can_retry = n < api->opts.retries;
-		const char *stop = must_stop(api);
+		const char *stop = api_must_stop(api);
 		long delay;
 
 		if (stop) {
-			log_line(api, "%s %s -> not sent: %s", method, path.ptr,
-				 stop);
+			api_log(api, "%s %s -> not sent: %s", method, path.ptr,
+				stop);
 			if (n == 0) {
 				rc = ps_error_set(err, PS_ETRANSPORT,
 						  "not sent: %s", stop);
@@ -971,11 +965,11 @@ static int call(json_t **out, ps_api *api, enum call_kind kind,
 			n--;
 			break;
 		}
-		attempt(api, method, url.ptr, body, &r);
+		api_attempt(api, method, url.ptr, body, &r);
 		msg[0] = '\0';
 		if (r.too_big) {
-			log_line(api, "%s %s -> response too large (%ld ms)",
-				 method, path.ptr, r.ms);
+			api_log(api, "%s %s -> response too large (%ld ms)",
+				method, path.ptr, r.ms);
 			rc = ps_error_set(err, PS_EHTTP,
 					  "response from API exceeded %zu "
 					  "bytes",
@@ -989,8 +983,8 @@ static int call(json_t **out, ps_api *api, enum call_kind kind,
 			if (r.status >= 200 && r.status < 300) {
 				json_t *res = NULL;
 
-				log_line(api, "%s %s -> %ld (%ld ms)", method,
-					 path.ptr, r.status, r.ms);
+				api_log(api, "%s %s -> %ld (%ld ms)", method,
+					path.ptr, r.status, r.ms);
 				/* A DELETE needs no answer: accept an empty
 				 * body (204-style). */
 				if (kind == CALL_DELETE && api->body.len == 0) {
@@ -1011,8 +1005,8 @@ static int call(json_t **out, ps_api *api, enum call_kind kind,
 			}
 			api_message(&api->body, msg, sizeof(msg));
 			if (r.status != 429 && r.status < 500) {
-				log_line(api, "%s %s -> %ld (%ld ms)", method,
-					 path.ptr, r.status, r.ms);
+				api_log(api, "%s %s -> %ld (%ld ms)", method,
+					path.ptr, r.status, r.ms);
 				if (r.status == 401 || r.status == 403)
 					rc = ps_error_set(
 						err, PS_EAUTH,
@@ -1048,22 +1042,22 @@ static int call(json_t **out, ps_api *api, enum call_kind kind,
 			snprintf(reason, sizeof(reason), "HTTP %ld%s%s",
 				 r.status, *msg ? ": " : "", msg);
 			if (!can_retry) {
-				log_line(api, "%s %s -> %ld (%ld ms)", method,
-					 path.ptr, r.status, r.ms);
+				api_log(api, "%s %s -> %ld (%ld ms)", method,
+					path.ptr, r.status, r.ms);
 				break;
 			}
 			delay = backoff(api, n);
-			log_line(api, "%s %s -> %ld, retrying in %ld ms",
-				 method, path.ptr, r.status, delay);
+			api_log(api, "%s %s -> %ld, retrying in %ld ms", method,
+				path.ptr, r.status, delay);
 		} else {
 			const char *why = transport_reason(api, r.cc);
 			last_status = 0;
 			snprintf(reason, sizeof(reason), "%s", why);
 			if (local_error(r.cc)) {
-				log_line(api,
-					 "%s %s -> TLS setup error (%s) "
-					 "(%ld ms), not retried",
-					 method, path.ptr, reason, r.ms);
+				api_log(api,
+					"%s %s -> TLS setup error (%s) "
+					"(%ld ms), not retried",
+					method, path.ptr, reason, r.ms);
 				rc = ps_error_set(
 					err, PS_ELOCAL,
 					"cannot use TLS with the API: %s "
@@ -1075,7 +1069,7 @@ static int call(json_t **out, ps_api *api, enum call_kind kind,
 			if (kind == CALL_CREATE &&
 			    (ambiguous(r.cc) ||
 			     r.cc == CURLE_ABORTED_BY_CALLBACK) &&
-			    must_stop(api)) {
+			    api_must_stop(api)) {
 				/* No confirming GET now: the next run sees
 				 * whether the create landed (POST answers
 				 * "exists" and falls back to PUT). */
@@ -1084,16 +1078,16 @@ static int call(json_t **out, ps_api *api, enum call_kind kind,
 					"%s; the create may have reached "
 					"the API and was not confirmed (%s): "
 					"the next run checks",
-					reason, must_stop(api));
+					reason, api_must_stop(api));
 				goto cleanup;
 			}
 			if (kind == CALL_CREATE && ambiguous(r.cc)) {
 				json_t *found = NULL;
 
-				log_line(api,
-					 "%s %s -> connection error (%s) "
-					 "(%ld ms), confirming",
-					 method, path.ptr, reason, r.ms);
+				api_log(api,
+					"%s %s -> connection error (%s) "
+					"(%ld ms), confirming",
+					method, path.ptr, reason, r.ms);
 				rc = confirm_create(&found, api, post_event,
 						    err);
 				if (rc == 1) {
@@ -1110,33 +1104,33 @@ static int call(json_t **out, ps_api *api, enum call_kind kind,
 				if (!can_retry)
 					break;
 				delay = backoff(api, n);
-				log_line(api,
-					 "%s %s -> not created, retrying "
-					 "in %ld ms",
-					 method, path.ptr, delay);
+				api_log(api,
+					"%s %s -> not created, retrying "
+					"in %ld ms",
+					method, path.ptr, delay);
 			} else if (!can_retry) {
-				log_line(api,
-					 "%s %s -> connection error (%s) "
-					 "(%ld ms)",
-					 method, path.ptr, reason, r.ms);
+				api_log(api,
+					"%s %s -> connection error (%s) "
+					"(%ld ms)",
+					method, path.ptr, reason, r.ms);
 				break;
 			} else {
 				delay = backoff(api, n);
-				log_line(api,
-					 "%s %s -> connection error (%s), "
-					 "retrying in %ld ms",
-					 method, path.ptr, reason, delay);
+				api_log(api,
+					"%s %s -> connection error (%s), "
+					"retrying in %ld ms",
+					method, path.ptr, reason, delay);
 			}
 		}
 		if (api->opts.deadline_ms > 0 &&
-		    now_ms() + delay >= api->opts.deadline_ms) {
+		    ps_api_now_ms() + delay >= api->opts.deadline_ms) {
 			snprintf(reason + strlen(reason),
 				 sizeof(reason) - strlen(reason),
 				 "; no retry: the run's deadline (--deadline) "
 				 "comes first");
 			break;
 		}
-		sleep_ms(api, delay);
+		api_sleep(api, delay);
 	}
 
 	if (last_status) {
