@@ -16,6 +16,12 @@
  * (the previous release) has no "live": its callbacks are read as last
  * applied and rewritten as format 2 on the next write (plan.h).
  * The store itself does not interpret documents beyond "format".
+ *
+ * Where it lives: state.c (entries, reading, staging, history),
+ * state_open.c (finding, creating and opening the repository; warm-up),
+ * state_commit.c (the commit, the reflog lineage check), state_remote.c
+ * (fetch, push, remote-tracking refs; remote.h runs git for them). The run
+ * lock that guards a writer is lock.h's.
  */
 #ifndef PS_STATE_H
 #define PS_STATE_H
@@ -63,7 +69,7 @@ enum {
  * LINE:COL: TEXT"). Only accounts/<valid account name>.json files are read;
  * any other file is ignored and kept by commits.
  * Enables GIT_OPT_ENABLE_FSYNC_GITDIR. *out is owned by the caller and
- * released with ps_state_free.
+ * freed with ps_state_free; NULL on failure.
  */
 int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 		  unsigned flags, ps_error *err);
@@ -72,7 +78,7 @@ int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 bool ps_state_exists(const ps_state *st);
 
 /* The (common) git directory, without a trailing '/': the place for the run
- * lock. "" when the repository does not exist. Borrowed. */
+ * lock (lock.h). "" when the repository does not exist. Borrowed. */
 const char *ps_state_gitdir(const ps_state *st);
 
 /* The full ref name in use. Borrowed. */
@@ -82,11 +88,14 @@ const char *ps_state_ref(const ps_state *st);
  * After a successful commit this is the new commit. Borrowed. */
 const char *ps_state_head(const ps_state *st);
 
-/* Accounts in the snapshot, sorted by name (staged changes included). */
+/* Accounts in the snapshot, sorted by name (staged changes included). The
+ * name is borrowed until the snapshot next changes (put, remove, commit,
+ * fetch) or is freed. */
 size_t ps_state_count(const ps_state *st);
 const char *ps_state_name(const ps_state *st, size_t i);
 
-/* The document for `account` (staged changes included), or NULL. Borrowed. */
+/* The document for `account` (staged changes included), or NULL. Borrowed:
+ * valid until that account's document changes or is unloaded. */
 const json_t *ps_state_get(const ps_state *st, const char *account);
 
 /*
@@ -146,7 +155,9 @@ int ps_state_commit(char out_id[41], ps_state *st, const char *subject,
 /*
  * Call `cb` for each commit reachable from the ref, newest first, at most
  * `max` (0 = all). Returning non-zero from cb stops the walk (that value is
- * returned).
+ * returned). The strings passed to cb are valid during the call only.
+ * Nothing to walk (no repository, no commit yet) is 0. Errors: PS_ERROR
+ * (libgit2 cannot walk or read a commit).
  */
 typedef int (*ps_state_history_cb)(void *ctx, const char *id, long long when,
 				   int tz_offset_minutes, const char *committer,
@@ -160,7 +171,10 @@ int ps_state_history(ps_state *st, size_t max, ps_state_history_cb cb,
  * found by searching upwards from the file's directory without crossing a
  * filesystem boundary or GIT_CEILING_DIRECTORIES; if there is none,
  * "DIR/.pavesync-state" beside it (".pavesync-state" for a config path
- * without a directory). Creates nothing. *out is malloc'd.
+ * without a directory). Creates nothing. *out is malloc'd (the caller
+ * frees it). Errors: PS_EINVALID (no path given; a repository found that
+ * git's safe.directory rule refuses, or a HOME that cannot be read),
+ * PS_ERROR (libgit2).
  */
 int ps_state_default_path(char **out, const char *config_path, ps_error *err);
 
@@ -224,6 +238,7 @@ int ps_state_push(ps_state *st, const char *remote, ps_error *err);
 int ps_state_check_lineage(char *note, size_t notelen, ps_state *st, bool adopt,
 			   ps_error *err);
 
+/* Free the snapshot, its documents and the repository handle. NULL-safe. */
 void ps_state_free(ps_state *st);
 
 /*
