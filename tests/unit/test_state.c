@@ -1497,6 +1497,35 @@ static void test_snapdoc_checks(void **state)
 	json_decref(d);
 }
 
+/* ---- the test sandbox (testutil.c) ----------------------------------- */
+
+/* test_rmtree removes a whole tree, but never what a symlink in it points
+ * at; a missing path is fine. */
+static void test_rmtree_stays_inside(void **state)
+{
+	char outside[PATH_MAX];
+	char *inner = path_in("tree");
+
+	(void)state;
+	assert_int_equal(test_mkdtemp(outside, sizeof(outside), "ps-outside"), 0);
+	assert_int_equal(run("mkdir -p tree/a/b && echo x > tree/a/b/f && "
+			     "echo y > '%s/keep' && ln -s '%s' tree/link",
+			     outside, outside),
+			 0);
+	assert_int_equal(test_rmtree(inner), 0);
+	assert_false(exists("tree"));
+	{
+		char keep[PATH_MAX + 8];
+		struct stat sbuf;
+
+		snprintf(keep, sizeof(keep), "%s/keep", outside);
+		assert_int_equal(stat(keep, &sbuf), 0);
+	}
+	assert_int_equal(test_rmtree(inner), 0); /* already gone */
+	assert_int_equal(test_rmtree(outside), 0);
+	free(inner);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1535,6 +1564,7 @@ int main(void)
 		T(test_fetch_error_never_shows_url_credentials),
 		T(test_diverged_and_rejected),
 		T(test_push_rejected_when_remote_ahead),
+		T(test_rmtree_stays_inside),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
