@@ -554,15 +554,51 @@ static bool written_by_pavesync(const char *msg)
 		       !strncmp(msg, "pavesync:", 9));
 }
 
+/* The newest commit the reflog says pavesync wrote, or NULL. Borrowed
+ * from `log`. */
+static const git_oid *last_written(git_reflog *log)
+{
+	size_t n = git_reflog_entrycount(log);
+
+	for (size_t i = 0; i < n; i++) {
+		const git_reflog_entry *en = git_reflog_entry_byindex(log, i);
+		if (written_by_pavesync(git_reflog_entry_message(en)))
+			return git_reflog_entry_id_new(en);
+	}
+	return NULL;
+}
+
+/* Record in the reflog that pavesync adopts the ref's current commit
+ * (short id `h`), moved from `l` outside pavesync. */
+static int adopt_head(git_reflog *log, ps_state *st, const char *h,
+		      const char *l, ps_error *err)
+{
+	git_signature *sig = NULL;
+	ps_buf msg = PS_BUF_INIT;
+	int e, rc = 0;
+
+	ps_buf_printf(&msg,
+		      "pavesync: adopt %s (moved outside pavesync from %s)", h,
+		      l);
+	if ((rc = state_make_signature(&sig, st->repo, err)) < 0)
+		goto cleanup;
+	if ((e = git_reflog_append(log, &st->head, sig, msg.ptr)) < 0 ||
+	    (e = git_reflog_write(log)) < 0)
+		rc = state_git_fail(err, PS_ERROR, e,
+				    "cannot write the reflog of %s", st->ref);
+
+cleanup:
+	ps_buf_release(&msg);
+	git_signature_free(sig);
+	return rc;
+}
+
 int ps_state_check_lineage(char *note, size_t notelen, ps_state *st, bool adopt,
 			   ps_error *err)
 {
 	git_reflog *log = NULL;
-	git_signature *sig = NULL;
-	const git_oid *last = NULL;
+	const git_oid *last;
 	char h[SHORT_ID + 1], l[SHORT_ID + 1], lhex[GIT_OID_HEXSZ + 1];
-	ps_buf msg = PS_BUF_INIT;
-	size_t i, n;
 	int e, rc = 0;
 
 	if (note && notelen)
@@ -572,12 +608,7 @@ int ps_state_check_lineage(char *note, size_t notelen, ps_state *st, bool adopt,
 	if ((e = git_reflog_read(&log, st->repo, st->ref)) < 0)
 		return state_git_fail(err, PS_ERROR, e,
 				      "cannot read the reflog of %s", st->ref);
-	n = git_reflog_entrycount(log);
-	for (i = 0; i < n && !last; i++) {
-		const git_reflog_entry *en = git_reflog_entry_byindex(log, i);
-		if (written_by_pavesync(git_reflog_entry_message(en)))
-			last = git_reflog_entry_id_new(en);
-	}
+	last = last_written(log);
 	/* No commit of pavesync's on record (a repository from before the
 	 * reflog was kept, a fresh clone): nothing to compare with. */
 	if (!last || git_oid_equal(last, &st->head) ||
@@ -600,17 +631,8 @@ int ps_state_check_lineage(char *note, size_t notelen, ps_state *st, bool adopt,
 			st->ref, h, l, st->ref, lhex);
 		goto cleanup;
 	}
-	ps_buf_printf(&msg,
-		      "pavesync: adopt %s (moved outside pavesync from %s)", h,
-		      l);
-	if ((rc = state_make_signature(&sig, st->repo, err)) < 0)
+	if ((rc = adopt_head(log, st, h, l, err)) < 0)
 		goto cleanup;
-	if ((e = git_reflog_append(log, &st->head, sig, msg.ptr)) < 0 ||
-	    (e = git_reflog_write(log)) < 0) {
-		rc = state_git_fail(err, PS_ERROR, e,
-				    "cannot write the reflog of %s", st->ref);
-		goto cleanup;
-	}
 	if (note && notelen)
 		snprintf(note, notelen,
 			 "adopted the state ref %s at %s: its history does not "
@@ -618,8 +640,6 @@ int ps_state_check_lineage(char *note, size_t notelen, ps_state *st, bool adopt,
 			 st->ref, h, l);
 
 cleanup:
-	ps_buf_release(&msg);
-	git_signature_free(sig);
 	git_reflog_free(log);
 	return rc;
 }
