@@ -48,7 +48,7 @@ static const char *const defaults_keys[] = {
 	"payload",
 	NULL,
 };
-static const char *const account_keys[] = {
+static const char *const ps_cfg_account_keys[] = {
 	"api_key",   "api_secret", "api_secret_file", "username", "prune",
 	"callbacks", NULL,
 };
@@ -105,7 +105,7 @@ typedef struct build_cache {
 	size_t unknown;
 } build_cache;
 
-static void build_cache_release(build_cache *k)
+static void ps_cfg_cache_release(build_cache *k)
 {
 	size_t i;
 
@@ -158,7 +158,7 @@ static shared_str *shared_slot(build_cache *k, const ps_ynode *n)
 
 /* A JSON string for url (valid UTF-8), shared with earlier callbacks
  * when one had the same. New reference. */
-static json_t *cached_url(build_cache *k, const char *url)
+static json_t *ps_cfg_cached_url(build_cache *k, const char *url)
 {
 	size_t len = strlen(url), i;
 	uint64_t h = 1469598103934665603ULL;
@@ -213,7 +213,7 @@ static uint64_t env_hash(const char *name, size_t len)
 	return h ^ (h >> 29);
 }
 
-static void env_index_build(env_index *e)
+static void ps_cfg_env_index_build(env_index *e)
 {
 	size_t n = 0, size = 16, i;
 
@@ -262,7 +262,7 @@ typedef struct ctx {
 
 /* Did an unset variable go into a value since `mark` (c->cache->unknown)?
  * Then the value is not known and its checks are skipped. */
-static bool unknown_since(const ctx *c, size_t mark)
+static bool ps_cfg_unknown_since(const ctx *c, size_t mark)
 {
 	return c->cache->unknown != mark;
 }
@@ -271,7 +271,7 @@ static bool unknown_since(const ctx *c, size_t mark)
 	ps_cfgdiag_add((c)->d, PS_EINVALID, (n)->line, (n)->column, __VA_ARGS__)
 
 /* "a, b, c or d" from a NULL-terminated list. Caller frees. */
-static char *join_or(const char *const *list)
+static char *ps_cfg_join_or(const char *const *list)
 {
 	ps_buf b = PS_BUF_INIT;
 	size_t i, n = 0;
@@ -293,15 +293,15 @@ static bool is_scalar_string(const ps_ynode *n)
 
 /* ---- interpolation ----------------------------------------------------- */
 
-static bool name_start(char ch)
+static bool ps_cfg_name_start(char ch)
 {
 	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
 	       ch == '_';
 }
 
-static bool name_char(char ch)
+static bool ps_cfg_name_char(char ch)
 {
-	return name_start(ch) || (ch >= '0' && ch <= '9');
+	return ps_cfg_name_start(ch) || (ch >= '0' && ch <= '9');
 }
 
 static size_t count_refs(const char *s, size_t from, size_t to)
@@ -353,9 +353,9 @@ static size_t parse_ref(const char *t, size_t i, size_t *name_len,
 
 	*fb = NULL;
 	*fblen = 0;
-	if (!name_start(t[j]))
+	if (!ps_cfg_name_start(t[j]))
 		return 0;
-	while (name_char(t[j]))
+	while (ps_cfg_name_char(t[j]))
 		j++;
 	*name_len = j - i - 2;
 	if (t[j] == '}')
@@ -379,8 +379,8 @@ static size_t parse_ref(const char *t, size_t i, size_t *name_len,
  * The result is valid UTF-8 without NUL bytes (checked here), so it can go
  * to jansson unchecked.
  */
-static char *expand(const ctx *c, const ps_ynode *n, bool *used,
-		    size_t *len_out)
+static char *ps_cfg_expand(const ctx *c, const ps_ynode *n, bool *used,
+			   size_t *len_out)
 {
 	ps_buf out;
 	const char *t = n->text;
@@ -468,8 +468,8 @@ static char *expand(const ctx *c, const ps_ynode *n, bool *used,
 /* ---- generic checks ------------------------------------------------------ */
 
 /* Report every key of `map` that is not in `allowed`. Returns how many. */
-static int check_keys(const ctx *c, const ps_ynode *map,
-		      const char *const *allowed)
+static int ps_cfg_check_keys(const ctx *c, const ps_ynode *map,
+			     const char *const *allowed)
 {
 	size_t i;
 	int bad = 0;
@@ -492,13 +492,13 @@ static int check_keys(const ctx *c, const ps_ynode *map,
 			    "\"%s\"?)",
 			    k->text, sugg);
 		} else if (ps_event_is_known(k->text) &&
-			   allowed == account_keys) {
+			   allowed == ps_cfg_account_keys) {
 			ERR(c, k,
 			    "unknown key \"%.100s\" (events go under "
 			    "\"callbacks\")",
 			    k->text);
 		} else {
-			list = join_or(allowed);
+			list = ps_cfg_join_or(allowed);
 			ERR(c, k, "unknown key \"%.100s\" (expected %s)",
 			    k->text, list);
 			free(list);
@@ -509,7 +509,7 @@ static int check_keys(const ctx *c, const ps_ynode *map,
 
 /* Is v a mapping? Reports when not (and when v was already reported,
  * just says no). */
-static bool want_map(const ctx *c, const ps_ynode *v, const char *key)
+static bool ps_cfg_want_map(const ctx *c, const ps_ynode *v, const char *key)
 {
 	if (v->bad)
 		return false;
@@ -535,21 +535,21 @@ static char *get_str(const ctx *c, const ps_ynode *v, const char *key,
 		    ps_ynode_what(v));
 		return NULL;
 	}
-	s = expand(c, v, &used, NULL);
+	s = ps_cfg_expand(c, v, &used, NULL);
 	if (s && sensitive)
 		*sensitive = used || v->secret;
 	return s;
 }
 
 /* A string that must not be empty once expanded. */
-static char *get_nonempty(const ctx *c, const ps_ynode *v, const char *key,
-			  bool *sensitive)
+static char *ps_cfg_get_nonempty(const ctx *c, const ps_ynode *v,
+				 const char *key, bool *sensitive)
 {
 	bool sens = false;
 	size_t mark = c->cache->unknown;
 	char *s = get_str(c, v, key, &sens);
 
-	if (s && !*s && !unknown_since(c, mark)) {
+	if (s && !*s && !ps_cfg_unknown_since(c, mark)) {
 		if (sens)
 			ERR(c, v,
 			    "\"%s\" is empty after interpolation "
@@ -658,14 +658,14 @@ static bool http_allowed(const char *u)
 }
 
 /* A URL value (for "url" and "api_url"). NULL after reporting. */
-static char *get_url(const ctx *c, const ps_ynode *v, const char *key,
-		     bool *sensitive)
+static char *ps_cfg_get_url(const ctx *c, const ps_ynode *v, const char *key,
+			    bool *sensitive)
 {
 	bool sens = false;
 	size_t mark = c->cache->unknown;
 	char *s = get_str(c, v, key, &sens);
 
-	if (s && unknown_since(c, mark)) {
+	if (s && ps_cfg_unknown_since(c, mark)) {
 		/* checked when it is known */
 	} else if (s && !url_ok(s)) {
 		if (sens)
@@ -694,7 +694,7 @@ static char *get_url(const ctx *c, const ps_ynode *v, const char *key,
 	return s;
 }
 
-static char *get_method(const ctx *c, const ps_ynode *v, bool *sensitive)
+static char *ps_cfg_get_method(const ctx *c, const ps_ynode *v, bool *sensitive)
 {
 	bool sens = false;
 	size_t mark = c->cache->unknown;
@@ -703,7 +703,7 @@ static char *get_method(const ctx *c, const ps_ynode *v, bool *sensitive)
 
 	if (!s)
 		return NULL;
-	if (unknown_since(c, mark)) {
+	if (ps_cfg_unknown_since(c, mark)) {
 		*sensitive = sens;
 		return s; /* checked when it is known */
 	}
@@ -764,12 +764,12 @@ static char *lower_dup(const char *s)
  * callback the header goes to. NULL when the node is not a usable mapping;
  * *ok false after any error.
  */
-static json_t *get_headers(const ctx *c, const ps_ynode *v, bool *ok)
+static json_t *ps_cfg_get_headers(const ctx *c, const ps_ynode *v, bool *ok)
 {
 	json_t *res;
 	size_t i;
 
-	if (!want_map(c, v, "headers")) {
+	if (!ps_cfg_want_map(c, v, "headers")) {
 		*ok = false;
 		return NULL;
 	}
@@ -812,7 +812,7 @@ static json_t *get_headers(const ctx *c, const ps_ynode *v, bool *ok)
 			    k->text, ps_ynode_what(val));
 			*ok = false;
 		} else if (val->type == PS_YSTRING) {
-			s = expand(c, val, &used, NULL);
+			s = ps_cfg_expand(c, val, &used, NULL);
 			if (!s)
 				*ok = false;
 		} else if (val->type == PS_YNULL) {
@@ -865,7 +865,7 @@ static json_t *get_headers(const ctx *c, const ps_ynode *v, bool *ok)
 /*
  * The sensitive pointers of one callback (or one payload key) as JSON
  * strings, one reference each, in any order and with repeats;
- * sorted_unique makes the final array. A C array rather than a JSON one:
+ * ps_cfg_sorted_unique makes the final array. A C array rather than a JSON one:
  * it is built for every callback and mostly thrown away.
  */
 typedef struct ptrlist {
@@ -881,7 +881,7 @@ typedef struct ptrlist {
 
 /* Add a pointer string; steals `s`. NULL (a string jansson refused) adds
  * nothing, as json_array_append_new would. */
-static void ptrs_add(ptrlist *l, json_t *s)
+static void ps_cfg_ptrs_add(ptrlist *l, json_t *s)
 {
 	if (!s)
 		return;
@@ -893,15 +893,15 @@ static void ptrs_add(ptrlist *l, json_t *s)
 }
 
 /* Add the strings of a JSON array (borrowed). */
-static void ptrs_extend(ptrlist *l, json_t *arr)
+static void ps_cfg_ptrs_extend(ptrlist *l, json_t *arr)
 {
 	size_t i;
 	json_t *e;
 
-	json_array_foreach(arr, i, e) ptrs_add(l, json_incref(e));
+	json_array_foreach(arr, i, e) ps_cfg_ptrs_add(l, json_incref(e));
 }
 
-static void ptrs_release(ptrlist *l)
+static void ps_cfg_ptrs_release(ptrlist *l)
 {
 	size_t i;
 
@@ -920,7 +920,7 @@ static json_t *ptrs_array(ptrlist *l)
 	for (i = 0; i < l->n; i++)
 		json_array_append_new(r, l->v[i]);
 	l->n = 0;
-	ptrs_release(l);
+	ps_cfg_ptrs_release(l);
 	return r;
 }
 
@@ -935,7 +935,7 @@ static int cmp_ptr(const void *a, const void *b)
  * Empties `l`. When the result equals *last, that array is returned
  * (shared) instead; otherwise the new array becomes *last.
  */
-static json_t *sorted_unique(ptrlist *l, json_t **last)
+static json_t *ps_cfg_sorted_unique(ptrlist *l, json_t **last)
 {
 	json_t *r;
 	size_t i, n = 0;
@@ -956,14 +956,14 @@ static json_t *sorted_unique(ptrlist *l, json_t **last)
 				   json_string_value(l->v[i])))
 				break;
 		if (i == n) {
-			ptrs_release(l);
+			ps_cfg_ptrs_release(l);
 			return json_incref(*last);
 		}
 	}
 	r = json_array();
 	for (i = 0; i < n; i++)
 		json_array_append(r, l->v[i]);
-	ptrs_release(l);
+	ps_cfg_ptrs_release(l);
 	json_decref(*last);
 	*last = json_incref(r);
 	return r;
@@ -1010,7 +1010,7 @@ static void add_path(ptrlist *sens, const jpath *at)
 	ps_buf b = PS_BUF_INIT;
 
 	path_put(&b, at);
-	ptrs_add(sens, json_string(b.ptr));
+	ps_cfg_ptrs_add(sens, json_string(b.ptr));
 	ps_buf_release(&b);
 }
 
@@ -1020,7 +1020,7 @@ static void add_path(ptrlist *sens, const jpath *at)
  * pointer (nothing below it), a string built from ${…} at its pointer.
  * NULL after reporting. Keys and strings go to jansson unchecked: every
  * scalar text is valid UTF-8 (the file was checked, libyaml refuses bad
- * escapes, a NUL makes the node bad) and expand checks its result.
+ * escapes, a NUL makes the node bad) and ps_cfg_expand checks its result.
  */
 static json_t *to_json(const ctx *c, const ps_ynode *n, const jpath *at,
 		       ptrlist *sens, bool in_secret)
@@ -1086,7 +1086,7 @@ static json_t *to_json(const ctx *c, const ps_ynode *n, const jpath *at,
 					return json_incref(sh->value);
 				}
 			}
-			s = expand(c, n, &used, &len);
+			s = ps_cfg_expand(c, n, &used, &len);
 			if (!s)
 				return NULL;
 			if (used && !in_secret)
@@ -1119,8 +1119,8 @@ static json_t *to_json(const ctx *c, const ps_ynode *n, const jpath *at,
  * key, so that a shallow merge can carry them along. NULL when unusable;
  * *ok false after errors.
  */
-static json_t *get_payload(const ctx *c, const ps_ynode *v, json_t **ptrs,
-			   ptrlist *flat, bool *ok)
+static json_t *ps_cfg_get_payload(const ctx *c, const ps_ynode *v,
+				  json_t **ptrs, ptrlist *flat, bool *ok)
 {
 	const jpath root = { NULL, "payload", 0 };
 	json_t *obj;
@@ -1128,7 +1128,7 @@ static json_t *get_payload(const ctx *c, const ps_ynode *v, json_t **ptrs,
 
 	if (ptrs)
 		*ptrs = NULL;
-	if (!want_map(c, v, "payload")) {
+	if (!ps_cfg_want_map(c, v, "payload")) {
 		*ok = false;
 		return NULL;
 	}
@@ -1150,7 +1150,7 @@ static json_t *get_payload(const ctx *c, const ps_ynode *v, json_t **ptrs,
 		} else {
 			*ok = false;
 		}
-		ptrs_release(&own);
+		ps_cfg_ptrs_release(&own);
 	}
 	return obj;
 }
@@ -1161,7 +1161,7 @@ typedef struct defaults {
 	char *method; /* NULL: "POST" */
 	bool method_sensitive;
 	json_t *method_json; /* the method callbacks inherit, shared */
-	json_t *headers;     /* as get_headers, or NULL */
+	json_t *headers;     /* as ps_cfg_get_headers, or NULL */
 	json_t *payload;     /* object, or NULL */
 	json_t *payload_ptrs;
 } defaults;
@@ -1196,15 +1196,16 @@ static void get_defaults(const ctx *c, const ps_ynode *v, defaults *def)
 	const ps_ynode *x;
 	bool ok = true;
 
-	if (!want_map(c, v, "defaults"))
+	if (!ps_cfg_want_map(c, v, "defaults"))
 		return;
-	check_keys(c, v, defaults_keys);
+	ps_cfg_check_keys(c, v, defaults_keys);
 	if ((x = ps_ynode_get(v, "method", NULL)))
-		def->method = get_method(c, x, &def->method_sensitive);
+		def->method = ps_cfg_get_method(c, x, &def->method_sensitive);
 	if ((x = ps_ynode_get(v, "headers", NULL)))
-		def->headers = get_headers(c, x, &ok);
+		def->headers = ps_cfg_get_headers(c, x, &ok);
 	if ((x = ps_ynode_get(v, "payload", NULL)))
-		def->payload = get_payload(c, x, &def->payload_ptrs, NULL, &ok);
+		def->payload =
+			ps_cfg_get_payload(c, x, &def->payload_ptrs, NULL, &ok);
 }
 
 static void add_header(json_t *headers, ptrlist *sens, json_t *entry)
@@ -1213,7 +1214,7 @@ static void add_header(json_t *headers, ptrlist *sens, json_t *entry)
 
 	/* name is an HTTP token: ASCII. */
 	json_object_set_nocheck(headers, name, json_array_get(entry, 1));
-	ptrs_add(sens, json_incref(json_array_get(entry, 3)));
+	ps_cfg_ptrs_add(sens, json_incref(json_array_get(entry, 3)));
 }
 
 static void add_payload(json_t *payload, ptrlist *sens, const char *key,
@@ -1221,7 +1222,7 @@ static void add_payload(json_t *payload, ptrlist *sens, const char *key,
 {
 	json_object_set(payload, key, value);
 	if (ptrs)
-		ptrs_extend(sens, ptrs);
+		ps_cfg_ptrs_extend(sens, ptrs);
 }
 
 /* One callback: event key k, body v. 0, or -1 after reporting. */
@@ -1249,43 +1250,43 @@ static int build_callback(const ctx *c, const defaults *def, const ps_ynode *k,
 			    "\"%s\"?)",
 			    k->text, sugg);
 		} else {
-			char *list = join_or(ps_events);
+			char *list = ps_cfg_join_or(ps_events);
 			ERR(c, k, "unknown event \"%.100s\" (expected %s)",
 			    k->text, list);
 			free(list);
 		}
 		ok = false;
 	}
-	if (!want_map(c, v, k->text))
+	if (!ps_cfg_want_map(c, v, k->text))
 		return -1;
-	if (check_keys(c, v, callback_keys))
+	if (ps_cfg_check_keys(c, v, callback_keys))
 		ok = false;
 	x = ps_ynode_get(v, "url", &xk);
 	if (!x) {
 		ERR(c, k, "missing required key \"url\" in callback \"%.100s\"",
 		    k->text);
 		ok = false;
-	} else if (!(url = get_url(c, x, "url", &url_sens))) {
+	} else if (!(url = ps_cfg_get_url(c, x, "url", &url_sens))) {
 		ok = false;
 	}
 	if ((x = ps_ynode_get(v, "method", NULL))) {
-		if (!(method = get_method(c, x, &method_sens)))
+		if (!(method = ps_cfg_get_method(c, x, &method_sens)))
 			ok = false;
 	} else {
 		method_sens = def->method && def->method_sensitive;
 	}
 	if ((x = ps_ynode_get(v, "headers", NULL)))
-		hdrs = get_headers(c, x, &ok);
+		hdrs = ps_cfg_get_headers(c, x, &ok);
 	if ((x = ps_ynode_get(v, "payload", NULL)))
-		pl = get_payload(c, x, merge ? &pl_ptrs : NULL,
-				 merge ? NULL : &sens, &ok);
+		pl = ps_cfg_get_payload(c, x, merge ? &pl_ptrs : NULL,
+					merge ? NULL : &sens, &ok);
 	if (!ok)
 		goto cleanup;
 
 	if (url_sens)
-		ptrs_add(&sens, json_string("/url"));
+		ps_cfg_ptrs_add(&sens, json_string("/url"));
 	if (method_sens)
-		ptrs_add(&sens, json_string("/method"));
+		ps_cfg_ptrs_add(&sens, json_string("/method"));
 	/* Headers: the callback's win, in the callback's spelling. */
 	if (!hdrs) {
 		/* Only the defaults: the same object for every such
@@ -1298,12 +1299,14 @@ static int build_callback(const ctx *c, const defaults *def, const ps_ynode *k,
 				json_object_foreach(def->headers, key, e)
 					add_header(c->cache->inherited_headers,
 						   &unused, e);
-			ptrs_release(&unused);
+			ps_cfg_ptrs_release(&unused);
 		}
 		headers = json_incref(c->cache->inherited_headers);
 		if (def->headers)
-			json_object_foreach(def->headers, key, e) ptrs_add(
-				&sens, json_incref(json_array_get(e, 3)));
+			json_object_foreach(def->headers, key, e)
+				ps_cfg_ptrs_add(
+					&sens,
+					json_incref(json_array_get(e, 3)));
 	} else {
 		headers = json_object();
 		if (def->headers)
@@ -1338,8 +1341,10 @@ static int build_callback(const ctx *c, const defaults *def, const ps_ynode *k,
 		payload = json_incref(c->cache->empty_payload);
 	}
 	spec = json_object();
-	/* url and method passed expand's UTF-8 check; the keys are ours. */
-	json_object_set_new_nocheck(spec, "url", cached_url(c->cache, url));
+	/* url and method passed ps_cfg_expand's UTF-8 check; the keys are ours.
+	 */
+	json_object_set_new_nocheck(spec, "url",
+				    ps_cfg_cached_url(c->cache, url));
 	json_object_set_new_nocheck(spec, "method",
 				    method ? json_string_nocheck(method)
 					   : json_incref(def->method_json));
@@ -1347,12 +1352,12 @@ static int build_callback(const ctx *c, const defaults *def, const ps_ynode *k,
 	json_object_set_new_nocheck(spec, "payload", payload);
 	cb->event = ps_strdup(k->text);
 	cb->spec = spec;
-	cb->sensitive = sorted_unique(&sens, &c->cache->last_sensitive);
+	cb->sensitive = ps_cfg_sorted_unique(&sens, &c->cache->last_sensitive);
 	cb->line = k->line;
 	cb->column = k->column;
 
 cleanup:
-	ptrs_release(&sens);
+	ps_cfg_ptrs_release(&sens);
 	ps_free_secret(url);
 	free(method);
 	json_decref(hdrs);
@@ -1381,7 +1386,7 @@ static int build_callbacks(const ctx *c, const defaults *def, const ps_ynode *v,
 	size_t i;
 	int rc = 0;
 
-	if (!want_map(c, v, "callbacks"))
+	if (!ps_cfg_want_map(c, v, "callbacks"))
 		return -1;
 	a->callbacks = ps_calloc(v->nkids / 2 + 1, sizeof(*a->callbacks));
 	for (i = 0; i + 1 < v->nkids; i += 2) {
@@ -1427,8 +1432,8 @@ static char *get_secret_ref(const ctx *c, const ps_ynode *v)
 	}
 	j = 2;
 	if (v->type == PS_YSTRING && t[0] == '$' && t[1] == '{' &&
-	    name_start(t[2])) {
-		while (name_char(t[j]))
+	    ps_cfg_name_start(t[2])) {
+		while (ps_cfg_name_char(t[j]))
 			j++;
 	}
 	if (j == 2 || t[j] != '}' || t[j + 1] != '\0') {
@@ -1438,8 +1443,8 @@ static char *get_secret_ref(const ctx *c, const ps_ynode *v)
 		return NULL;
 	}
 	mark = c->cache->unknown;
-	s = expand(c, v, &used, NULL);
-	if (s && !*s && !unknown_since(c, mark)) {
+	s = ps_cfg_expand(c, v, &used, NULL);
+	if (s && !*s && !ps_cfg_unknown_since(c, mark)) {
 		ERR(c, v,
 		    "\"api_secret\" is empty (environment variable "
 		    "%.*s is set but empty)",
@@ -1454,7 +1459,7 @@ static char *get_secret_ref(const ctx *c, const ps_ynode *v)
 static char *read_secret_file(const ctx *c, const ps_ynode *v, ps_account *a)
 {
 	bool sens = false;
-	char *path = get_nonempty(c, v, "api_secret_file", &sens), *full;
+	char *path = ps_cfg_get_nonempty(c, v, "api_secret_file", &sens), *full;
 	char shown[160], *buf = NULL;
 	char *result = NULL;
 	struct stat st;
@@ -1551,7 +1556,7 @@ static int build_account(const ctx *c, const defaults *def, const ps_ynode *k,
 		    k->text, ps_ynode_what(v));
 		return -1;
 	}
-	if (check_keys(c, v, account_keys))
+	if (ps_cfg_check_keys(c, v, ps_cfg_account_keys))
 		ok = 0;
 	if (!(x = ps_ynode_get(v, "api_key", NULL))) {
 		ERR(c, k,
@@ -1559,7 +1564,7 @@ static int build_account(const ctx *c, const defaults *def, const ps_ynode *k,
 		    "\"%.100s\"",
 		    k->text);
 		ok = 0;
-	} else if (!(a->api_key = get_nonempty(c, x, "api_key", NULL))) {
+	} else if (!(a->api_key = ps_cfg_get_nonempty(c, x, "api_key", NULL))) {
 		ok = 0;
 	}
 	if (!(x = ps_ynode_get(v, "username", NULL))) {
@@ -1568,7 +1573,8 @@ static int build_account(const ctx *c, const defaults *def, const ps_ynode *k,
 		    "\"%.100s\"",
 		    k->text);
 		ok = 0;
-	} else if (!(a->username = get_nonempty(c, x, "username", NULL))) {
+	} else if (!(a->username =
+			     ps_cfg_get_nonempty(c, x, "username", NULL))) {
 		ok = 0;
 	}
 	sv = ps_ynode_get(v, "api_secret", &sk);
@@ -1710,7 +1716,7 @@ static void build_accounts(const ctx *c, const defaults *def, ps_ydoc *doc,
 	}
 	ps_diags_clear(&rec.list);
 	defaults_release(&copy);
-	build_cache_release(&cache);
+	ps_cfg_cache_release(&cache);
 	free(pos);
 }
 
@@ -1754,7 +1760,7 @@ static int build_shorthand(const ctx *c, const defaults *def, const ps_ynode *k,
 static const char *const expected_top =
 	"expected a mapping with version: 1 and accounts or callbacks";
 
-static void build_config(const ctx *c, ps_ydoc *doc, ps_config *cfg)
+static void ps_cfg_build(const ctx *c, ps_ydoc *doc, ps_config *cfg)
 {
 	const ps_ynode *root = doc->root, *x, *xk, *ak, *av, *ck, *cv;
 	defaults def;
@@ -1773,7 +1779,7 @@ static void build_config(const ctx *c, ps_ydoc *doc, ps_config *cfg)
 		ERR(c, root, "%s, found %s", expected_top, ps_ynode_what(root));
 		return;
 	}
-	check_keys(c, root, top_keys);
+	ps_cfg_check_keys(c, root, top_keys);
 
 	x = ps_ynode_get(root, "version", &xk);
 	if (!x) {
@@ -1791,9 +1797,9 @@ static void build_config(const ctx *c, ps_ydoc *doc, ps_config *cfg)
 		    ps_ynode_what(x));
 	}
 	if ((x = ps_ynode_get(root, "api_url", NULL)))
-		cfg->api_url = get_url(c, x, "api_url", NULL);
+		cfg->api_url = ps_cfg_get_url(c, x, "api_url", NULL);
 	if ((x = ps_ynode_get(root, "state_repo", NULL))) {
-		char *s = get_nonempty(c, x, "state_repo", NULL);
+		char *s = ps_cfg_get_nonempty(c, x, "state_repo", NULL);
 		if (s)
 			cfg->state_repo = resolve_path(c, s);
 		free(s);
@@ -1818,7 +1824,7 @@ static void build_config(const ctx *c, ps_ydoc *doc, ps_config *cfg)
 		ERR(c, root, "missing \"accounts\" or \"callbacks\" (%s)",
 		    expected_top);
 	}
-	if (av && want_map(c, av, "accounts")) {
+	if (av && ps_cfg_want_map(c, av, "accounts")) {
 		cfg->naccounts = av->nkids / 2;
 		cfg->accounts =
 			ps_calloc(cfg->naccounts + 1, sizeof(*cfg->accounts));
@@ -1910,7 +1916,7 @@ static int config_parse(ps_config **out, const char *source_name,
 	c.no_env = (flags & PS_CONFIG_NO_ENV) != 0;
 	memset(&cache, 0, sizeof(cache));
 	c.cache = &cache;
-	env_index_build(&env);
+	ps_cfg_env_index_build(&env);
 	c.env = &env;
 
 	if (len > lim.max_file_size) {
@@ -1923,12 +1929,12 @@ static int config_parse(ps_config **out, const char *source_name,
 		free(owned);
 		owned = NULL;
 		if (rc == 0 && !d.full)
-			build_config(&c, &doc, cfg);
+			ps_cfg_build(&c, &doc, cfg);
 		ps_ydoc_release(&doc);
 	}
 	free(c.dir);
 	free(env.slots);
-	build_cache_release(&cache);
+	ps_cfg_cache_release(&cache);
 	free(owned);
 
 	if (!d.list.count)

@@ -118,7 +118,7 @@ typedef struct cursor {
 	size_t off;
 	size_t line;
 	size_t col;
-	size_t eol; /* cursor_seek_lf only: the end of the current line */
+	size_t eol; /* ps_ycursor_seek_lf only: the end of the current line */
 } cursor;
 
 static size_t break_len(const char *d, size_t len, size_t off)
@@ -151,7 +151,7 @@ static size_t char_len(unsigned char c)
 	return 1;
 }
 
-static void cursor_init(cursor *c, const char *d, size_t len)
+static void ps_ycursor_init(cursor *c, const char *d, size_t len)
 {
 	c->off = (len >= 3 && !memcmp(d, "\xef\xbb\xbf", 3)) ? 3 : 0;
 	c->line = 0;
@@ -214,8 +214,8 @@ static size_t ascii_run(const unsigned char *s, size_t off, size_t end)
  * and end), so runs of plain ASCII and LF line breaks are taken here and
  * only CR and multi-byte characters go through cursor_step.
  */
-static bool cursor_seek(cursor *cp, const char *d, size_t len, size_t line,
-			size_t col)
+static bool ps_ycursor_seek(cursor *cp, const char *d, size_t len, size_t line,
+			    size_t col)
 {
 	const unsigned char *s = (const unsigned char *)d;
 	cursor c = *cp;
@@ -246,7 +246,7 @@ static bool cursor_seek(cursor *cp, const char *d, size_t len, size_t line,
 /*
  * Where the line starting at `off` ends: its LF, or the end of the input.
  */
-static size_t next_eol(const char *d, size_t len, size_t off)
+static size_t ps_ycursor_next_eol(const char *d, size_t len, size_t off)
 {
 	const char *nl = off < len ? memchr(d + off, '\n', len - off) : NULL;
 
@@ -254,14 +254,14 @@ static size_t next_eol(const char *d, size_t len, size_t off)
 }
 
 /*
- * cursor_seek for input that is all ASCII with LF line breaks only (most
+ * ps_ycursor_seek for input that is all ASCII with LF line breaks only (most
  * config files): there a column is a byte, so the cursor jumps a line at a
  * time instead of stepping through each character, and ends exactly where
- * cursor_seek would: at the target, or past it at the start of the next
+ * ps_ycursor_seek would: at the target, or past it at the start of the next
  * line, or at the end of the input. c->eol must be the end of c's line.
  */
-static bool cursor_seek_lf(cursor *c, const char *d, size_t len, size_t line,
-			   size_t col)
+static bool ps_ycursor_seek_lf(cursor *c, const char *d, size_t len,
+			       size_t line, size_t col)
 {
 	for (;;) {
 		if (c->line > line || (c->line == line && c->col >= col))
@@ -280,7 +280,7 @@ static bool cursor_seek_lf(cursor *c, const char *d, size_t len, size_t line,
 		c->off = c->eol + 1;
 		c->line++;
 		c->col = 0;
-		c->eol = next_eol(d, len, c->off);
+		c->eol = ps_ycursor_next_eol(d, len, c->off);
 	}
 }
 
@@ -289,7 +289,7 @@ void ps_yaml_locate(const char *data, size_t len, size_t offset, int *line,
 {
 	cursor c;
 
-	cursor_init(&c, data, len);
+	ps_ycursor_init(&c, data, len);
 	if (offset < c.off)
 		offset = c.off;
 	while (c.off < offset && c.off < len)
@@ -298,7 +298,7 @@ void ps_yaml_locate(const char *data, size_t len, size_t offset, int *line,
 	*column = c.col + 1 > INT_MAX ? INT_MAX : (int)(c.col + 1);
 }
 
-static int mark_int(size_t v)
+static int ps_ymark_int(size_t v)
 {
 	return v >= (size_t)INT_MAX ? INT_MAX : (int)v + 1;
 }
@@ -309,7 +309,7 @@ static int mark_int(size_t v)
  * >= 0x80 hands over to ps_utf8_valid at a character boundary. *ascii_lf
  * tells whether the whole input is ASCII with LF line breaks only.
  */
-static bool utf8_valid_fast(const char *data, size_t len, bool *ascii_lf)
+static bool ps_yutf8_valid_fast(const char *data, size_t len, bool *ascii_lf)
 {
 	size_t i = 0, j;
 
@@ -325,7 +325,8 @@ static bool utf8_valid_fast(const char *data, size_t len, bool *ascii_lf)
 		if (ch >= 0x80 || ch == 0 || ch == '\r')
 			break;
 	}
-	/* All ASCII without NUL or CR: valid, and cursor_seek_lf applies. */
+	/* All ASCII without NUL or CR: valid, and ps_ycursor_seek_lf applies.
+	 */
 	*ascii_lf = j == len;
 	return *ascii_lf || ps_utf8_valid(data + i, len - i);
 }
@@ -439,7 +440,7 @@ struct ps_yblock {
 };
 
 /* n bytes aligned to `align` (a power of two, at most 16). Never NULL. */
-static void *arena_alloc(ps_yblock **head, size_t n, size_t align)
+static void *ps_yarena_alloc(ps_yblock **head, size_t n, size_t align)
 {
 	ps_yblock *b = *head, *nb;
 	size_t size;
@@ -518,7 +519,7 @@ typedef struct parser {
 	const char *data;
 	size_t len;
 	cursor cur;
-	bool ascii_lf;	  /* cursor_seek_lf applies */
+	bool ascii_lf;	  /* ps_ycursor_seek_lf applies */
 	open_coll *stack; /* open collections */
 	size_t depth;
 	size_t astack;
@@ -564,17 +565,17 @@ static ps_ynode *new_node(parser *p, ps_ynode_kind kind,
 	ps_ynode *n;
 
 	if (p->doc->nall >= p->lim->max_nodes) {
-		fatal(p, PS_ELIMIT, mark_int(mark->line),
-		      mark_int(mark->column),
+		fatal(p, PS_ELIMIT, ps_ymark_int(mark->line),
+		      ps_ymark_int(mark->column),
 		      "the file has more than %zu nodes (limit)",
 		      p->lim->max_nodes);
 		return NULL;
 	}
-	n = arena_alloc(&p->doc->nodes, sizeof(*n), _Alignof(ps_ynode));
+	n = ps_yarena_alloc(&p->doc->nodes, sizeof(*n), _Alignof(ps_ynode));
 	memset(n, 0, sizeof(*n));
 	n->kind = kind;
-	n->line = mark_int(mark->line);
-	n->column = mark_int(mark->column);
+	n->line = ps_ymark_int(mark->line);
+	n->column = ps_ymark_int(mark->column);
 	if (kind != PS_YSCALAR)
 		n->size = 1;
 	p->doc->nall++;
@@ -615,8 +616,9 @@ static void attach(parser *p, ps_ynode *n, const yaml_mark_t *mark)
 	} else {
 		/* libyaml gives one root per document and we stop at the
 		 * second document, so this cannot happen; be safe anyway. */
-		fatal(p, PS_EINVALID, mark_int(mark->line),
-		      mark_int(mark->column), "unexpected second root node");
+		fatal(p, PS_EINVALID, ps_ymark_int(mark->line),
+		      ps_ymark_int(mark->column),
+		      "unexpected second root node");
 	}
 }
 
@@ -784,10 +786,10 @@ static int parse_float(const char *s, double *out)
 	return 0;
 }
 
-static void scalar_error(parser *p, ps_ynode *n, const char *fmt, ...)
+static void ps_yscalar_error(parser *p, ps_ynode *n, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static void scalar_error(parser *p, ps_ynode *n, const char *fmt, ...)
+static void ps_yscalar_error(parser *p, ps_ynode *n, const char *fmt, ...)
 {
 	char msg[PS_ERROR_MSG_MAX];
 	va_list ap;
@@ -805,21 +807,23 @@ static void number(parser *p, ps_ynode *n, bool as_float)
 	if (!as_float && is_int_text(n->text)) {
 		n->type = PS_YINT;
 		if (parse_int(n->text, &n->ival) < 0)
-			scalar_error(p, n,
-				     "integer \"%.40s\" is out of range "
-				     "(expected at most 64 bits)",
-				     n->text);
+			ps_yscalar_error(p, n,
+					 "integer \"%.40s\" is out of range "
+					 "(expected at most 64 bits)",
+					 n->text);
 		return;
 	}
 	n->type = PS_YFLOAT;
 	if (is_int_text(n->text) && (n->text[1] == 'o' || n->text[1] == 'x')) {
 		json_int_t v;
 		if (parse_int(n->text, &v) < 0)
-			scalar_error(p, n, "number \"%.40s\" is out of range",
-				     n->text);
+			ps_yscalar_error(p, n,
+					 "number \"%.40s\" is out of range",
+					 n->text);
 		n->fval = (double)v;
 	} else if (parse_float(n->text, &n->fval) < 0) {
-		scalar_error(p, n, "number \"%.40s\" is out of range", n->text);
+		ps_yscalar_error(p, n, "number \"%.40s\" is out of range",
+				 n->text);
 	}
 }
 
@@ -848,17 +852,17 @@ static void core_schema(parser *p, ps_ynode *n)
 		number(p, n, true);
 	} else if (is_infnan_text(n->text)) {
 		n->type = PS_YFLOAT;
-		scalar_error(p, n,
-			     "\"%s\" cannot be represented in JSON "
-			     "(expected a finite number)",
-			     n->text);
+		ps_yscalar_error(p, n,
+				 "\"%s\" cannot be represented in JSON "
+				 "(expected a finite number)",
+				 n->text);
 	} else {
 		n->type = PS_YSTRING;
 	}
 }
 
 /* Show a resolved tag the way it is usually written. */
-static void tag_name(char *out, size_t outlen, const char *tag)
+static void ps_ytag_name(char *out, size_t outlen, const char *tag)
 {
 	if (!strncmp(tag, TAG_PREFIX, strlen(TAG_PREFIX)))
 		snprintf(out, outlen, "!!%.60s", tag + strlen(TAG_PREFIX));
@@ -869,7 +873,8 @@ static void tag_name(char *out, size_t outlen, const char *tag)
 static const char *const tag_hint =
 	"expected !secret, !!str, !!int, !!float, !!bool or !!null";
 
-static void resolve_scalar(parser *p, ps_ynode *n, const char *tag, bool is_key)
+static void ps_yscalar_resolve(parser *p, ps_ynode *n, const char *tag,
+			       bool is_key)
 {
 	char name[80];
 	int b;
@@ -881,9 +886,9 @@ static void resolve_scalar(parser *p, ps_ynode *n, const char *tag, bool is_key)
 		tag = NULL;
 	}
 	if (tag && strncmp(tag, TAG_PREFIX, strlen(TAG_PREFIX))) {
-		tag_name(name, sizeof(name), tag);
-		scalar_error(p, n, "unsupported tag \"%s\" (%s)", name,
-			     tag_hint);
+		ps_ytag_name(name, sizeof(name), tag);
+		ps_yscalar_error(p, n, "unsupported tag \"%s\" (%s)", name,
+				 tag_hint);
 		return;
 	}
 	if (tag) {
@@ -898,48 +903,48 @@ static void resolve_scalar(parser *p, ps_ynode *n, const char *tag, bool is_key)
 			if (is_int_text(n->text))
 				number(p, n, false);
 			else
-				scalar_error(p, n,
-					     "expected an integer for "
-					     "!!int, found \"%.40s\"",
-					     n->text);
+				ps_yscalar_error(p, n,
+						 "expected an integer for "
+						 "!!int, found \"%.40s\"",
+						 n->text);
 		} else if (!strcmp(t, "float")) {
 			if (is_int_text(n->text) || is_float_text(n->text))
 				number(p, n, true);
 			else if (is_infnan_text(n->text))
-				scalar_error(
+				ps_yscalar_error(
 					p, n,
 					"\"%s\" cannot be represented "
 					"in JSON (expected a finite number)",
 					n->text);
 			else
-				scalar_error(p, n,
-					     "expected a number for "
-					     "!!float, found \"%.40s\"",
-					     n->text);
+				ps_yscalar_error(p, n,
+						 "expected a number for "
+						 "!!float, found \"%.40s\"",
+						 n->text);
 		} else if (!strcmp(t, "bool")) {
 			if ((b = bool_text(n->text)) >= 0) {
 				n->type = PS_YBOOL;
 				n->bval = b;
 			} else {
-				scalar_error(p, n,
-					     "expected true or false "
-					     "for !!bool, found \"%.40s\"",
-					     n->text);
+				ps_yscalar_error(p, n,
+						 "expected true or false "
+						 "for !!bool, found \"%.40s\"",
+						 n->text);
 			}
 		} else if (!strcmp(t, "null")) {
 			if (is_null_text(n->text))
 				n->type = PS_YNULL;
 			else
-				scalar_error(p, n,
-					     "expected null for !!null, "
-					     "found \"%.40s\"",
-					     n->text);
+				ps_yscalar_error(p, n,
+						 "expected null for !!null, "
+						 "found \"%.40s\"",
+						 n->text);
 		} else {
-			tag_name(name, sizeof(name), tag);
-			scalar_error(p, n,
-				     "unsupported tag \"%s\" on a scalar "
-				     "(%s)",
-				     name, tag_hint);
+			ps_ytag_name(name, sizeof(name), tag);
+			ps_yscalar_error(p, n,
+					 "unsupported tag \"%s\" on a scalar "
+					 "(%s)",
+					 name, tag_hint);
 		}
 		return;
 	}
@@ -956,8 +961,8 @@ typedef struct raw_span {
 static bool seek(parser *p, size_t line, size_t col)
 {
 	if (p->ascii_lf)
-		return cursor_seek_lf(&p->cur, p->data, p->len, line, col);
-	return cursor_seek(&p->cur, p->data, p->len, line, col);
+		return ps_ycursor_seek_lf(&p->cur, p->data, p->len, line, col);
+	return ps_ycursor_seek(&p->cur, p->data, p->len, line, col);
 }
 
 static void on_scalar(parser *p, const yaml_event_t *ev)
@@ -975,8 +980,8 @@ static void on_scalar(parser *p, const yaml_event_t *ev)
 	 * ps_ynode_span). */
 	if (memmem(ev->data.scalar.value, n->len, "${", 2))
 		pre = sizeof(span);
-	n->text =
-		(char *)arena_alloc(&p->doc->texts, pre + n->len + 1, 1) + pre;
+	n->text = (char *)ps_yarena_alloc(&p->doc->texts, pre + n->len + 1, 1) +
+		  pre;
 	memcpy(n->text, ev->data.scalar.value, n->len);
 	n->text[n->len] = '\0';
 	n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
@@ -989,7 +994,7 @@ static void on_scalar(parser *p, const yaml_event_t *ev)
 			/* A copy of the source bytes, so that the input
 			 * need not outlive the parse. */
 			span.len = p->cur.off - start;
-			span.src = arena_alloc(&p->doc->texts, span.len, 1);
+			span.src = ps_yarena_alloc(&p->doc->texts, span.len, 1);
 			memcpy(span.src, p->data + start, span.len);
 			memcpy(n->text - pre, &span, sizeof(span));
 			n->span = true;
@@ -1000,10 +1005,10 @@ static void on_scalar(parser *p, const yaml_event_t *ev)
 		return;
 	attach(p, n, sm);
 	if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length)) {
-		scalar_error(p, n, "a NUL character is not allowed here");
+		ps_yscalar_error(p, n, "a NUL character is not allowed here");
 		return;
 	}
-	resolve_scalar(p, n, (const char *)ev->data.scalar.tag, is_key);
+	ps_yscalar_resolve(p, n, (const char *)ev->data.scalar.tag, is_key);
 }
 
 /* ---- collections ----------------------------------------------------------
@@ -1017,8 +1022,8 @@ static void start_collection(parser *p, const yaml_event_t *ev,
 	ps_ynode *n;
 
 	if (p->depth + 1 > p->lim->max_depth) {
-		fatal(p, PS_ELIMIT, mark_int(ev->start_mark.line),
-		      mark_int(ev->start_mark.column),
+		fatal(p, PS_ELIMIT, ps_ymark_int(ev->start_mark.line),
+		      ps_ymark_int(ev->start_mark.column),
 		      "nesting is deeper than %u levels (limit)",
 		      p->lim->max_depth);
 		return;
@@ -1045,7 +1050,7 @@ static void start_collection(parser *p, const yaml_event_t *ev,
 			     !strcmp(t, TAG_PREFIX "map")) &&
 			   !(kind == PS_YSEQUENCE &&
 			     !strcmp(t, TAG_PREFIX "seq"))) {
-			tag_name(name, sizeof(name), t);
+			ps_ytag_name(name, sizeof(name), t);
 			ps_cfgdiag_add(p->d, PS_EINVALID, n->line, n->column,
 				       "unsupported tag \"%s\" on a %s "
 				       "(expected !secret)",
@@ -1226,8 +1231,9 @@ static void finish_mapping(parser *p, ps_ynode *m, ps_ynode *const *kids,
 	m->nkids = nout;
 	m->kids = NULL;
 	if (nout) {
-		m->kids = arena_alloc(&p->doc->nodes, nout * sizeof(*m->kids),
-				      _Alignof(ps_ynode *));
+		m->kids =
+			ps_yarena_alloc(&p->doc->nodes, nout * sizeof(*m->kids),
+					_Alignof(ps_ynode *));
 		memcpy(m->kids, p->out, nout * sizeof(*m->kids));
 	}
 }
@@ -1249,9 +1255,9 @@ static void end_collection(parser *p)
 		n->nkids = nkids;
 		n->kids = NULL;
 		if (nkids) {
-			n->kids = arena_alloc(&p->doc->nodes,
-					      nkids * sizeof(*n->kids),
-					      _Alignof(ps_ynode *));
+			n->kids = ps_yarena_alloc(&p->doc->nodes,
+						  nkids * sizeof(*n->kids),
+						  _Alignof(ps_ynode *));
 			memcpy(n->kids, kids, nkids * sizeof(*n->kids));
 		}
 	}
@@ -1276,8 +1282,8 @@ static void end_collection(parser *p)
 static void on_alias(parser *p, const yaml_event_t *ev)
 {
 	const char *name = (const char *)ev->data.alias.anchor;
-	int line = mark_int(ev->start_mark.line);
-	int col = mark_int(ev->start_mark.column);
+	int line = ps_ymark_int(ev->start_mark.line);
+	int col = ps_ymark_int(ev->start_mark.column);
 	size_t rec = (size_t)(uintptr_t)strmap_get(&p->anchors, name);
 	ps_ynode *n = rec ? p->recs[rec - 1].node : NULL;
 
@@ -1318,8 +1324,8 @@ static void on_alias(parser *p, const yaml_event_t *ev)
 static void on_document(parser *p, const yaml_event_t *ev)
 {
 	if (++p->ndocs > 1)
-		fatal(p, PS_EINVALID, mark_int(ev->start_mark.line),
-		      mark_int(ev->start_mark.column),
+		fatal(p, PS_EINVALID, ps_ymark_int(ev->start_mark.line),
+		      ps_ymark_int(ev->start_mark.column),
 		      "found a second YAML document (expected exactly one; "
 		      "remove the extra \"---\")");
 }
@@ -1338,11 +1344,12 @@ static void syntax_error(parser *p, const yaml_parser_t *yp)
 		fatal(p, PS_EINVALID, line, col, "%s", problem);
 		return;
 	}
-	line = mark_int(yp->problem_mark.line);
-	col = mark_int(yp->problem_mark.column);
+	line = ps_ymark_int(yp->problem_mark.line);
+	col = ps_ymark_int(yp->problem_mark.column);
 	if (yp->context && yp->context_mark.line != yp->problem_mark.line)
 		fatal(p, PS_EINVALID, line, col, "%s %s (started at line %d)",
-		      problem, yp->context, mark_int(yp->context_mark.line));
+		      problem, yp->context,
+		      ps_ymark_int(yp->context_mark.line));
 	else if (yp->context)
 		fatal(p, PS_EINVALID, line, col, "%s %s", problem, yp->context);
 	else
@@ -1367,7 +1374,7 @@ int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 	p.data = data;
 	p.len = len;
 
-	if (!utf8_valid_fast(data, len, &p.ascii_lf)) {
+	if (!ps_yutf8_valid_fast(data, len, &p.ascii_lf)) {
 		size_t bad = ps_utf8_invalid_at(data, len);
 		int line, col;
 		ps_yaml_locate(data, len, bad, &line, &col);
@@ -1384,9 +1391,9 @@ int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 						 : 0);
 		return PS_EINVALID;
 	}
-	cursor_init(&p.cur, data, len);
+	ps_ycursor_init(&p.cur, data, len);
 	if (p.ascii_lf)
-		p.cur.eol = next_eol(data, len, p.cur.off);
+		p.cur.eol = ps_ycursor_next_eol(data, len, p.cur.off);
 
 	if (!yaml_parser_initialize(&yp))
 		ps_oom();
