@@ -87,4 +87,11 @@ typedef struct ptrlist {
 		NULL, 0, 0                                                     \
 	}
 
+/* ---- config_env.c: ${VAR} interpolation ---- */
+void ps_cfg_env_index_build(env_index *e);
+bool ps_cfg_name_start(char ch);
+bool ps_cfg_name_char(char ch);
+char *ps_cfg_expand(const ctx *c, const ps_ynode *n, bool *used,
+		    size_t *len_out);
+
 #endif
