@@ -94,4 +94,18 @@ bool ps_cfg_name_char(char ch);
 char *ps_cfg_expand(const ctx *c, const ps_ynode *n, bool *used,
 		    size_t *len_out);
 
+/* ---- config_check.c: value checks ---- */
+extern const char *const ps_cfg_account_keys[];
+bool ps_cfg_unknown_since(const ctx *c, size_t mark);
+char *ps_cfg_join_or(const char *const *list);
+int ps_cfg_check_keys(const ctx *c, const ps_ynode *map,
+		      const char *const *allowed);
+bool ps_cfg_want_map(const ctx *c, const ps_ynode *v, const char *key);
+char *ps_cfg_get_nonempty(const ctx *c, const ps_ynode *v, const char *key,
+			  bool *sensitive);
+char *ps_cfg_get_url(const ctx *c, const ps_ynode *v, const char *key,
+		     bool *sensitive);
+char *ps_cfg_get_method(const ctx *c, const ps_ynode *v, bool *sensitive);
+json_t *ps_cfg_get_headers(const ctx *c, const ps_ynode *v, bool *ok);
+
 #endif
