@@ -108,4 +108,14 @@ char *ps_cfg_get_url(const ctx *c, const ps_ynode *v, const char *key,
 char *ps_cfg_get_method(const ctx *c, const ps_ynode *v, bool *sensitive);
 json_t *ps_cfg_get_headers(const ctx *c, const ps_ynode *v, bool *ok);
 
+/* ---- config_json.c: shared values, payloads, sensitive pointers ---- */
+void ps_cfg_cache_release(build_cache *k);
+json_t *ps_cfg_cached_url(build_cache *k, const char *url);
+void ps_cfg_ptrs_add(ptrlist *l, json_t *s);
+void ps_cfg_ptrs_extend(ptrlist *l, json_t *arr);
+void ps_cfg_ptrs_release(ptrlist *l);
+json_t *ps_cfg_sorted_unique(ptrlist *l, json_t **last);
+json_t *ps_cfg_get_payload(const ctx *c, const ps_ynode *v, json_t **ptrs,
+			   ptrlist *flat, bool *ok);
+
 #endif
