@@ -18,10 +18,9 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "config_yaml_int.h"
 #include "util.h"
 #include "banned.h"
-
-#define TAG_PREFIX "tag:yaml.org,2002:"
 
 /* ---- diagnostics ------------------------------------------------------ */
 
@@ -107,19 +106,6 @@ void ps_config_limits_resolve(ps_config_limits *out, const ps_config_limits *in)
 }
 
 /* ---- positions ---------------------------------------------------------- */
-
-/*
- * A cursor over the raw bytes that counts lines and columns the way libyaml
- * does (0-based; a column is a character; CR LF, CR, LF, NEL, LS and PS are
- * line breaks; a leading BOM is not counted), so a libyaml mark can be
- * turned back into a byte offset.
- */
-typedef struct cursor {
-	size_t off;
-	size_t line;
-	size_t col;
-	size_t eol; /* ps_ycursor_seek_lf only: the end of the current line */
-} cursor;
 
 static size_t break_len(const char *d, size_t len, size_t off)
 {
@@ -333,13 +319,6 @@ static bool ps_yutf8_valid_fast(const char *data, size_t len, bool *ascii_lf)
 
 /* ---- a small string → pointer hash map (keys borrowed) ----------------- */
 
-typedef struct strmap {
-	const char **keys;
-	void **vals;
-	size_t cap; /* power of two, or 0 */
-	size_t n;
-} strmap;
-
 static uint64_t hash_str(const char *s)
 {
 	uint64_t h = 1469598103934665603ULL;
@@ -495,49 +474,6 @@ static void arena_free(ps_yblock *b, bool wipe)
 }
 
 /* ---- the tree ----------------------------------------------------------- */
-
-/* An open collection: its kids so far are kids[kbase…nkids) of the parser. */
-typedef struct open_coll {
-	ps_ynode *node;
-	size_t kbase;
-	size_t bytes;  /* scalar text in its expanded subtree so far */
-	size_t anchor; /* its anchor's record + 1, or 0 */
-} open_coll;
-
-/* An anchor: the node and the scalar text its expanded subtree holds
- * (known once the node is complete, which it is when an alias uses it). */
-typedef struct anchor_rec {
-	char *name;
-	ps_ynode *node;
-	size_t bytes;
-} anchor_rec;
-
-typedef struct parser {
-	ps_ydoc *doc;
-	ps_cfgdiag *d;
-	const ps_config_limits *lim;
-	const char *data;
-	size_t len;
-	cursor cur;
-	bool ascii_lf;	  /* ps_ycursor_seek_lf applies */
-	open_coll *stack; /* open collections */
-	size_t depth;
-	size_t astack;
-	/* The kids of every open collection, innermost last: a collection's
-	 * kids are copied to the arena, at their final size, when it ends. */
-	ps_ynode **kids;
-	size_t nkids;
-	size_t akids;
-	ps_ynode **out; /* finish_mapping's scratch */
-	size_t aout;
-	strmap anchors;	  /* name → record index + 1 (a pointer) */
-	anchor_rec *recs; /* every anchor, names owned */
-	size_t nanchors;
-	size_t aanchors;
-	size_t alias_nodes; /* budget used by alias expansion */
-	int ndocs;
-	int stop; /* a fatal error: code */
-} parser;
 
 static size_t sat_add(size_t a, size_t b)
 {
