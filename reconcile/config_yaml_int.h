@@ -77,4 +77,14 @@ typedef struct parser {
 	int stop; /* a fatal error: code */
 } parser;
 
+/* ---- config_yaml_pos.c: positions and the UTF-8 check ---- */
+void ps_ycursor_init(cursor *c, const char *d, size_t len);
+bool ps_ycursor_seek(cursor *cp, const char *d, size_t len, size_t line,
+		     size_t col);
+size_t ps_ycursor_next_eol(const char *d, size_t len, size_t off);
+bool ps_ycursor_seek_lf(cursor *c, const char *d, size_t len, size_t line,
+			size_t col);
+int ps_ymark_int(size_t v);
+bool ps_yutf8_valid_fast(const char *data, size_t len, bool *ascii_lf);
+
 #endif
