@@ -87,4 +87,7 @@ bool ps_ycursor_seek_lf(cursor *c, const char *d, size_t len, size_t line,
 int ps_ymark_int(size_t v);
 bool ps_yutf8_valid_fast(const char *data, size_t len, bool *ascii_lf);
 
+/* ---- config_yaml_arena.c: the document's arena ---- */
+void *ps_yarena_alloc(ps_yblock **head, size_t n, size_t align);
+
 #endif
