@@ -90,4 +90,10 @@ bool ps_yutf8_valid_fast(const char *data, size_t len, bool *ascii_lf);
 /* ---- config_yaml_arena.c: the document's arena ---- */
 void *ps_yarena_alloc(ps_yblock **head, size_t n, size_t align);
 
+/* ---- config_yaml_scalar.c: scalar typing ---- */
+void ps_yscalar_error(parser *p, ps_ynode *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void ps_ytag_name(char *out, size_t outlen, const char *tag);
+void ps_yscalar_resolve(parser *p, ps_ynode *n, const char *tag, bool is_key);
+
 #endif
