@@ -33,16 +33,6 @@
 #include "util.h"
 #include "banned.h"
 
-void ps_config_limits_default(ps_config_limits *limits)
-{
-	limits->max_file_size = (size_t)32 * 1024 * 1024;
-	limits->max_depth = 64;
-	limits->max_alias_nodes = 100000;
-	limits->max_errors = 100;
-	limits->max_nodes = 1000000;
-	limits->max_expanded_bytes = (size_t)32 * 1024 * 1024;
-}
-
 static void callback_release(ps_callback *cb)
 {
 	free(cb->event);
