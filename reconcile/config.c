@@ -1,7 +1,16 @@
 /*
- * The configuration file (SPEC §2): from the node tree that config_yaml.c
- * builds, check every key and value, expand ${VAR} references, merge
- * `defaults` under each callback and produce a ps_config.
+ * The configuration file (SPEC §2): load a file, run the parse and the
+ * build, sort what they report, look things up in the result, free it.
+ *
+ * The module's rooms, each calling only the ones below it:
+ *   config.c            load, lookups, warnings, free (this file)
+ *   config_build.c      defaults, callbacks, accounts: tree -> ps_config
+ *   config_check.c      value checks: keys, kinds, URLs, methods, headers
+ *   config_json.c       payloads as JSON, sensitive pointers, shared values
+ *   config_env.c        ${VAR} interpolation
+ *   config_source.c     how the file writes its values (for import)
+ *   config_yaml*.c      YAML -> node tree (config_yaml.h)
+ *   config_diag.c       diagnostics and limits (config_diag.h)
  *
  * Every problem is reported (one bad callback does not hide the next); the
  * parser only stops early on syntax errors and limits. No message ever
@@ -9,27 +18,13 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/evp.h>
 
-#include "buf.h"
 #include "config_int.h"
-#include "config_yaml.h"
 #include "fileio.h"
-#include "json.h"
 #include "util.h"
 #include "banned.h"
 

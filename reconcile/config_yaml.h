@@ -1,9 +1,9 @@
 /*
- * Private to the config module (config.c, config_yaml.c): a YAML document
- * as a tree of nodes, built from libyaml *events* so that every limit is
- * enforced while parsing rather than after.
+ * Private to the config module (config_yaml*.c build it, config*.c read
+ * it): a YAML document as a tree of nodes, built from libyaml *events* so
+ * that every limit is enforced while parsing rather than after.
  *
- * What the tree guarantees to config.c:
+ * What the tree guarantees to its readers:
  * - exactly one document (or none: root == NULL), UTF-8 without NUL bytes;
  * - depth (including what aliases bring in) <= max_depth, so recursion
  *   over the tree is bounded;
@@ -80,7 +80,7 @@ struct ps_ynode {
 	};
 };
 
-/* A chunk of the document's arena (private to config_yaml.c). */
+/* A chunk of the document's arena (private to config_yaml_arena.c). */
 typedef struct ps_yblock ps_yblock;
 
 typedef struct ps_ydoc {
