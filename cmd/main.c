@@ -610,7 +610,7 @@ const char *effective_api_url(const struct opts *o, const ps_config *cfg)
 		return env;
 	if (cfg && cfg->api_url)
 		return cfg->api_url;
-	return "https://openapi.paveapi.com";
+	return PS_API_DEFAULT_URL;
 }
 
 int state_repo_path(char **out, const struct opts *o, const ps_config *cfg)
