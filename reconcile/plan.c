@@ -20,7 +20,7 @@
 static void api_key_fingerprint(char *out, size_t n, const ps_fpkey *k,
 				const char *api_key)
 {
-	ps_fingerprint(out, n, k, api_key, strlen(api_key));
+	ps_seal_fingerprint(out, n, k, api_key, strlen(api_key));
 }
 
 /* A snapshot document is stale when it was written with another API key or

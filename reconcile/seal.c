@@ -174,8 +174,8 @@ void ps_fpkey_wipe(ps_fpkey *k)
 	explicit_bzero(k, sizeof(*k));
 }
 
-void ps_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
-		    const void *data, size_t len)
+void ps_seal_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
+			 const void *data, size_t len)
 {
 	unsigned char mac[32];
 	char hex[33];
@@ -336,15 +336,15 @@ static json_t *seal_one(const json_t *v, const ps_fpkey *k)
 	if (ps_is_fingerprint(v))
 		return json_deep_copy(v);
 	if (json_is_string(v)) {
-		ps_fingerprint(fp, sizeof(fp), k, json_string_value(v),
-			       json_string_length(v));
+		ps_seal_fingerprint(fp, sizeof(fp), k, json_string_value(v),
+				    json_string_length(v));
 	} else {
 		char *enc = ps_json_compact_secret(v);
 		/* Past the encoder's limit the value cannot be sent or
 		 * stored either; still never keep it in clear. */
 		if (!enc)
 			enc = ps_strdup("(value larger than the limit)");
-		ps_fingerprint(fp, sizeof(fp), k, enc, strlen(enc));
+		ps_seal_fingerprint(fp, sizeof(fp), k, enc, strlen(enc));
 		explicit_bzero(enc, strlen(enc));
 		free(enc);
 	}

@@ -53,8 +53,8 @@ void ps_fpkey_derive_with(ps_fpkey *out, const char *account,
 void ps_fpkey_wipe(ps_fpkey *k);
 
 /* PS_SENSITIVE_PREFIX + 32 hex of HMAC(key, data) into out (>= 64 bytes). */
-void ps_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
-		    const void *data, size_t len);
+void ps_seal_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
+			 const void *data, size_t len);
 
 /* Is this JSON value a fingerprint marker? */
 bool ps_is_fingerprint(const json_t *v);

@@ -129,9 +129,9 @@ static void fingerprints_are_keyed(void **state)
 	(void)state;
 	ps_fpkey_derive(&a, "main", "secret-1");
 	ps_fpkey_derive(&c, "main", "secret-2");
-	ps_fingerprint(f1, sizeof(f1), &a, "Bearer t", 8);
-	ps_fingerprint(f2, sizeof(f2), &a, "Bearer t", 8);
-	ps_fingerprint(f3, sizeof(f3), &c, "Bearer t", 8);
+	ps_seal_fingerprint(f1, sizeof(f1), &a, "Bearer t", 8);
+	ps_seal_fingerprint(f2, sizeof(f2), &a, "Bearer t", 8);
+	ps_seal_fingerprint(f3, sizeof(f3), &c, "Bearer t", 8);
 	assert_string_equal(f1, f2);
 	assert_string_not_equal(f1, f3);
 	assert_int_equal(strlen(f1), strlen(PS_SENSITIVE_PREFIX) + 32);
@@ -250,10 +250,10 @@ static void fingerprint_is_hmac_sha256(void **state)
 	HMAC(EVP_sha256(), k.key, 32, (const unsigned char *)"Bearer t", 8, mac, &n);
 	ps_hex(hex, mac, 16);
 	snprintf(want, sizeof(want), "%s%s", PS_SENSITIVE_PREFIX, hex);
-	ps_fingerprint(fp, sizeof(fp), &k, "Bearer t", 8);
+	ps_seal_fingerprint(fp, sizeof(fp), &k, "Bearer t", 8);
 	assert_string_equal(fp, want);
 	/* again: the precomputed state is reused, not consumed */
-	ps_fingerprint(fp, sizeof(fp), &k, "Bearer t", 8);
+	ps_seal_fingerprint(fp, sizeof(fp), &k, "Bearer t", 8);
 	assert_string_equal(fp, want);
 	ps_fpkey_wipe(&k);
 	ps_fpkey_wipe(&k);
