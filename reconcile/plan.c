@@ -96,7 +96,7 @@ static void marker_pointers(json_t *acc, const json_t *v, const char *ptr)
 	json_t *child;
 	size_t i;
 
-	if (ps_is_fingerprint(v)) {
+	if (ps_seal_is_fingerprint(v)) {
 		json_array_append_new(acc, json_string(ptr));
 	} else if (json_is_object(v)) {
 		json_object_foreach((json_t *)v, k, child)
@@ -145,7 +145,7 @@ static bool has_marker(const json_t *v)
 	json_t *child;
 	size_t i;
 
-	if (ps_is_fingerprint(v))
+	if (ps_seal_is_fingerprint(v))
 		return true;
 	if (json_is_object(v)) {
 		json_object_foreach((json_t *)v, k,

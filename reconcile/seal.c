@@ -199,7 +199,7 @@ void ps_seal_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
 	}
 }
 
-bool ps_is_fingerprint(const json_t *v)
+bool ps_seal_is_fingerprint(const json_t *v)
 {
 	return json_is_string(v) &&
 	       !strncmp(json_string_value(v), PS_SENSITIVE_PREFIX,
@@ -260,7 +260,7 @@ static json_t *normalize(const json_t *spec, const ps_fpkey *k)
 			    url ? json_deep_copy(url) : json_string(""));
 
 	method = json_object_get(spec, "method");
-	if (ps_is_fingerprint(method)) {
+	if (ps_seal_is_fingerprint(method)) {
 		json_object_set_new(out, "method", json_deep_copy(method));
 	} else if (json_is_string(method) && *json_string_value(method)) {
 		char *m = ps_strdup(json_string_value(method)), *p;
@@ -333,7 +333,7 @@ static json_t *seal_one(const json_t *v, const ps_fpkey *k)
 {
 	char fp[80];
 
-	if (ps_is_fingerprint(v))
+	if (ps_seal_is_fingerprint(v))
 		return json_deep_copy(v);
 	if (json_is_string(v)) {
 		ps_seal_fingerprint(fp, sizeof(fp), k, json_string_value(v),
@@ -357,7 +357,7 @@ static void seal_value(json_t *parent, const char *key, size_t index,
 	json_t *v = json_is_object(parent) ? json_object_get(parent, key)
 					   : json_array_get(parent, index);
 
-	if (!v || ps_is_fingerprint(v))
+	if (!v || ps_seal_is_fingerprint(v))
 		return;
 	if (json_is_object(parent))
 		json_object_set_new(parent, key, seal_one(v, k));

@@ -57,7 +57,7 @@ void ps_seal_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
 			 const void *data, size_t len);
 
 /* Is this JSON value a fingerprint marker? */
-bool ps_is_fingerprint(const json_t *v);
+bool ps_seal_is_fingerprint(const json_t *v);
 
 /*
  * Normalise a callback spec as SPEC §4 says drift is judged: method upper

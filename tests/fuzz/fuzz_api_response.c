@@ -36,12 +36,12 @@ static void check_sealed(const json_t *cb)
 	p = json_object_get(sealed, "payload");
 	if (json_is_object(h)) {
 		json_object_foreach(h, name, v)
-			if (!ps_is_fingerprint(v))
+			if (!ps_seal_is_fingerprint(v))
 				abort();
-	} else if (!ps_is_fingerprint(h)) {
+	} else if (!ps_seal_is_fingerprint(h)) {
 		abort();
 	}
-	if (!json_is_object(p) && !ps_is_fingerprint(p))
+	if (!json_is_object(p) && !ps_seal_is_fingerprint(p))
 		abort();
 	if (!json_is_string(json_object_get(sealed, "url")) ||
 	    !json_is_string(json_object_get(sealed, "method")))

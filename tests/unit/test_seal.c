@@ -138,7 +138,7 @@ static void fingerprints_are_keyed(void **state)
 	assert_non_null(strstr(f1, PS_SENSITIVE_PREFIX));
 	{
 		json_t *j = json_string(f1);
-		assert_true(ps_is_fingerprint(j));
+		assert_true(ps_seal_is_fingerprint(j));
 		json_decref(j);
 	}
 	ps_fpkey_wipe(&a);
@@ -161,10 +161,10 @@ static void seal_hides_headers_and_listed_values(void **state)
 	text = ps_json_compact(sealed);
 	assert_null(strstr(text, "SECRET"));
 	/* Every header value is sealed, listed or not. */
-	assert_true(ps_is_fingerprint(ps_json_pointer_get(sealed, "/headers/x-plain")));
-	assert_true(ps_is_fingerprint(ps_json_pointer_get(sealed, "/headers/authorization")));
-	assert_true(ps_is_fingerprint(ps_json_pointer_get(sealed, "/url")));
-	assert_true(ps_is_fingerprint(ps_json_pointer_get(sealed, "/payload/n")));
+	assert_true(ps_seal_is_fingerprint(ps_json_pointer_get(sealed, "/headers/x-plain")));
+	assert_true(ps_seal_is_fingerprint(ps_json_pointer_get(sealed, "/headers/authorization")));
+	assert_true(ps_seal_is_fingerprint(ps_json_pointer_get(sealed, "/url")));
+	assert_true(ps_seal_is_fingerprint(ps_json_pointer_get(sealed, "/payload/n")));
 	assert_string_equal(json_string_value(ps_json_pointer_get(sealed, "/payload/keep")), "me");
 	free(text);
 	json_decref(sealed);
@@ -185,7 +185,7 @@ static void seal_leaves_its_input_alone(void **state)
 	(void)state;
 	ps_fpkey_derive(&k, "main", "s");
 	sealed = ps_callback_seal(spec, sens, &k);
-	assert_true(ps_is_fingerprint(ps_json_pointer_get(sealed, "/payload/n/x")));
+	assert_true(ps_seal_is_fingerprint(ps_json_pointer_get(sealed, "/payload/n/x")));
 	assert_true(json_equal(spec, before));
 	json_decref(sealed);
 	json_decref(sens);
