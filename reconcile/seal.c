@@ -323,7 +323,7 @@ static json_t *normalize(const json_t *spec, const ps_fpkey *k)
 	return out;
 }
 
-json_t *ps_callback_normalize(const json_t *spec)
+json_t *ps_seal_normalize(const json_t *spec)
 {
 	return normalize(spec, NULL);
 }

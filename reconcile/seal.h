@@ -69,7 +69,7 @@ bool ps_seal_is_fingerprint(const json_t *v);
  * object. Nothing in the result is shared with spec (which may be read by
  * other threads at the same time: even json_incref writes to it).
  */
-json_t *ps_callback_normalize(const json_t *spec);
+json_t *ps_seal_normalize(const json_t *spec);
 
 /*
  * Normalise `spec` and replace every value named in `sensitive` (JSON

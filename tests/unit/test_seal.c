@@ -46,7 +46,7 @@ static int setup(void **state)
 static void normalize_fills_defaults(void **state)
 {
 	json_t *in = parse("{\"event\":\"SESSION:COMPLETE\",\"api_key\":\"k\",\"url\":\"https://x\"}");
-	json_t *n = ps_callback_normalize(in);
+	json_t *n = ps_seal_normalize(in);
 
 	(void)state;
 	assert_json_eq(n, "{\"url\":\"https://x\",\"method\":\"POST\",\"headers\":{},\"payload\":{}}");
@@ -58,7 +58,7 @@ static void normalize_method_and_header_case(void **state)
 {
 	json_t *in = parse("{\"url\":\"u\",\"method\":\"put\",\"headers\":{\"X-Token\":\"a\"},"
 			   "\"payload\":{\"b\":1,\"a\":[1,2]}}");
-	json_t *n = ps_callback_normalize(in);
+	json_t *n = ps_seal_normalize(in);
 
 	(void)state;
 	assert_json_eq(n, "{\"url\":\"u\",\"method\":\"PUT\",\"headers\":{\"x-token\":\"a\"},"
@@ -72,14 +72,14 @@ static void normalize_parses_string_objects(void **state)
 	/* The API docs call headers/payload strings; accept either. */
 	json_t *in = parse("{\"url\":\"u\",\"headers\":\"{\\\"A\\\":\\\"1\\\"}\","
 			   "\"payload\":\"{\\\"k\\\":true}\"}");
-	json_t *n = ps_callback_normalize(in);
+	json_t *n = ps_seal_normalize(in);
 	json_t *empty = parse("{\"url\":\"u\",\"headers\":\"\",\"payload\":null}");
-	json_t *m = ps_callback_normalize(empty);
+	json_t *m = ps_seal_normalize(empty);
 
 	(void)state;
 	assert_json_eq(n, "{\"url\":\"u\",\"method\":\"POST\",\"headers\":{\"a\":\"1\"},\"payload\":{\"k\":true}}");
 	assert_json_eq(m, "{\"url\":\"u\",\"method\":\"POST\",\"headers\":{},\"payload\":{}}");
-	assert_null(ps_callback_normalize(json_null()));
+	assert_null(ps_seal_normalize(json_null()));
 	json_decref(n);
 	json_decref(in);
 	json_decref(m);
