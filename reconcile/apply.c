@@ -291,7 +291,7 @@ static void apply_account(void *ctx, size_t i)
 					json_deep_copy(c->desired->sensitive);
 				json_object_set_new(
 					ap->base, c->event,
-					ps_callback_seal(echo, sens, &ap->key));
+					ps_seal_callback(echo, sens, &ap->key));
 				json_decref(sens);
 				set_failed(c, false,
 					   "the API echoed a callback that "

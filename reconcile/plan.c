@@ -130,7 +130,7 @@ static json_t *seal_live_one(const json_t *raw, const ps_callback *want,
 			sens, json_string(json_string_value(p)));
 	if (snap_cb)
 		marker_pointers(sens, snap_cb, "");
-	sealed = ps_callback_seal(raw, sens, k);
+	sealed = ps_seal_callback(raw, sens, k);
 	json_decref(sens);
 	return sealed;
 }
@@ -388,7 +388,7 @@ static json_t *plan_account_start(ps_account_plan *ap, const ps_account *acct,
 		const ps_callback *cb = &acct->callbacks[i];
 		json_object_set_new(
 			desired, cb->event,
-			ps_callback_seal(cb->spec, cb->sensitive, &ap->key));
+			ps_seal_callback(cb->spec, cb->sensitive, &ap->key));
 	}
 	if (!live_raw && snapshot_matches(st, ap, desired)) {
 		/* Nothing to do for this account, and nothing to keep: a

@@ -398,7 +398,7 @@ static void seal_pointer(json_t *doc, const char *pointer, const ps_fpkey *k)
 	ps_buf_release(&seg);
 }
 
-json_t *ps_callback_seal(const json_t *spec, const json_t *sensitive,
+json_t *ps_seal_callback(const json_t *spec, const json_t *sensitive,
 			 const ps_fpkey *k)
 {
 	json_t *out = normalize(spec, k), *v;

@@ -79,7 +79,7 @@ json_t *ps_seal_normalize(const json_t *spec);
  * its compact, key-sorted JSON encoding. Returns a new reference.
  * `sensitive` may be NULL.
  */
-json_t *ps_callback_seal(const json_t *spec, const json_t *sensitive,
+json_t *ps_seal_callback(const json_t *spec, const json_t *sensitive,
 			 const ps_fpkey *k);
 
 #endif

@@ -29,7 +29,7 @@ static void check_sealed(const json_t *cb)
 
 	if (!json_is_object(cb))
 		return;
-	sealed = ps_callback_seal(cb, NULL, &key);
+	sealed = ps_seal_callback(cb, NULL, &key);
 	if (!sealed)
 		abort();
 	h = json_object_get(sealed, "headers");

@@ -157,7 +157,7 @@ static void seal_hides_headers_and_listed_values(void **state)
 
 	(void)state;
 	ps_fpkey_derive(&k, "main", "s");
-	sealed = ps_callback_seal(spec, sens, &k);
+	sealed = ps_seal_callback(spec, sens, &k);
 	text = ps_json_compact(sealed);
 	assert_null(strstr(text, "SECRET"));
 	/* Every header value is sealed, listed or not. */
@@ -184,7 +184,7 @@ static void seal_leaves_its_input_alone(void **state)
 
 	(void)state;
 	ps_fpkey_derive(&k, "main", "s");
-	sealed = ps_callback_seal(spec, sens, &k);
+	sealed = ps_seal_callback(spec, sens, &k);
 	assert_true(ps_seal_is_fingerprint(ps_json_pointer_get(sealed, "/payload/n/x")));
 	assert_true(json_equal(spec, before));
 	json_decref(sealed);
@@ -202,9 +202,9 @@ static void seal_is_deterministic_and_idempotent(void **state)
 
 	(void)state;
 	ps_fpkey_derive(&k, "main", "s");
-	s1 = ps_callback_seal(spec, NULL, &k);
-	s2 = ps_callback_seal(spec, NULL, &k);
-	s3 = ps_callback_seal(s1, NULL, &k); /* sealing sealed values changes nothing */
+	s1 = ps_seal_callback(spec, NULL, &k);
+	s2 = ps_seal_callback(spec, NULL, &k);
+	s3 = ps_seal_callback(s1, NULL, &k); /* sealing sealed values changes nothing */
 	assert_true(json_equal(s1, s2));
 	assert_true(json_equal(s1, s3));
 	json_decref(s1);
@@ -224,9 +224,9 @@ static void seal_header_case_does_not_matter(void **state)
 
 	(void)state;
 	ps_fpkey_derive(&k, "main", "s");
-	sa = ps_callback_seal(a, NULL, &k);
-	sb = ps_callback_seal(b, NULL, &k);
-	sc = ps_callback_seal(c, NULL, &k);
+	sa = ps_seal_callback(a, NULL, &k);
+	sb = ps_seal_callback(b, NULL, &k);
+	sc = ps_seal_callback(c, NULL, &k);
 	assert_true(json_equal(sa, sb));
 	assert_false(json_equal(sa, sc)); /* a rotated value is seen as drift */
 	json_decref(sa);
@@ -296,8 +296,8 @@ static void payload_key_order_ignored(void **state)
 
 	(void)state;
 	ps_fpkey_derive(&k, "main", "s");
-	sa = ps_callback_seal(a, NULL, &k);
-	sb = ps_callback_seal(b, NULL, &k);
+	sa = ps_seal_callback(a, NULL, &k);
+	sb = ps_seal_callback(b, NULL, &k);
 	assert_true(json_equal(sa, sb));
 	json_decref(sa);
 	json_decref(sb);
@@ -333,13 +333,13 @@ static void seal_odd_shapes_from_the_server(void **state)
 		json_t *spec = parse(cases[i]), *sealed, *again;
 		char *text;
 
-		sealed = ps_callback_seal(spec, sens, &k);
+		sealed = ps_seal_callback(spec, sens, &k);
 		assert_non_null(sealed);
 		text = ps_json_compact(sealed);
 		if (strstr(text, "SECRET"))
 			fail_msg("case %zu kept a secret: %s", i, text);
 		/* Sealing what was sealed changes nothing. */
-		again = ps_callback_seal(sealed, sens, &k);
+		again = ps_seal_callback(sealed, sens, &k);
 		if (!json_equal(sealed, again))
 			fail_msg("case %zu: sealing twice differs", i);
 		free(text);
