@@ -32,7 +32,7 @@ typedef struct upload {
 	bool may_resend;
 } upload;
 
-void ps_api_opts_default(ps_api_opts *o)
+void ps_api_opts_init(ps_api_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->connect_timeout_ms = 10000;
@@ -247,7 +247,7 @@ int ps_api_new(ps_api **out, const ps_api_opts *opts, const char *api_key,
 	int rc;
 
 	*out = NULL;
-	ps_api_opts_default(&defaults);
+	ps_api_opts_init(&defaults);
 	if (!opts)
 		opts = &defaults;
 	if (!api_key || !*api_key || !api_secret || !*api_secret || !username ||

@@ -69,7 +69,7 @@ long ps_api_now_ms(void);
 
 /* Defaults as documented above (base_url NULL, log NULL). Fields left 0
  * or negative in opts given to ps_api_new also take these defaults. */
-void ps_api_opts_default(ps_api_opts *o);
+void ps_api_opts_init(ps_api_opts *o);
 
 /*
  * Check an API base URL: absolute https, or http to a loopback host
