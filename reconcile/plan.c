@@ -1134,7 +1134,7 @@ void ps_plan_free(ps_plan *plan)
 		json_decref(ap->applied);
 		json_decref(ap->drift_lines);
 		free(ap->error);
-		ps_fpkey_wipe(&ap->key);
+		ps_fpkey_release(&ap->key);
 	}
 	free(plan->accounts);
 	free(plan->state_head);

@@ -160,7 +160,7 @@ struct fp_memo {
 	char out[64];
 };
 
-void ps_fpkey_wipe(ps_fpkey *k)
+void ps_fpkey_release(ps_fpkey *k)
 {
 	if (!k)
 		return;

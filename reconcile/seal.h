@@ -39,7 +39,7 @@ typedef struct ps_fpkey {
 } ps_fpkey;
 
 /* Derive the account's fingerprint key (reads PAVESYNC_FINGERPRINT_KEY).
- * Release it with ps_fpkey_wipe. */
+ * Release it with ps_fpkey_release. */
 void ps_fpkey_derive(ps_fpkey *out, const char *account,
 		     const char *api_secret);
 
@@ -50,7 +50,7 @@ void ps_fpkey_derive_with(ps_fpkey *out, const char *account,
 			  const char *api_secret, const char *fingerprint_key);
 
 /* Wipe a key and free its digest states. NULL-safe, idempotent. */
-void ps_fpkey_wipe(ps_fpkey *k);
+void ps_fpkey_release(ps_fpkey *k);
 
 /* PS_SENSITIVE_PREFIX + 32 hex of HMAC(key, data) into out (>= 64 bytes). */
 void ps_seal_fingerprint(char *out, size_t outlen, const ps_fpkey *k,

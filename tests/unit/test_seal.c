@@ -100,10 +100,10 @@ static void key_depends_on_secret_and_account(void **state)
 	assert_string_not_equal(a.id, c.id);
 	assert_string_not_equal(a.id, d.id);
 	assert_int_equal(strlen(a.id), 12);
-	ps_fpkey_wipe(&a);
-	ps_fpkey_wipe(&b);
-	ps_fpkey_wipe(&c);
-	ps_fpkey_wipe(&d);
+	ps_fpkey_release(&a);
+	ps_fpkey_release(&b);
+	ps_fpkey_release(&c);
+	ps_fpkey_release(&d);
 }
 
 static void fingerprint_key_env_overrides_secret(void **state)
@@ -117,8 +117,8 @@ static void fingerprint_key_env_overrides_secret(void **state)
 	unsetenv("PAVESYNC_FINGERPRINT_KEY");
 	/* With a dedicated key, rotating the API secret keeps fingerprints. */
 	assert_string_equal(a.id, b.id);
-	ps_fpkey_wipe(&a);
-	ps_fpkey_wipe(&b);
+	ps_fpkey_release(&a);
+	ps_fpkey_release(&b);
 }
 
 static void fingerprints_are_keyed(void **state)
@@ -141,8 +141,8 @@ static void fingerprints_are_keyed(void **state)
 		assert_true(ps_seal_is_fingerprint(j));
 		json_decref(j);
 	}
-	ps_fpkey_wipe(&a);
-	ps_fpkey_wipe(&c);
+	ps_fpkey_release(&a);
+	ps_fpkey_release(&c);
 }
 
 static void seal_hides_headers_and_listed_values(void **state)
@@ -170,7 +170,7 @@ static void seal_hides_headers_and_listed_values(void **state)
 	json_decref(sealed);
 	json_decref(sens);
 	json_decref(spec);
-	ps_fpkey_wipe(&k);
+	ps_fpkey_release(&k);
 }
 
 static void seal_leaves_its_input_alone(void **state)
@@ -191,7 +191,7 @@ static void seal_leaves_its_input_alone(void **state)
 	json_decref(sens);
 	json_decref(before);
 	json_decref(spec);
-	ps_fpkey_wipe(&k);
+	ps_fpkey_release(&k);
 }
 
 static void seal_is_deterministic_and_idempotent(void **state)
@@ -211,7 +211,7 @@ static void seal_is_deterministic_and_idempotent(void **state)
 	json_decref(s2);
 	json_decref(s3);
 	json_decref(spec);
-	ps_fpkey_wipe(&k);
+	ps_fpkey_release(&k);
 }
 
 static void seal_header_case_does_not_matter(void **state)
@@ -235,7 +235,7 @@ static void seal_header_case_does_not_matter(void **state)
 	json_decref(a);
 	json_decref(b);
 	json_decref(c);
-	ps_fpkey_wipe(&k);
+	ps_fpkey_release(&k);
 }
 
 static void fingerprint_is_hmac_sha256(void **state)
@@ -255,8 +255,8 @@ static void fingerprint_is_hmac_sha256(void **state)
 	/* again: the precomputed state is reused, not consumed */
 	ps_seal_fingerprint(fp, sizeof(fp), &k, "Bearer t", 8);
 	assert_string_equal(fp, want);
-	ps_fpkey_wipe(&k);
-	ps_fpkey_wipe(&k);
+	ps_fpkey_release(&k);
+	ps_fpkey_release(&k);
 }
 
 /* The documented key scheme, computed with OpenSSL's own HMAC, for secrets
@@ -283,7 +283,7 @@ static void key_derivation_is_documented_hmac(void **state)
 		HMAC(EVP_sha256(), *sec, (int)strlen(*sec),
 		     (const unsigned char *)ctx, sizeof(ctx) - 1, want, &n);
 		assert_memory_equal(k.key, want, 32);
-		ps_fpkey_wipe(&k);
+		ps_fpkey_release(&k);
 	}
 }
 
@@ -303,7 +303,7 @@ static void payload_key_order_ignored(void **state)
 	json_decref(sb);
 	json_decref(a);
 	json_decref(b);
-	ps_fpkey_wipe(&k);
+	ps_fpkey_release(&k);
 }
 
 /* Whatever shape the server gives headers or payload in, nothing of it is
@@ -347,7 +347,7 @@ static void seal_odd_shapes_from_the_server(void **state)
 		json_decref(sealed);
 		json_decref(spec);
 	}
-	ps_fpkey_wipe(&k);
+	ps_fpkey_release(&k);
 	json_decref(sens);
 }
 
