@@ -870,7 +870,7 @@ size_t ps_plan_mark_guards(ps_plan *plan, long max_changes)
 
 /* ---- JSON ---- */
 
-static const char *action_name(ps_action a)
+const char *ps_action_name(ps_action a)
 {
 	return a == PS_CREATE ? "create" : a == PS_UPDATE ? "update" : "delete";
 }
@@ -915,7 +915,7 @@ json_t *ps_plan_to_json(const ps_plan *plan, const char *commit)
 				json_pack(
 					"{s:s, s:s, s:s, s:O, s:s, s:s?, s:s?}",
 					"event", c->event, "action",
-					action_name(c->action), "origin",
+					ps_action_name(c->action), "origin",
 					origin_name(c->origin), "fields",
 					c->fields, "status",
 					status_name(c->status), "error",
@@ -963,7 +963,7 @@ static json_t *plan_identity(const ps_plan *plan)
 				ch,
 				json_pack("{s:s, s:s, s:o, s:o}", "event",
 					  c->event, "action",
-					  action_name(c->action), "before",
+					  ps_action_name(c->action), "before",
 					  c->before ? json_deep_copy(c->before)
 						    : json_null(),
 					  "after",

@@ -21,6 +21,10 @@
 #include "state.h"
 
 typedef enum { PS_CREATE, PS_UPDATE, PS_DELETE } ps_action;
+
+/* "create", "update" or "delete": the action as the plan document, the
+ * commit bodies and the command line spell it (static storage). */
+const char *ps_action_name(ps_action a);
 typedef enum {
 	PS_ORIGIN_CONFIG,
 	PS_ORIGIN_DASHBOARD,
