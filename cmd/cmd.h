@@ -12,6 +12,7 @@
 #include "config.h"
 #include "error.h"
 #include "plan.h"
+#include "plan_file.h"
 #include "state.h"
 
 /* Exit statuses (SPEC §4). */

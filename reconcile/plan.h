@@ -166,20 +166,6 @@ int ps_plan_check_guards(const ps_plan *plan, long max_changes, ps_error *err);
  */
 json_t *ps_plan_to_json(const ps_plan *plan, const char *commit);
 
-/* Saved plans (plan -o / apply --plan): the JSON document above plus what
- * is needed to refuse a stale plan. Holds no secret. */
-int ps_plan_save(const ps_plan *plan, const char *path, ps_error *err);
-
-/*
- * Check that `fresh` (built now from the current config, snapshot and URL)
- * is exactly the plan saved at `path`. PS_ESTALE with the reason when the
- * config, snapshot, API URL or any change differs.
- */
-int ps_plan_check_saved(const ps_plan *fresh, const char *path, ps_error *err);
-
-/* Was the saved plan made with --refresh? (so the caller re-reads live) */
-int ps_plan_saved_refreshed(bool *out, const char *path, ps_error *err);
-
 void ps_plan_free(ps_plan *plan);
 
 /*

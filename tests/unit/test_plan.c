@@ -14,6 +14,7 @@
 
 #include "json.h"
 #include "plan.h"
+#include "plan_file.h"
 
 struct fx {
 	char dir[64];
