@@ -14,14 +14,14 @@
 
 /* ---- shared run bookkeeping ---- */
 
-struct run {
+struct ps_calls {
 	pthread_mutex_t mu;
 	ps_run_opts *ro;
 	size_t done, total, failed;
 };
 
-static void run_count(struct run *r, ps_api *api, bool change_done,
-		      bool change_failed)
+static void ps_calls_count(struct ps_calls *r, ps_api *api, bool change_done,
+			   bool change_failed)
 {
 	pthread_mutex_lock(&r->mu);
 	if (api) {
@@ -41,7 +41,7 @@ static void run_count(struct run *r, ps_api *api, bool change_done,
 
 /* -v lines name their account: two accounts' "GET /v1/callbacks -> 200"
  * must not read the same. Lives as long as the client it logs for. */
-struct account_log {
+struct ps_account_log {
 	ps_log_fn log;
 	void *ctx;
 	const char *name;
@@ -49,7 +49,7 @@ struct account_log {
 
 static void account_log_line(void *ctx, const char *line)
 {
-	const struct account_log *al = ctx;
+	const struct ps_account_log *al = ctx;
 	ps_buf b = PS_BUF_INIT;
 
 	ps_buf_printf(&b, "account %s: %s", al->name, line);
@@ -57,8 +57,9 @@ static void account_log_line(void *ctx, const char *line)
 	ps_buf_release(&b);
 }
 
-static int new_api(ps_api **api, const ps_run_opts *ro, const ps_account *a,
-		   struct account_log *al, ps_error *err)
+static int ps_calls_client(ps_api **api, const ps_run_opts *ro,
+			   const ps_account *a, struct ps_account_log *al,
+			   ps_error *err)
 {
 	ps_api_opts opts = ro->api;
 
@@ -76,7 +77,7 @@ static int new_api(ps_api **api, const ps_run_opts *ro, const ps_account *a,
 /* ---- reading live callbacks ---- */
 
 struct live_job {
-	struct run run;
+	struct ps_calls run;
 	const ps_account **accounts;
 	json_t **results;
 	char **errors;
@@ -85,18 +86,18 @@ struct live_job {
 static void live_one(void *ctx, size_t i)
 {
 	struct live_job *job = ctx;
-	struct account_log al;
+	struct ps_account_log al;
 	ps_api *api = NULL;
 	ps_error e;
 	json_t *list = NULL;
 
 	ps_error_clear(&e);
-	if (new_api(&api, job->run.ro, job->accounts[i], &al, &e) < 0 ||
+	if (ps_calls_client(&api, job->run.ro, job->accounts[i], &al, &e) < 0 ||
 	    ps_api_list(&list, api, &e) < 0)
 		job->errors[i] = ps_strdup(e.message);
 	else
 		job->results[i] = list;
-	run_count(&job->run, api, false, false);
+	ps_calls_count(&job->run, api, false, false);
 	ps_api_free(api);
 }
 
@@ -147,7 +148,7 @@ int ps_live_read(json_t **live, json_t **errors, const ps_config *cfg,
 /* ---- applying ---- */
 
 struct apply_job {
-	struct run run;
+	struct ps_calls run;
 	ps_plan *plan;
 	bool fail_on_drift;
 	/* A local TLS setup error seen by any account: no call can work. */
@@ -234,7 +235,7 @@ static void apply_account(void *ctx, size_t i)
 {
 	struct apply_job *job = ctx;
 	ps_account_plan *ap = &job->plan->accounts[i];
-	struct account_log al;
+	struct ps_account_log al;
 	ps_api *api = NULL;
 	const char *stop = NULL;
 	ps_error e;
@@ -243,7 +244,7 @@ static void apply_account(void *ctx, size_t i)
 	if (ap->orphaned || ap->error || !ap->nchanges)
 		return;
 	ps_error_clear(&e);
-	if (new_api(&api, job->run.ro, ap->account, &al, &e) < 0)
+	if (ps_calls_client(&api, job->run.ro, ap->account, &al, &e) < 0)
 		stop = e.message;
 	for (j = 0; j < ap->nchanges; j++) {
 		ps_change *c = &ap->changes[j];
@@ -310,9 +311,9 @@ static void apply_account(void *ctx, size_t i)
 			free(diff);
 		}
 		json_decref(echo);
-		run_count(&job->run, NULL, true, c->status == PS_FAILED);
+		ps_calls_count(&job->run, NULL, true, c->status == PS_FAILED);
 	}
-	run_count(&job->run, api, false, false);
+	ps_calls_count(&job->run, api, false, false);
 	ps_api_free(api);
 }
 
@@ -345,7 +346,7 @@ int ps_apply_run(ps_plan *plan, ps_run_opts *ro, bool fail_on_drift,
 /* Stage the account's document when it differs from the snapshot. The
  * committed document is compared by blob id, not read back and parsed:
  * the plan dropped the parsed documents to stay small. */
-static bool stage_account(ps_state *st, ps_account_plan *ap)
+static bool ps_plan_stage_account(ps_state *st, ps_account_plan *ap)
 {
 	json_t *doc;
 	char *text;
@@ -384,7 +385,7 @@ int ps_plan_record_drift(ps_plan *plan, ps_state *st, const char *subj,
 	out_id[0] = '\0';
 	for (i = 0; i < plan->naccounts; i++) {
 		ps_account_plan *ap = &plan->accounts[i];
-		if (!ap->drifted || ap->error || !stage_account(st, ap))
+		if (!ap->drifted || ap->error || !ps_plan_stage_account(st, ap))
 			continue;
 		json_array_foreach(ap->drift_lines, j, line)
 		{
@@ -435,7 +436,7 @@ int ps_apply_commit(ps_plan *plan, ps_state *st, char out_id[41], ps_error *err)
 						      : "delete");
 			}
 		}
-		if (stage_account(st, ap) && ap->migrate) {
+		if (ps_plan_stage_account(st, ap) && ap->migrate) {
 			ps_buf_printf(&body,
 				      "%s%s: snapshot migrated to format %d",
 				      body.len ? "\n" : "", ap->name,
