@@ -83,6 +83,37 @@ json_t *ps_account_plan_doc(const ps_account_plan *ap)
 			ap->base);
 }
 
+/* Stage the account's document when it differs from the snapshot. The
+ * committed document is compared by blob id, not read back and parsed:
+ * the plan dropped the parsed documents to stay small. */
+bool ps_plan_stage_account(ps_state *st, ps_account_plan *ap)
+{
+	json_t *doc;
+	char *text;
+	bool same;
+
+	/* No applied map: settled, orphaned, or its refresh failed (then
+	 * base is empty for want of knowing, not because live is). */
+	if (ap->orphaned || !ap->account || ap->settled || !ap->applied)
+		return false;
+	if (!ps_state_has(st, ap->name) && json_object_size(ap->base) == 0 &&
+	    json_object_size(ap->applied) == 0)
+		return false;
+	doc = ps_account_plan_doc(ap);
+	text = ps_json_canonical(doc);
+	/* NULL past the encoder's limit: not the same; the commit refuses. */
+	same = text && ps_state_same_blob(st, ap->name, text, strlen(text));
+	free(text);
+	if (same) {
+		json_decref(doc);
+		return false;
+	}
+	ps_state_put(st, ap->name, doc);
+	if (ap->migrate)
+		ap->migrated = true;
+	return true;
+}
+
 /* ---- sealing live callbacks ---- */
 
 /* Collect pointers of fingerprint markers in a sealed callback, so a value

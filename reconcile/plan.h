@@ -128,6 +128,11 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
  * reference). */
 json_t *ps_account_plan_doc(const ps_account_plan *ap);
 
+/* Stage the account's document when it differs from the snapshot. The
+ * committed document is compared by blob id, not read back and parsed:
+ * the plan dropped the parsed documents to stay small. */
+bool ps_plan_stage_account(ps_state *st, ps_account_plan *ap);
+
 /*
  * Where a change comes from, judged against the callback pavesync last
  * applied (three-way): `desired` (the config), `applied` (last applied) and
