@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "live.h"
 #include "plan.h"
 #include "plan_file.h"
 #include "state.h"

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "json.h"
+#include "live.h"
 #include "plan.h"
 #include "plan_file.h"
 
