@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "apply.h"
 #include "config.h"
 #include "error.h"
 #include "live.h"

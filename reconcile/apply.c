@@ -1,3 +1,5 @@
+#include "apply.h"
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>

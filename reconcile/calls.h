@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "api.h"
+#include "apply.h"
 #include "config.h"
 #include "error.h"
 #include "plan.h"

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "apply.h"
 #include "config.h"
 #include "error.h"
 #include "plan.h"

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "apply.h"
 #include "json.h"
 #include "live.h"
 #include "plan.h"
