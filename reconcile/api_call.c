@@ -491,13 +491,9 @@ static json_t *as_object(json_t *v)
 
 	if (!v || json_is_null(v))
 		return json_object();
-	if (json_is_string(v)) {
-		parsed = json_loadb(json_string_value(v), json_string_length(v),
-				    JSON_REJECT_DUPLICATES, NULL);
-		if (json_is_object(parsed))
-			return parsed;
-		json_decref(parsed);
-	}
+	parsed = ps_json_string_object(v);
+	if (parsed)
+		return parsed;
 	return json_deep_copy(v);
 }
 

@@ -256,6 +256,20 @@ char *ps_json_compact(const json_t *v)
 	return ps_buf_detach(&b, NULL);
 }
 
+json_t *ps_json_string_object(const json_t *v)
+{
+	json_t *parsed;
+
+	if (!json_is_string(v))
+		return NULL;
+	parsed = json_loadb(json_string_value(v), json_string_length(v),
+			    JSON_REJECT_DUPLICATES, NULL);
+	if (json_is_object(parsed))
+		return parsed;
+	json_decref(parsed);
+	return NULL;
+}
+
 /* Decode one pointer segment [s, end) (~1 → /, ~0 → ~) into buf. */
 static void segment(ps_buf *buf, const char *s, const char *end)
 {

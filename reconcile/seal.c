@@ -217,15 +217,13 @@ static json_t *object_field(const json_t *spec, const char *name)
 	if (!v || json_is_null(v))
 		return json_object();
 	if (json_is_string(v)) {
-		const char *s = json_string_value(v);
 		json_t *parsed;
 
-		if (!*s)
+		if (!*json_string_value(v))
 			return json_object();
-		parsed = json_loads(s, JSON_REJECT_DUPLICATES, NULL);
-		if (json_is_object(parsed))
+		parsed = ps_json_string_object(v);
+		if (parsed)
 			return parsed;
-		json_decref(parsed);
 	}
 	/* Copied, never shared: the config's values are read by several
 	 * threads at once, and even json_incref writes to them. */

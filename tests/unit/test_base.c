@@ -323,6 +323,34 @@ static void json_pointers(void **state)
 	json_decref(v);
 }
 
+/* Only a string whose whole text is one JSON object gives an object. */
+static void json_string_object_parses_only_objects(void **state)
+{
+	static const char *const not_objects[] = {
+		"", "[]", "1", "\"x\"", "{", "{} {}", "{\"a\":1,\"a\":2}", "null",
+	};
+	json_t *v, *o;
+	size_t i;
+
+	(void)state;
+	v = json_string("{\"b\": [1], \"a\": {}}");
+	o = ps_json_string_object(v);
+	assert_true(json_is_object(o));
+	assert_int_equal(json_object_size(o), 2);
+	assert_true(json_is_array(json_object_get(o, "b")));
+	json_decref(o);
+	json_decref(v);
+	for (i = 0; i < sizeof(not_objects) / sizeof(*not_objects); i++) {
+		v = json_string(not_objects[i]);
+		assert_null(ps_json_string_object(v));
+		json_decref(v);
+	}
+	v = json_object();
+	assert_null(ps_json_string_object(v));
+	json_decref(v);
+	assert_null(ps_json_string_object(NULL));
+}
+
 static void hex_encoding(void **state)
 {
 	const unsigned char data[] = { 0x00, 0xab, 0xff };
@@ -352,6 +380,7 @@ int main(void)
 		cmocka_unit_test(canonical_json_is_sorted_indented),
 		cmocka_unit_test(canonical_json_matches_jansson),
 		cmocka_unit_test(json_pointers),
+		cmocka_unit_test(json_string_object_parses_only_objects),
 		cmocka_unit_test(hex_encoding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
