@@ -270,8 +270,7 @@ json_t *ps_json_string_object(const json_t *v)
 	return NULL;
 }
 
-/* Decode one pointer segment [s, end) (~1 → /, ~0 → ~) into buf. */
-static void segment(ps_buf *buf, const char *s, const char *end)
+void ps_json_pointer_decode(ps_buf *buf, const char *s, const char *end)
 {
 	ps_buf_reset(buf);
 	for (; s < end; s++) {
@@ -298,7 +297,7 @@ json_t *ps_json_pointer_get(const json_t *v, const char *pointer)
 		const char *end = strchr(p + 1, '/');
 		if (!end)
 			end = p + strlen(p);
-		segment(&seg, p + 1, end);
+		ps_json_pointer_decode(&seg, p + 1, end);
 		if (json_is_object(cur)) {
 			cur = json_object_get(cur, seg.ptr);
 		} else if (json_is_array(cur)) {

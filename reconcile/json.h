@@ -50,6 +50,10 @@ json_t *ps_json_string_object(const json_t *v)
 /* Resolve an RFC 6901 JSON Pointer in v. Borrowed result or NULL. */
 json_t *ps_json_pointer_get(const json_t *v, const char *pointer);
 
+/* Decode one escaped pointer segment [s, end) (~1 → /, ~0 → ~) into buf,
+ * replacing what it held. The reverse of ps_json_pointer_push. */
+void ps_json_pointer_decode(ps_buf *buf, const char *s, const char *end);
+
 /* Append one escaped pointer segment to `pointer` ("/" + segment with ~0 ~1).
  * Returns a malloc'd string. */
 char *ps_json_pointer_append(const char *pointer, const char *segment);

@@ -370,20 +370,12 @@ static void seal_pointer(json_t *doc, const char *pointer, const ps_fpkey *k)
 	char *parent_ptr, *last;
 	json_t *parent;
 	ps_buf seg = PS_BUF_INIT;
-	const char *p;
 
 	if (!slash)
 		return;
 	parent_ptr = ps_strndup(pointer, (size_t)(slash - pointer));
 	parent = ps_json_pointer_get(doc, parent_ptr);
-	for (p = slash + 1; *p; p++) {
-		if (*p == '~' && (p[1] == '0' || p[1] == '1')) {
-			ps_buf_putc(&seg, p[1] == '0' ? '~' : '/');
-			p++;
-		} else {
-			ps_buf_putc(&seg, *p);
-		}
-	}
+	ps_json_pointer_decode(&seg, slash + 1, slash + strlen(slash));
 	last = seg.ptr;
 	if (json_is_object(parent)) {
 		seal_value(parent, last, 0, k);

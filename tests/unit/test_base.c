@@ -351,6 +351,28 @@ static void json_string_object_parses_only_objects(void **state)
 	assert_null(ps_json_string_object(NULL));
 }
 
+/* Decoding a segment undoes ps_json_pointer_push. */
+static void json_pointer_segments_round_trip(void **state)
+{
+	static const char *const segs[] = { "", "a", "a/b", "~", "~0~1", "x~",
+					    "/~/" };
+	ps_buf p = PS_BUF_INIT, d = PS_BUF_INIT;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(segs) / sizeof(*segs); i++) {
+		ps_buf_reset(&p);
+		ps_json_pointer_push(&p, segs[i]);
+		ps_json_pointer_decode(&d, p.ptr + 1, p.ptr + p.len);
+		assert_string_equal(d.ptr, segs[i]);
+	}
+	/* A '~' not followed by 0 or 1 is kept as it is. */
+	ps_json_pointer_decode(&d, "a~2~", strchr("a~2~", '\0'));
+	assert_string_equal(d.ptr, "a~2~");
+	ps_buf_release(&p);
+	ps_buf_release(&d);
+}
+
 static void hex_encoding(void **state)
 {
 	const unsigned char data[] = { 0x00, 0xab, 0xff };
@@ -381,6 +403,7 @@ int main(void)
 		cmocka_unit_test(canonical_json_matches_jansson),
 		cmocka_unit_test(json_pointers),
 		cmocka_unit_test(json_string_object_parses_only_objects),
+		cmocka_unit_test(json_pointer_segments_round_trip),
 		cmocka_unit_test(hex_encoding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
