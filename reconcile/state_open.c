@@ -487,10 +487,56 @@ void ps_state_warmup_finish(ps_state_warmup *w)
 
 /* ---- default location -------------------------------------------------- */
 
+/* The repository git found at `gitdir`: its work tree, or the git
+ * directory when bare (malloc'd into *out). */
+static int found_repo_path(char **out, const char *gitdir, ps_error *err)
+{
+	git_repository *repo = NULL;
+	int e, rc;
+
+	e = git_repository_open_ext(&repo, gitdir,
+				    GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+	if (e < 0) {
+		/* gitdir is the git directory: explain with its work tree
+		 * when it is a ".git". */
+		char *wd = strip_slash(gitdir);
+		size_t n = strlen(wd);
+
+		if (n > 5 && strcmp(wd + n - 5, "/.git") == 0)
+			wd[n - 5] = '\0';
+		rc = explain_unopenable(wd, err);
+		free(wd);
+		if (rc < 0) {
+			git_error_clear();
+			return rc;
+		}
+		return state_git_fail(err, PS_ERROR, e, "cannot open %s",
+				      gitdir);
+	}
+	*out = strip_slash(git_repository_workdir(repo)
+				   ? git_repository_workdir(repo)
+				   : git_repository_path(repo));
+	git_repository_free(repo);
+	return 0;
+}
+
+/* "DIR/.pavesync-state" beside the config file (".pavesync-state" for a
+ * config path without a directory). Malloc'd. */
+static char *beside_config(const char *dir, bool has_dir)
+{
+	ps_buf b = PS_BUF_INIT;
+
+	if (has_dir)
+		ps_buf_printf(&b, "%s%s.pavesync-state", dir,
+			      strcmp(dir, "/") ? "/" : "");
+	else
+		ps_buf_puts(&b, ".pavesync-state");
+	return ps_buf_detach(&b, NULL);
+}
+
 int ps_state_default_path(char **out, const char *config_path, ps_error *err)
 {
 	git_buf found = { NULL, 0, 0 };
-	git_repository *repo = NULL;
 	const char *slash;
 	char *dir;
 	int e, rc = 0;
@@ -517,47 +563,15 @@ int ps_state_default_path(char **out, const char *config_path, ps_error *err)
 	e = git_repository_discover(&found, dir, 0,
 				    getenv("GIT_CEILING_DIRECTORIES"));
 	if (e == 0) {
-		e = git_repository_open_ext(
-			&repo, found.ptr, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
-		if (e < 0) {
-			/* found is the git directory: explain with its work
-			 * tree when it is a ".git". */
-			char *wd = strip_slash(found.ptr);
-			size_t n = strlen(wd);
-
-			if (n > 5 && strcmp(wd + n - 5, "/.git") == 0)
-				wd[n - 5] = '\0';
-			rc = explain_unopenable(wd, err);
-			free(wd);
-			if (rc < 0) {
-				git_error_clear();
-				goto cleanup;
-			}
-			rc = state_git_fail(err, PS_ERROR, e, "cannot open %s",
-					    found.ptr);
-			goto cleanup;
-		}
-		*out = strip_slash(git_repository_workdir(repo)
-					   ? git_repository_workdir(repo)
-					   : git_repository_path(repo));
+		rc = found_repo_path(out, found.ptr, err);
 	} else if (e == GIT_ENOTFOUND) {
-		ps_buf b = PS_BUF_INIT;
-
 		git_error_clear();
-		if (slash)
-			ps_buf_printf(&b, "%s%s.pavesync-state", dir,
-				      strcmp(dir, "/") ? "/" : "");
-		else
-			ps_buf_puts(&b, ".pavesync-state");
-		*out = ps_buf_detach(&b, NULL);
+		*out = beside_config(dir, slash != NULL);
 	} else {
 		rc = state_git_fail(err, PS_ERROR, e,
 				    "cannot look for a git repository above %s",
 				    dir);
 	}
-
-cleanup:
-	git_repository_free(repo);
 	git_buf_dispose(&found);
 	free(dir);
 	git_libgit2_shutdown();

@@ -1,6 +1,7 @@
 /*
- * Unit tests for the snapshot store and the run lock (reconcile/state.c,
- * reconcile/lock.c).
+ * Unit tests for the snapshot store and the run lock (reconcile/state*.c,
+ * reconcile/lock.c), and for the sandbox helper every unit test uses
+ * (tests/unit/testutil.c).
  *
  * Each case runs in a fresh sandbox directory (removed afterwards) that is
  * also HOME, and libgit2's config search paths point into it, so neither
