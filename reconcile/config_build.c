@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "config_int.h"
 #include "fileio.h"
+#include "pave.h"
 #include "util.h"
 #include "banned.h"
 

@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "config_int.h"
 #include "json.h"
+#include "pave.h"
 #include "util.h"
 #include "banned.h"
 

@@ -29,6 +29,7 @@
 #include "json.h"
 #include "remote.h"
 #include "snapdoc.h"
+#include "pave.h"
 #include "util.h"
 #include <openssl/evp.h>
 #include <pthread.h>

@@ -8,12 +8,6 @@
 
 #include "banned.h"
 
-/* The events the PAVE API supports. Add a new one here; nothing else. */
-const char *const ps_events[] = {
-	"SESSION:SMS_PROCESS", "SESSION:STAGE_CHANGE", "SESSION:STATUS_CHANGE",
-	"SESSION:COMPLETE",    "SESSION:NOTE_INSERT",  NULL,
-};
-
 void ps_oom(void)
 {
 	fputs("pavesync: out of memory\n", stderr);
@@ -156,34 +150,6 @@ const char *ps_suggest(const char *word, const char *const *candidates)
 		}
 	}
 	return best_d <= limit ? best : NULL;
-}
-
-bool ps_event_is_known(const char *event)
-{
-	const char *const *e;
-
-	for (e = ps_events; *e; e++)
-		if (!strcmp(*e, event))
-			return true;
-	return false;
-}
-
-bool ps_account_name_is_valid(const char *name)
-{
-	size_t i;
-
-	if (!name || !((name[0] >= 'a' && name[0] <= 'z') ||
-		       (name[0] >= '0' && name[0] <= '9')))
-		return false;
-	for (i = 1; name[i]; i++) {
-		char c = name[i];
-		if (i > 62)
-			return false;
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-'))
-			return false;
-	}
-	return true;
 }
 
 void ps_hex(char *out, const unsigned char *data, size_t len)

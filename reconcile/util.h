@@ -1,6 +1,6 @@
 /*
  * Small helpers shared by the library: allocation that aborts on failure,
- * string helpers, "did you mean" suggestions, and the table of events.
+ * string helpers, "did you mean" suggestions.
  */
 #ifndef PS_UTIL_H
 #define PS_UTIL_H
@@ -38,14 +38,6 @@ int ps_parse_long(long *out, const char *s, long min, long max);
  * Comparison is case-insensitive. Returns a borrowed pointer into candidates.
  */
 const char *ps_suggest(const char *word, const char *const *candidates);
-
-/* The supported PAVE events, NULL-terminated. Adding one is a one-line change
- * in util.c. */
-extern const char *const ps_events[];
-bool ps_event_is_known(const char *event);
-
-/* Account names: [a-z0-9][a-z0-9_-]{0,62}. */
-bool ps_account_name_is_valid(const char *name);
 
 /* Lowercase hex of `len` bytes into out (2*len+1 bytes). */
 void ps_hex(char *out, const unsigned char *data, size_t len);

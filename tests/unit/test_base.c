@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "error.h"
 #include "json.h"
+#include "pave.h"
 #include "util.h"
 
 static void buf_starts_empty_and_never_null(void **state)
