@@ -8,22 +8,22 @@
 #include "banned.h"
 
 /* The events the PAVE API supports. Add a new one here; nothing else. */
-const char *const ps_events[] = {
+const char *const ps_pave_events[] = {
 	"SESSION:SMS_PROCESS", "SESSION:STAGE_CHANGE", "SESSION:STATUS_CHANGE",
 	"SESSION:COMPLETE",    "SESSION:NOTE_INSERT",  NULL,
 };
 
-bool ps_event_is_known(const char *event)
+bool ps_pave_event_is_known(const char *event)
 {
 	const char *const *e;
 
-	for (e = ps_events; *e; e++)
+	for (e = ps_pave_events; *e; e++)
 		if (!strcmp(*e, event))
 			return true;
 	return false;
 }
 
-bool ps_account_name_is_valid(const char *name)
+bool ps_pave_account_name_is_valid(const char *name)
 {
 	size_t i;
 

@@ -9,11 +9,11 @@
 #include <stdbool.h>
 
 /* The supported PAVE events, NULL-terminated. Adding one is a one-line change
- * in util.c. */
-extern const char *const ps_events[];
-bool ps_event_is_known(const char *event);
+ * in pave.c. */
+extern const char *const ps_pave_events[];
+bool ps_pave_event_is_known(const char *event);
 
 /* Account names: [a-z0-9][a-z0-9_-]{0,62}. */
-bool ps_account_name_is_valid(const char *name);
+bool ps_pave_account_name_is_valid(const char *name);
 
 #endif

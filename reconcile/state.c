@@ -230,7 +230,7 @@ static char *account_of_file(const char *file)
 	if (n <= 5 || strcmp(file + n - 5, ".json") != 0)
 		return NULL;
 	name = ps_strndup(file, n - 5);
-	if (!ps_account_name_is_valid(name)) {
+	if (!ps_pave_account_name_is_valid(name)) {
 		free(name);
 		return NULL;
 	}
@@ -1412,7 +1412,7 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 	for (size_t i = 0; i < st->nentries; i++) {
 		const struct entry *en = st->entries[i];
 		if (en->change != CH_NONE &&
-		    !ps_account_name_is_valid(en->name))
+		    !ps_pave_account_name_is_valid(en->name))
 			return ps_error_set(
 				err, PS_EINVALID,
 				"invalid account name \"%s\" "

@@ -207,22 +207,22 @@ static void suggest_finds_typos(void **state)
 	assert_string_equal(ps_suggest("calbacks", keys), "callbacks");
 	assert_string_equal(ps_suggest("VERSION", keys), "version");
 	assert_null(ps_suggest("zzzzzzzzz", keys));
-	assert_string_equal(ps_suggest("SESSION:COMPLETED", ps_events), "SESSION:COMPLETE");
+	assert_string_equal(ps_suggest("SESSION:COMPLETED", ps_pave_events), "SESSION:COMPLETE");
 }
 
 static void events_and_names(void **state)
 {
 	(void)state;
-	assert_true(ps_event_is_known("SESSION:NOTE_INSERT"));
-	assert_false(ps_event_is_known("SESSION:note_insert"));
-	assert_true(ps_account_name_is_valid("main"));
-	assert_true(ps_account_name_is_valid("0branch_2-x"));
-	assert_false(ps_account_name_is_valid("Main"));
-	assert_false(ps_account_name_is_valid("-x"));
-	assert_false(ps_account_name_is_valid(""));
-	assert_true(ps_account_name_is_valid(
+	assert_true(ps_pave_event_is_known("SESSION:NOTE_INSERT"));
+	assert_false(ps_pave_event_is_known("SESSION:note_insert"));
+	assert_true(ps_pave_account_name_is_valid("main"));
+	assert_true(ps_pave_account_name_is_valid("0branch_2-x"));
+	assert_false(ps_pave_account_name_is_valid("Main"));
+	assert_false(ps_pave_account_name_is_valid("-x"));
+	assert_false(ps_pave_account_name_is_valid(""));
+	assert_true(ps_pave_account_name_is_valid(
 		"a23456789012345678901234567890123456789012345678901234567890123"));
-	assert_false(ps_account_name_is_valid(
+	assert_false(ps_pave_account_name_is_valid(
 		"a234567890123456789012345678901234567890123456789012345678901234"));
 }
 
