@@ -2,15 +2,24 @@
 
 #include <errno.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "banned.h"
 
+/* Set once, before any thread starts (see ps_set_oom_handler). */
+static ps_oom_handler oom_handler;
+
+void ps_set_oom_handler(ps_oom_handler fn)
+{
+	oom_handler = fn;
+}
+
 void ps_oom(void)
 {
-	fputs("pavesync: out of memory\n", stderr);
+	/* The library never prints: telling the user is the program's job. */
+	if (oom_handler)
+		oom_handler();
 	abort();
 }
 

@@ -8,8 +8,22 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Abort with a message; used when malloc fails. */
+/*
+ * Called when an allocation fails (ps_malloc and its kin, jansson, libyaml):
+ * calls the handler installed with ps_set_oom_handler, if any, then
+ * abort()s. Without a handler nothing is printed: the library never
+ * writes to the terminal.
+ */
 void ps_oom(void) __attribute__((noreturn));
+
+/*
+ * What ps_oom calls before it aborts, e.g. to tell the user; NULL for
+ * none (the default). The handler must not allocate (memory just ran out)
+ * and need not return. Install it once, before any thread that may
+ * allocate is started: it is read without a lock.
+ */
+typedef void (*ps_oom_handler)(void);
+void ps_set_oom_handler(ps_oom_handler fn);
 
 void *ps_malloc(size_t n);
 void *ps_calloc(size_t n, size_t size);

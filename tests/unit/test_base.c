@@ -199,6 +199,28 @@ static void diags_are_bounded(void **state)
 	assert_int_equal(d.count, 0);
 }
 
+/* ps_oom calls the installed handler (here one that jumps back instead of
+ * letting ps_oom abort); the library itself prints nothing. */
+static jmp_buf oom_jump;
+static int oom_calls;
+
+static void oom_handler_jumps(void)
+{
+	oom_calls++;
+	longjmp(oom_jump, 1);
+}
+
+static void oom_calls_the_handler(void **state)
+{
+	(void)state;
+	oom_calls = 0;
+	ps_set_oom_handler(oom_handler_jumps);
+	if (!setjmp(oom_jump))
+		ps_oom();
+	ps_set_oom_handler(NULL);
+	assert_int_equal(oom_calls, 1);
+}
+
 static void suggest_finds_typos(void **state)
 {
 	const char *const keys[] = { "callbacks", "accounts", "version", NULL };
@@ -346,6 +368,7 @@ int main(void)
 		cmocka_unit_test(canonical_json_refuses_past_limit),
 		cmocka_unit_test(error_formats_location),
 		cmocka_unit_test(diags_are_bounded),
+		cmocka_unit_test(oom_calls_the_handler),
 		cmocka_unit_test(suggest_finds_typos),
 		cmocka_unit_test(events_and_names),
 		cmocka_unit_test(parse_long_is_strict),
