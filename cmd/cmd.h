@@ -111,6 +111,9 @@ void out_diag(const ps_error *e);
 void out_config_warnings(const ps_config *cfg);
 /* Report a ps_error as "error: SOURCE:LINE:COL: message". */
 void out_ps_error(const ps_error *e);
+/* "pavesync: out of memory" on stderr, allocating nothing: the library's
+ * out-of-memory handler (ps_set_oom_handler). */
+void out_oom(void);
 /* Thread-safe -v log sink for the API client. */
 void out_log_line(void *ctx, const char *line);
 /* Progress on a terminal ("\r[done/total] …"); nothing otherwise. */

@@ -417,6 +417,7 @@ int main(int argc, char **argv)
 	const char *env;
 	int i, rc;
 
+	ps_set_oom_handler(out_oom);
 	protect_secrets();
 
 	/* One malloc arena: with one per thread, each planning and API

@@ -109,6 +109,12 @@ void out_diag(const ps_error *e)
 	fputc('\n', stderr);
 }
 
+void out_oom(void)
+{
+	/* No ps_buf and no lock: memory ran out, maybe inside vmsg. */
+	fputs("pavesync: out of memory\n", stderr);
+}
+
 void out_error(const char *fmt, ...)
 {
 	va_list ap;
