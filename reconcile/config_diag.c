@@ -98,3 +98,15 @@ void ps_config_limits_resolve(ps_config_limits *out, const ps_config_limits *in)
 	if (!out->max_expanded_bytes)
 		out->max_expanded_bytes = def.max_expanded_bytes;
 }
+
+uint64_t ps_cfg_hash(const char *s, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ULL;
+	}
+	return h ^ (h >> 29);
+}

@@ -67,15 +67,9 @@ static shared_str *shared_slot(build_cache *k, const ps_ynode *n)
  * when one had the same. New reference. */
 json_t *ps_cfg_cached_url(build_cache *k, const char *url)
 {
-	size_t len = strlen(url), i;
-	uint64_t h = 1469598103934665603ULL;
-	json_t **slot;
+	size_t len = strlen(url);
+	json_t **slot = &k->urls[ps_cfg_hash(url, len) % URL_CACHE];
 
-	for (i = 0; i < len; i++) {
-		h ^= (unsigned char)url[i];
-		h *= 1099511628211ULL;
-	}
-	slot = &k->urls[(h ^ (h >> 29)) % URL_CACHE];
 	if (*slot && json_string_length(*slot) == len &&
 	    !memcmp(json_string_value(*slot), url, len))
 		return json_incref(*slot);
