@@ -4,11 +4,13 @@
  * share (one reference each) instead of one copy each.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
 #include "config_int.h"
+#include "json.h"
 #include "util.h"
 #include "banned.h"
 
@@ -193,28 +195,19 @@ typedef struct jpath {
 } jpath;
 
 /* Append the pointer of `at` to b: "/" and each segment, escaped as RFC
- * 6901 says (~ is ~0, / is ~1). */
+ * 6901 says (ps_json_pointer_push). */
 static void path_put(ps_buf *b, const jpath *at)
 {
-	const char *seg;
+	char idx[24];
 
 	if (at->up)
 		path_put(b, at->up);
-	ps_buf_putc(b, '/');
-	if (!at->key) {
-		ps_buf_printf(b, "%zu", at->index);
+	if (at->key) {
+		ps_json_pointer_push(b, at->key);
 		return;
 	}
-	for (seg = at->key; *seg;) {
-		size_t run = strcspn(seg, "~/");
-
-		ps_buf_put(b, seg, run);
-		seg += run;
-		if (*seg) {
-			ps_buf_puts(b, *seg == '~' ? "~0" : "~1");
-			seg++;
-		}
-	}
+	snprintf(idx, sizeof(idx), "%zu", at->index);
+	ps_json_pointer_push(b, idx);
 }
 
 /* Add the pointer of `at` to the list. */
