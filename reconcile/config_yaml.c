@@ -572,8 +572,8 @@ static void on_alias(parser *p, const yaml_event_t *ev)
 		      name);
 		return;
 	}
-	p->alias_nodes = sat_add(p->alias_nodes, node_size(n));
-	if (p->alias_nodes > p->lim->max_alias_nodes) {
+	p->doc->alias_nodes = sat_add(p->doc->alias_nodes, node_size(n));
+	if (p->doc->alias_nodes > p->lim->max_alias_nodes) {
 		fatal(p, PS_ELIMIT, line, col,
 		      "aliases expand to more than %zu "
 		      "nodes (limit)",
