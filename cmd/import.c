@@ -350,7 +350,7 @@ static void print_callbacks(ps_buf *y, const char *indent, struct imp *im,
 		c.im = im;
 		c.account = account;
 		c.evshort = strchr(ev, ':') ? strchr(ev, ':') + 1 : ev;
-		c.cb = acct ? ps_account_callback(acct, ev) : NULL;
+		c.cb = acct ? ps_config_account_callback(acct, ev) : NULL;
 		c.srcs =
 			json_object_get(json_object_get(asrc, "callbacks"), ev);
 

@@ -226,8 +226,8 @@ const ps_account *ps_config_account(const ps_config *cfg, const char *name)
 	return NULL;
 }
 
-const ps_callback *ps_account_callback(const ps_account *acct,
-				       const char *event)
+const ps_callback *ps_config_account_callback(const ps_account *acct,
+					      const char *event)
 {
 	size_t i;
 

@@ -137,8 +137,8 @@ int ps_config_parse(ps_config **out, const char *source_name, const char *data,
 const ps_account *ps_config_account(const ps_config *cfg, const char *name);
 
 /* The callback for `event` in `acct`, or NULL. Borrowed. */
-const ps_callback *ps_account_callback(const ps_account *acct,
-				       const char *event);
+const ps_callback *ps_config_account_callback(const ps_account *acct,
+					      const char *event);
 
 /*
  * Things in a loaded config that work but should be fixed, one entry each

@@ -103,7 +103,7 @@ static const ps_callback *cb_of(const result *r, const char *account,
 	const ps_account *a = ps_config_account(r->cfg, account);
 
 	assert_non_null(a);
-	return ps_account_callback(a, event);
+	return ps_config_account_callback(a, event);
 }
 
 /* The spec (or sensitive list) as compact JSON, for whole-value checks. */
@@ -244,7 +244,7 @@ static void test_shorthand_form_reads_env(void **state)
 	assert_string_equal(a->api_key, "env-key");
 	assert_string_equal(a->api_secret, "env-secret");
 	assert_string_equal(a->username, "env-user");
-	assert_non_null(ps_account_callback(a, "SESSION:COMPLETE"));
+	assert_non_null(ps_config_account_callback(a, "SESSION:COMPLETE"));
 	result_free(&r);
 }
 
@@ -319,11 +319,11 @@ static void test_lookups(void **state)
 	assert_non_null(a);
 	assert_null(ps_config_account(r.cfg, "other"));
 	assert_null(ps_config_account(NULL, "main"));
-	assert_non_null(ps_account_callback(a, "SESSION:NOTE_INSERT"));
-	assert_string_equal(ps_account_callback(a, "SESSION:COMPLETE")->event,
+	assert_non_null(ps_config_account_callback(a, "SESSION:NOTE_INSERT"));
+	assert_string_equal(ps_config_account_callback(a, "SESSION:COMPLETE")->event,
 			    "SESSION:COMPLETE");
-	assert_null(ps_account_callback(a, "SESSION:SMS_PROCESS"));
-	assert_null(ps_account_callback(NULL, "SESSION:COMPLETE"));
+	assert_null(ps_config_account_callback(a, "SESSION:SMS_PROCESS"));
+	assert_null(ps_config_account_callback(NULL, "SESSION:COMPLETE"));
 	result_free(&r);
 }
 
