@@ -90,7 +90,7 @@ typedef struct ps_config {
 } ps_config;
 
 /* Fill *limits with the defaults above. */
-void ps_config_limits_default(ps_config_limits *limits);
+void ps_config_limits_init(ps_config_limits *limits);
 
 /*
  * Read and validate the file at `path`. On success returns 0 and *out owns

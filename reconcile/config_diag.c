@@ -8,7 +8,7 @@
 #include "config_diag.h"
 #include "banned.h"
 
-void ps_config_limits_default(ps_config_limits *limits)
+void ps_config_limits_init(ps_config_limits *limits)
 {
 	limits->max_file_size = (size_t)32 * 1024 * 1024;
 	limits->max_depth = 64;
@@ -79,7 +79,7 @@ void ps_config_limits_resolve(ps_config_limits *out, const ps_config_limits *in)
 {
 	ps_config_limits def;
 
-	ps_config_limits_default(&def);
+	ps_config_limits_init(&def);
 	if (!in) {
 		*out = def;
 		return;

@@ -1201,7 +1201,7 @@ static void test_file_size_limit(void **state)
 	static const char *const names[] = {"p.yaml", NULL};
 
 	(void)state;
-	ps_config_limits_default(&lim);
+	ps_config_limits_init(&lim);
 	lim.max_file_size = 10;
 	parse_with(&r, y, strlen(y), &lim);
 	assert_int_equal(r.rc, PS_ELIMIT);
