@@ -168,7 +168,7 @@ void out_config_warnings(const ps_config *cfg)
 	char line[PS_ERROR_MSG_MAX + PS_ERROR_SOURCE_MAX + 64];
 	size_t i;
 
-	ps_config_warnings(cfg, &w);
+	ps_config_warnings(&w, cfg);
 	for (i = 0; i < w.count; i++)
 		out_warning("%s",
 			    ps_error_format(&w.items[i], line, sizeof(line)));

@@ -239,7 +239,7 @@ const ps_callback *ps_config_account_callback(const ps_account *acct,
 	return NULL;
 }
 
-void ps_config_warnings(const ps_config *cfg, ps_diags *out)
+void ps_config_warnings(ps_diags *out, const ps_config *cfg)
 {
 	size_t i;
 
