@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "hmac.h"
 #include "json.h"
 
 #define PS_SENSITIVE_PREFIX "(sensitive) hmac-sha256:"
@@ -27,11 +28,10 @@
 typedef struct ps_fpkey {
 	unsigned char key[32];
 	char id[13]; /* 12 hex + NUL */
-	/* HMAC's inner and outer digest states with the key absorbed, and a
-	 * scratch context, so each fingerprint costs two SHA-256 blocks rather
-	 * than a full HMAC set-up. A ps_fpkey is therefore not thread-safe:
-	 * one thread per key at a time. */
-	void *inner, *outer, *scratch;
+	/* The key absorbed once (see hmac.h), so each fingerprint costs two
+	 * SHA-256 blocks rather than a full HMAC set-up. A ps_fpkey is
+	 * therefore not thread-safe: one thread per key at a time. */
+	ps_hmac mac;
 	/* The last value fingerprinted and its fingerprint (a header every
 	 * callback of an account inherits is fingerprinted once); wiped
 	 * with the key. */
