@@ -7,8 +7,6 @@
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -20,6 +18,7 @@
 
 #include "api_int.h"
 #include "buf.h"
+#include "hmac.h"
 #include "util.h"
 #include "version.h"
 #include "banned.h"
@@ -60,8 +59,7 @@ void ps_api_global_cleanup(void)
 void ps_api_token(char out[65], const char *api_secret, const char *username,
 		  const char *api_key, const char *timestamp)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	unsigned char md[PS_HMAC_SIZE];
 	size_t ulen = strlen(username), klen = strlen(api_key),
 	       tlen = strlen(timestamp);
 	size_t n = ulen + 1 + klen + 1 + tlen;
@@ -74,9 +72,8 @@ void ps_api_token(char out[65], const char *api_secret, const char *username,
 	memcpy(msg + ulen + 2 + klen, timestamp, tlen);
 	msg[n] = '\0';
 
-	if (!HMAC(EVP_sha256(), api_secret, (int)strlen(api_secret),
-		  (const unsigned char *)msg, n, md, &mdlen) ||
-	    mdlen != 32) {
+	if (ps_hmac_sha256_once(md, api_secret, strlen(api_secret), msg, n) <
+	    0) {
 		/* Only on a broken libcrypto; a token that cannot match is
 		 * safer than a crash, and the API will answer 401. */
 		memset(out, '0', 64);
