@@ -420,6 +420,25 @@ static void hmac_matches_openssl(void **state)
 				 "5a003f089d2739839dec58b964ec3843");
 }
 
+/* ASCII case mapping changes letters only, never other bytes. */
+static void ascii_case_mapping(void **state)
+{
+	char s[] = "Retry-After: 1 \xc3\x89x";
+
+	(void)state;
+	assert_string_equal(ps_ascii_lowercase(s), "retry-after: 1 \xc3\x89x");
+	assert_string_equal(ps_ascii_uppercase(s), "RETRY-AFTER: 1 \xc3\x89X");
+	assert_int_equal(ps_ascii_tolower('@'), '@');
+	assert_int_equal(ps_ascii_toupper('`'), '`');
+	assert_int_equal(ps_strcasecmp("Content-Type", "content-TYPE"), 0);
+	assert_true(ps_strcasecmp("a", "ab") < 0);
+	assert_int_equal(ps_strncasecmp("Retry-After: 5", "retry-after:", 12),
+			 0);
+	assert_true(ps_strncasecmp("Retry\rAfter:", "retry-after:", 12) != 0);
+	assert_true(ps_strncasecmp("ab", "abc", 3) < 0);
+	assert_int_equal(ps_strncasecmp("abX", "ABy", 2), 0);
+}
+
 static void hex_encoding(void **state)
 {
 	const unsigned char data[] = { 0x00, 0xab, 0xff };
@@ -452,6 +471,7 @@ int main(void)
 		cmocka_unit_test(json_string_object_parses_only_objects),
 		cmocka_unit_test(json_pointer_segments_round_trip),
 		cmocka_unit_test(hmac_matches_openssl),
+		cmocka_unit_test(ascii_case_mapping),
 		cmocka_unit_test(hex_encoding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
