@@ -114,7 +114,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ctx)
 {
 	static const char name[] = "retry-after:";
 	ps_api *api = ctx;
-	size_t len = size * n, i;
+	size_t len = size * n;
 	char val[64];
 	long v;
 
@@ -123,11 +123,9 @@ static size_t on_header(char *data, size_t size, size_t n, void *ctx)
 		api->retry_after_ms = -1;
 		return len;
 	}
-	if (len < sizeof(name) - 1)
+	if (len < sizeof(name) - 1 ||
+	    ps_strncasecmp(data, name, sizeof(name) - 1))
 		return len;
-	for (i = 0; i < sizeof(name) - 1; i++)
-		if ((data[i] | 0x20) != name[i] && data[i] != name[i])
-			return len;
 	data += sizeof(name) - 1;
 	len -= sizeof(name) - 1;
 	while (len && (*data == ' ' || *data == '\t'))

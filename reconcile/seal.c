@@ -121,16 +121,6 @@ static json_t *object_field(const json_t *spec, const char *name)
 	return json_deep_copy(v);
 }
 
-static char *lowercase(const char *s)
-{
-	char *r = ps_strdup(s), *p;
-
-	for (p = r; *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
-	return r;
-}
-
 /*
  * Normalise; with `k`, header values are sealed as they are copied (they are
  * always sensitive), which saves copying values only to replace them.
@@ -152,10 +142,8 @@ static json_t *normalize(const json_t *spec, const ps_fpkey *k)
 	if (ps_seal_is_fingerprint(method)) {
 		json_object_set_new(out, "method", json_deep_copy(method));
 	} else if (json_is_string(method) && *json_string_value(method)) {
-		char *m = ps_strdup(json_string_value(method)), *p;
-		for (p = m; *p; p++)
-			if (*p >= 'a' && *p <= 'z')
-				*p = (char)(*p - 'a' + 'A');
+		char *m = ps_ascii_uppercase(
+			ps_strdup(json_string_value(method)));
 		json_object_set_new(out, "method", json_string(m));
 		free(m);
 	} else if (!method || json_is_null(method) || json_is_string(method)) {
@@ -173,7 +161,7 @@ static json_t *normalize(const json_t *spec, const ps_fpkey *k)
 		lower = json_object();
 		json_object_foreach((json_t *)src, name, v)
 		{
-			char *l = lowercase(name);
+			char *l = ps_ascii_lowercase(ps_strdup(name));
 			json_object_set_new(lower, l,
 					    k ? seal_one(v, k)
 					      : json_deep_copy(v));
