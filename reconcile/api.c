@@ -453,8 +453,8 @@ static struct curl_slist *add_header(struct curl_slist *list, const char *s)
  * One HTTP exchange: fresh timestamp and token, the response body in
  * api->body (capped), Retry-After in api->retry_after_ms.
  */
-void api_attempt(ps_api *api, const char *method, const char *url,
-		 const char *body, attempt_result *res)
+void api_attempt(attempt_result *res, ps_api *api, const char *method,
+		 const char *url, const char *body)
 {
 	struct curl_slist *headers = NULL;
 	upload up = { body, body ? strlen(body) : 0, 0,

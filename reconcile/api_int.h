@@ -43,8 +43,8 @@ typedef struct attempt_result {
  * One HTTP exchange: fresh timestamp and token, the response body in
  * api->body (capped), Retry-After in api->retry_after_ms.
  */
-void api_attempt(ps_api *api, const char *method, const char *url,
-		 const char *body, attempt_result *res);
+void api_attempt(attempt_result *res, ps_api *api, const char *method,
+		 const char *url, const char *body);
 
 /* Why no exchange may start now (a stop request, the deadline), or NULL. */
 const char *api_must_stop(const ps_api *api);
@@ -60,6 +60,6 @@ void api_log(ps_api *api, const char *fmt, ...)
 uint64_t api_rand(ps_api *api);
 
 /* The API's own "message" from an error body, or "" (never NULL). */
-void api_message(const ps_buf *body, char *out, size_t outlen);
+void api_message(char *out, size_t outlen, const ps_buf *body);
 
 #endif
