@@ -1,6 +1,13 @@
 /*
- * Private to the API client's files (api*.c): what they share and nobody
- * else may use. The public contract is api.h.
+ * Private to the API client's files: what they share and nobody else may
+ * use. The public contract is api.h. The files:
+ *
+ *   api.c           the handle: options, libcurl set-up, the token and
+ *                   api_attempt(), one HTTP exchange;
+ *   api_call.c      the five calls and call(), the retry loop over
+ *                   classify() (done / fail / retry / confirm);
+ *   api_response.c  parsing the API's answers (ps_api_parse_response);
+ *   api_url.c       the base URL check (ps_api_check_url).
  */
 #ifndef PS_API_INT_H
 #define PS_API_INT_H
