@@ -30,7 +30,7 @@ typedef struct ps_api ps_api;
 
 /* A -v log sink: `line` (no newline) is only valid during the call. */
 /* A -v log sink: `line` (no newline) is only valid during the call. */
-typedef void (*ps_log_fn)(void *ctx, const char *line);
+typedef void (*ps_api_log_fn)(void *ctx, const char *line);
 
 typedef struct ps_api_opts {
 	/* e.g. https://openapi.paveapi.com (NULL: PS_API_DEFAULT_URL); trailing
@@ -48,7 +48,7 @@ typedef struct ps_api_opts {
 	 * connection error (REASON), retrying in N ms". Never a header value,
 	 * token, secret or body. May be NULL. Called from the thread using
 	 * the api. */
-	ps_log_fn log;
+	ps_api_log_fn log;
 	void *log_ctx;
 	/* The whole run's deadline, in CLOCK_MONOTONIC milliseconds
 	 * (ps_api_now_ms); 0: none. No attempt starts after it, no attempt

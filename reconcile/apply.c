@@ -42,7 +42,7 @@ static void run_count(struct run *r, ps_api *api, bool change_done,
 /* -v lines name their account: two accounts' "GET /v1/callbacks -> 200"
  * must not read the same. Lives as long as the client it logs for. */
 struct account_log {
-	ps_log_fn log;
+	ps_api_log_fn log;
 	void *ctx;
 	const char *name;
 };
