@@ -5,10 +5,12 @@
 #ifndef PS_CMD_H
 #define PS_CMD_H
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "buf.h"
 #include "config.h"
 #include "error.h"
 #include "plan.h"
@@ -105,8 +107,19 @@ void out_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Write s to f with control characters escaped (ps_buf_put_printable):
  * for any text that came from the server, the config or the snapshot. */
 void out_safe(FILE *f, const char *s);
+/* A message on stderr, escaped, neither prefixed nor silenced by -q. */
+void out_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Help and version text (our own words) on stdout, or on stderr when
+ * `to_stderr` (after an error). */
+void out_usage(const char *text, bool to_stderr);
+/* A command-line mistake: "error: MESSAGE\nsee 'pavesync [CMD ]--help'". */
+void out_usage_error(const char *cmd, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 /* A diagnostic, "SOURCE:LINE:COL: message\n" on stderr, escaped. */
 void out_diag(const ps_error *e);
+/* What loading the config at `path` reported: every diagnostic, and
+ * "error: cannot load PATH" when it failed (rc < 0) without one. */
+void out_config_diags(const ps_diags *diags, const char *path, int rc);
 /* Print ps_config_warnings(cfg) as "warning: FILE:LINE:COL: message". */
 void out_config_warnings(const ps_config *cfg);
 /* Report a ps_error as "error: SOURCE:LINE:COL: message". */
@@ -133,6 +146,10 @@ void out_plan_json(const ps_plan *plan, const char *commit);
  * was recorded. */
 void out_plan_quiet(const ps_plan *plan, bool applied, const char *commit,
 		    const char *refresh_commit);
+/* import: the config written (stdout, escaped for the terminal) and the
+ * environment variables it reads {NAME: true when new} (stderr). */
+void out_import_config(const ps_buf *yaml);
+void out_import_vars(const json_t *vars);
 /* Print a JSON document to stdout (indent 2, final newline). */
 void out_json(const json_t *doc);
 

@@ -437,8 +437,7 @@ int cmd_import(struct opts *o)
 	struct imp im;
 	ps_buf y = PS_BUF_INIT;
 	ps_error e;
-	const char *vname;
-	json_t *v, *api_src;
+	json_t *api_src;
 	size_t i;
 	int rc;
 
@@ -501,33 +500,8 @@ int cmd_import(struct opts *o)
 					json_object_get(s.live, ap->name));
 		}
 	}
-	{
-		/* Event and header names are the server's: no control
-		 * character reaches the terminal (in a quoted YAML string
-		 * the escape even reads back as the same character). */
-		ps_buf safe = PS_BUF_INIT;
-
-		(void)ps_buf_put_printable(&safe, y.ptr, y.len, true);
-		fputs(ps_buf_status(&safe) ? "# (too large to show)\n"
-					   : safe.ptr,
-		      stdout);
-		ps_buf_release(&safe);
-	}
-	if (json_object_size(im.vars)) {
-		fputs("import: the printed config reads these environment "
-		      "variables "
-		      "(values not shown):\n",
-		      stderr);
-		json_object_foreach(im.vars, vname, v)
-		{
-			fputs("  ", stderr);
-			out_safe(stderr, vname);
-			fprintf(stderr, "%s\n",
-				json_is_true(v)
-					? "  (new: set it to the live value)"
-					: "");
-		}
-	}
+	out_import_config(&y);
+	out_import_vars(im.vars);
 	if (o->seed) {
 		ps_plan_adopt_live(s.plan);
 		rc = session_record_drift(

@@ -183,16 +183,20 @@ static const char global_usage[] =
 	"\n"
 	"See pavesync(1) and pavesync.yaml(5).\n";
 
-static void print_global_usage(FILE *f)
+/* The global help, after `before` (on stderr when `to_stderr`). */
+static void print_global_usage(const char *before, bool to_stderr)
 {
-	ps_buf list = PS_BUF_INIT;
+	ps_buf list = PS_BUF_INIT, text = PS_BUF_INIT;
 	size_t i;
 
 	for (i = 0; i < NCOMMANDS; i++)
 		ps_buf_printf(&list, "  %-10s  %s\n", commands[i].name,
 			      commands[i].summary);
-	fprintf(f, global_usage, list.ptr);
+	ps_buf_puts(&text, before);
+	ps_buf_printf(&text, global_usage, list.ptr);
+	out_usage(text.ptr, to_stderr);
 	ps_buf_release(&list);
+	ps_buf_release(&text);
 }
 
 /* usage() with a reason, like signify: say what was wrong, then how to ask
@@ -204,12 +208,9 @@ static int usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("error: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	out_usage_error(cmd, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nsee 'pavesync %s%s--help'\n", cmd ? cmd : "",
-		cmd ? " " : "");
 	return EXIT_ERROR;
 }
 
@@ -524,17 +525,17 @@ int main(int argc, char **argv)
 	}
 
 	if (version) {
-		printf("pavesync %s\n", PAVESYNC_VERSION);
+		out_usage("pavesync " PAVESYNC_VERSION "\n", false);
 		return EXIT_OK;
 	}
 	if (help || !cmd) {
 		if (cmd)
-			fputs(cmd->usage, stdout);
+			out_usage(cmd->usage, false);
 		else if (help)
-			print_global_usage(stdout);
+			print_global_usage("", false);
 		else {
-			fputs("error: no command given\n\n", stderr);
-			print_global_usage(stderr);
+			out_error("no command given");
+			print_global_usage("\n", true);
 		}
 		free(o.accounts);
 		return help ? EXIT_OK : EXIT_ERROR;
@@ -575,8 +576,7 @@ int main(int argc, char **argv)
 	 * error, not silent success. */
 	if (fflush(stdout) || ferror(stdout)) {
 		if (errno != EPIPE)
-			fprintf(stderr, "error: cannot write output: %s\n",
-				strerror(errno));
+			out_error("cannot write output: %s", strerror(errno));
 		return rc ? rc : EXIT_ERROR;
 	}
 	return rc;
@@ -587,13 +587,9 @@ int main(int argc, char **argv)
 int load_config(ps_config **cfg, const struct opts *o)
 {
 	ps_diags diags = PS_DIAGS_INIT;
-	size_t i;
 	int rc = ps_config_load(cfg, o->config, NULL, &diags);
 
-	for (i = 0; i < diags.count; i++)
-		out_diag(&diags.items[i]);
-	if (rc < 0 && !diags.count)
-		fprintf(stderr, "error: cannot load %s\n", o->config);
+	out_config_diags(&diags, o->config, rc);
 	ps_diags_clear(&diags);
 	if (rc == 0)
 		out_config_warnings(*cfg);

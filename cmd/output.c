@@ -149,6 +149,41 @@ void out_verbose(const char *fmt, ...)
 	va_end(ap);
 }
 
+void out_plain(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(NULL, fmt, ap);
+	va_end(ap);
+}
+
+/* Our own words, so written as they are (no escaping, never silenced). */
+void out_usage(const char *text, bool to_stderr)
+{
+	fputs(text, to_stderr ? stderr : stdout);
+}
+
+/* The message quotes the argument as the user typed it: written as
+ * formatted, like the help it points to. */
+void out_usage_error(const char *cmd, const char *fmt, va_list ap)
+{
+	fputs("error: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\nsee 'pavesync %s%s--help'\n", cmd ? cmd : "",
+		cmd ? " " : "");
+}
+
+void out_config_diags(const ps_diags *diags, const char *path, int rc)
+{
+	size_t i;
+
+	for (i = 0; i < diags->count; i++)
+		out_diag(&diags->items[i]);
+	if (rc < 0 && !diags->count)
+		out_error("cannot load %s", path);
+}
+
 void out_ps_error(const ps_error *e)
 {
 	char line[PS_ERROR_MSG_MAX + PS_ERROR_SOURCE_MAX + 64];
@@ -222,6 +257,41 @@ void out_json(const json_t *doc)
 	}
 	fputc('\n', stdout);
 	free(s);
+}
+
+/* ---- import ---- */
+
+void out_import_config(const ps_buf *yaml)
+{
+	/* Event and header names are the server's: no control character
+	 * reaches the terminal (in a quoted YAML string the escape even reads
+	 * back as the same character). */
+	ps_buf safe = PS_BUF_INIT;
+
+	(void)ps_buf_put_printable(&safe, yaml->ptr, yaml->len, true);
+	fputs(ps_buf_status(&safe) ? "# (too large to show)\n" : safe.ptr,
+	      stdout);
+	ps_buf_release(&safe);
+}
+
+void out_import_vars(const json_t *vars)
+{
+	const char *vname;
+	json_t *v;
+
+	if (!json_object_size(vars))
+		return;
+	fputs("import: the printed config reads these environment variables "
+	      "(values not shown):\n",
+	      stderr);
+	json_object_foreach((json_t *)vars, vname, v)
+	{
+		fputs("  ", stderr);
+		out_safe(stderr, vname);
+		fprintf(stderr, "%s\n",
+			json_is_true(v) ? "  (new: set it to the live value)"
+					: "");
+	}
 }
 
 /* ---- plan rendering ---- */
