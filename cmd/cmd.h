@@ -146,6 +146,10 @@ void out_plan_json(const ps_plan *plan, const char *commit);
  * was recorded. */
 void out_plan_quiet(const ps_plan *plan, bool applied, const char *commit,
 		    const char *refresh_commit);
+/* show: the snapshot's documents {account: doc} as text, from commit
+ * `head` of `ref`. history: one commit as "ID DATE SUBJECT". */
+void out_snapshot_text(const json_t *all, const char *head, const char *ref);
+void out_history_line(const char *id, const char *date, const char *subject);
 /* import: the config written (stdout, escaped for the terminal) and the
  * environment variables it reads {NAME: true when new} (stderr). */
 void out_import_config(const ps_buf *yaml);
