@@ -53,16 +53,13 @@ const char import_usage[] =
 int cmd_import(struct opts *o)
 {
 	struct session s;
-	struct imp im;
 	ps_buf y = PS_BUF_INIT;
 	ps_error e;
-	json_t *api_src;
-	size_t i;
+	json_t *vars = NULL;
+	const char **names = NULL;
+	size_t i, n = 0;
 	int rc;
 
-	memset(&im, 0, sizeof(im));
-	im.vars = json_object();
-	ps_buf_init(&im.name, 0);
 	ps_error_clear(&e);
 	rc = session_open(&s, o, o->seed);
 	if (rc)
@@ -74,53 +71,17 @@ int cmd_import(struct opts *o)
 		rc = EXIT_ERROR;
 		goto cleanup;
 	}
-	im.cfg = s.cfg;
-	if (ps_config_sources(&im.sources, s.cfg, &e) < 0) {
+	names = ps_calloc(s.plan->naccounts + 1, sizeof(*names));
+	for (i = 0; i < s.plan->naccounts; i++)
+		if (!s.plan->accounts[i].orphaned)
+			names[n++] = s.plan->accounts[i].name;
+	if (ps_import_write(&y, &vars, s.cfg, s.live, names, &e) < 0) {
 		out_ps_error(&e);
 		rc = EXIT_ERROR;
 		goto cleanup;
 	}
-
-	ps_buf_puts(&y, "# Written by pavesync import. Sensitive values are "
-			"not printed:\n"
-			"# set the variables named below to them.\n"
-			"version: 1\n");
-	api_src = json_object_get(im.sources, "api_url");
-	if (api_src && json_string_value(json_object_get(api_src, "text"))) {
-		ps_buf_puts(&y, "api_url: ");
-		emit_source(&y, api_src);
-		note_vars(&im,
-			  json_string_value(json_object_get(api_src, "text")),
-			  false);
-		ps_buf_putc(&y, '\n');
-	}
-	if (s.cfg->shorthand) {
-		print_callbacks(&y, "", &im,
-				ps_config_account(s.cfg, "default"), NULL,
-				json_object_get(s.live, "default"));
-	} else {
-		ps_buf_puts(&y, "accounts:\n");
-		for (i = 0; i < s.plan->naccounts; i++) {
-			const ps_account_plan *ap = &s.plan->accounts[i];
-			if (ap->orphaned)
-				continue;
-			ps_buf_printf(&y, "  %s:\n", ap->name);
-			print_credential(&y, &im, ap->name, "api_key",
-					 "API_KEY");
-			print_credential(&y, &im, ap->name, "api_secret",
-					 "API_SECRET");
-			print_credential(&y, &im, ap->name, "api_secret_file",
-					 NULL);
-			print_credential(&y, &im, ap->name, "username",
-					 "USERNAME");
-			print_callbacks(&y, "    ", &im,
-					ps_config_account(s.cfg, ap->name),
-					ap->name,
-					json_object_get(s.live, ap->name));
-		}
-	}
 	out_import_config(&y);
-	out_import_vars(im.vars);
+	out_import_vars(vars);
 	if (o->seed) {
 		ps_plan_adopt_live(s.plan);
 		rc = session_record_drift(
@@ -132,9 +93,8 @@ int cmd_import(struct opts *o)
 				 s.refresh_commit);
 	}
 cleanup:
-	json_decref(im.vars);
-	json_decref(im.sources);
-	ps_buf_release(&im.name);
+	json_decref(vars);
+	free(names);
 	ps_buf_release(&y);
 	session_close(&s);
 	return rc;

@@ -53,8 +53,22 @@ static void yaml_string(ps_buf *out, const char *s)
 	json_decref(j);
 }
 
+/*
+ * What import knows about the config, so that it prints the config's own
+ * words for every value the config marks sensitive (SPEC: env-built,
+ * !secret, every header value): its ${VAR} text when the live value is the
+ * one the config asks for, a new ${VARIABLE} otherwise. The value itself
+ * is never printed.
+ */
+struct imp {
+	const ps_config *cfg;
+	json_t *sources; /* ps_config_sources */
+	json_t *vars;	 /* {NAME: true when new} in order of appearance */
+	ps_buf name;
+};
+
 /* Record each ${NAME} / ${NAME:-…} that `text` reads. */
-void note_vars(struct imp *im, const char *text, bool is_new)
+static void note_vars(struct imp *im, const char *text, bool is_new)
 {
 	const char *p = text;
 
@@ -83,7 +97,7 @@ void note_vars(struct imp *im, const char *text, bool is_new)
 
 /* A source text as YAML: its !secret tag, then the text exactly as the
  * config wrote it ('$' not doubled: it is config syntax already). */
-void emit_source(ps_buf *out, const json_t *src)
+static void emit_source(ps_buf *out, const json_t *src)
 {
 	const char *text = json_string_value(json_object_get(src, "text"));
 	json_t *j;
@@ -268,9 +282,9 @@ static const char *config_header(const ps_callback *cb, const char *live_name)
 	return NULL;
 }
 
-void print_callbacks(ps_buf *y, const char *indent, struct imp *im,
-		     const ps_account *acct, const char *account,
-		     const json_t *list)
+static void print_callbacks(ps_buf *y, const char *indent, struct imp *im,
+			    const ps_account *acct, const char *account,
+			    const json_t *list)
 {
 	size_t i;
 	json_t *raw, *asrc;
@@ -352,8 +366,8 @@ void print_callbacks(ps_buf *y, const char *indent, struct imp *im,
 }
 
 /* A credential as the config writes it; a new variable where it has none. */
-void print_credential(ps_buf *y, struct imp *im, const char *account,
-		      const char *key, const char *suffix)
+static void print_credential(ps_buf *y, struct imp *im, const char *account,
+			     const char *key, const char *suffix)
 {
 	json_t *asrc = json_object_get(json_object_get(im->sources, "accounts"),
 				       account);
@@ -377,4 +391,61 @@ void print_credential(ps_buf *y, struct imp *im, const char *account,
 					    json_true());
 	}
 	ps_buf_putc(y, '\n');
+}
+
+int ps_import_write(ps_buf *out, json_t **vars, const ps_config *cfg,
+		    const json_t *live, const char *const *accounts,
+		    ps_error *err)
+{
+	struct imp im;
+	const char *const *p;
+	json_t *api_src;
+	int rc;
+
+	*vars = NULL;
+	memset(&im, 0, sizeof(im));
+	im.vars = json_object();
+	ps_buf_init(&im.name, 0);
+	im.cfg = cfg;
+	if ((rc = ps_config_sources(&im.sources, cfg, err)) < 0)
+		goto cleanup;
+
+	ps_buf_puts(out, "# Written by pavesync import. Sensitive values are "
+			 "not printed:\n"
+			 "# set the variables named below to them.\n"
+			 "version: 1\n");
+	api_src = json_object_get(im.sources, "api_url");
+	if (api_src && json_string_value(json_object_get(api_src, "text"))) {
+		ps_buf_puts(out, "api_url: ");
+		emit_source(out, api_src);
+		note_vars(&im,
+			  json_string_value(json_object_get(api_src, "text")),
+			  false);
+		ps_buf_putc(out, '\n');
+	}
+	if (cfg->shorthand) {
+		print_callbacks(out, "", &im, ps_config_account(cfg, "default"),
+				NULL, json_object_get(live, "default"));
+	} else {
+		ps_buf_puts(out, "accounts:\n");
+		for (p = accounts; p && *p; p++) {
+			ps_buf_printf(out, "  %s:\n", *p);
+			print_credential(out, &im, *p, "api_key", "API_KEY");
+			print_credential(out, &im, *p, "api_secret",
+					 "API_SECRET");
+			print_credential(out, &im, *p, "api_secret_file", NULL);
+			print_credential(out, &im, *p, "username", "USERNAME");
+			print_callbacks(out, "    ", &im,
+					ps_config_account(cfg, *p), *p,
+					json_object_get(live, *p));
+		}
+	}
+	*vars = im.vars;
+	im.vars = NULL;
+	rc = 0;
+cleanup:
+	json_decref(im.vars);
+	json_decref(im.sources);
+	ps_buf_release(&im.name);
+	return rc;
 }
