@@ -282,9 +282,9 @@ static const char *config_header(const ps_callback *cb, const char *live_name)
 	return NULL;
 }
 
-static void print_callbacks(ps_buf *y, const char *indent, struct imp *im,
-			    const ps_account *acct, const char *account,
-			    const json_t *list)
+static void emit_callbacks(ps_buf *y, const char *indent, struct imp *im,
+			   const ps_account *acct, const char *account,
+			   const json_t *list)
 {
 	size_t i;
 	json_t *raw, *asrc;
@@ -366,8 +366,8 @@ static void print_callbacks(ps_buf *y, const char *indent, struct imp *im,
 }
 
 /* A credential as the config writes it; a new variable where it has none. */
-static void print_credential(ps_buf *y, struct imp *im, const char *account,
-			     const char *key, const char *suffix)
+static void emit_credential(ps_buf *y, struct imp *im, const char *account,
+			    const char *key, const char *suffix)
 {
 	json_t *asrc = json_object_get(json_object_get(im->sources, "accounts"),
 				       account);
@@ -424,20 +424,20 @@ int ps_import_write(ps_buf *out, json_t **vars, const ps_config *cfg,
 		ps_buf_putc(out, '\n');
 	}
 	if (cfg->shorthand) {
-		print_callbacks(out, "", &im, ps_config_account(cfg, "default"),
-				NULL, json_object_get(live, "default"));
+		emit_callbacks(out, "", &im, ps_config_account(cfg, "default"),
+			       NULL, json_object_get(live, "default"));
 	} else {
 		ps_buf_puts(out, "accounts:\n");
 		for (p = accounts; p && *p; p++) {
 			ps_buf_printf(out, "  %s:\n", *p);
-			print_credential(out, &im, *p, "api_key", "API_KEY");
-			print_credential(out, &im, *p, "api_secret",
-					 "API_SECRET");
-			print_credential(out, &im, *p, "api_secret_file", NULL);
-			print_credential(out, &im, *p, "username", "USERNAME");
-			print_callbacks(out, "    ", &im,
-					ps_config_account(cfg, *p), *p,
-					json_object_get(live, *p));
+			emit_credential(out, &im, *p, "api_key", "API_KEY");
+			emit_credential(out, &im, *p, "api_secret",
+					"API_SECRET");
+			emit_credential(out, &im, *p, "api_secret_file", NULL);
+			emit_credential(out, &im, *p, "username", "USERNAME");
+			emit_callbacks(out, "    ", &im,
+				       ps_config_account(cfg, *p), *p,
+				       json_object_get(live, *p));
 		}
 	}
 	*vars = im.vars;
