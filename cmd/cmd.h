@@ -14,6 +14,7 @@
 #include "config.h"
 #include "error.h"
 #include "plan.h"
+#include "run.h"
 #include "state.h"
 
 /* Exit statuses (SPEC §4). */
@@ -124,6 +125,9 @@ void out_config_diags(const ps_diags *diags, const char *path, int rc);
 void out_config_warnings(const ps_config *cfg);
 /* Report a ps_error as "error: SOURCE:LINE:COL: message". */
 void out_ps_error(const ps_error *e);
+/* The library's notices (run.h): info as out_info, warning and error as
+ * out_warning and out_error. */
+void out_notice(void *ctx, ps_notice_level level, const char *text);
 /* Thread-safe -v log sink for the API client. */
 void out_log_line(void *ctx, const char *line);
 /* Progress on a terminal ("\r[done/total] …"); nothing otherwise. */
@@ -182,18 +186,17 @@ bool confirm_apply(const struct opts *o, const ps_plan *plan);
 
 /* Load the config named by the options; errors printed. */
 int load_config(ps_config **cfg, const struct opts *o);
-/* The effective API URL (flag > env > config > default). Borrowed. */
-const char *effective_api_url(const struct opts *o, const ps_config *cfg);
-/* The effective state repository path; *out malloc'd. */
-int state_repo_path(char **out, const struct opts *o, const ps_config *cfg);
+/* The state repository the options or $PAVESYNC_STATE_REPO name, or NULL
+ * (the config's, or the one found beside it: ps_run_state_repo). */
+const char *given_state_repo(const struct opts *o);
 /* For the read-only commands (show, history): open the snapshot (creating
  * nothing). Returns an exit status; on failure the error is printed.
  * The caller frees all three, whatever the result. */
 int open_snapshot(ps_state **st, char **repo, ps_config **cfg,
 		  const struct opts *o);
 /* Fill run options (API client, concurrency, progress, the deadline and
- * the stop flag) from the options. */
-void run_opts_init(ps_run_opts *ro, const struct opts *o, const char *url);
+ * the stop flag) from the options; the API URL is the run's to set. */
+void run_opts_init(ps_run_opts *ro, const struct opts *o);
 
 /* ---- stop.c: SIGINT/SIGTERM ---- */
 

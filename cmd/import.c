@@ -3,7 +3,6 @@
 
 #include "buf.h"
 #include "cmd.h"
-#include "import.h"
 #include "json.h"
 #include "session.h"
 #include "util.h"
@@ -52,30 +51,24 @@ const char import_usage[] =
 
 int cmd_import(struct opts *o)
 {
-	struct session s;
+	ps_run *run = NULL;
 	ps_buf y = PS_BUF_INIT;
 	ps_error e;
 	json_t *vars = NULL;
-	const char **names = NULL;
-	size_t i, n = 0;
 	int rc;
 
 	ps_error_clear(&e);
-	rc = session_open(&s, o, o->seed);
+	rc = session_open(&run, o, o->seed);
 	if (rc)
 		goto cleanup;
-	rc = session_plan(&s, o, true, false);
+	rc = session_plan(run, PS_RUN_REFRESH);
 	if (rc)
 		goto cleanup;
-	if (json_object_size(s.live_errors)) {
+	if (json_object_size(run->live_errors)) {
 		rc = EXIT_ERROR;
 		goto cleanup;
 	}
-	names = ps_calloc(s.plan->naccounts + 1, sizeof(*names));
-	for (i = 0; i < s.plan->naccounts; i++)
-		if (!s.plan->accounts[i].orphaned)
-			names[n++] = s.plan->accounts[i].name;
-	if (ps_import_write(&y, &vars, s.cfg, s.live, names, &e) < 0) {
+	if (ps_run_import_config(&y, &vars, run, &e) < 0) {
 		out_ps_error(&e);
 		rc = EXIT_ERROR;
 		goto cleanup;
@@ -83,19 +76,18 @@ int cmd_import(struct opts *o)
 	out_import_config(&y);
 	out_import_vars(vars);
 	if (o->seed) {
-		ps_plan_adopt_live(s.plan);
-		rc = session_record_drift(
-			&s, "pavesync: import: snapshot seeded from live");
-		if (!rc)
-			rc = session_push(&s, o);
-		if (!rc && *s.refresh_commit)
+		if (ps_run_seed(run, &e) < 0 || ps_run_push(run, &e) < 0) {
+			out_ps_error(&e);
+			rc = EXIT_ERROR;
+			goto cleanup;
+		}
+		if (*run->refresh_commit)
 			out_info("seeded the snapshot in %.12s",
-				 s.refresh_commit);
+				 run->refresh_commit);
 	}
 cleanup:
 	json_decref(vars);
-	free(names);
 	ps_buf_release(&y);
-	session_close(&s);
+	ps_run_close(run);
 	return rc;
 }

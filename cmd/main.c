@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "cmd.h"
 #include "json.h"
+#include "run.h"
 #include "util.h"
 #include "version.h"
 #include "banned.h"
@@ -596,42 +597,13 @@ int load_config(ps_config **cfg, const struct opts *o)
 	return rc;
 }
 
-const char *effective_api_url(const struct opts *o, const ps_config *cfg)
-{
-	const char *env = getenv("PAVE_API_URL");
-
-	if (o->api_url)
-		return o->api_url;
-	if (env && *env)
-		return env;
-	if (cfg && cfg->api_url)
-		return cfg->api_url;
-	return "https://openapi.paveapi.com";
-}
-
-int state_repo_path(char **out, const struct opts *o, const ps_config *cfg)
+const char *given_state_repo(const struct opts *o)
 {
 	const char *env = getenv("PAVESYNC_STATE_REPO");
-	ps_error e;
-	int rc;
 
-	if (o->state_repo) {
-		*out = ps_strdup(o->state_repo);
-		return 0;
-	}
-	if (env && *env) {
-		*out = ps_strdup(env);
-		return 0;
-	}
-	if (cfg && cfg->state_repo) {
-		*out = ps_strdup(cfg->state_repo);
-		return 0;
-	}
-	ps_error_clear(&e);
-	rc = ps_state_default_path(out, o->config, &e);
-	if (rc < 0)
-		out_ps_error(&e);
-	return rc;
+	if (o->state_repo)
+		return o->state_repo;
+	return env && *env ? env : NULL;
 }
 
 int open_snapshot(ps_state **st, char **repo, ps_config **cfg,
@@ -647,8 +619,11 @@ int open_snapshot(ps_state **st, char **repo, ps_config **cfg,
 	if (!o->state_repo && !getenv("PAVESYNC_STATE_REPO") &&
 	    load_config(cfg, o) < 0)
 		return EXIT_ERROR;
-	if (state_repo_path(repo, o, *cfg) < 0)
+	if (ps_run_state_repo(repo, given_state_repo(o), *cfg, o->config, &e) <
+	    0) {
+		out_ps_error(&e);
 		return EXIT_ERROR;
+	}
 	if (ps_state_open(st, *repo, o->state_ref, 0, &e) < 0) {
 		out_ps_error(&e);
 		return EXIT_ERROR;
@@ -656,11 +631,10 @@ int open_snapshot(ps_state **st, char **repo, ps_config **cfg,
 	return EXIT_OK;
 }
 
-void run_opts_init(ps_run_opts *ro, const struct opts *o, const char *url)
+void run_opts_init(ps_run_opts *ro, const struct opts *o)
 {
 	memset(ro, 0, sizeof(*ro));
 	ps_api_opts_default(&ro->api);
-	ro->api.base_url = url;
 	ro->api.cacert = o->cacert;
 	ro->api.timeout_ms = o->timeout * 1000;
 	ro->api.retries = (int)o->retries;

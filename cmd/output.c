@@ -204,6 +204,22 @@ void out_config_warnings(const ps_config *cfg)
 	ps_diags_clear(&w);
 }
 
+void out_notice(void *ctx, ps_notice_level level, const char *text)
+{
+	(void)ctx;
+	switch (level) {
+	case PS_NOTICE_INFO:
+		out_info("%s", text);
+		break;
+	case PS_NOTICE_WARNING:
+		out_warning("%s", text);
+		break;
+	case PS_NOTICE_ERROR:
+		out_error("%s", text);
+		break;
+	}
+}
+
 void out_log_line(void *ctx, const char *line)
 {
 	(void)ctx;
