@@ -194,9 +194,6 @@ const char *given_state_repo(const struct opts *o);
  * The caller frees all three, whatever the result. */
 int open_snapshot(ps_state **st, char **repo, ps_config **cfg,
 		  const struct opts *o);
-/* Fill run options (API client, concurrency, progress, the deadline and
- * the stop flag) from the options; the API URL is the run's to set. */
-void run_opts_init(ps_run_opts *ro, const struct opts *o);
 
 /* ---- stop.c: SIGINT/SIGTERM ---- */
 

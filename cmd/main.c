@@ -703,18 +703,3 @@ int open_snapshot(ps_state **st, char **repo, ps_config **cfg,
 	}
 	return EXIT_OK;
 }
-
-void run_opts_init(ps_run_opts *ro, const struct opts *o)
-{
-	memset(ro, 0, sizeof(*ro));
-	ps_api_opts_default(&ro->api);
-	ro->api.cacert = o->cacert;
-	ro->api.timeout_ms = o->timeout * 1000;
-	ro->api.retries = (int)o->retries;
-	ro->api.deadline_ms = o->deadline_ms;
-	ro->api.stop = stop_flag();
-	if (o->verbose)
-		ro->api.log = out_log_line;
-	ro->concurrency = (int)o->concurrency;
-	ro->progress = out_progress;
-}

@@ -28,6 +28,23 @@ static const char *given_api_url(const struct opts *o, const char **source)
 	return NULL;
 }
 
+/* The API client, concurrency, progress, the deadline and the stop flag
+ * from the options; the API URL is the run's to set. */
+static void run_opts_init(ps_run_opts *ro, const struct opts *o)
+{
+	memset(ro, 0, sizeof(*ro));
+	ps_api_opts_default(&ro->api);
+	ro->api.cacert = o->cacert;
+	ro->api.timeout_ms = o->timeout * 1000;
+	ro->api.retries = (int)o->retries;
+	ro->api.deadline_ms = o->deadline_ms;
+	ro->api.stop = stop_flag();
+	if (o->verbose)
+		ro->api.log = out_log_line;
+	ro->concurrency = (int)o->concurrency;
+	ro->progress = out_progress;
+}
+
 int session_open(ps_run **run, const struct opts *o, bool write)
 {
 	ps_run_settings set;
