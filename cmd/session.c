@@ -33,7 +33,7 @@ static const char *given_api_url(const struct opts *o, const char **source)
 static void run_opts_init(ps_run_opts *ro, const struct opts *o)
 {
 	memset(ro, 0, sizeof(*ro));
-	ps_api_opts_default(&ro->api);
+	ps_api_opts_init(&ro->api);
 	ro->api.cacert = o->cacert;
 	ro->api.timeout_ms = o->timeout * 1000;
 	ro->api.retries = (int)o->retries;

@@ -24,8 +24,6 @@
 #include "version.h"
 #include "banned.h"
 
-#define DEFAULT_BASE_URL "https://openapi.paveapi.com"
-
 /* A request body fed to libcurl through a read callback. */
 typedef struct upload {
 	const char *data;
@@ -34,7 +32,7 @@ typedef struct upload {
 	bool may_resend;
 } upload;
 
-void ps_api_opts_default(ps_api_opts *o)
+void ps_api_opts_init(ps_api_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->connect_timeout_ms = 10000;
@@ -249,7 +247,7 @@ int ps_api_new(ps_api **out, const ps_api_opts *opts, const char *api_key,
 	int rc;
 
 	*out = NULL;
-	ps_api_opts_default(&defaults);
+	ps_api_opts_init(&defaults);
 	if (!opts)
 		opts = &defaults;
 	if (!api_key || !*api_key || !api_secret || !*api_secret || !username ||
@@ -261,9 +259,9 @@ int ps_api_new(ps_api **out, const ps_api_opts *opts, const char *api_key,
 		return ps_error_set(err, PS_EINVALID,
 				    "API key and username must not contain "
 				    "control characters");
-	if ((rc = ps_api_check_url(
-		     opts->base_url ? opts->base_url : DEFAULT_BASE_URL, err)) <
-	    0)
+	if ((rc = ps_api_check_url(opts->base_url ? opts->base_url
+						  : PS_API_DEFAULT_URL,
+				   err)) < 0)
 		return rc;
 
 	api = ps_calloc(1, sizeof(*api));
@@ -284,7 +282,7 @@ int ps_api_new(ps_api **out, const ps_api_opts *opts, const char *api_key,
 		api->opts.stop_grace_ms = defaults.stop_grace_ms;
 
 	api->base_url =
-		ps_strdup(opts->base_url ? opts->base_url : DEFAULT_BASE_URL);
+		ps_strdup(opts->base_url ? opts->base_url : PS_API_DEFAULT_URL);
 	n = strlen(api->base_url);
 	while (n && api->base_url[n - 1] == '/')
 		api->base_url[--n] = '\0';

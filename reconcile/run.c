@@ -14,9 +14,6 @@
 #include "util.h"
 #include "banned.h"
 
-/* The PAVE API when neither the caller nor the config names one. */
-#define RUN_DEFAULT_API_URL "https://openapi.paveapi.com"
-
 static void notify(ps_run *run, ps_notice_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -180,7 +177,7 @@ int ps_run_open(ps_run **out, const ps_run_settings *set, ps_diags *diags,
 		goto cleanup;
 	run->url = set->api_url	       ? set->api_url
 		   : run->cfg->api_url ? run->cfg->api_url
-				       : RUN_DEFAULT_API_URL;
+				       : PS_API_DEFAULT_URL;
 	run->url_source = set->api_url	      ? set->api_url_source
 			  : run->cfg->api_url ? run->cfg->path
 					      : "the default";

@@ -107,13 +107,13 @@ static json_t *normalized(const ps_config *cfg, const char *acct,
 	assert_non_null(a);
 	cb = ps_account_callback(a, event);
 	assert_non_null(cb);
-	return ps_callback_normalize(cb->spec);
+	return ps_seal_normalize(cb->spec);
 }
 
 static void assert_same_callback(const json_t *live_raw, const ps_config *cfg,
 				 const char *acct, const char *event)
 {
-	json_t *want = ps_callback_normalize(live_raw);
+	json_t *want = ps_seal_normalize(live_raw);
 	json_t *got = normalized(cfg, acct, event);
 
 	assert_non_null(want);

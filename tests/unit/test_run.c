@@ -260,7 +260,7 @@ static void settings(ps_run_settings *set, struct fixture *fx, bool write)
 	set->api_url = emu_url;
 	set->api_url_source = "the test";
 	set->write = write;
-	ps_api_opts_default(&set->calls.api);
+	ps_api_opts_init(&set->calls.api);
 	set->calls.api.timeout_ms = 30000;
 	set->calls.api.retries = 0;
 	set->calls.concurrency = 2;
