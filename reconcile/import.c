@@ -116,41 +116,6 @@ static void emit_source(ps_buf *out, const json_t *src)
 	json_decref(j);
 }
 
-/* RFC 6901 lookup. Borrowed, or NULL. */
-static json_t *ptr_get(json_t *root, const char *ptr)
-{
-	ps_buf seg = PS_BUF_INIT;
-	json_t *v = root;
-
-	while (v && *ptr == '/') {
-		const char *end = strchr(ptr + 1, '/');
-		size_t n = end ? (size_t)(end - ptr - 1) : strlen(ptr + 1);
-		long idx;
-
-		ps_buf_reset(&seg);
-		for (size_t i = 1; i <= n; i++) {
-			if (ptr[i] == '~' && i < n &&
-			    (ptr[i + 1] == '0' || ptr[i + 1] == '1')) {
-				ps_buf_putc(&seg,
-					    ptr[i + 1] == '0' ? '~' : '/');
-				i++;
-			} else {
-				ps_buf_putc(&seg, ptr[i]);
-			}
-		}
-		if (json_is_object(v))
-			v = json_object_get(v, seg.ptr);
-		else if (json_is_array(v) &&
-			 ps_parse_long(&idx, seg.ptr, 0, 1000000) == 0)
-			v = json_array_get(v, (size_t)idx);
-		else
-			v = NULL;
-		ptr += n + 1;
-	}
-	ps_buf_release(&seg);
-	return v;
-}
-
 static bool is_sensitive(const ps_callback *cb, const char *ptr)
 {
 	size_t i;
@@ -182,7 +147,7 @@ static void emit_sensitive(ps_buf *out, struct cbctx *c, const char *ptr,
 			   const json_t *live, const char *field)
 {
 	json_t *src = json_object_get(c->srcs, ptr);
-	json_t *desired = c->cb ? ptr_get(c->cb->spec, ptr) : NULL;
+	json_t *desired = c->cb ? ps_json_pointer_get(c->cb->spec, ptr) : NULL;
 	const char *text;
 
 	if (!src && strncmp(ptr, "/payload", 8) != 0)
