@@ -10,10 +10,13 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "apply.h"
 #include "buf.h"
 #include "config.h"
 #include "error.h"
+#include "live.h"
 #include "plan.h"
+#include "plan_file.h"
 #include "run.h"
 #include "state.h"
 

@@ -10,6 +10,7 @@
 #include "api.h"
 #include "buf.h"
 #include "import.h"
+#include "live.h"
 #include "run.h"
 #include "util.h"
 #include "banned.h"

@@ -27,6 +27,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "apply.h"
 #include "buf.h"
 #include "config.h"
 #include "error.h"
