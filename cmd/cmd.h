@@ -10,11 +10,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "apply.h"
 #include "buf.h"
 #include "config.h"
 #include "error.h"
-#include "live.h"
 #include "plan.h"
 #include "plan_file.h"
 #include "run.h"
