@@ -15,6 +15,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "pave.h"
 #include "state_int.h"
 #include "util.h"
 
@@ -291,7 +292,7 @@ static int check_committable(const ps_state *st, ps_error *err)
 	for (size_t i = 0; i < st->nentries; i++) {
 		const struct entry *en = st->entries[i];
 		if (en->change != CH_NONE &&
-		    !ps_account_name_is_valid(en->name))
+		    !ps_pave_account_name_is_valid(en->name))
 			return ps_error_set(
 				err, PS_EINVALID,
 				"invalid account name \"%s\" "
