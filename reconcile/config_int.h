@@ -95,6 +95,7 @@ char *ps_cfg_expand(const ctx *c, const ps_ynode *n, bool *used,
 		    size_t *len_out);
 
 /* ---- config_check.c: value checks ---- */
+extern const char *const ps_cfg_account_keys[];
 bool ps_cfg_unknown_since(const ctx *c, size_t mark);
 char *ps_cfg_join_or(const char *const *list);
 int ps_cfg_check_keys(const ctx *c, const ps_ynode *map,
@@ -118,7 +119,6 @@ json_t *ps_cfg_get_payload(const ctx *c, const ps_ynode *v, json_t **ptrs,
 			   ptrlist *flat, bool *ok);
 
 /* ---- config_build.c: the tree to a ps_config ---- */
-extern const char *const ps_cfg_account_keys[];
 void ps_cfg_build(const ctx *c, ps_ydoc *doc, ps_config *cfg);
 
 #endif
