@@ -209,6 +209,7 @@ int session_plan(struct session *s, struct opts *o, bool refresh,
 	po.only = o->accounts;
 	po.prune = o->prune;
 	po.api_url = s->url;
+	po.remember = s->lock != NULL; /* a writer, under the lock */
 
 	if (refresh) {
 		if (session_check_url(s) || check_snapshots(s, o))

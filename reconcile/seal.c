@@ -199,6 +199,12 @@ void ps_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
 	}
 }
 
+void ps_fpkey_mac(unsigned char out[32], const ps_fpkey *k, const void *data,
+		  size_t len)
+{
+	finish(out, k->scratch, k->inner, k->outer, data, len);
+}
+
 bool ps_is_fingerprint(const json_t *v)
 {
 	return json_is_string(v) &&

@@ -56,6 +56,11 @@ void ps_fpkey_wipe(ps_fpkey *k);
 void ps_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
 		    const void *data, size_t len);
 
+/* The full HMAC-SHA256(key, data) into out: a keyed digest of data that,
+ * like a fingerprint, cannot be tested against without the key. */
+void ps_fpkey_mac(unsigned char out[32], const ps_fpkey *k, const void *data,
+		  size_t len);
+
 /* Is this JSON value a fingerprint marker? */
 bool ps_is_fingerprint(const json_t *v);
 
