@@ -341,26 +341,52 @@ struct memo_note {
 	bool have_digest, have_blob;
 };
 
-static void put_len(ps_buf *b, size_t n)
-{
-	unsigned char x[8];
-	int i;
+/* The input's encoding, built on the stack for the usual account (one
+ * call per value into ps_buf cost as much as the hashing). */
+struct ibuf {
+	unsigned char *p;
+	size_t len, cap;
+	unsigned char stack[4096];
+};
 
-	for (i = 0; i < 8; i++)
-		x[i] = (unsigned char)(n >> (8 * i));
-	ps_buf_put(b, x, sizeof(x));
+static void ib_put(struct ibuf *b, const void *data, size_t n)
+{
+	if (b->cap - b->len < n) {
+		size_t cap = 2 * (b->len + n);
+		unsigned char *p = ps_malloc(cap);
+		memcpy(p, b->p, b->len);
+		if (b->p != b->stack) {
+			explicit_bzero(b->p, b->len);
+			free(b->p);
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
 }
 
-static void put_str(ps_buf *b, const char *s, size_t n)
+static void ib_tag(struct ibuf *b, char tag, size_t n)
 {
-	put_len(b, n);
-	ps_buf_put(b, s, n);
+	unsigned char x[9];
+	int i;
+
+	x[0] = (unsigned char)tag;
+	for (i = 0; i < 8; i++)
+		x[1 + i] = (unsigned char)((unsigned long long)n >> (8 * i));
+	ib_put(b, x, sizeof(x));
+}
+
+static void ib_str(struct ibuf *b, const char *s, size_t n)
+{
+	ib_tag(b, 's', n);
+	ib_put(b, s, n);
 }
 
 /* A typed, length-prefixed encoding of v: two values encode the same only
  * when they are the same (objects in their order: another order is another
  * input, which only costs a miss). */
-static void put_value(ps_buf *b, const json_t *v)
+static void put_value(struct ibuf *b, const json_t *v)
 {
 	const char *k;
 	json_t *c;
@@ -368,41 +394,37 @@ static void put_value(ps_buf *b, const json_t *v)
 
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
-		ps_buf_putc(b, 'o');
-		put_len(b, json_object_size(v));
+		ib_tag(b, 'o', json_object_size(v));
 		json_object_foreach((json_t *)v, k, c)
 		{
-			put_str(b, k, strlen(k));
+			ib_str(b, k, strlen(k));
 			put_value(b, c);
 		}
 		break;
 	case JSON_ARRAY:
-		ps_buf_putc(b, 'a');
-		put_len(b, json_array_size(v));
+		ib_tag(b, 'a', json_array_size(v));
 		json_array_foreach(v, i, c) put_value(b, c);
 		break;
 	case JSON_STRING:
-		ps_buf_putc(b, 's');
-		put_str(b, json_string_value(v), json_string_length(v));
+		ib_str(b, json_string_value(v), json_string_length(v));
 		break;
 	case JSON_INTEGER:
-		ps_buf_putc(b, 'i');
-		put_len(b, (size_t)json_integer_value(v));
+		ib_tag(b, 'i', (size_t)json_integer_value(v));
 		break;
 	case JSON_REAL: {
 		double d = json_real_value(v);
-		ps_buf_putc(b, 'r');
-		ps_buf_put(b, &d, sizeof(d));
+		ib_tag(b, 'r', 0);
+		ib_put(b, &d, sizeof(d));
 		break;
 	}
 	case JSON_TRUE:
-		ps_buf_putc(b, 't');
+		ib_tag(b, 't', 0);
 		break;
 	case JSON_FALSE:
-		ps_buf_putc(b, 'f');
+		ib_tag(b, 'f', 0);
 		break;
 	case JSON_NULL:
-		ps_buf_putc(b, 'n');
+		ib_tag(b, 'n', 0);
 		break;
 	}
 }
@@ -417,26 +439,30 @@ static void put_value(ps_buf *b, const json_t *v)
 static void input_digest(unsigned char out[PS_MEMO_DIGEST],
 			 const ps_account *acct, const ps_fpkey *k)
 {
-	ps_buf b = PS_BUF_INIT;
+	struct ibuf b;
 	size_t i;
 
-	put_len(&b, MEMO_INPUT_VERSION);
-	put_len(&b, PS_STATE_FORMAT);
-	put_str(&b, acct->name, strlen(acct->name));
-	put_str(&b, acct->api_key, strlen(acct->api_key));
-	put_len(&b, acct->ncallbacks);
+	b.p = b.stack;
+	b.len = 0;
+	b.cap = sizeof(b.stack);
+	ib_tag(&b, 'v', MEMO_INPUT_VERSION);
+	ib_tag(&b, 'F', PS_STATE_FORMAT);
+	ib_str(&b, acct->name, strlen(acct->name));
+	ib_str(&b, acct->api_key, strlen(acct->api_key));
+	ib_tag(&b, 'c', acct->ncallbacks);
 	for (i = 0; i < acct->ncallbacks; i++) {
 		const ps_callback *cb = &acct->callbacks[i];
-		put_str(&b, cb->event, strlen(cb->event));
+		ib_str(&b, cb->event, strlen(cb->event));
 		put_value(&b, cb->spec);
 		if (cb->sensitive)
 			put_value(&b, cb->sensitive);
 		else
-			ps_buf_putc(&b, '-');
+			ib_tag(&b, '-', 0);
 	}
-	ps_fpkey_mac(out, k, b.ptr, b.len);
-	explicit_bzero(b.ptr, b.len);
-	ps_buf_release(&b);
+	ps_fpkey_mac(out, k, b.p, b.len);
+	explicit_bzero(b.p, b.len);
+	if (b.p != b.stack)
+		free(b.p);
 }
 
 /*
