@@ -337,7 +337,7 @@ static void print_callbacks(ps_buf *y, const char *indent, struct imp *im,
 	ps_buf_printf(y, "%scallbacks:\n", indent);
 	json_array_foreach(list, i, raw)
 	{
-		json_t *cb = ps_callback_normalize(raw), *hdrs, *payload, *v;
+		json_t *cb = ps_seal_normalize(raw), *hdrs, *payload, *v;
 		const char *ev =
 			json_string_value(json_object_get(raw, "event"));
 		const char *h;

@@ -610,7 +610,7 @@ const char *effective_api_url(const struct opts *o, const ps_config *cfg)
 		return env;
 	if (cfg && cfg->api_url)
 		return cfg->api_url;
-	return "https://openapi.paveapi.com";
+	return PS_API_DEFAULT_URL;
 }
 
 int state_repo_path(char **out, const struct opts *o, const ps_config *cfg)
@@ -663,7 +663,7 @@ int open_snapshot(ps_state **st, char **repo, ps_config **cfg,
 void run_opts_init(ps_run_opts *ro, const struct opts *o, const char *url)
 {
 	memset(ro, 0, sizeof(*ro));
-	ps_api_opts_default(&ro->api);
+	ps_api_opts_init(&ro->api);
 	ro->api.base_url = url;
 	ro->api.cacert = o->cacert;
 	ro->api.timeout_ms = o->timeout * 1000;

@@ -1,27 +1,12 @@
 /*
- * The PAVE callbacks API client: libcurl for HTTP, OpenSSL for the
- * HMAC-SHA256 request token. See api.h for the contract; the notes here
- * are about how.
- *
- * Every request goes through call(), which owns the retry loop:
- *
- *   attempt()   one HTTP exchange on the client's reused easy handle,
- *               with fresh auth headers, the body capped at max_body;
- *   classify    2xx → parse; 401/403 → PS_EAUTH; 404 → PS_ENOTFOUND
- *               (per call); POST 400/409/422 → PS_EEXISTS; other 4xx →
- *               PS_EHTTP; 429/5xx/transport errors → retry;
- *   backoff()   base*2^n capped, full jitter in [d/2, d], or Retry-After.
- *
- * An ambiguous POST failure (the request may have reached the server) is
- * confirmed with GET /v1/callbacks/:event before anything else, so a
- * retried create can never act twice.
+ * The PAVE callbacks API client's handle (see api.h for the contract):
+ * options and libcurl set-up, the request token, and api_attempt(), one
+ * HTTP exchange. The retry loop over it is in api_call.c.
  */
 #include "api.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -33,44 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api_int.h"
 #include "buf.h"
-#include "json.h"
 #include "util.h"
 #include "version.h"
 #include "banned.h"
-
-#define DEFAULT_BASE_URL "https://openapi.paveapi.com"
-#define CALLBACKS_PATH "/v1/callbacks"
-/* An API "message" quoted in our errors is cut at this many bytes. */
-#define MESSAGE_MAX 200
-
-struct ps_api {
-	CURL *curl;
-	ps_api_opts opts;
-	char *base_url; /* trailing '/' stripped */
-	char *cacert;
-	char *api_key;
-	char *secret; /* wiped on free */
-	char *username;
-	long requests;
-	long connections;
-	uint64_t rng;
-	ps_buf body;	     /* the current response body, capped */
-	long retry_after_ms; /* from the current response; -1 when none */
-	bool overflow;	     /* the current response went past max_body */
-	long stop_seen_ms;   /* when an exchange first saw *opts.stop; 0 */
-	char errbuf[CURL_ERROR_SIZE];
-};
-
-/* The outcome of one HTTP exchange. */
-typedef struct attempt_result {
-	CURLcode cc;
-	long status;  /* 0 when no response arrived */
-	long ms;      /* wall time of the exchange */
-	bool too_big; /* the body went past max_body */
-} attempt_result;
-
-enum call_kind { CALL_LIST, CALL_GET, CALL_CREATE, CALL_UPDATE, CALL_DELETE };
 
 /* A request body fed to libcurl through a read callback. */
 typedef struct upload {
@@ -80,7 +32,7 @@ typedef struct upload {
 	bool may_resend;
 } upload;
 
-void ps_api_opts_default(ps_api_opts *o)
+void ps_api_opts_init(ps_api_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->connect_timeout_ms = 10000;
@@ -100,91 +52,6 @@ int ps_api_global_init(void)
 void ps_api_global_cleanup(void)
 {
 	curl_global_cleanup();
-}
-
-/* ------------------------------------------------------------------ */
-/* URL checks                                                           */
-
-static bool host_is_loopback(const char *host)
-{
-	char tmp[INET6_ADDRSTRLEN + 2];
-	struct in_addr a4;
-	struct in6_addr a6;
-	size_t n = strlen(host);
-
-	if (!ps_strcasecmp(host, "localhost") ||
-	    !ps_strcasecmp(host, "localhost."))
-		return true;
-	if (inet_pton(AF_INET, host, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	/* curl hands IPv6 hosts back in brackets; accept both spellings. */
-	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
-		if (n - 2 >= sizeof(tmp))
-			return false;
-		memcpy(tmp, host + 1, n - 2);
-		tmp[n - 2] = '\0';
-		host = tmp;
-	}
-	if (inet_pton(AF_INET6, host, &a6) == 1)
-		return !memcmp(&a6, &in6addr_loopback, sizeof(a6));
-	return false;
-}
-
-int ps_api_check_url(const char *url, ps_error *err)
-{
-	CURLU *u = NULL;
-	CURLUcode uc;
-	char *scheme = NULL, *host = NULL, *part = NULL;
-	int rc = PS_EINVALID;
-
-	if (!url || !*url) {
-		ps_error_set(err, PS_EINVALID, "API URL is empty");
-		goto cleanup;
-	}
-	u = curl_url();
-	if (!u)
-		ps_oom();
-	uc = curl_url_set(u, CURLUPART_URL, url, 0);
-	if (uc != CURLUE_OK) {
-		ps_error_set(err, PS_EINVALID, "invalid API URL \"%s\": %s",
-			     url, curl_url_strerror(uc));
-		goto cleanup;
-	}
-	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    (strcmp(scheme, "https") && strcmp(scheme, "http"))) {
-		ps_error_set(err, PS_EINVALID,
-			     "invalid API URL \"%s\": only https (or http to a "
-			     "loopback host) is supported",
-			     url);
-		goto cleanup;
-	}
-	if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
-		ps_error_set(err, PS_EINVALID,
-			     "invalid API URL \"%s\": no host", url);
-		goto cleanup;
-	}
-	if (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK) {
-		ps_error_set(err, PS_EINVALID,
-			     "invalid API URL \"%s\": a query or fragment is "
-			     "not allowed",
-			     url);
-		goto cleanup;
-	}
-	if (!strcmp(scheme, "http") && !host_is_loopback(host)) {
-		ps_error_set(err, PS_EINVALID,
-			     "API URL \"%s\": plain http is only allowed for "
-			     "loopback hosts; use https",
-			     url);
-		goto cleanup;
-	}
-	rc = 0;
-cleanup:
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(part);
-	curl_url_cleanup(u);
-	return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -229,112 +96,6 @@ static void format_timestamp(char out[32])
 
 	gmtime_r(&now, &tm);
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* ------------------------------------------------------------------ */
-/* Response parsing                                                     */
-
-/* The API documents headers/payload as strings but shows objects: accept a
- * string that holds a JSON object and store the object. */
-static void normalise_callback(json_t *cb)
-{
-	static const char *const fields[] = { "headers", "payload" };
-	size_t i;
-
-	if (!json_is_object(cb))
-		return;
-	for (i = 0; i < 2; i++) {
-		json_t *v = json_object_get(cb, fields[i]), *parsed;
-		const char *s;
-
-		if (!json_is_string(v))
-			continue;
-		s = json_string_value(v);
-		parsed = json_loadb(s, json_string_length(v),
-				    JSON_REJECT_DUPLICATES, NULL);
-		if (json_is_object(parsed))
-			json_object_set(cb, fields[i], parsed);
-		json_decref(parsed);
-	}
-}
-
-int ps_api_parse_response(json_t **out, const char *body, size_t len,
-			  bool want_data, bool want_array, ps_error *err)
-{
-	json_error_t jerr;
-	json_t *root, *data, *res = NULL;
-	size_t i;
-	int rc = PS_EINVALID;
-
-	*out = NULL;
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
-		ps_error_set(err, PS_EINVALID,
-			     "malformed response from API: %s (line %d, "
-			     "column %d)",
-			     jerr.text, jerr.line, jerr.column);
-		return PS_EINVALID;
-	}
-	if (!json_is_object(root)) {
-		ps_error_set(err, PS_EINVALID,
-			     "malformed response from API: not a JSON object");
-		goto cleanup;
-	}
-	if (!want_data) {
-		res = json_incref(root);
-		rc = 0;
-		goto cleanup;
-	}
-	data = json_object_get(root, "data");
-	if (want_array) {
-		if (!json_is_array(data)) {
-			ps_error_set(err, PS_EINVALID,
-				     "malformed response from API: \"data\" "
-				     "is not an array");
-			goto cleanup;
-		}
-		json_array_foreach(data, i, res)
-		{
-			if (!json_is_object(res) ||
-			    !json_is_string(json_object_get(res, "event"))) {
-				res = NULL;
-				ps_error_set(err, PS_EINVALID,
-					     "malformed response from API: "
-					     "item %zu of \"data\" is not a "
-					     "callback with an \"event\"",
-					     i);
-				goto cleanup;
-			}
-			normalise_callback(res);
-		}
-		res = json_incref(data);
-	} else if (json_is_object(data)) {
-		res = json_incref(data);
-		normalise_callback(res);
-	} else {
-		/* POST/PUT echo the callback at the top level, beside
-		 * "api_key": hand back a copy without it. */
-		res = json_copy(root);
-		if (!res)
-			ps_oom();
-		json_object_del(res, "api_key");
-		normalise_callback(res);
-	}
-	rc = 0;
-cleanup:
-	json_decref(root);
-	*out = rc ? NULL : res;
-	return rc;
-}
-
-/* The API's own "message" from an error body, or "" (never NULL). */
-static void api_message(const ps_buf *body, char *out, size_t outlen)
-{
-	json_t *root = json_loadb(body->ptr, body->len, 0, NULL);
-	const char *m = json_string_value(json_object_get(root, "message"));
-
-	ps_strlcpy(out, m ? m : "", outlen);
-	json_decref(root);
 }
 
 /* ------------------------------------------------------------------ */
@@ -403,7 +164,7 @@ static void seed_rng(ps_api *api)
 		api->rng = 0x9e3779b97f4a7c15ULL;
 }
 
-static uint64_t next_rand(ps_api *api)
+uint64_t api_rand(ps_api *api)
 {
 	uint64_t x = api->rng; /* xorshift64* */
 
@@ -413,8 +174,6 @@ static uint64_t next_rand(ps_api *api)
 	api->rng = x;
 	return x * 0x2545f4914f6cdd1dULL;
 }
-
-static long now_ms(void);
 
 /* libcurl's progress callback: non-zero aborts the transfer
  * (CURLE_ABORTED_BY_CALLBACK). A stop request lets the exchange in flight
@@ -431,7 +190,7 @@ static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow,
 		return 0;
 	if (stop >= PS_API_STOP_NOW)
 		return 1;
-	now = now_ms();
+	now = ps_api_now_ms();
 	if (!api->stop_seen_ms)
 		api->stop_seen_ms = now;
 	return now - api->stop_seen_ms >= api->opts.stop_grace_ms;
@@ -488,7 +247,7 @@ int ps_api_new(ps_api **out, const ps_api_opts *opts, const char *api_key,
 	int rc;
 
 	*out = NULL;
-	ps_api_opts_default(&defaults);
+	ps_api_opts_init(&defaults);
 	if (!opts)
 		opts = &defaults;
 	if (!api_key || !*api_key || !api_secret || !*api_secret || !username ||
@@ -500,9 +259,9 @@ int ps_api_new(ps_api **out, const ps_api_opts *opts, const char *api_key,
 		return ps_error_set(err, PS_EINVALID,
 				    "API key and username must not contain "
 				    "control characters");
-	if ((rc = ps_api_check_url(
-		     opts->base_url ? opts->base_url : DEFAULT_BASE_URL, err)) <
-	    0)
+	if ((rc = ps_api_check_url(opts->base_url ? opts->base_url
+						  : PS_API_DEFAULT_URL,
+				   err)) < 0)
 		return rc;
 
 	api = ps_calloc(1, sizeof(*api));
@@ -523,7 +282,7 @@ int ps_api_new(ps_api **out, const ps_api_opts *opts, const char *api_key,
 		api->opts.stop_grace_ms = defaults.stop_grace_ms;
 
 	api->base_url =
-		ps_strdup(opts->base_url ? opts->base_url : DEFAULT_BASE_URL);
+		ps_strdup(opts->base_url ? opts->base_url : PS_API_DEFAULT_URL);
 	n = strlen(api->base_url);
 	while (n && api->base_url[n - 1] == '/')
 		api->base_url[--n] = '\0';
@@ -618,17 +377,12 @@ long ps_api_connections(const ps_api *api)
 /* ------------------------------------------------------------------ */
 /* One exchange                                                         */
 
-static long now_ms(void)
+long ps_api_now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-long ps_api_now_ms(void)
-{
-	return now_ms();
 }
 
 static bool stop_requested(const ps_api *api)
@@ -637,22 +391,23 @@ static bool stop_requested(const ps_api *api)
 }
 
 /* Why no exchange may start now (a stop request, the deadline), or NULL. */
-static const char *must_stop(const ps_api *api)
+const char *api_must_stop(const ps_api *api)
 {
 	if (stop_requested(api))
 		return "interrupted (SIGINT/SIGTERM)";
-	if (api->opts.deadline_ms > 0 && now_ms() >= api->opts.deadline_ms)
+	if (api->opts.deadline_ms > 0 &&
+	    ps_api_now_ms() >= api->opts.deadline_ms)
 		return "the run's deadline passed (--deadline)";
 	return NULL;
 }
 
 /* Sleep, in short naps, until `ms` have passed or a stop is requested. */
-static void sleep_ms(ps_api *api, long ms)
+void api_sleep(ps_api *api, long ms)
 {
-	long end = now_ms() + ms;
+	long end = ps_api_now_ms() + ms;
 
 	while (!stop_requested(api)) {
-		long left = end - now_ms();
+		long left = end - ps_api_now_ms();
 		struct timespec ts;
 
 		if (left <= 0)
@@ -667,10 +422,7 @@ static void sleep_ms(ps_api *api, long ms)
 	}
 }
 
-static void log_line(ps_api *api, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void log_line(ps_api *api, const char *fmt, ...)
+void api_log(ps_api *api, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
@@ -706,8 +458,8 @@ static struct curl_slist *add_header(struct curl_slist *list, const char *s)
  * One HTTP exchange: fresh timestamp and token, the response body in
  * api->body (capped), Retry-After in api->retry_after_ms.
  */
-static void attempt(ps_api *api, const char *method, const char *url,
-		    const char *body, attempt_result *res)
+void api_attempt(ps_api *api, const char *method, const char *url,
+		 const char *body, attempt_result *res)
 {
 	struct curl_slist *headers = NULL;
 	upload up = { body, body ? strlen(body) : 0, 0,
@@ -745,7 +497,7 @@ static void attempt(ps_api *api, const char *method, const char *url,
 		long connect = api->opts.connect_timeout_ms;
 
 		if (api->opts.deadline_ms > 0) {
-			long left = api->opts.deadline_ms - now_ms();
+			long left = api->opts.deadline_ms - ps_api_now_ms();
 			if (left < 1)
 				left = 1;
 			if (total > left)
@@ -774,9 +526,9 @@ static void attempt(ps_api *api, const char *method, const char *url,
 				 strcmp(method, "GET") ? method : NULL);
 	}
 
-	start = now_ms();
+	start = ps_api_now_ms();
 	res->cc = curl_easy_perform(c);
-	res->ms = now_ms() - start;
+	res->ms = ps_api_now_ms() - start;
 	api->requests++;
 	if (curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK)
 		api->connections += connects;
@@ -792,497 +544,4 @@ static void attempt(ps_api *api, const char *method, const char *url,
 	curl_easy_setopt(c, CURLOPT_READDATA, NULL);
 	curl_easy_setopt(c, CURLOPT_SEEKDATA, NULL);
 	free_headers(headers);
-}
-
-/* A transport error after which the request may have reached the server. */
-static bool ambiguous(CURLcode cc)
-{
-	return cc == CURLE_OPERATION_TIMEDOUT || cc == CURLE_GOT_NOTHING ||
-	       cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR ||
-	       cc == CURLE_PARTIAL_FILE || cc == CURLE_SEND_FAIL_REWIND;
-}
-
-/* An error of the local TLS setup (a CA file that cannot be read, a
- * certificate that does not verify, a protocol not built in): every
- * attempt would fail the same way, so none is retried. */
-static bool local_error(CURLcode cc)
-{
-	switch (cc) {
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CRL_BADFILE:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_SSL_ENGINE_NOTFOUND:
-	case CURLE_SSL_ENGINE_SETFAILED:
-	case CURLE_SSL_ENGINE_INITFAILED:
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-	case CURLE_UNSUPPORTED_PROTOCOL:
-	case CURLE_NOT_BUILT_IN:
-		return true;
-	default:
-		return false;
-	}
-}
-
-static const char *transport_reason(ps_api *api, CURLcode cc)
-{
-	/* Our refused rewind (see on_seek) reads badly as curl puts it. */
-	if (cc == CURLE_SEND_FAIL_REWIND)
-		return "the server closed the connection without a reply";
-	if (cc == CURLE_ABORTED_BY_CALLBACK)
-		return "interrupted (SIGINT/SIGTERM) while waiting for the "
-		       "reply";
-	return api->errbuf[0] ? api->errbuf : curl_easy_strerror(cc);
-}
-
-/* The backoff before retry number `n` (0-based). */
-static long backoff(ps_api *api, int n)
-{
-	long d = api->opts.backoff_base_ms, max = api->opts.backoff_max_ms;
-	int i;
-
-	if (api->retry_after_ms >= 0)
-		return api->retry_after_ms < max ? api->retry_after_ms : max;
-	for (i = 0; i < n && d < max; i++)
-		d *= 2;
-	if (d > max)
-		d = max;
-	if (d <= 1)
-		return d;
-	return d / 2 + (long)(next_rand(api) % (uint64_t)(d - d / 2 + 1));
-}
-
-/* Percent-encode an event for the path; the known events pass unchanged
- * (the colon is sent plain). */
-static void put_event(ps_buf *b, const char *event)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)event; *p; p++) {
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		    (*p >= '0' && *p <= '9') || strchr("-._~:", *p)) {
-			ps_buf_putc(b, (char)*p);
-		} else {
-			ps_buf_putc(b, '%');
-			ps_buf_putc(b, hex[*p >> 4]);
-			ps_buf_putc(b, hex[*p & 15]);
-		}
-	}
-}
-
-static void make_path(ps_buf *path, const char *event)
-{
-	ps_buf_puts(path, CALLBACKS_PATH);
-	if (event) {
-		ps_buf_putc(path, '/');
-		put_event(path, event);
-	}
-}
-
-/*
- * After an ambiguous POST: does the event exist now? 1 with *found set
- * when it does, 0 when it does not (404), PS_EAUTH on 401/403, and
- * PS_ERROR when the answer says nothing (the caller carries on retrying).
- */
-static int confirm_create(json_t **found, ps_api *api, const char *event,
-			  ps_error *err)
-{
-	ps_buf path = PS_BUF_INIT, url = PS_BUF_INIT;
-	attempt_result r;
-	char msg[MESSAGE_MAX + 1];
-	int rc = PS_ERROR;
-
-	*found = NULL;
-	if (must_stop(api))
-		return PS_ERROR; /* not confirmed: the caller stops too */
-	make_path(&path, event);
-	ps_buf_printf(&url, "%s%s", api->base_url, path.ptr);
-	attempt(api, "GET", url.ptr, NULL, &r);
-	if (r.cc != CURLE_OK) {
-		log_line(api, "GET %s -> connection error (%s) (%ld ms)",
-			 path.ptr, transport_reason(api, r.cc), r.ms);
-		goto cleanup;
-	}
-	log_line(api, "GET %s -> %ld (%ld ms)", path.ptr, r.status, r.ms);
-	if (r.status >= 200 && r.status < 300) {
-		if (ps_api_parse_response(found, api->body.ptr, api->body.len,
-					  true, false, NULL) == 0)
-			rc = 1;
-	} else if (r.status == 404) {
-		rc = 0;
-	} else if (r.status == 401 || r.status == 403) {
-		api_message(&api->body, msg, sizeof(msg));
-		rc = ps_error_set(err, PS_EAUTH,
-				  "authentication failed (HTTP %ld)%s%s",
-				  r.status, *msg ? ": " : "", msg);
-		if (err)
-			err->http_status = (int)r.status;
-	}
-cleanup:
-	ps_buf_release(&path);
-	ps_buf_release(&url);
-	return rc;
-}
-
-/*
- * One API call with retries. `event` is the path's event (NULL for the
- * list and for POST, whose event is `post_event`). On success *out (when
- * not NULL) gets the parsed response as ps_api_parse_response gives it.
- */
-static int call(json_t **out, ps_api *api, enum call_kind kind,
-		const char *event, const char *post_event, const char *body,
-		ps_error *err)
-{
-	static const char *const methods[] = { "GET", "GET", "POST", "PUT",
-					       "DELETE" };
-	const char *method = methods[kind];
-	ps_buf path = PS_BUF_INIT, url = PS_BUF_INIT;
-	char msg[MESSAGE_MAX + 1], reason[PS_ERROR_MSG_MAX];
-	attempt_result r;
-	long last_status = 0;
-	int n, rc = PS_ERROR;
-
-	if (out)
-		*out = NULL;
-	make_path(&path, event);
-	ps_buf_printf(&url, "%s%s", api->base_url, path.ptr);
-
-	for (n = 0;; n++) {
-		bool can_retry = n < api->opts.retries;
-		const char *stop = must_stop(api);
-		long delay;
-
-		if (stop) {
-			log_line(api, "%s %s -> not sent: %s", method, path.ptr,
-				 stop);
-			if (n == 0) {
-				rc = ps_error_set(err, PS_ETRANSPORT,
-						  "not sent: %s", stop);
-				goto cleanup;
-			}
-			/* A retry that will not happen: report the last
-			 * failure and why it was the last. */
-			snprintf(reason + strlen(reason),
-				 sizeof(reason) - strlen(reason),
-				 "; no retry: %s", stop);
-			n--;
-			break;
-		}
-		attempt(api, method, url.ptr, body, &r);
-		msg[0] = '\0';
-		if (r.too_big) {
-			log_line(api, "%s %s -> response too large (%ld ms)",
-				 method, path.ptr, r.ms);
-			rc = ps_error_set(err, PS_EHTTP,
-					  "response from API exceeded %zu "
-					  "bytes",
-					  api->opts.max_body);
-			if (err)
-				err->http_status = (int)r.status;
-			goto cleanup;
-		}
-		if (r.cc == CURLE_OK) {
-			last_status = r.status;
-			if (r.status >= 200 && r.status < 300) {
-				json_t *res = NULL;
-
-				log_line(api, "%s %s -> %ld (%ld ms)", method,
-					 path.ptr, r.status, r.ms);
-				/* A DELETE needs no answer: accept an empty
-				 * body (204-style). */
-				if (kind == CALL_DELETE && api->body.len == 0) {
-					rc = 0;
-					goto cleanup;
-				}
-				rc = ps_api_parse_response(
-					&res, api->body.ptr, api->body.len,
-					kind != CALL_DELETE, kind == CALL_LIST,
-					err);
-				if (rc == 0 && out)
-					*out = res;
-				else
-					json_decref(res);
-				if (rc < 0 && err)
-					err->http_status = (int)r.status;
-				goto cleanup;
-			}
-			api_message(&api->body, msg, sizeof(msg));
-			if (r.status != 429 && r.status < 500) {
-				log_line(api, "%s %s -> %ld (%ld ms)", method,
-					 path.ptr, r.status, r.ms);
-				if (r.status == 401 || r.status == 403)
-					rc = ps_error_set(
-						err, PS_EAUTH,
-						"authentication failed (HTTP "
-						"%ld)%s%s",
-						r.status, *msg ? ": " : "",
-						msg);
-				else if (r.status == 404 && kind != CALL_LIST &&
-					 kind != CALL_CREATE)
-					rc = ps_error_set(
-						err, PS_ENOTFOUND,
-						"no callback for event \"%s\" "
-						"(HTTP 404)",
-						event);
-				else if (kind == CALL_CREATE &&
-					 (r.status == 400 || r.status == 409 ||
-					  r.status == 422))
-					rc = ps_error_set(
-						err, PS_EEXISTS,
-						"callback for event \"%s\" may "
-						"already exist (HTTP %ld)%s%s",
-						post_event, r.status,
-						*msg ? ": " : "", msg);
-				else
-					rc = ps_error_set(
-						err, PS_EHTTP, "HTTP %ld%s%s",
-						r.status, *msg ? ": " : "",
-						msg);
-				if (err)
-					err->http_status = (int)r.status;
-				goto cleanup;
-			}
-			snprintf(reason, sizeof(reason), "HTTP %ld%s%s",
-				 r.status, *msg ? ": " : "", msg);
-			if (!can_retry) {
-				log_line(api, "%s %s -> %ld (%ld ms)", method,
-					 path.ptr, r.status, r.ms);
-				break;
-			}
-			delay = backoff(api, n);
-			log_line(api, "%s %s -> %ld, retrying in %ld ms",
-				 method, path.ptr, r.status, delay);
-		} else {
-			const char *why = transport_reason(api, r.cc);
-			last_status = 0;
-			snprintf(reason, sizeof(reason), "%s", why);
-			if (local_error(r.cc)) {
-				log_line(api,
-					 "%s %s -> TLS setup error (%s) "
-					 "(%ld ms), not retried",
-					 method, path.ptr, reason, r.ms);
-				rc = ps_error_set(
-					err, PS_ELOCAL,
-					"cannot use TLS with the API: %s "
-					"(not retried: check --cacert and "
-					"the server's certificate)",
-					reason);
-				goto cleanup;
-			}
-			if (kind == CALL_CREATE &&
-			    (ambiguous(r.cc) ||
-			     r.cc == CURLE_ABORTED_BY_CALLBACK) &&
-			    must_stop(api)) {
-				/* No confirming GET now: the next run sees
-				 * whether the create landed (POST answers
-				 * "exists" and falls back to PUT). */
-				rc = ps_error_set(
-					err, PS_ETRANSPORT,
-					"%s; the create may have reached "
-					"the API and was not confirmed (%s): "
-					"the next run checks",
-					reason, must_stop(api));
-				goto cleanup;
-			}
-			if (kind == CALL_CREATE && ambiguous(r.cc)) {
-				json_t *found = NULL;
-
-				log_line(api,
-					 "%s %s -> connection error (%s) "
-					 "(%ld ms), confirming",
-					 method, path.ptr, reason, r.ms);
-				rc = confirm_create(&found, api, post_event,
-						    err);
-				if (rc == 1) {
-					if (out)
-						*out = found;
-					else
-						json_decref(found);
-					rc = 0;
-					goto cleanup;
-				}
-				if (rc == PS_EAUTH)
-					goto cleanup;
-				rc = PS_ERROR;
-				if (!can_retry)
-					break;
-				delay = backoff(api, n);
-				log_line(api,
-					 "%s %s -> not created, retrying "
-					 "in %ld ms",
-					 method, path.ptr, delay);
-			} else if (!can_retry) {
-				log_line(api,
-					 "%s %s -> connection error (%s) "
-					 "(%ld ms)",
-					 method, path.ptr, reason, r.ms);
-				break;
-			} else {
-				delay = backoff(api, n);
-				log_line(api,
-					 "%s %s -> connection error (%s), "
-					 "retrying in %ld ms",
-					 method, path.ptr, reason, delay);
-			}
-		}
-		if (api->opts.deadline_ms > 0 &&
-		    now_ms() + delay >= api->opts.deadline_ms) {
-			snprintf(reason + strlen(reason),
-				 sizeof(reason) - strlen(reason),
-				 "; no retry: the run's deadline (--deadline) "
-				 "comes first");
-			break;
-		}
-		sleep_ms(api, delay);
-	}
-
-	if (last_status) {
-		rc = ps_error_set(err, PS_EHTTP,
-				  "%s (gave up after %d "
-				  "attempts)",
-				  reason, n + 1);
-		if (err)
-			err->http_status = (int)last_status;
-	} else {
-		rc = ps_error_set(err, PS_ETRANSPORT,
-				  "cannot reach the API: "
-				  "%s (gave up after %d attempts)",
-				  reason, n + 1);
-	}
-cleanup:
-	ps_buf_release(&path);
-	ps_buf_release(&url);
-	return rc;
-}
-
-/* ------------------------------------------------------------------ */
-/* The calls                                                            */
-
-/* Encode a request body from spec; `event` is added for POST. */
-static json_t *as_object(json_t *v)
-{
-	json_t *parsed;
-
-	if (!v || json_is_null(v))
-		return json_object();
-	if (json_is_string(v)) {
-		parsed = json_loadb(json_string_value(v), json_string_length(v),
-				    JSON_REJECT_DUPLICATES, NULL);
-		if (json_is_object(parsed))
-			return parsed;
-		json_decref(parsed);
-	}
-	return json_deep_copy(v);
-}
-
-/* Copies, not references, throughout: spec belongs to the config, which
- * other threads read at the same time, and json_incref writes to it.
- * NULL when the body would be larger than PS_JSON_MAX. */
-static char *spec_body(const char *event, const json_t *spec)
-{
-	json_t *o = json_object(), *v;
-	char *s;
-
-	if (!o)
-		ps_oom();
-	if (event)
-		json_object_set_new(o, "event", json_string(event));
-	v = json_object_get(spec, "url");
-	if (v)
-		json_object_set_new(o, "url", json_deep_copy(v));
-	v = json_object_get(spec, "method");
-	json_object_set_new(o, "method",
-			    json_is_string(v) ? json_deep_copy(v)
-					      : json_string("POST"));
-	/* headers/payload go as objects (a string holding one is sent as
-	 * the object; anything else as it is, for the API to judge). */
-	json_object_set_new(o, "headers",
-			    as_object(json_object_get(spec, "headers")));
-	json_object_set_new(o, "payload",
-			    as_object(json_object_get(spec, "payload")));
-	s = ps_json_compact_secret(o);
-	json_decref(o);
-	return s;
-}
-
-/* Free a request body after wiping it: header values are sensitive. */
-static void free_body(char *s)
-{
-	ps_free_secret(s);
-}
-
-static int check_event(const char *event, ps_error *err)
-{
-	if (!event || !*event)
-		return ps_error_set(err, PS_EINVALID, "no event given");
-	return 0;
-}
-
-int ps_api_list(json_t **out, ps_api *api, ps_error *err)
-{
-	return call(out, api, CALL_LIST, NULL, NULL, NULL, err);
-}
-
-int ps_api_get(json_t **out, ps_api *api, const char *event, ps_error *err)
-{
-	int rc;
-
-	*out = NULL;
-	if ((rc = check_event(event, err)) < 0)
-		return rc;
-	return call(out, api, CALL_GET, event, NULL, NULL, err);
-}
-
-int ps_api_create(json_t **echo, ps_api *api, const char *event,
-		  const json_t *spec, ps_error *err)
-{
-	char *body;
-	int rc;
-
-	if (echo)
-		*echo = NULL;
-	if ((rc = check_event(event, err)) < 0)
-		return rc;
-	body = spec_body(event, spec);
-	if (!body)
-		return ps_error_set(err, PS_ELIMIT,
-				    "%s: the request body would "
-				    "be larger than %zu bytes (limit)",
-				    event, PS_JSON_MAX);
-	rc = call(echo, api, CALL_CREATE, NULL, event, body, err);
-	free_body(body);
-	return rc;
-}
-
-int ps_api_update(json_t **echo, ps_api *api, const char *event,
-		  const json_t *spec, ps_error *err)
-{
-	char *body;
-	int rc;
-
-	if (echo)
-		*echo = NULL;
-	if ((rc = check_event(event, err)) < 0)
-		return rc;
-	body = spec_body(NULL, spec);
-	if (!body)
-		return ps_error_set(err, PS_ELIMIT,
-				    "%s: the request body would "
-				    "be larger than %zu bytes (limit)",
-				    event, PS_JSON_MAX);
-	rc = call(echo, api, CALL_UPDATE, event, NULL, body, err);
-	free_body(body);
-	return rc;
-}
-
-int ps_api_delete(ps_api *api, const char *event, ps_error *err)
-{
-	int rc;
-
-	if ((rc = check_event(event, err)) < 0)
-		return rc;
-	return call(NULL, api, CALL_DELETE, event, NULL, NULL, err);
 }

@@ -24,11 +24,15 @@
 
 typedef struct ps_api ps_api;
 
+/* The PAVE API's address, used when neither the caller nor the config
+ * names one (ps_api_opts.base_url NULL). */
+#define PS_API_DEFAULT_URL "https://openapi.paveapi.com"
+
 typedef void (*ps_log_fn)(void *ctx, const char *line);
 
 typedef struct ps_api_opts {
-	/* e.g. https://openapi.paveapi.com (NULL: that one); trailing '/'
-	 * ignored; checked with ps_api_check_url by ps_api_new */
+	/* e.g. https://openapi.paveapi.com (NULL: PS_API_DEFAULT_URL); trailing
+	 * '/' ignored; checked with ps_api_check_url by ps_api_new */
 	const char *base_url;
 	const char *cacert;	 /* extra CA bundle file, or NULL */
 	long connect_timeout_ms; /* default 10000 */
@@ -65,7 +69,7 @@ long ps_api_now_ms(void);
 
 /* Defaults as documented above (base_url NULL, log NULL). Fields left 0
  * or negative in opts given to ps_api_new also take these defaults. */
-void ps_api_opts_default(ps_api_opts *o);
+void ps_api_opts_init(ps_api_opts *o);
 
 /*
  * Check an API base URL: absolute https, or http to a loopback host

@@ -187,8 +187,7 @@ static void set_failed(ps_change *c, bool skipped, const char *fmt, ...)
  * (compared in clear, normalised); "" when they agree. */
 static char *echo_difference(const json_t *echo, const json_t *sent)
 {
-	json_t *a = ps_callback_normalize(echo),
-	       *b = ps_callback_normalize(sent);
+	json_t *a = ps_seal_normalize(echo), *b = ps_seal_normalize(sent);
 	static const char *const fields[] = { "url", "method", "headers",
 					      "payload", NULL };
 	const char *const *f;
@@ -292,7 +291,7 @@ static void apply_account(void *ctx, size_t i)
 					json_deep_copy(c->desired->sensitive);
 				json_object_set_new(
 					ap->base, c->event,
-					ps_callback_seal(echo, sens, &ap->key));
+					ps_seal_callback(echo, sens, &ap->key));
 				json_decref(sens);
 				set_failed(c, false,
 					   "the API echoed a callback that "

@@ -21,7 +21,7 @@
 static void api_key_fingerprint(char *out, size_t n, const ps_fpkey *k,
 				const char *api_key)
 {
-	ps_fingerprint(out, n, k, api_key, strlen(api_key));
+	ps_seal_fingerprint(out, n, k, api_key, strlen(api_key));
 }
 
 /* A snapshot document is stale when it was written with another API key or
@@ -97,7 +97,7 @@ static void marker_pointers(json_t *acc, const json_t *v, const char *ptr)
 	json_t *child;
 	size_t i;
 
-	if (ps_is_fingerprint(v)) {
+	if (ps_seal_is_fingerprint(v)) {
 		json_array_append_new(acc, json_string(ptr));
 	} else if (json_is_object(v)) {
 		json_object_foreach((json_t *)v, k, child)
@@ -131,7 +131,7 @@ static json_t *seal_live_one(const json_t *raw, const ps_callback *want,
 			sens, json_string(json_string_value(p)));
 	if (snap_cb)
 		marker_pointers(sens, snap_cb, "");
-	sealed = ps_callback_seal(raw, sens, k);
+	sealed = ps_seal_callback(raw, sens, k);
 	json_decref(sens);
 	return sealed;
 }
@@ -146,7 +146,7 @@ static bool has_marker(const json_t *v)
 	json_t *child;
 	size_t i;
 
-	if (ps_is_fingerprint(v))
+	if (ps_seal_is_fingerprint(v))
 		return true;
 	if (json_is_object(v)) {
 		json_object_foreach((json_t *)v, k,
@@ -541,7 +541,7 @@ static json_t *plan_account_start(ps_account_plan *ap, const ps_account *acct,
 		const ps_callback *cb = &acct->callbacks[i];
 		json_object_set_new(
 			desired, cb->event,
-			ps_callback_seal(cb->spec, cb->sensitive, &ap->key));
+			ps_seal_callback(cb->spec, cb->sensitive, &ap->key));
 	}
 	if (live_raw || !snapshot_matches(st, ap, desired, note))
 		return desired;
@@ -1324,7 +1324,7 @@ void ps_plan_free(ps_plan *plan)
 		json_decref(ap->applied);
 		json_decref(ap->drift_lines);
 		free(ap->error);
-		ps_fpkey_wipe(&ap->key);
+		ps_fpkey_release(&ap->key);
 	}
 	free(plan->accounts);
 	free(plan->state_head);

@@ -160,7 +160,7 @@ struct fp_memo {
 	char out[64];
 };
 
-void ps_fpkey_wipe(ps_fpkey *k)
+void ps_fpkey_release(ps_fpkey *k)
 {
 	if (!k)
 		return;
@@ -174,8 +174,8 @@ void ps_fpkey_wipe(ps_fpkey *k)
 	explicit_bzero(k, sizeof(*k));
 }
 
-void ps_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
-		    const void *data, size_t len)
+void ps_seal_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
+			 const void *data, size_t len)
 {
 	unsigned char mac[32];
 	char hex[33];
@@ -205,7 +205,7 @@ void ps_fpkey_mac(unsigned char out[32], const ps_fpkey *k, const void *data,
 	finish(out, k->scratch, k->inner, k->outer, data, len);
 }
 
-bool ps_is_fingerprint(const json_t *v)
+bool ps_seal_is_fingerprint(const json_t *v)
 {
 	return json_is_string(v) &&
 	       !strncmp(json_string_value(v), PS_SENSITIVE_PREFIX,
@@ -266,7 +266,7 @@ static json_t *normalize(const json_t *spec, const ps_fpkey *k)
 			    url ? json_deep_copy(url) : json_string(""));
 
 	method = json_object_get(spec, "method");
-	if (ps_is_fingerprint(method)) {
+	if (ps_seal_is_fingerprint(method)) {
 		json_object_set_new(out, "method", json_deep_copy(method));
 	} else if (json_is_string(method) && *json_string_value(method)) {
 		char *m = ps_strdup(json_string_value(method)), *p;
@@ -329,7 +329,7 @@ static json_t *normalize(const json_t *spec, const ps_fpkey *k)
 	return out;
 }
 
-json_t *ps_callback_normalize(const json_t *spec)
+json_t *ps_seal_normalize(const json_t *spec)
 {
 	return normalize(spec, NULL);
 }
@@ -339,18 +339,18 @@ static json_t *seal_one(const json_t *v, const ps_fpkey *k)
 {
 	char fp[80];
 
-	if (ps_is_fingerprint(v))
+	if (ps_seal_is_fingerprint(v))
 		return json_deep_copy(v);
 	if (json_is_string(v)) {
-		ps_fingerprint(fp, sizeof(fp), k, json_string_value(v),
-			       json_string_length(v));
+		ps_seal_fingerprint(fp, sizeof(fp), k, json_string_value(v),
+				    json_string_length(v));
 	} else {
 		char *enc = ps_json_compact_secret(v);
 		/* Past the encoder's limit the value cannot be sent or
 		 * stored either; still never keep it in clear. */
 		if (!enc)
 			enc = ps_strdup("(value larger than the limit)");
-		ps_fingerprint(fp, sizeof(fp), k, enc, strlen(enc));
+		ps_seal_fingerprint(fp, sizeof(fp), k, enc, strlen(enc));
 		explicit_bzero(enc, strlen(enc));
 		free(enc);
 	}
@@ -363,7 +363,7 @@ static void seal_value(json_t *parent, const char *key, size_t index,
 	json_t *v = json_is_object(parent) ? json_object_get(parent, key)
 					   : json_array_get(parent, index);
 
-	if (!v || ps_is_fingerprint(v))
+	if (!v || ps_seal_is_fingerprint(v))
 		return;
 	if (json_is_object(parent))
 		json_object_set_new(parent, key, seal_one(v, k));
@@ -404,7 +404,7 @@ static void seal_pointer(json_t *doc, const char *pointer, const ps_fpkey *k)
 	ps_buf_release(&seg);
 }
 
-json_t *ps_callback_seal(const json_t *spec, const json_t *sensitive,
+json_t *ps_seal_callback(const json_t *spec, const json_t *sensitive,
 			 const ps_fpkey *k)
 {
 	json_t *out = normalize(spec, k), *v;

@@ -39,7 +39,7 @@ typedef struct ps_fpkey {
 } ps_fpkey;
 
 /* Derive the account's fingerprint key (reads PAVESYNC_FINGERPRINT_KEY).
- * Release it with ps_fpkey_wipe. */
+ * Release it with ps_fpkey_release. */
 void ps_fpkey_derive(ps_fpkey *out, const char *account,
 		     const char *api_secret);
 
@@ -50,11 +50,11 @@ void ps_fpkey_derive_with(ps_fpkey *out, const char *account,
 			  const char *api_secret, const char *fingerprint_key);
 
 /* Wipe a key and free its digest states. NULL-safe, idempotent. */
-void ps_fpkey_wipe(ps_fpkey *k);
+void ps_fpkey_release(ps_fpkey *k);
 
 /* PS_SENSITIVE_PREFIX + 32 hex of HMAC(key, data) into out (>= 64 bytes). */
-void ps_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
-		    const void *data, size_t len);
+void ps_seal_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
+			 const void *data, size_t len);
 
 /* The full HMAC-SHA256(key, data) into out: a keyed digest of data that,
  * like a fingerprint, cannot be tested against without the key. */
@@ -62,7 +62,7 @@ void ps_fpkey_mac(unsigned char out[32], const ps_fpkey *k, const void *data,
 		  size_t len);
 
 /* Is this JSON value a fingerprint marker? */
-bool ps_is_fingerprint(const json_t *v);
+bool ps_seal_is_fingerprint(const json_t *v);
 
 /*
  * Normalise a callback spec as SPEC §4 says drift is judged: method upper
@@ -74,7 +74,7 @@ bool ps_is_fingerprint(const json_t *v);
  * object. Nothing in the result is shared with spec (which may be read by
  * other threads at the same time: even json_incref writes to it).
  */
-json_t *ps_callback_normalize(const json_t *spec);
+json_t *ps_seal_normalize(const json_t *spec);
 
 /*
  * Normalise `spec` and replace every value named in `sensitive` (JSON
@@ -84,7 +84,7 @@ json_t *ps_callback_normalize(const json_t *spec);
  * its compact, key-sorted JSON encoding. Returns a new reference.
  * `sensitive` may be NULL.
  */
-json_t *ps_callback_seal(const json_t *spec, const json_t *sensitive,
+json_t *ps_seal_callback(const json_t *spec, const json_t *sensitive,
 			 const ps_fpkey *k);
 
 #endif

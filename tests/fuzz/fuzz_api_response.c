@@ -29,19 +29,19 @@ static void check_sealed(const json_t *cb)
 
 	if (!json_is_object(cb))
 		return;
-	sealed = ps_callback_seal(cb, NULL, &key);
+	sealed = ps_seal_callback(cb, NULL, &key);
 	if (!sealed)
 		abort();
 	h = json_object_get(sealed, "headers");
 	p = json_object_get(sealed, "payload");
 	if (json_is_object(h)) {
 		json_object_foreach(h, name, v)
-			if (!ps_is_fingerprint(v))
+			if (!ps_seal_is_fingerprint(v))
 				abort();
-	} else if (!ps_is_fingerprint(h)) {
+	} else if (!ps_seal_is_fingerprint(h)) {
 		abort();
 	}
-	if (!json_is_object(p) && !ps_is_fingerprint(p))
+	if (!json_is_object(p) && !ps_seal_is_fingerprint(p))
 		abort();
 	if (!json_is_string(json_object_get(sealed, "url")) ||
 	    !json_is_string(json_object_get(sealed, "method")))

@@ -78,13 +78,17 @@ class PavesyncTest(unittest.TestCase):
     emulator_args = ()
 
     def setUp(self):
+        # Cleanups, not tearDown: they run (last registered first) even
+        # when a subclass's setUp fails after this point.
         self.tmp = tempfile.mkdtemp(prefix="pavesync-it-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         self.home = os.path.join(self.tmp, "home")
         os.makedirs(self.home)
         self.state = os.path.join(self.tmp, "state")
         self.config = os.path.join(self.tmp, "pavesync.yaml")
         self.emu = Emulator(accounts=self.accounts, extra_args=list(self.emulator_args))
         self.emu.start()
+        self.addCleanup(self.emu.stop)
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": self.home,
@@ -99,10 +103,6 @@ class PavesyncTest(unittest.TestCase):
             if k in os.environ:
                 self.env[k] = os.environ[k]
         self.write_config(CONFIG)
-
-    def tearDown(self):
-        self.emu.stop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
     # -- running ---------------------------------------------------------
 

@@ -15,13 +15,6 @@ class CloneTest(PavesyncTest):
 
     def setUp(self):
         super().setUp()
-        try:
-            self.set_up_more()
-        except BaseException:
-            self.tearDown()     # unittest skips tearDown when setUp fails
-            raise
-
-    def set_up_more(self):
         self.env.update({"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
                          "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"})
         self.bare = os.path.join(self.tmp, "origin.git")

@@ -63,13 +63,6 @@ class DeployTest(PavesyncTest):
 
     def setUp(self):
         super().setUp()
-        try:
-            self.set_up_layout()
-        except BaseException:
-            self.tearDown()     # unittest skips tearDown when setUp fails
-            raise
-
-    def set_up_layout(self):
         self.assertEqual(os.geteuid(), 0, "these tests run the job as another user: run them as root")
         os.chmod(self.tmp, 0o755)
         self.user = pwd.getpwuid(NOBODY).pw_name

@@ -91,13 +91,6 @@ class HttpTest(PavesyncTest):
 
     def setUp(self):
         super().setUp()
-        try:
-            self.set_up_more()
-        except BaseException:
-            self.tearDown()     # unittest skips tearDown when setUp fails
-            raise
-
-    def set_up_more(self):
         self.root = os.path.join(self.tmp, "srv")
         os.makedirs(self.root)
         self.remote = os.path.join(self.root, "state.git")
@@ -107,16 +100,15 @@ class HttpTest(PavesyncTest):
         self.server.seen = []
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+        self.addCleanup(self.stop_server)
         self.url = "http://127.0.0.1:%d/state.git" % self.server.server_address[1]
         subprocess.run(["git", "init", "-q", "--bare", self.state], check=True, env=self.env)
         subprocess.run(["git", "--git-dir", self.state, "remote", "add", "origin", self.url],
                        check=True, env=self.env)
 
-    def tearDown(self):
-        if getattr(self, "server", None):
-            self.server.shutdown()
-            self.server.server_close()
-        super().tearDown()
+    def stop_server(self):
+        self.server.shutdown()
+        self.server.server_close()
 
     def store_credential(self, token=TOKEN):
         subprocess.run(["git", "config", "--global", "credential.helper", "store"], check=True, env=self.env)

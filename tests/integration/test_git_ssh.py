@@ -30,13 +30,6 @@ class SshTest(PavesyncTest):
 
     def setUp(self):
         super().setUp()
-        try:
-            self.set_up_more()
-        except BaseException:
-            self.tearDown()     # unittest skips tearDown when setUp fails
-            raise
-
-    def set_up_more(self):
         self.assertEqual(os.geteuid(), 0, "these tests start sshd and a mount namespace: run them as root")
         self.user = pwd.getpwuid(os.getuid())
         self.srv = os.path.join(self.tmp, "sshd")
@@ -52,6 +45,7 @@ class SshTest(PavesyncTest):
         shutil.copy(os.path.join(self.ssh_dir, "id_ed25519.pub"), os.path.join(self.srv, "authorized_keys"))
         self.port = free_port()
         self.sshd = None
+        self.addCleanup(self.stop_sshd)
         self.start_sshd("host_key")
         with open(os.path.join(self.ssh_dir, "config"), "w") as f:
             f.write("Host gitserver\n  HostName 127.0.0.1\n  Port %d\n  User %s\n"
@@ -62,10 +56,6 @@ class SshTest(PavesyncTest):
         subprocess.run(["git", "init", "-q", "--bare", self.state], check=True, env=self.env)
         self.set_url("gitserver:" + self.remote)
         self.env.pop("SSH_AUTH_SOCK", None)
-
-    def tearDown(self):
-        self.stop_sshd()
-        super().tearDown()
 
     def keygen(self, path, passphrase=""):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", "test", "-f", path],

@@ -36,13 +36,6 @@ class ImportSecretsTest(PavesyncTest):
 
     def setUp(self):
         super().setUp()
-        try:
-            self.set_up_more()
-        except BaseException:
-            self.tearDown()     # unittest skips tearDown when setUp fails
-            raise
-
-    def set_up_more(self):
         self.env.update({"EAST_KEY": MAIN[0], "EAST_SECRET": MAIN[1],
                          "HOOK_URL": HOOK_URL, "PAYLOAD_TOKEN": PAYLOAD_TOKEN})
         self.write_config(CONFIG)

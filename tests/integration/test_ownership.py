@@ -19,13 +19,6 @@ class OwnershipTest(PavesyncTest):
 
     def setUp(self):
         super().setUp()
-        try:
-            self.set_up_more()
-        except BaseException:
-            self.tearDown()     # unittest skips tearDown when setUp fails
-            raise
-
-    def set_up_more(self):
         self.assertEqual(os.geteuid(), 0, "these tests switch users with setpriv: run them as root")
         os.chmod(self.tmp, 0o755)
         os.chmod(self.config, 0o644)

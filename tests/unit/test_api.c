@@ -264,7 +264,7 @@ static log_capture logs = { PS_BUF_INIT, 0 };
 
 static void test_opts(ps_api_opts *o)
 {
-	ps_api_opts_default(o);
+	ps_api_opts_init(o);
 	o->base_url = emu_url;
 	o->retries = 2;
 	o->backoff_base_ms = 10;

@@ -46,7 +46,7 @@ static int setup(void **state)
 static void normalize_fills_defaults(void **state)
 {
 	json_t *in = parse("{\"event\":\"SESSION:COMPLETE\",\"api_key\":\"k\",\"url\":\"https://x\"}");
-	json_t *n = ps_callback_normalize(in);
+	json_t *n = ps_seal_normalize(in);
 
 	(void)state;
 	assert_json_eq(n, "{\"url\":\"https://x\",\"method\":\"POST\",\"headers\":{},\"payload\":{}}");
@@ -58,7 +58,7 @@ static void normalize_method_and_header_case(void **state)
 {
 	json_t *in = parse("{\"url\":\"u\",\"method\":\"put\",\"headers\":{\"X-Token\":\"a\"},"
 			   "\"payload\":{\"b\":1,\"a\":[1,2]}}");
-	json_t *n = ps_callback_normalize(in);
+	json_t *n = ps_seal_normalize(in);
 
 	(void)state;
 	assert_json_eq(n, "{\"url\":\"u\",\"method\":\"PUT\",\"headers\":{\"x-token\":\"a\"},"
@@ -72,14 +72,14 @@ static void normalize_parses_string_objects(void **state)
 	/* The API docs call headers/payload strings; accept either. */
 	json_t *in = parse("{\"url\":\"u\",\"headers\":\"{\\\"A\\\":\\\"1\\\"}\","
 			   "\"payload\":\"{\\\"k\\\":true}\"}");
-	json_t *n = ps_callback_normalize(in);
+	json_t *n = ps_seal_normalize(in);
 	json_t *empty = parse("{\"url\":\"u\",\"headers\":\"\",\"payload\":null}");
-	json_t *m = ps_callback_normalize(empty);
+	json_t *m = ps_seal_normalize(empty);
 
 	(void)state;
 	assert_json_eq(n, "{\"url\":\"u\",\"method\":\"POST\",\"headers\":{\"a\":\"1\"},\"payload\":{\"k\":true}}");
 	assert_json_eq(m, "{\"url\":\"u\",\"method\":\"POST\",\"headers\":{},\"payload\":{}}");
-	assert_null(ps_callback_normalize(json_null()));
+	assert_null(ps_seal_normalize(json_null()));
 	json_decref(n);
 	json_decref(in);
 	json_decref(m);
@@ -100,10 +100,10 @@ static void key_depends_on_secret_and_account(void **state)
 	assert_string_not_equal(a.id, c.id);
 	assert_string_not_equal(a.id, d.id);
 	assert_int_equal(strlen(a.id), 12);
-	ps_fpkey_wipe(&a);
-	ps_fpkey_wipe(&b);
-	ps_fpkey_wipe(&c);
-	ps_fpkey_wipe(&d);
+	ps_fpkey_release(&a);
+	ps_fpkey_release(&b);
+	ps_fpkey_release(&c);
+	ps_fpkey_release(&d);
 }
 
 static void fingerprint_key_env_overrides_secret(void **state)
@@ -117,8 +117,8 @@ static void fingerprint_key_env_overrides_secret(void **state)
 	unsetenv("PAVESYNC_FINGERPRINT_KEY");
 	/* With a dedicated key, rotating the API secret keeps fingerprints. */
 	assert_string_equal(a.id, b.id);
-	ps_fpkey_wipe(&a);
-	ps_fpkey_wipe(&b);
+	ps_fpkey_release(&a);
+	ps_fpkey_release(&b);
 }
 
 static void fingerprints_are_keyed(void **state)
@@ -129,20 +129,20 @@ static void fingerprints_are_keyed(void **state)
 	(void)state;
 	ps_fpkey_derive(&a, "main", "secret-1");
 	ps_fpkey_derive(&c, "main", "secret-2");
-	ps_fingerprint(f1, sizeof(f1), &a, "Bearer t", 8);
-	ps_fingerprint(f2, sizeof(f2), &a, "Bearer t", 8);
-	ps_fingerprint(f3, sizeof(f3), &c, "Bearer t", 8);
+	ps_seal_fingerprint(f1, sizeof(f1), &a, "Bearer t", 8);
+	ps_seal_fingerprint(f2, sizeof(f2), &a, "Bearer t", 8);
+	ps_seal_fingerprint(f3, sizeof(f3), &c, "Bearer t", 8);
 	assert_string_equal(f1, f2);
 	assert_string_not_equal(f1, f3);
 	assert_int_equal(strlen(f1), strlen(PS_SENSITIVE_PREFIX) + 32);
 	assert_non_null(strstr(f1, PS_SENSITIVE_PREFIX));
 	{
 		json_t *j = json_string(f1);
-		assert_true(ps_is_fingerprint(j));
+		assert_true(ps_seal_is_fingerprint(j));
 		json_decref(j);
 	}
-	ps_fpkey_wipe(&a);
-	ps_fpkey_wipe(&c);
+	ps_fpkey_release(&a);
+	ps_fpkey_release(&c);
 }
 
 static void seal_hides_headers_and_listed_values(void **state)
@@ -157,20 +157,20 @@ static void seal_hides_headers_and_listed_values(void **state)
 
 	(void)state;
 	ps_fpkey_derive(&k, "main", "s");
-	sealed = ps_callback_seal(spec, sens, &k);
+	sealed = ps_seal_callback(spec, sens, &k);
 	text = ps_json_compact(sealed);
 	assert_null(strstr(text, "SECRET"));
 	/* Every header value is sealed, listed or not. */
-	assert_true(ps_is_fingerprint(ps_json_pointer_get(sealed, "/headers/x-plain")));
-	assert_true(ps_is_fingerprint(ps_json_pointer_get(sealed, "/headers/authorization")));
-	assert_true(ps_is_fingerprint(ps_json_pointer_get(sealed, "/url")));
-	assert_true(ps_is_fingerprint(ps_json_pointer_get(sealed, "/payload/n")));
+	assert_true(ps_seal_is_fingerprint(ps_json_pointer_get(sealed, "/headers/x-plain")));
+	assert_true(ps_seal_is_fingerprint(ps_json_pointer_get(sealed, "/headers/authorization")));
+	assert_true(ps_seal_is_fingerprint(ps_json_pointer_get(sealed, "/url")));
+	assert_true(ps_seal_is_fingerprint(ps_json_pointer_get(sealed, "/payload/n")));
 	assert_string_equal(json_string_value(ps_json_pointer_get(sealed, "/payload/keep")), "me");
 	free(text);
 	json_decref(sealed);
 	json_decref(sens);
 	json_decref(spec);
-	ps_fpkey_wipe(&k);
+	ps_fpkey_release(&k);
 }
 
 static void seal_leaves_its_input_alone(void **state)
@@ -184,14 +184,14 @@ static void seal_leaves_its_input_alone(void **state)
 
 	(void)state;
 	ps_fpkey_derive(&k, "main", "s");
-	sealed = ps_callback_seal(spec, sens, &k);
-	assert_true(ps_is_fingerprint(ps_json_pointer_get(sealed, "/payload/n/x")));
+	sealed = ps_seal_callback(spec, sens, &k);
+	assert_true(ps_seal_is_fingerprint(ps_json_pointer_get(sealed, "/payload/n/x")));
 	assert_true(json_equal(spec, before));
 	json_decref(sealed);
 	json_decref(sens);
 	json_decref(before);
 	json_decref(spec);
-	ps_fpkey_wipe(&k);
+	ps_fpkey_release(&k);
 }
 
 static void seal_is_deterministic_and_idempotent(void **state)
@@ -202,16 +202,16 @@ static void seal_is_deterministic_and_idempotent(void **state)
 
 	(void)state;
 	ps_fpkey_derive(&k, "main", "s");
-	s1 = ps_callback_seal(spec, NULL, &k);
-	s2 = ps_callback_seal(spec, NULL, &k);
-	s3 = ps_callback_seal(s1, NULL, &k); /* sealing sealed values changes nothing */
+	s1 = ps_seal_callback(spec, NULL, &k);
+	s2 = ps_seal_callback(spec, NULL, &k);
+	s3 = ps_seal_callback(s1, NULL, &k); /* sealing sealed values changes nothing */
 	assert_true(json_equal(s1, s2));
 	assert_true(json_equal(s1, s3));
 	json_decref(s1);
 	json_decref(s2);
 	json_decref(s3);
 	json_decref(spec);
-	ps_fpkey_wipe(&k);
+	ps_fpkey_release(&k);
 }
 
 static void seal_header_case_does_not_matter(void **state)
@@ -224,9 +224,9 @@ static void seal_header_case_does_not_matter(void **state)
 
 	(void)state;
 	ps_fpkey_derive(&k, "main", "s");
-	sa = ps_callback_seal(a, NULL, &k);
-	sb = ps_callback_seal(b, NULL, &k);
-	sc = ps_callback_seal(c, NULL, &k);
+	sa = ps_seal_callback(a, NULL, &k);
+	sb = ps_seal_callback(b, NULL, &k);
+	sc = ps_seal_callback(c, NULL, &k);
 	assert_true(json_equal(sa, sb));
 	assert_false(json_equal(sa, sc)); /* a rotated value is seen as drift */
 	json_decref(sa);
@@ -235,7 +235,7 @@ static void seal_header_case_does_not_matter(void **state)
 	json_decref(a);
 	json_decref(b);
 	json_decref(c);
-	ps_fpkey_wipe(&k);
+	ps_fpkey_release(&k);
 }
 
 static void fingerprint_is_hmac_sha256(void **state)
@@ -250,13 +250,13 @@ static void fingerprint_is_hmac_sha256(void **state)
 	HMAC(EVP_sha256(), k.key, 32, (const unsigned char *)"Bearer t", 8, mac, &n);
 	ps_hex(hex, mac, 16);
 	snprintf(want, sizeof(want), "%s%s", PS_SENSITIVE_PREFIX, hex);
-	ps_fingerprint(fp, sizeof(fp), &k, "Bearer t", 8);
+	ps_seal_fingerprint(fp, sizeof(fp), &k, "Bearer t", 8);
 	assert_string_equal(fp, want);
 	/* again: the precomputed state is reused, not consumed */
-	ps_fingerprint(fp, sizeof(fp), &k, "Bearer t", 8);
+	ps_seal_fingerprint(fp, sizeof(fp), &k, "Bearer t", 8);
 	assert_string_equal(fp, want);
-	ps_fpkey_wipe(&k);
-	ps_fpkey_wipe(&k);
+	ps_fpkey_release(&k);
+	ps_fpkey_release(&k);
 }
 
 /* The documented key scheme, computed with OpenSSL's own HMAC, for secrets
@@ -283,7 +283,7 @@ static void key_derivation_is_documented_hmac(void **state)
 		HMAC(EVP_sha256(), *sec, (int)strlen(*sec),
 		     (const unsigned char *)ctx, sizeof(ctx) - 1, want, &n);
 		assert_memory_equal(k.key, want, 32);
-		ps_fpkey_wipe(&k);
+		ps_fpkey_release(&k);
 	}
 }
 
@@ -296,14 +296,14 @@ static void payload_key_order_ignored(void **state)
 
 	(void)state;
 	ps_fpkey_derive(&k, "main", "s");
-	sa = ps_callback_seal(a, NULL, &k);
-	sb = ps_callback_seal(b, NULL, &k);
+	sa = ps_seal_callback(a, NULL, &k);
+	sb = ps_seal_callback(b, NULL, &k);
 	assert_true(json_equal(sa, sb));
 	json_decref(sa);
 	json_decref(sb);
 	json_decref(a);
 	json_decref(b);
-	ps_fpkey_wipe(&k);
+	ps_fpkey_release(&k);
 }
 
 /* Whatever shape the server gives headers or payload in, nothing of it is
@@ -333,13 +333,13 @@ static void seal_odd_shapes_from_the_server(void **state)
 		json_t *spec = parse(cases[i]), *sealed, *again;
 		char *text;
 
-		sealed = ps_callback_seal(spec, sens, &k);
+		sealed = ps_seal_callback(spec, sens, &k);
 		assert_non_null(sealed);
 		text = ps_json_compact(sealed);
 		if (strstr(text, "SECRET"))
 			fail_msg("case %zu kept a secret: %s", i, text);
 		/* Sealing what was sealed changes nothing. */
-		again = ps_callback_seal(sealed, sens, &k);
+		again = ps_seal_callback(sealed, sens, &k);
 		if (!json_equal(sealed, again))
 			fail_msg("case %zu: sealing twice differs", i);
 		free(text);
@@ -347,7 +347,7 @@ static void seal_odd_shapes_from_the_server(void **state)
 		json_decref(sealed);
 		json_decref(spec);
 	}
-	ps_fpkey_wipe(&k);
+	ps_fpkey_release(&k);
 	json_decref(sens);
 }
 
