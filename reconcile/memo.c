@@ -148,8 +148,9 @@ static struct memo_entry *find(const ps_memo *m, const char *account)
 	size_t i;
 
 	key.name = (char *)account;
-	e = bsearch(&key, m->entries, m->nsorted, sizeof(*m->entries),
-		    cmp_entry);
+	e = m->nsorted ? bsearch(&key, m->entries, m->nsorted,
+				 sizeof(*m->entries), cmp_entry)
+		       : NULL;
 	if (e)
 		return e;
 	for (i = m->nsorted; i < m->n; i++)
@@ -216,7 +217,8 @@ int ps_memo_write(ps_memo *m, const char *gitdir, ps_error *err)
 
 	if (!m->dirty || !gitdir || !*gitdir)
 		return 0;
-	qsort(m->entries, m->n, sizeof(*m->entries), cmp_entry);
+	if (m->n > 1)
+		qsort(m->entries, m->n, sizeof(*m->entries), cmp_entry);
 	m->nsorted = m->n;
 	ps_buf_puts(&b, MEMO_HEADER);
 	for (i = 0; i < m->n; i++) {
