@@ -9,8 +9,6 @@
 #include "config_yaml.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,326 +16,11 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "config_yaml_int.h"
 #include "util.h"
 #include "banned.h"
 
-#define TAG_PREFIX "tag:yaml.org,2002:"
-
-/* ---- diagnostics ------------------------------------------------------ */
-
-/* The list half of ps_cfgdiag_add: e is formatted, d->code is done. */
-static void diag_list_add(ps_cfgdiag *d, const ps_error *err)
-{
-	ps_error e = *err;
-	size_t i;
-
-	if (d->full)
-		return;
-	/* A node shared through aliases may be checked more than once. */
-	for (i = 0; i < d->list.count; i++) {
-		const ps_error *o = &d->list.items[i];
-		if (o->line == e.line && o->column == e.column &&
-		    !strcmp(o->message, e.message))
-			return;
-	}
-	if (d->list.count >= d->max_errors) {
-		d->full = true;
-		if (d->record)
-			return;
-		ps_error_at(&e, e.code, d->source, 0, 0,
-			    "too many errors (stopped after %zu)",
-			    d->max_errors);
-	}
-	ps_diags_add(&d->list, &e);
-}
-
-void ps_cfgdiag_add(ps_cfgdiag *d, int code, int line, int column,
-		    const char *fmt, ...)
-{
-	ps_error e;
-	char msg[PS_ERROR_MSG_MAX];
-	va_list ap;
-
-	if (code == PS_ELIMIT || d->code == 0)
-		d->code = code;
-	if (d->full)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	ps_error_clear(&e);
-	ps_error_at(&e, code, d->source, line, column, "%s", msg);
-	diag_list_add(d, &e);
-}
-
-void ps_cfgdiag_replay(ps_cfgdiag *d, const ps_cfgdiag *rec)
-{
-	size_t i;
-
-	for (i = 0; i < rec->list.count; i++)
-		diag_list_add(d, &rec->list.items[i]);
-	/* rec->code is what the rule above made of rec's codes alone: the
-	 * first one, or PS_ELIMIT if there was one. */
-	if (rec->code && (rec->code == PS_ELIMIT || d->code == 0))
-		d->code = rec->code;
-}
-
-void ps_config_limits_resolve(ps_config_limits *out, const ps_config_limits *in)
-{
-	ps_config_limits def;
-
-	ps_config_limits_default(&def);
-	if (!in) {
-		*out = def;
-		return;
-	}
-	*out = *in;
-	if (!out->max_file_size)
-		out->max_file_size = def.max_file_size;
-	if (!out->max_depth)
-		out->max_depth = def.max_depth;
-	if (!out->max_alias_nodes)
-		out->max_alias_nodes = def.max_alias_nodes;
-	if (!out->max_errors)
-		out->max_errors = def.max_errors;
-	if (!out->max_nodes)
-		out->max_nodes = def.max_nodes;
-	if (!out->max_expanded_bytes)
-		out->max_expanded_bytes = def.max_expanded_bytes;
-}
-
-/* ---- positions ---------------------------------------------------------- */
-
-/*
- * A cursor over the raw bytes that counts lines and columns the way libyaml
- * does (0-based; a column is a character; CR LF, CR, LF, NEL, LS and PS are
- * line breaks; a leading BOM is not counted), so a libyaml mark can be
- * turned back into a byte offset.
- */
-typedef struct cursor {
-	size_t off;
-	size_t line;
-	size_t col;
-	size_t eol; /* cursor_seek_lf only: the end of the current line */
-} cursor;
-
-static size_t break_len(const char *d, size_t len, size_t off)
-{
-	const unsigned char *s = (const unsigned char *)d + off;
-	size_t left = len - off;
-
-	if (s[0] == '\r')
-		return left > 1 && s[1] == '\n' ? 2 : 1;
-	if (s[0] == '\n')
-		return 1;
-	if (left > 1 && s[0] == 0xc2 && s[1] == 0x85)
-		return 2;
-	if (left > 2 && s[0] == 0xe2 && s[1] == 0x80 &&
-	    (s[2] == 0xa8 || s[2] == 0xa9))
-		return 3;
-	return 0;
-}
-
-static size_t char_len(unsigned char c)
-{
-	if (c < 0x80)
-		return 1;
-	if ((c & 0xe0) == 0xc0)
-		return 2;
-	if ((c & 0xf0) == 0xe0)
-		return 3;
-	if ((c & 0xf8) == 0xf0)
-		return 4;
-	return 1;
-}
-
-static void cursor_init(cursor *c, const char *d, size_t len)
-{
-	c->off = (len >= 3 && !memcmp(d, "\xef\xbb\xbf", 3)) ? 3 : 0;
-	c->line = 0;
-	c->col = 0;
-	c->eol = 0;
-}
-
-static void cursor_step(cursor *c, const char *d, size_t len)
-{
-	size_t b = break_len(d, len, c->off);
-
-	if (b) {
-		c->off += b;
-		c->line++;
-		c->col = 0;
-	} else {
-		c->off += char_len((unsigned char)d[c->off]);
-		c->col++;
-	}
-	if (c->off > len)
-		c->off = len;
-}
-
-#define ONES ((uint64_t)0x0101010101010101ULL)
-#define HIGH ((uint64_t)0x8080808080808080ULL)
-
-/* Does the word hold a zero byte? (Exact as a yes/no.) */
-static uint64_t has_zero(uint64_t w)
-{
-	return (w - ONES) & ~w & HIGH;
-}
-
-/* An ASCII byte that is not a line break: one byte, one column. */
-static bool plain_ascii(unsigned char ch)
-{
-	return ch < 0x80 && ch != '\n' && ch != '\r';
-}
-
-/* The end of the run of plain_ascii bytes at s[off…end), eight at a time
- * while it lasts. */
-static size_t ascii_run(const unsigned char *s, size_t off, size_t end)
-{
-	while (end - off >= 8) {
-		uint64_t w;
-
-		memcpy(&w, s + off, sizeof(w));
-		if ((w & HIGH) || has_zero(w ^ (ONES * '\n')) ||
-		    has_zero(w ^ (ONES * '\r')))
-			break;
-		off += 8;
-	}
-	while (off < end && plain_ascii(s[off]))
-		off++;
-	return off;
-}
-
-/*
- * Advance to 0-based (line, col); true when exactly there. The cursor
- * passes over the whole file once (every one-line scalar seeks to its start
- * and end), so runs of plain ASCII and LF line breaks are taken here and
- * only CR and multi-byte characters go through cursor_step.
- */
-static bool cursor_seek(cursor *cp, const char *d, size_t len, size_t line,
-			size_t col)
-{
-	const unsigned char *s = (const unsigned char *)d;
-	cursor c = *cp;
-
-	while (c.off < len &&
-	       (c.line < line || (c.line == line && c.col < col))) {
-		size_t end = len, off;
-
-		/* On the target line, stop at the target column. */
-		if (c.line == line && col - c.col < len - c.off)
-			end = c.off + (col - c.col);
-		off = ascii_run(s, c.off, end);
-		if (off > c.off) {
-			c.col += off - c.off;
-			c.off = off;
-		} else if (s[off] == '\n') {
-			c.off++;
-			c.line++;
-			c.col = 0;
-		} else {
-			cursor_step(&c, d, len);
-		}
-	}
-	*cp = c;
-	return c.line == line && c.col == col;
-}
-
-/*
- * Where the line starting at `off` ends: its LF, or the end of the input.
- */
-static size_t next_eol(const char *d, size_t len, size_t off)
-{
-	const char *nl = off < len ? memchr(d + off, '\n', len - off) : NULL;
-
-	return nl ? (size_t)(nl - d) : len;
-}
-
-/*
- * cursor_seek for input that is all ASCII with LF line breaks only (most
- * config files): there a column is a byte, so the cursor jumps a line at a
- * time instead of stepping through each character, and ends exactly where
- * cursor_seek would: at the target, or past it at the start of the next
- * line, or at the end of the input. c->eol must be the end of c's line.
- */
-static bool cursor_seek_lf(cursor *c, const char *d, size_t len, size_t line,
-			   size_t col)
-{
-	for (;;) {
-		if (c->line > line || (c->line == line && c->col >= col))
-			return c->line == line && c->col == col;
-		if (c->line == line && col - c->col <= c->eol - c->off) {
-			c->off += col - c->col;
-			c->col = col;
-			return true;
-		}
-		/* The target is past this line: on to the next, if any. */
-		if (c->eol == len) {
-			c->col += len - c->off;
-			c->off = len;
-			return false;
-		}
-		c->off = c->eol + 1;
-		c->line++;
-		c->col = 0;
-		c->eol = next_eol(d, len, c->off);
-	}
-}
-
-void ps_yaml_locate(const char *data, size_t len, size_t offset, int *line,
-		    int *column)
-{
-	cursor c;
-
-	cursor_init(&c, data, len);
-	if (offset < c.off)
-		offset = c.off;
-	while (c.off < offset && c.off < len)
-		cursor_step(&c, data, len);
-	*line = c.line + 1 > INT_MAX ? INT_MAX : (int)(c.line + 1);
-	*column = c.col + 1 > INT_MAX ? INT_MAX : (int)(c.col + 1);
-}
-
-static int mark_int(size_t v)
-{
-	return v >= (size_t)INT_MAX ? INT_MAX : (int)v + 1;
-}
-
-/*
- * ps_utf8_valid, with plain ASCII skipped eight bytes at a time (a config
- * file is mostly ASCII). The first word holding a NUL, a CR or a byte
- * >= 0x80 hands over to ps_utf8_valid at a character boundary. *ascii_lf
- * tells whether the whole input is ASCII with LF line breaks only.
- */
-static bool utf8_valid_fast(const char *data, size_t len, bool *ascii_lf)
-{
-	size_t i = 0, j;
-
-	for (; len - i >= 8; i += 8) {
-		uint64_t w;
-
-		memcpy(&w, data + i, sizeof(w));
-		if ((w & HIGH) || has_zero(w) || has_zero(w ^ (ONES * '\r')))
-			break;
-	}
-	for (j = i; j < len; j++) {
-		unsigned char ch = (unsigned char)data[j];
-		if (ch >= 0x80 || ch == 0 || ch == '\r')
-			break;
-	}
-	/* All ASCII without NUL or CR: valid, and cursor_seek_lf applies. */
-	*ascii_lf = j == len;
-	return *ascii_lf || ps_utf8_valid(data + i, len - i);
-}
-
 /* ---- a small string → pointer hash map (keys borrowed) ----------------- */
-
-typedef struct strmap {
-	const char **keys;
-	void **vals;
-	size_t cap; /* power of two, or 0 */
-	size_t n;
-} strmap;
 
 static uint64_t hash_str(const char *s)
 {
@@ -418,125 +101,7 @@ static void strmap_release(strmap *m)
 	memset(m, 0, sizeof(*m));
 }
 
-/* ---- the document's arena ------------------------------------------------ */
-
-/*
- * Nodes, kids arrays and texts are carved out of large blocks instead of
- * one malloc each: a 10,000-account file has some 600,000 nodes, and the
- * allocator's per-chunk overhead and time were most of the tree's cost.
- * The whole arena goes at once in ps_ydoc_release.
- */
-#define BLOCK_MIN ((size_t)4096)
-#define BLOCK_MAX ((size_t)1024 * 1024)
-
-struct ps_yblock {
-	ps_yblock *next;
-	size_t used;
-	size_t size;
-	size_t big; /* a block of its own for one big request; also keeps
-		     * data 16-byte aligned */
-	unsigned char data[];
-};
-
-/* n bytes aligned to `align` (a power of two, at most 16). Never NULL. */
-static void *arena_alloc(ps_yblock **head, size_t n, size_t align)
-{
-	ps_yblock *b = *head, *nb;
-	size_t size;
-
-	if (b) {
-		size_t off = (b->used + align - 1) & ~(align - 1);
-		if (off <= b->size && n <= b->size - off) {
-			b->used = off + n;
-			return b->data + off;
-		}
-	}
-	size = b ? b->size * 2 : BLOCK_MIN;
-	if (size > BLOCK_MAX)
-		size = BLOCK_MAX;
-	if (n > size / 4) {
-		/* A big request gets a block of its own, behind the current
-		 * one, which goes on serving small requests. */
-		if (n > SIZE_MAX - sizeof(*nb))
-			ps_oom();
-		nb = ps_malloc(sizeof(*nb) + n);
-		nb->size = n;
-		nb->used = n;
-		nb->big = 1;
-		if (b) {
-			nb->next = b->next;
-			b->next = nb;
-		} else {
-			nb->next = NULL;
-			*head = nb;
-		}
-		return nb->data;
-	}
-	nb = ps_malloc(sizeof(*nb) + size);
-	nb->big = 0;
-	nb->size = size;
-	nb->used = n;
-	nb->next = b;
-	*head = nb;
-	return nb->data;
-}
-
-/* Free a chain of blocks, wiping their contents first when `wipe`. */
-static void arena_free(ps_yblock *b, bool wipe)
-{
-	while (b) {
-		ps_yblock *next = b->next;
-		if (wipe)
-			explicit_bzero(b->data, b->used);
-		free(b);
-		b = next;
-	}
-}
-
 /* ---- the tree ----------------------------------------------------------- */
-
-/* An open collection: its kids so far are kids[kbase…nkids) of the parser. */
-typedef struct open_coll {
-	ps_ynode *node;
-	size_t kbase;
-	size_t bytes;  /* scalar text in its expanded subtree so far */
-	size_t anchor; /* its anchor's record + 1, or 0 */
-} open_coll;
-
-/* An anchor: the node and the scalar text its expanded subtree holds
- * (known once the node is complete, which it is when an alias uses it). */
-typedef struct anchor_rec {
-	char *name;
-	ps_ynode *node;
-	size_t bytes;
-} anchor_rec;
-
-typedef struct parser {
-	ps_ydoc *doc;
-	ps_cfgdiag *d;
-	const ps_config_limits *lim;
-	const char *data;
-	size_t len;
-	cursor cur;
-	bool ascii_lf;	  /* cursor_seek_lf applies */
-	open_coll *stack; /* open collections */
-	size_t depth;
-	size_t astack;
-	/* The kids of every open collection, innermost last: a collection's
-	 * kids are copied to the arena, at their final size, when it ends. */
-	ps_ynode **kids;
-	size_t nkids;
-	size_t akids;
-	ps_ynode **out; /* finish_mapping's scratch */
-	size_t aout;
-	strmap anchors;	  /* name → record index + 1 (a pointer) */
-	anchor_rec *recs; /* every anchor, names owned */
-	size_t nanchors;
-	size_t aanchors;
-	size_t alias_nodes; /* budget used by alias expansion */
-	int ndocs;
-	int stop; /* a fatal error: code */
-} parser;
 
 static size_t sat_add(size_t a, size_t b)
 {
@@ -564,17 +129,17 @@ static ps_ynode *new_node(parser *p, ps_ynode_kind kind,
 	ps_ynode *n;
 
 	if (p->doc->nall >= p->lim->max_nodes) {
-		fatal(p, PS_ELIMIT, mark_int(mark->line),
-		      mark_int(mark->column),
+		fatal(p, PS_ELIMIT, ps_ymark_int(mark->line),
+		      ps_ymark_int(mark->column),
 		      "the file has more than %zu nodes (limit)",
 		      p->lim->max_nodes);
 		return NULL;
 	}
-	n = arena_alloc(&p->doc->nodes, sizeof(*n), _Alignof(ps_ynode));
+	n = ps_yarena_alloc(&p->doc->nodes, sizeof(*n), _Alignof(ps_ynode));
 	memset(n, 0, sizeof(*n));
 	n->kind = kind;
-	n->line = mark_int(mark->line);
-	n->column = mark_int(mark->column);
+	n->line = ps_ymark_int(mark->line);
+	n->column = ps_ymark_int(mark->column);
 	if (kind != PS_YSCALAR)
 		n->size = 1;
 	p->doc->nall++;
@@ -615,8 +180,9 @@ static void attach(parser *p, ps_ynode *n, const yaml_mark_t *mark)
 	} else {
 		/* libyaml gives one root per document and we stop at the
 		 * second document, so this cannot happen; be safe anyway. */
-		fatal(p, PS_EINVALID, mark_int(mark->line),
-		      mark_int(mark->column), "unexpected second root node");
+		fatal(p, PS_EINVALID, ps_ymark_int(mark->line),
+		      ps_ymark_int(mark->column),
+		      "unexpected second root node");
 	}
 }
 
@@ -668,285 +234,6 @@ static bool count_bytes(parser *p, size_t bytes, int line, int col)
 	return true;
 }
 
-/* ---- scalars: YAML 1.2 core schema ------------------------------------ */
-
-static bool is_null_text(const char *s)
-{
-	return !*s || !strcmp(s, "~") || !strcmp(s, "null") ||
-	       !strcmp(s, "Null") || !strcmp(s, "NULL");
-}
-
-static int bool_text(const char *s)
-{
-	if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
-		return 1;
-	if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
-		return 0;
-	return -1;
-}
-
-static bool all_of(const char *s, const char *set)
-{
-	return *s && s[strspn(s, set)] == '\0';
-}
-
-static bool is_int_text(const char *s)
-{
-	if (s[0] == '0' && s[1] == 'o')
-		return all_of(s + 2, "01234567");
-	if (s[0] == '0' && s[1] == 'x')
-		return all_of(s + 2, "0123456789abcdefABCDEF");
-	if (*s == '-' || *s == '+')
-		s++;
-	return all_of(s, "0123456789");
-}
-
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-/* [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
-static bool is_float_text(const char *s)
-{
-	if (*s == '-' || *s == '+')
-		s++;
-	if (*s == '.') {
-		s++;
-		if (!is_digit(*s))
-			return false;
-		while (is_digit(*s))
-			s++;
-	} else {
-		if (!is_digit(*s))
-			return false;
-		while (is_digit(*s))
-			s++;
-		if (*s == '.') {
-			s++;
-			while (is_digit(*s))
-				s++;
-		}
-	}
-	if (*s == 'e' || *s == 'E') {
-		s++;
-		if (*s == '-' || *s == '+')
-			s++;
-		if (!is_digit(*s))
-			return false;
-		while (is_digit(*s))
-			s++;
-	}
-	return *s == '\0';
-}
-
-static bool is_infnan_text(const char *s)
-{
-	const char *t = s;
-
-	if (*t == '-' || *t == '+')
-		t++;
-	if (!strcmp(t, ".inf") || !strcmp(t, ".Inf") || !strcmp(t, ".INF"))
-		return true;
-	return !strcmp(s, ".nan") || !strcmp(s, ".NaN") || !strcmp(s, ".NAN");
-}
-
-static int parse_int(const char *s, json_int_t *out)
-{
-	char *end;
-
-	errno = 0;
-	if (s[0] == '0' && (s[1] == 'o' || s[1] == 'x')) {
-		unsigned long long v =
-			strtoull(s + 2, &end, s[1] == 'o' ? 8 : 16);
-		if (errno || *end || v > (unsigned long long)LLONG_MAX)
-			return -1;
-		*out = (json_int_t)v;
-	} else {
-		long long v = strtoll(s, &end, 10);
-		if (errno || *end)
-			return -1;
-		*out = (json_int_t)v;
-	}
-	return 0;
-}
-
-static int parse_float(const char *s, double *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (*end || isinf(v) || isnan(v))
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static void scalar_error(parser *p, ps_ynode *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void scalar_error(parser *p, ps_ynode *n, const char *fmt, ...)
-{
-	char msg[PS_ERROR_MSG_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	ps_cfgdiag_add(p->d, PS_EINVALID, n->line, n->column, "%s", msg);
-	n->bad = true;
-}
-
-/* Type a number written as `s` (already known to match int or float). */
-static void number(parser *p, ps_ynode *n, bool as_float)
-{
-	if (!as_float && is_int_text(n->text)) {
-		n->type = PS_YINT;
-		if (parse_int(n->text, &n->ival) < 0)
-			scalar_error(p, n,
-				     "integer \"%.40s\" is out of range "
-				     "(expected at most 64 bits)",
-				     n->text);
-		return;
-	}
-	n->type = PS_YFLOAT;
-	if (is_int_text(n->text) && (n->text[1] == 'o' || n->text[1] == 'x')) {
-		json_int_t v;
-		if (parse_int(n->text, &v) < 0)
-			scalar_error(p, n, "number \"%.40s\" is out of range",
-				     n->text);
-		n->fval = (double)v;
-	} else if (parse_float(n->text, &n->fval) < 0) {
-		scalar_error(p, n, "number \"%.40s\" is out of range", n->text);
-	}
-}
-
-static void core_schema(parser *p, ps_ynode *n)
-{
-	int b;
-
-	/* Every null, bool, int and float spelling starts with one of these;
-	 * most scalars are strings that this tells at once. */
-	if (n->text[0] && !strchr("~nNtTfF0123456789+-.", n->text[0])) {
-		n->type = PS_YSTRING;
-		return;
-	}
-	/* Type resolution happens on the raw text: "${PORT}" is a string
-	 * even if PORT holds digits. */
-	if (strstr(n->text, "${")) {
-		n->type = PS_YSTRING;
-	} else if (is_null_text(n->text)) {
-		n->type = PS_YNULL;
-	} else if ((b = bool_text(n->text)) >= 0) {
-		n->type = PS_YBOOL;
-		n->bval = b;
-	} else if (is_int_text(n->text)) {
-		number(p, n, false);
-	} else if (is_float_text(n->text)) {
-		number(p, n, true);
-	} else if (is_infnan_text(n->text)) {
-		n->type = PS_YFLOAT;
-		scalar_error(p, n,
-			     "\"%s\" cannot be represented in JSON "
-			     "(expected a finite number)",
-			     n->text);
-	} else {
-		n->type = PS_YSTRING;
-	}
-}
-
-/* Show a resolved tag the way it is usually written. */
-static void tag_name(char *out, size_t outlen, const char *tag)
-{
-	if (!strncmp(tag, TAG_PREFIX, strlen(TAG_PREFIX)))
-		snprintf(out, outlen, "!!%.60s", tag + strlen(TAG_PREFIX));
-	else
-		snprintf(out, outlen, "%.60s", tag);
-}
-
-static const char *const tag_hint =
-	"expected !secret, !!str, !!int, !!float, !!bool or !!null";
-
-static void resolve_scalar(parser *p, ps_ynode *n, const char *tag, bool is_key)
-{
-	char name[80];
-	int b;
-
-	n->type = PS_YSTRING;
-	if (tag && !strcmp(tag, "!secret")) {
-		n->secret = true;
-		n->tagged = true;
-		tag = NULL;
-	}
-	if (tag && strncmp(tag, TAG_PREFIX, strlen(TAG_PREFIX))) {
-		tag_name(name, sizeof(name), tag);
-		scalar_error(p, n, "unsupported tag \"%s\" (%s)", name,
-			     tag_hint);
-		return;
-	}
-	if (tag) {
-		const char *t = tag + strlen(TAG_PREFIX);
-		n->tagged = true;
-		if (!strcmp(t, "str"))
-			return;
-		if (is_key && (!strcmp(t, "int") || !strcmp(t, "float") ||
-			       !strcmp(t, "bool") || !strcmp(t, "null")))
-			return; /* keys are taken as their text */
-		if (!strcmp(t, "int")) {
-			if (is_int_text(n->text))
-				number(p, n, false);
-			else
-				scalar_error(p, n,
-					     "expected an integer for "
-					     "!!int, found \"%.40s\"",
-					     n->text);
-		} else if (!strcmp(t, "float")) {
-			if (is_int_text(n->text) || is_float_text(n->text))
-				number(p, n, true);
-			else if (is_infnan_text(n->text))
-				scalar_error(
-					p, n,
-					"\"%s\" cannot be represented "
-					"in JSON (expected a finite number)",
-					n->text);
-			else
-				scalar_error(p, n,
-					     "expected a number for "
-					     "!!float, found \"%.40s\"",
-					     n->text);
-		} else if (!strcmp(t, "bool")) {
-			if ((b = bool_text(n->text)) >= 0) {
-				n->type = PS_YBOOL;
-				n->bval = b;
-			} else {
-				scalar_error(p, n,
-					     "expected true or false "
-					     "for !!bool, found \"%.40s\"",
-					     n->text);
-			}
-		} else if (!strcmp(t, "null")) {
-			if (is_null_text(n->text))
-				n->type = PS_YNULL;
-			else
-				scalar_error(p, n,
-					     "expected null for !!null, "
-					     "found \"%.40s\"",
-					     n->text);
-		} else {
-			tag_name(name, sizeof(name), tag);
-			scalar_error(p, n,
-				     "unsupported tag \"%s\" on a scalar "
-				     "(%s)",
-				     name, tag_hint);
-		}
-		return;
-	}
-	if (!is_key && n->plain)
-		core_schema(p, n);
-}
-
 /* What a scalar with "${" keeps in front of its text: its source. */
 typedef struct raw_span {
 	char *src;
@@ -956,8 +243,8 @@ typedef struct raw_span {
 static bool seek(parser *p, size_t line, size_t col)
 {
 	if (p->ascii_lf)
-		return cursor_seek_lf(&p->cur, p->data, p->len, line, col);
-	return cursor_seek(&p->cur, p->data, p->len, line, col);
+		return ps_ycursor_seek_lf(&p->cur, p->data, p->len, line, col);
+	return ps_ycursor_seek(&p->cur, p->data, p->len, line, col);
 }
 
 static void on_scalar(parser *p, const yaml_event_t *ev)
@@ -975,8 +262,8 @@ static void on_scalar(parser *p, const yaml_event_t *ev)
 	 * ps_ynode_span). */
 	if (memmem(ev->data.scalar.value, n->len, "${", 2))
 		pre = sizeof(span);
-	n->text =
-		(char *)arena_alloc(&p->doc->texts, pre + n->len + 1, 1) + pre;
+	n->text = (char *)ps_yarena_alloc(&p->doc->texts, pre + n->len + 1, 1) +
+		  pre;
 	memcpy(n->text, ev->data.scalar.value, n->len);
 	n->text[n->len] = '\0';
 	n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
@@ -989,7 +276,7 @@ static void on_scalar(parser *p, const yaml_event_t *ev)
 			/* A copy of the source bytes, so that the input
 			 * need not outlive the parse. */
 			span.len = p->cur.off - start;
-			span.src = arena_alloc(&p->doc->texts, span.len, 1);
+			span.src = ps_yarena_alloc(&p->doc->texts, span.len, 1);
 			memcpy(span.src, p->data + start, span.len);
 			memcpy(n->text - pre, &span, sizeof(span));
 			n->span = true;
@@ -1000,10 +287,10 @@ static void on_scalar(parser *p, const yaml_event_t *ev)
 		return;
 	attach(p, n, sm);
 	if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length)) {
-		scalar_error(p, n, "a NUL character is not allowed here");
+		ps_yscalar_error(p, n, "a NUL character is not allowed here");
 		return;
 	}
-	resolve_scalar(p, n, (const char *)ev->data.scalar.tag, is_key);
+	ps_yscalar_resolve(p, n, (const char *)ev->data.scalar.tag, is_key);
 }
 
 /* ---- collections ----------------------------------------------------------
@@ -1017,8 +304,8 @@ static void start_collection(parser *p, const yaml_event_t *ev,
 	ps_ynode *n;
 
 	if (p->depth + 1 > p->lim->max_depth) {
-		fatal(p, PS_ELIMIT, mark_int(ev->start_mark.line),
-		      mark_int(ev->start_mark.column),
+		fatal(p, PS_ELIMIT, ps_ymark_int(ev->start_mark.line),
+		      ps_ymark_int(ev->start_mark.column),
 		      "nesting is deeper than %u levels (limit)",
 		      p->lim->max_depth);
 		return;
@@ -1045,7 +332,7 @@ static void start_collection(parser *p, const yaml_event_t *ev,
 			     !strcmp(t, TAG_PREFIX "map")) &&
 			   !(kind == PS_YSEQUENCE &&
 			     !strcmp(t, TAG_PREFIX "seq"))) {
-			tag_name(name, sizeof(name), t);
+			ps_ytag_name(name, sizeof(name), t);
 			ps_cfgdiag_add(p->d, PS_EINVALID, n->line, n->column,
 				       "unsupported tag \"%s\" on a %s "
 				       "(expected !secret)",
@@ -1226,8 +513,9 @@ static void finish_mapping(parser *p, ps_ynode *m, ps_ynode *const *kids,
 	m->nkids = nout;
 	m->kids = NULL;
 	if (nout) {
-		m->kids = arena_alloc(&p->doc->nodes, nout * sizeof(*m->kids),
-				      _Alignof(ps_ynode *));
+		m->kids =
+			ps_yarena_alloc(&p->doc->nodes, nout * sizeof(*m->kids),
+					_Alignof(ps_ynode *));
 		memcpy(m->kids, p->out, nout * sizeof(*m->kids));
 	}
 }
@@ -1249,9 +537,9 @@ static void end_collection(parser *p)
 		n->nkids = nkids;
 		n->kids = NULL;
 		if (nkids) {
-			n->kids = arena_alloc(&p->doc->nodes,
-					      nkids * sizeof(*n->kids),
-					      _Alignof(ps_ynode *));
+			n->kids = ps_yarena_alloc(&p->doc->nodes,
+						  nkids * sizeof(*n->kids),
+						  _Alignof(ps_ynode *));
 			memcpy(n->kids, kids, nkids * sizeof(*n->kids));
 		}
 	}
@@ -1276,8 +564,8 @@ static void end_collection(parser *p)
 static void on_alias(parser *p, const yaml_event_t *ev)
 {
 	const char *name = (const char *)ev->data.alias.anchor;
-	int line = mark_int(ev->start_mark.line);
-	int col = mark_int(ev->start_mark.column);
+	int line = ps_ymark_int(ev->start_mark.line);
+	int col = ps_ymark_int(ev->start_mark.column);
 	size_t rec = (size_t)(uintptr_t)strmap_get(&p->anchors, name);
 	ps_ynode *n = rec ? p->recs[rec - 1].node : NULL;
 
@@ -1318,8 +606,8 @@ static void on_alias(parser *p, const yaml_event_t *ev)
 static void on_document(parser *p, const yaml_event_t *ev)
 {
 	if (++p->ndocs > 1)
-		fatal(p, PS_EINVALID, mark_int(ev->start_mark.line),
-		      mark_int(ev->start_mark.column),
+		fatal(p, PS_EINVALID, ps_ymark_int(ev->start_mark.line),
+		      ps_ymark_int(ev->start_mark.column),
 		      "found a second YAML document (expected exactly one; "
 		      "remove the extra \"---\")");
 }
@@ -1338,11 +626,12 @@ static void syntax_error(parser *p, const yaml_parser_t *yp)
 		fatal(p, PS_EINVALID, line, col, "%s", problem);
 		return;
 	}
-	line = mark_int(yp->problem_mark.line);
-	col = mark_int(yp->problem_mark.column);
+	line = ps_ymark_int(yp->problem_mark.line);
+	col = ps_ymark_int(yp->problem_mark.column);
 	if (yp->context && yp->context_mark.line != yp->problem_mark.line)
 		fatal(p, PS_EINVALID, line, col, "%s %s (started at line %d)",
-		      problem, yp->context, mark_int(yp->context_mark.line));
+		      problem, yp->context,
+		      ps_ymark_int(yp->context_mark.line));
 	else if (yp->context)
 		fatal(p, PS_EINVALID, line, col, "%s %s", problem, yp->context);
 	else
@@ -1367,7 +656,7 @@ int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 	p.data = data;
 	p.len = len;
 
-	if (!utf8_valid_fast(data, len, &p.ascii_lf)) {
+	if (!ps_yutf8_valid_fast(data, len, &p.ascii_lf)) {
 		size_t bad = ps_utf8_invalid_at(data, len);
 		int line, col;
 		ps_yaml_locate(data, len, bad, &line, &col);
@@ -1384,9 +673,9 @@ int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 						 : 0);
 		return PS_EINVALID;
 	}
-	cursor_init(&p.cur, data, len);
+	ps_ycursor_init(&p.cur, data, len);
 	if (p.ascii_lf)
-		p.cur.eol = next_eol(data, len, p.cur.off);
+		p.cur.eol = ps_ycursor_next_eol(data, len, p.cur.off);
 
 	if (!yaml_parser_initialize(&yp))
 		ps_oom();
@@ -1440,126 +729,6 @@ int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 		free(p.recs[i].name);
 	free(p.recs);
 	return p.stop;
-}
-
-/* Free the blocks of an order array that are left, and the array. */
-static void order_free(ps_yblock **order, size_t n, bool wipe)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (order[i]) {
-			order[i]->next = NULL;
-			arena_free(order[i], wipe);
-		}
-	}
-	free(order);
-}
-
-void ps_ydoc_release(ps_ydoc *doc)
-{
-	if (!doc)
-		return;
-	/* Scalar texts may be secrets (a literal api_key, or an api_secret
-	 * written in the file by mistake), so they are wiped; nodes are not. */
-	if (doc->torder || doc->norder) {
-		order_free(doc->torder, doc->ntorder, true);
-		order_free(doc->norder, doc->nnorder, false);
-	} else {
-		arena_free(doc->texts, true);
-		arena_free(doc->nodes, false);
-	}
-	memset(doc, 0, sizeof(*doc));
-}
-
-/* The blocks of a list, oldest first. A big request's block sits behind
- * the block that was current then, so it comes just before it; it is
- * never released early (see ps_ydoc_release_between). */
-static ps_yblock **list_order(ps_yblock *head, size_t *n)
-{
-	ps_yblock *b, **order;
-	size_t i = 0;
-
-	*n = 0;
-	for (b = head; b; b = b->next)
-		(*n)++;
-	order = ps_calloc(*n + 1, sizeof(*order));
-	for (b = head; b; b = b->next)
-		order[*n - 1 - i++] = b;
-	return order;
-}
-
-/* The index in order[0…n) of the block holding address a (from `hint`
- * on, then from the start), or SIZE_MAX. */
-static size_t block_of(ps_yblock *const *order, size_t n, const void *a,
-		       size_t hint)
-{
-	const unsigned char *x = a;
-	size_t k, i;
-
-	for (k = 0; k < n; k++) {
-		i = (hint + k) % n;
-		if (x >= order[i]->data && x < order[i]->data + order[i]->used)
-			return i;
-	}
-	return SIZE_MAX;
-}
-
-bool ps_ydoc_piecewise(ps_ydoc *doc, const ps_ynode *map, ps_ypos *pos)
-{
-	size_t i, nh = 0, th = 0;
-	const ps_ynode *prev = NULL;
-
-	if (doc->shared || doc->norder || doc->torder ||
-	    map->kind != PS_YMAPPING)
-		return false;
-	doc->norder = list_order(doc->nodes, &doc->nnorder);
-	doc->torder = list_order(doc->texts, &doc->ntorder);
-	doc->nodes = doc->texts = NULL;
-	for (i = 0; i + 1 < map->nkids; i += 2) {
-		const ps_ynode *k = map->kids[i];
-		ps_ypos *at = &pos[i / 2];
-
-		if (k->kind != PS_YSCALAR)
-			return false;
-		nh = block_of(doc->norder, doc->nnorder, k, nh);
-		th = block_of(doc->torder, doc->ntorder, k->text, th);
-		if (nh == SIZE_MAX || th == SIZE_MAX || doc->norder[nh]->big ||
-		    doc->torder[th]->big)
-			return false;
-		at->node_block = nh;
-		at->text_block = th;
-		/* Keys in allocation order: later block, or later in the
-		 * same one (texts follow their nodes). */
-		if (prev &&
-		    (at->node_block < at[-1].node_block ||
-		     (at->node_block == at[-1].node_block && k <= prev) ||
-		     at->text_block < at[-1].text_block))
-			return false;
-		prev = k;
-	}
-	return true;
-}
-
-/* Free order[from + 1 … to - 1], except big requests' blocks. */
-static void release_range(ps_yblock **order, size_t from, size_t to, bool wipe)
-{
-	size_t i;
-
-	for (i = from + 1; i < to; i++) {
-		if (!order[i] || order[i]->big)
-			continue;
-		order[i]->next = NULL;
-		arena_free(order[i], wipe);
-		order[i] = NULL;
-	}
-}
-
-void ps_ydoc_release_between(ps_ydoc *doc, const ps_ypos *from,
-			     const ps_ypos *to)
-{
-	release_range(doc->norder, from->node_block, to->node_block, false);
-	release_range(doc->torder, from->text_block, to->text_block, true);
 }
 
 bool ps_ynode_span(const ps_ynode *n, const char **src, size_t *len)

@@ -1,9 +1,9 @@
 /*
- * Private to the config module (config.c, config_yaml.c): a YAML document
- * as a tree of nodes, built from libyaml *events* so that every limit is
- * enforced while parsing rather than after.
+ * Private to the config module (config_yaml*.c build it, config*.c read
+ * it): a YAML document as a tree of nodes, built from libyaml *events* so
+ * that every limit is enforced while parsing rather than after.
  *
- * What the tree guarantees to config.c:
+ * What the tree guarantees to its readers:
  * - exactly one document (or none: root == NULL), UTF-8 without NUL bytes;
  * - depth (including what aliases bring in) <= max_depth, so recursion
  *   over the tree is bounded;
@@ -24,6 +24,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "config_diag.h"
 #include "error.h"
 
 typedef enum ps_ynode_kind {
@@ -79,7 +80,7 @@ struct ps_ynode {
 	};
 };
 
-/* A chunk of the document's arena (private to config_yaml.c). */
+/* A chunk of the document's arena (private to config_yaml_arena.c). */
 typedef struct ps_yblock ps_yblock;
 
 typedef struct ps_ydoc {
@@ -98,37 +99,6 @@ typedef struct ps_ydoc {
 	ps_yblock **torder;
 	size_t ntorder;
 } ps_ydoc;
-
-/*
- * Collected diagnostics for one file. Messages are deduplicated (a node
- * reached through several aliases is reported once) and capped at
- * max_errors; `code` is the worst code seen (PS_ELIMIT beats PS_EINVALID).
- *
- * A *recorder* (record = true) stands in for the real one on a second
- * thread: it keeps the first max_errors distinct messages, with no "too
- * many errors" entry, and ps_cfgdiag_replay later feeds them to the real
- * one as if they had been added there, in order. For that to be exact, a
- * recorder's max_errors must be at least twice (the real max_errors + 1),
- * and at most 1000 (where a ps_diags stops taking entries).
- */
-typedef struct ps_cfgdiag {
-	const char *source;
-	ps_diags list;
-	size_t max_errors;
-	bool full;
-	bool record;
-	int code;
-} ps_cfgdiag;
-
-void ps_cfgdiag_add(ps_cfgdiag *d, int code, int line, int column,
-		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-/* Add what recorder `rec` holds to d (see above). rec is left as it was. */
-void ps_cfgdiag_replay(ps_cfgdiag *d, const ps_cfgdiag *rec);
-
-/* Limits with every zero field replaced by its default. */
-void ps_config_limits_resolve(ps_config_limits *out,
-			      const ps_config_limits *in);
 
 /*
  * Parse `data` into *doc. Errors go to d. Returns 0 when the tree was

@@ -1,0 +1,124 @@
+/*
+ * Private to the config module's build half (config.c, config_env.c,
+ * config_check.c, config_json.c, config_build.c): the state a build
+ * passes around and the helpers these files share. Not for other modules:
+ * config.h is the module's interface.
+ */
+#ifndef PS_CONFIG_INT_H
+#define PS_CONFIG_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "config_yaml.h"
+
+/*
+ * Values that many callbacks have alike, made once and shared (each
+ * callback holds a reference): a config of many callbacks is much smaller
+ * for it. Sharing cannot be seen, as the config is never modified after
+ * load and its readers copy what they take. Each build thread has its own
+ * cache, so no value is shared between threads (see defaults_copy).
+ */
+#define URL_CACHE 64
+#define INT_CACHE 256
+
+/* The JSON of an anchored string scalar, made once and shared by every
+ * alias of it (an alias must not cost a copy of a 100 KB string). */
+typedef struct shared_str {
+	const ps_ynode *node; /* NULL: a free slot */
+	json_t *value;
+	bool used; /* built from ${…}: sensitive wherever it is */
+} shared_str;
+
+typedef struct build_cache {
+	shared_str *shared; /* open addressing by node address */
+	size_t nshared;
+	size_t ashared;		   /* a power of two, or 0 */
+	json_t *inherited_headers; /* of a callback without headers */
+	json_t *empty_payload;	   /* of a callback without a payload */
+	json_t *last_sensitive;	   /* the latest sensitive list made */
+	json_t *urls[URL_CACHE];   /* by hash of the text */
+	json_t *ints[INT_CACHE];   /* by value */
+	/* Not a cache: this thread's count of unset variables taken as
+	 * unknown (PS_CONFIG_NO_ENV), so a check of a value built from one
+	 * can see that the value is not known and skip it. */
+	size_t unknown;
+} build_cache;
+
+/*
+ * The environment, hashed by name: one getenv per ${VAR} scans all of
+ * environ, and a config of 10,000 accounts each with its own secret
+ * variable makes that quadratic. Built per parse (so setenv between parses
+ * is seen), read-only afterwards (shared by the building threads). The
+ * first of duplicate names wins, as with getenv.
+ */
+typedef struct env_index {
+	const char **slots; /* "NAME=value" or NULL */
+	size_t mask;
+} env_index;
+
+typedef struct ctx {
+	ps_cfgdiag *d;
+	const env_index *env; /* NULL: getenv */
+	build_cache *cache;   /* this thread's */
+	char *dir;   /* the config file's directory; NULL: the current one */
+	bool no_env; /* PS_CONFIG_NO_ENV */
+} ctx;
+
+#define ERR(c, n, ...)                                                         \
+	ps_cfgdiag_add((c)->d, PS_EINVALID, (n)->line, (n)->column, __VA_ARGS__)
+
+/*
+ * The sensitive pointers of one callback (or one payload key) as JSON
+ * strings, one reference each, in any order and with repeats;
+ * ps_cfg_sorted_unique makes the final array. A C array rather than a JSON one:
+ * it is built for every callback and mostly thrown away.
+ */
+typedef struct ptrlist {
+	json_t **v;
+	size_t n;
+	size_t alloc;
+} ptrlist;
+
+#define PTRLIST_INIT                                                           \
+	{                                                                      \
+		NULL, 0, 0                                                     \
+	}
+
+/* ---- config_env.c: ${VAR} interpolation ---- */
+void ps_cfg_env_index_build(env_index *e);
+bool ps_cfg_name_start(char ch);
+bool ps_cfg_name_char(char ch);
+char *ps_cfg_expand(const ctx *c, const ps_ynode *n, bool *used,
+		    size_t *len_out);
+
+/* ---- config_check.c: value checks ---- */
+bool ps_cfg_unknown_since(const ctx *c, size_t mark);
+char *ps_cfg_join_or(const char *const *list);
+int ps_cfg_check_keys(const ctx *c, const ps_ynode *map,
+		      const char *const *allowed);
+bool ps_cfg_want_map(const ctx *c, const ps_ynode *v, const char *key);
+char *ps_cfg_get_nonempty(const ctx *c, const ps_ynode *v, const char *key,
+			  bool *sensitive);
+char *ps_cfg_get_url(const ctx *c, const ps_ynode *v, const char *key,
+		     bool *sensitive);
+char *ps_cfg_get_method(const ctx *c, const ps_ynode *v, bool *sensitive);
+json_t *ps_cfg_get_headers(const ctx *c, const ps_ynode *v, bool *ok);
+
+/* ---- config_json.c: shared values, payloads, sensitive pointers ---- */
+void ps_cfg_cache_release(build_cache *k);
+json_t *ps_cfg_cached_url(build_cache *k, const char *url);
+void ps_cfg_ptrs_add(ptrlist *l, json_t *s);
+void ps_cfg_ptrs_extend(ptrlist *l, json_t *arr);
+void ps_cfg_ptrs_release(ptrlist *l);
+json_t *ps_cfg_sorted_unique(ptrlist *l, json_t **last);
+json_t *ps_cfg_get_payload(const ctx *c, const ps_ynode *v, json_t **ptrs,
+			   ptrlist *flat, bool *ok);
+
+/* ---- config_build.c: the tree to a ps_config ---- */
+extern const char *const ps_cfg_account_keys[];
+void ps_cfg_build(const ctx *c, ps_ydoc *doc, ps_config *cfg);
+
+#endif

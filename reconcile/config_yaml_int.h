@@ -1,0 +1,99 @@
+/*
+ * Private to the YAML half of the config module (config_yaml.c and the
+ * files split from it: config_yaml_pos.c, config_yaml_arena.c,
+ * config_yaml_scalar.c): the parser's state and the helpers these files
+ * share. config_yaml.h is what the rest of the module sees.
+ */
+#ifndef PS_CONFIG_YAML_INT_H
+#define PS_CONFIG_YAML_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config_yaml.h"
+
+#define TAG_PREFIX "tag:yaml.org,2002:"
+
+/*
+ * A cursor over the raw bytes that counts lines and columns the way libyaml
+ * does (0-based; a column is a character; CR LF, CR, LF, NEL, LS and PS are
+ * line breaks; a leading BOM is not counted), so a libyaml mark can be
+ * turned back into a byte offset.
+ */
+typedef struct cursor {
+	size_t off;
+	size_t line;
+	size_t col;
+	size_t eol; /* ps_ycursor_seek_lf only: the end of the current line */
+} cursor;
+
+typedef struct strmap {
+	const char **keys;
+	void **vals;
+	size_t cap; /* power of two, or 0 */
+	size_t n;
+} strmap;
+
+/* An open collection: its kids so far are kids[kbase…nkids) of the parser. */
+typedef struct open_coll {
+	ps_ynode *node;
+	size_t kbase;
+	size_t bytes;  /* scalar text in its expanded subtree so far */
+	size_t anchor; /* its anchor's record + 1, or 0 */
+} open_coll;
+
+/* An anchor: the node and the scalar text its expanded subtree holds
+ * (known once the node is complete, which it is when an alias uses it). */
+typedef struct anchor_rec {
+	char *name;
+	ps_ynode *node;
+	size_t bytes;
+} anchor_rec;
+
+typedef struct parser {
+	ps_ydoc *doc;
+	ps_cfgdiag *d;
+	const ps_config_limits *lim;
+	const char *data;
+	size_t len;
+	cursor cur;
+	bool ascii_lf;	  /* ps_ycursor_seek_lf applies */
+	open_coll *stack; /* open collections */
+	size_t depth;
+	size_t astack;
+	/* The kids of every open collection, innermost last: a collection's
+	 * kids are copied to the arena, at their final size, when it ends. */
+	ps_ynode **kids;
+	size_t nkids;
+	size_t akids;
+	ps_ynode **out; /* finish_mapping's scratch */
+	size_t aout;
+	strmap anchors;	  /* name → record index + 1 (a pointer) */
+	anchor_rec *recs; /* every anchor, names owned */
+	size_t nanchors;
+	size_t aanchors;
+	size_t alias_nodes; /* budget used by alias expansion */
+	int ndocs;
+	int stop; /* a fatal error: code */
+} parser;
+
+/* ---- config_yaml_pos.c: positions and the UTF-8 check ---- */
+void ps_ycursor_init(cursor *c, const char *d, size_t len);
+bool ps_ycursor_seek(cursor *cp, const char *d, size_t len, size_t line,
+		     size_t col);
+size_t ps_ycursor_next_eol(const char *d, size_t len, size_t off);
+bool ps_ycursor_seek_lf(cursor *c, const char *d, size_t len, size_t line,
+			size_t col);
+int ps_ymark_int(size_t v);
+bool ps_yutf8_valid_fast(const char *data, size_t len, bool *ascii_lf);
+
+/* ---- config_yaml_arena.c: the document's arena ---- */
+void *ps_yarena_alloc(ps_yblock **head, size_t n, size_t align);
+
+/* ---- config_yaml_scalar.c: scalar typing ---- */
+void ps_yscalar_error(parser *p, ps_ynode *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void ps_ytag_name(char *out, size_t outlen, const char *tag);
+void ps_yscalar_resolve(parser *p, ps_ynode *n, const char *tag, bool is_key);
+
+#endif
