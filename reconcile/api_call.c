@@ -2,13 +2,16 @@
  * The PAVE callbacks API client's calls and their retry loop. See api.h for
  * the contract; the notes here are about how.
  *
- * Every request goes through call(), which owns the retry loop:
+ * Every request goes through call(), a loop over one exchange and a
+ * verdict on it:
  *
  *   api_attempt()  one HTTP exchange on the client's reused easy handle,
  *                  with fresh auth headers, the body capped at max_body;
- *   classify       2xx → parse; 401/403 → PS_EAUTH; 404 → PS_ENOTFOUND
- *                  (per call); POST 400/409/422 → PS_EEXISTS; other 4xx →
- *                  PS_EHTTP; 429/5xx/transport errors → retry;
+ *   classify()     done (2xx, parsed) / fail (401/403 → PS_EAUTH; 404 →
+ *                  PS_ENOTFOUND per call; POST 400/409/422 → PS_EEXISTS;
+ *                  other 4xx → PS_EHTTP; TLS set-up → PS_ELOCAL) / retry
+ *                  (429, 5xx, transport errors) / confirm (an ambiguous
+ *                  POST);
  *   backoff()      base*2^n capped, full jitter in [d/2, d], or Retry-After.
  *
  * An ambiguous POST failure (the request may have reached the server) is
@@ -166,6 +169,247 @@ cleanup:
 	return rc;
 }
 
+/* What call() does after one exchange; classify() decides. */
+enum verdict {
+	CALL_DONE,    /* success: c->rc is 0, *out is set */
+	CALL_FAIL,    /* a final error: c->rc and err say which */
+	CALL_RETRY,   /* a failure worth another attempt: c->reason */
+	CALL_CONFIRM, /* an ambiguous create: ask the API before retrying */
+};
+
+/* Which failure is retried, for its log lines. */
+enum retry_kind { RETRY_HTTP, RETRY_TRANSPORT, RETRY_UNCONFIRMED };
+
+/* One call in progress: what it sends and how its attempts went. */
+struct call {
+	ps_api *api;
+	enum call_kind kind;
+	const char *method;
+	const char *post_event; /* POST's event (not in its path), or NULL */
+	const char *event;	/* the path's event, or NULL */
+	ps_buf path, url;
+	attempt_result r; /* the last exchange */
+	int attempts;	  /* exchanges made */
+	long last_status; /* of the last attempt; 0 after a transport error */
+	enum retry_kind retry;	       /* with CALL_RETRY */
+	int rc;			       /* with CALL_DONE and CALL_FAIL */
+	char reason[PS_ERROR_MSG_MAX]; /* why the last attempt failed */
+};
+
+static void set_http_status(ps_error *err, long status)
+{
+	if (err)
+		err->http_status = (int)status;
+}
+
+static void append_reason(struct call *c, const char *text)
+{
+	size_t n = strlen(c->reason);
+
+	snprintf(c->reason + n, sizeof(c->reason) - n, "%s", text);
+}
+
+static enum verdict on_too_big(struct call *c, ps_error *err)
+{
+	api_log(c->api, "%s %s -> response too large (%ld ms)", c->method,
+		c->path.ptr, c->r.ms);
+	c->rc = ps_error_set(err, PS_EHTTP,
+			     "response from API exceeded %zu bytes",
+			     c->api->opts.max_body);
+	set_http_status(err, c->r.status);
+	return CALL_FAIL;
+}
+
+static enum verdict on_success(struct call *c, json_t **out, ps_error *err)
+{
+	ps_api *api = c->api;
+	json_t *res = NULL;
+
+	api_log(api, "%s %s -> %ld (%ld ms)", c->method, c->path.ptr,
+		c->r.status, c->r.ms);
+	/* A DELETE needs no answer: accept an empty body (204-style). */
+	if (c->kind == CALL_DELETE && api->body.len == 0) {
+		c->rc = 0;
+		return CALL_DONE;
+	}
+	c->rc = ps_api_parse_response(&res, api->body.ptr, api->body.len,
+				      c->kind != CALL_DELETE,
+				      c->kind == CALL_LIST, err);
+	if (c->rc < 0) {
+		set_http_status(err, c->r.status);
+		return CALL_FAIL;
+	}
+	if (out)
+		*out = res;
+	else
+		json_decref(res);
+	return CALL_DONE;
+}
+
+/* A response outside 2xx: 429 and 5xx are retried, the rest is final. */
+static enum verdict on_http_error(struct call *c, ps_error *err)
+{
+	long s = c->r.status;
+	char msg[MESSAGE_MAX + 1];
+	const char *sep;
+
+	api_message(&c->api->body, msg, sizeof(msg));
+	sep = *msg ? ": " : "";
+	if (s == 429 || s >= 500) {
+		snprintf(c->reason, sizeof(c->reason), "HTTP %ld%s%s", s, sep,
+			 msg);
+		c->retry = RETRY_HTTP;
+		return CALL_RETRY;
+	}
+	api_log(c->api, "%s %s -> %ld (%ld ms)", c->method, c->path.ptr, s,
+		c->r.ms);
+	if (s == 401 || s == 403)
+		c->rc = ps_error_set(err, PS_EAUTH,
+				     "authentication failed (HTTP %ld)%s%s", s,
+				     sep, msg);
+	else if (s == 404 && c->kind != CALL_LIST && c->kind != CALL_CREATE)
+		c->rc = ps_error_set(err, PS_ENOTFOUND,
+				     "no callback for event \"%s\" (HTTP 404)",
+				     c->event);
+	else if (c->kind == CALL_CREATE && (s == 400 || s == 409 || s == 422))
+		c->rc = ps_error_set(err, PS_EEXISTS,
+				     "callback for event \"%s\" may already "
+				     "exist (HTTP %ld)%s%s",
+				     c->post_event, s, sep, msg);
+	else
+		c->rc = ps_error_set(err, PS_EHTTP, "HTTP %ld%s%s", s, sep,
+				     msg);
+	set_http_status(err, s);
+	return CALL_FAIL;
+}
+
+/* No response: a local TLS problem is final; an ambiguous create is
+ * confirmed (or, when stopping, left for the next run); the rest is
+ * retried. */
+static enum verdict on_transport_error(struct call *c, ps_error *err)
+{
+	CURLcode cc = c->r.cc;
+	const char *stop;
+
+	c->last_status = 0;
+	snprintf(c->reason, sizeof(c->reason), "%s",
+		 transport_reason(c->api, cc));
+	if (local_error(cc)) {
+		api_log(c->api,
+			"%s %s -> TLS setup error (%s) (%ld ms), not retried",
+			c->method, c->path.ptr, c->reason, c->r.ms);
+		c->rc = ps_error_set(err, PS_ELOCAL,
+				     "cannot use TLS with the API: %s (not "
+				     "retried: check --cacert and the "
+				     "server's certificate)",
+				     c->reason);
+		return CALL_FAIL;
+	}
+	c->retry = RETRY_TRANSPORT;
+	if (c->kind != CALL_CREATE)
+		return CALL_RETRY;
+	stop = api_must_stop(c->api);
+	if (stop && (ambiguous(cc) || cc == CURLE_ABORTED_BY_CALLBACK)) {
+		/* No confirming GET now: the next run sees whether the create
+		 * landed (POST answers "exists" and falls back to PUT). */
+		c->rc = ps_error_set(err, PS_ETRANSPORT,
+				     "%s; the create may have reached the API "
+				     "and was not confirmed (%s): the next run "
+				     "checks",
+				     c->reason, stop);
+		return CALL_FAIL;
+	}
+	return ambiguous(cc) ? CALL_CONFIRM : CALL_RETRY;
+}
+
+static enum verdict classify(struct call *c, json_t **out, ps_error *err)
+{
+	if (c->r.too_big)
+		return on_too_big(c, err);
+	if (c->r.cc != CURLE_OK)
+		return on_transport_error(c, err);
+	c->last_status = c->r.status;
+	if (c->r.status >= 200 && c->r.status < 300)
+		return on_success(c, out, err);
+	return on_http_error(c, err);
+}
+
+/* After an ambiguous POST: done if the event now exists, retried if not. */
+static enum verdict confirm(struct call *c, json_t **out, ps_error *err)
+{
+	json_t *found = NULL;
+	int rc;
+
+	api_log(c->api, "%s %s -> connection error (%s) (%ld ms), confirming",
+		c->method, c->path.ptr, c->reason, c->r.ms);
+	rc = confirm_create(&found, c->api, c->post_event, err);
+	if (rc == 1) {
+		if (out)
+			*out = found;
+		else
+			json_decref(found);
+		c->rc = 0;
+		return CALL_DONE;
+	}
+	if (rc == PS_EAUTH) {
+		c->rc = rc;
+		return CALL_FAIL;
+	}
+	c->retry = RETRY_UNCONFIRMED;
+	return CALL_RETRY;
+}
+
+/* The log line of a failure retried in `delay` ms, or (delay < 0) of the
+ * last failure, after which no attempt is left. */
+static void log_retry(struct call *c, long delay)
+{
+	const char *m = c->method, *p = c->path.ptr;
+
+	switch (c->retry) {
+	case RETRY_HTTP:
+		if (delay < 0)
+			api_log(c->api, "%s %s -> %ld (%ld ms)", m, p,
+				c->r.status, c->r.ms);
+		else
+			api_log(c->api, "%s %s -> %ld, retrying in %ld ms", m,
+				p, c->r.status, delay);
+		break;
+	case RETRY_TRANSPORT:
+		if (delay < 0)
+			api_log(c->api,
+				"%s %s -> connection error (%s) (%ld ms)", m, p,
+				c->reason, c->r.ms);
+		else
+			api_log(c->api,
+				"%s %s -> connection error (%s), retrying in "
+				"%ld ms",
+				m, p, c->reason, delay);
+		break;
+	case RETRY_UNCONFIRMED:
+		if (delay >= 0)
+			api_log(c->api,
+				"%s %s -> not created, retrying in %ld ms", m,
+				p, delay);
+		break;
+	}
+}
+
+/* The error after the last retryable failure. */
+static int give_up(struct call *c, ps_error *err)
+{
+	int rc;
+
+	if (!c->last_status)
+		return ps_error_set(err, PS_ETRANSPORT,
+				    "cannot reach the API: %s (gave up after "
+				    "%d attempts)",
+				    c->reason, c->attempts);
+	rc = ps_error_set(err, PS_EHTTP, "%s (gave up after %d attempts)",
+			  c->reason, c->attempts);
+	set_http_status(err, c->last_status);
+	return rc;
+}
+
 /*
  * One API call with retries. `event` is the path's event (NULL for the
  * list and for POST, whose event is `post_event`). On success *out (when
@@ -177,224 +421,64 @@ static int call(json_t **out, ps_api *api, enum call_kind kind,
 {
 	static const char *const methods[] = { "GET", "GET", "POST", "PUT",
 					       "DELETE" };
-	const char *method = methods[kind];
-	ps_buf path = PS_BUF_INIT, url = PS_BUF_INIT;
-	char msg[MESSAGE_MAX + 1], reason[PS_ERROR_MSG_MAX];
-	attempt_result r;
-	long last_status = 0;
-	int n, rc = PS_ERROR;
+	struct call c = { .api = api,
+			  .kind = kind,
+			  .method = methods[kind],
+			  .post_event = post_event,
+			  .event = event,
+			  .path = PS_BUF_INIT,
+			  .url = PS_BUF_INIT };
+	enum verdict v;
 
 	if (out)
 		*out = NULL;
-	make_path(&path, event);
-	ps_buf_printf(&url, "%s%s", api->base_url, path.ptr);
-
-	for (n = 0;; n++) {
-		bool can_retry = n < api->opts.retries;
+	make_path(&c.path, event);
+	ps_buf_printf(&c.url, "%s%s", api->base_url, c.path.ptr);
+	for (;;) {
 		const char *stop = api_must_stop(api);
 		long delay;
 
-		if (stop) {
-			api_log(api, "%s %s -> not sent: %s", method, path.ptr,
-				stop);
-			if (n == 0) {
-				rc = ps_error_set(err, PS_ETRANSPORT,
-						  "not sent: %s", stop);
-				goto cleanup;
-			}
-			/* A retry that will not happen: report the last
-			 * failure and why it was the last. */
-			snprintf(reason + strlen(reason),
-				 sizeof(reason) - strlen(reason),
-				 "; no retry: %s", stop);
-			n--;
-			break;
-		}
-		api_attempt(api, method, url.ptr, body, &r);
-		msg[0] = '\0';
-		if (r.too_big) {
-			api_log(api, "%s %s -> response too large (%ld ms)",
-				method, path.ptr, r.ms);
-			rc = ps_error_set(err, PS_EHTTP,
-					  "response from API exceeded %zu "
-					  "bytes",
-					  api->opts.max_body);
-			if (err)
-				err->http_status = (int)r.status;
+		if (stop)
+			api_log(api, "%s %s -> not sent: %s", c.method,
+				c.path.ptr, stop);
+		if (stop && !c.attempts) {
+			c.rc = ps_error_set(err, PS_ETRANSPORT, "not sent: %s",
+					    stop);
 			goto cleanup;
 		}
-		if (r.cc == CURLE_OK) {
-			last_status = r.status;
-			if (r.status >= 200 && r.status < 300) {
-				json_t *res = NULL;
-
-				api_log(api, "%s %s -> %ld (%ld ms)", method,
-					path.ptr, r.status, r.ms);
-				/* A DELETE needs no answer: accept an empty
-				 * body (204-style). */
-				if (kind == CALL_DELETE && api->body.len == 0) {
-					rc = 0;
-					goto cleanup;
-				}
-				rc = ps_api_parse_response(
-					&res, api->body.ptr, api->body.len,
-					kind != CALL_DELETE, kind == CALL_LIST,
-					err);
-				if (rc == 0 && out)
-					*out = res;
-				else
-					json_decref(res);
-				if (rc < 0 && err)
-					err->http_status = (int)r.status;
-				goto cleanup;
-			}
-			api_message(&api->body, msg, sizeof(msg));
-			if (r.status != 429 && r.status < 500) {
-				api_log(api, "%s %s -> %ld (%ld ms)", method,
-					path.ptr, r.status, r.ms);
-				if (r.status == 401 || r.status == 403)
-					rc = ps_error_set(
-						err, PS_EAUTH,
-						"authentication failed (HTTP "
-						"%ld)%s%s",
-						r.status, *msg ? ": " : "",
-						msg);
-				else if (r.status == 404 && kind != CALL_LIST &&
-					 kind != CALL_CREATE)
-					rc = ps_error_set(
-						err, PS_ENOTFOUND,
-						"no callback for event \"%s\" "
-						"(HTTP 404)",
-						event);
-				else if (kind == CALL_CREATE &&
-					 (r.status == 400 || r.status == 409 ||
-					  r.status == 422))
-					rc = ps_error_set(
-						err, PS_EEXISTS,
-						"callback for event \"%s\" may "
-						"already exist (HTTP %ld)%s%s",
-						post_event, r.status,
-						*msg ? ": " : "", msg);
-				else
-					rc = ps_error_set(
-						err, PS_EHTTP, "HTTP %ld%s%s",
-						r.status, *msg ? ": " : "",
-						msg);
-				if (err)
-					err->http_status = (int)r.status;
-				goto cleanup;
-			}
-			snprintf(reason, sizeof(reason), "HTTP %ld%s%s",
-				 r.status, *msg ? ": " : "", msg);
-			if (!can_retry) {
-				api_log(api, "%s %s -> %ld (%ld ms)", method,
-					path.ptr, r.status, r.ms);
-				break;
-			}
-			delay = backoff(api, n);
-			api_log(api, "%s %s -> %ld, retrying in %ld ms", method,
-				path.ptr, r.status, delay);
-		} else {
-			const char *why = transport_reason(api, r.cc);
-			last_status = 0;
-			snprintf(reason, sizeof(reason), "%s", why);
-			if (local_error(r.cc)) {
-				api_log(api,
-					"%s %s -> TLS setup error (%s) "
-					"(%ld ms), not retried",
-					method, path.ptr, reason, r.ms);
-				rc = ps_error_set(
-					err, PS_ELOCAL,
-					"cannot use TLS with the API: %s "
-					"(not retried: check --cacert and "
-					"the server's certificate)",
-					reason);
-				goto cleanup;
-			}
-			if (kind == CALL_CREATE &&
-			    (ambiguous(r.cc) ||
-			     r.cc == CURLE_ABORTED_BY_CALLBACK) &&
-			    api_must_stop(api)) {
-				/* No confirming GET now: the next run sees
-				 * whether the create landed (POST answers
-				 * "exists" and falls back to PUT). */
-				rc = ps_error_set(
-					err, PS_ETRANSPORT,
-					"%s; the create may have reached "
-					"the API and was not confirmed (%s): "
-					"the next run checks",
-					reason, api_must_stop(api));
-				goto cleanup;
-			}
-			if (kind == CALL_CREATE && ambiguous(r.cc)) {
-				json_t *found = NULL;
-
-				api_log(api,
-					"%s %s -> connection error (%s) "
-					"(%ld ms), confirming",
-					method, path.ptr, reason, r.ms);
-				rc = confirm_create(&found, api, post_event,
-						    err);
-				if (rc == 1) {
-					if (out)
-						*out = found;
-					else
-						json_decref(found);
-					rc = 0;
-					goto cleanup;
-				}
-				if (rc == PS_EAUTH)
-					goto cleanup;
-				rc = PS_ERROR;
-				if (!can_retry)
-					break;
-				delay = backoff(api, n);
-				api_log(api,
-					"%s %s -> not created, retrying "
-					"in %ld ms",
-					method, path.ptr, delay);
-			} else if (!can_retry) {
-				api_log(api,
-					"%s %s -> connection error (%s) "
-					"(%ld ms)",
-					method, path.ptr, reason, r.ms);
-				break;
-			} else {
-				delay = backoff(api, n);
-				api_log(api,
-					"%s %s -> connection error (%s), "
-					"retrying in %ld ms",
-					method, path.ptr, reason, delay);
-			}
+		if (stop) {
+			/* A retry that will not happen: report the last
+			 * failure and why it was the last. */
+			append_reason(&c, "; no retry: ");
+			append_reason(&c, stop);
+			break;
 		}
+		api_attempt(api, c.method, c.url.ptr, body, &c.r);
+		c.attempts++;
+		v = classify(&c, out, err);
+		if (v == CALL_CONFIRM)
+			v = confirm(&c, out, err);
+		if (v != CALL_RETRY)
+			goto cleanup;
+		if (c.attempts > api->opts.retries) {
+			log_retry(&c, -1);
+			break;
+		}
+		delay = backoff(api, c.attempts - 1);
+		log_retry(&c, delay);
 		if (api->opts.deadline_ms > 0 &&
 		    ps_api_now_ms() + delay >= api->opts.deadline_ms) {
-			snprintf(reason + strlen(reason),
-				 sizeof(reason) - strlen(reason),
-				 "; no retry: the run's deadline (--deadline) "
-				 "comes first");
+			append_reason(&c, "; no retry: the run's deadline "
+					  "(--deadline) comes first");
 			break;
 		}
 		api_sleep(api, delay);
 	}
-
-	if (last_status) {
-		rc = ps_error_set(err, PS_EHTTP,
-				  "%s (gave up after %d "
-				  "attempts)",
-				  reason, n + 1);
-		if (err)
-			err->http_status = (int)last_status;
-	} else {
-		rc = ps_error_set(err, PS_ETRANSPORT,
-				  "cannot reach the API: "
-				  "%s (gave up after %d attempts)",
-				  reason, n + 1);
-	}
+	c.rc = give_up(&c, err);
 cleanup:
-	ps_buf_release(&path);
-	ps_buf_release(&url);
-	return rc;
+	ps_buf_release(&c.path);
+	ps_buf_release(&c.url);
+	return c.rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -407,13 +491,9 @@ static json_t *as_object(json_t *v)
 
 	if (!v || json_is_null(v))
 		return json_object();
-	if (json_is_string(v)) {
-		parsed = json_loadb(json_string_value(v), json_string_length(v),
-				    JSON_REJECT_DUPLICATES, NULL);
-		if (json_is_object(parsed))
-			return parsed;
-		json_decref(parsed);
-	}
+	parsed = ps_json_string_object(v);
+	if (parsed)
+		return parsed;
 	return json_deep_copy(v);
 }
 

@@ -9,6 +9,7 @@
 
 #include "api_int.h"
 #include "buf.h"
+#include "json.h"
 #include "util.h"
 #include "banned.h"
 
@@ -22,17 +23,11 @@ static void normalise_callback(json_t *cb)
 	if (!json_is_object(cb))
 		return;
 	for (i = 0; i < 2; i++) {
-		json_t *v = json_object_get(cb, fields[i]), *parsed;
-		const char *s;
+		json_t *parsed =
+			ps_json_string_object(json_object_get(cb, fields[i]));
 
-		if (!json_is_string(v))
-			continue;
-		s = json_string_value(v);
-		parsed = json_loadb(s, json_string_length(v),
-				    JSON_REJECT_DUPLICATES, NULL);
-		if (json_is_object(parsed))
-			json_object_set(cb, fields[i], parsed);
-		json_decref(parsed);
+		if (parsed)
+			json_object_set_new(cb, fields[i], parsed);
 	}
 }
 

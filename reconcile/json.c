@@ -256,8 +256,21 @@ char *ps_json_compact(const json_t *v)
 	return ps_buf_detach(&b, NULL);
 }
 
-/* Decode one pointer segment [s, end) (~1 → /, ~0 → ~) into buf. */
-static void segment(ps_buf *buf, const char *s, const char *end)
+json_t *ps_json_string_object(const json_t *v)
+{
+	json_t *parsed;
+
+	if (!json_is_string(v))
+		return NULL;
+	parsed = json_loadb(json_string_value(v), json_string_length(v),
+			    JSON_REJECT_DUPLICATES, NULL);
+	if (json_is_object(parsed))
+		return parsed;
+	json_decref(parsed);
+	return NULL;
+}
+
+void ps_json_pointer_decode(ps_buf *buf, const char *s, const char *end)
 {
 	ps_buf_reset(buf);
 	for (; s < end; s++) {
@@ -284,7 +297,7 @@ json_t *ps_json_pointer_get(const json_t *v, const char *pointer)
 		const char *end = strchr(p + 1, '/');
 		if (!end)
 			end = p + strlen(p);
-		segment(&seg, p + 1, end);
+		ps_json_pointer_decode(&seg, p + 1, end);
 		if (json_is_object(cur)) {
 			cur = json_object_get(cur, seg.ptr);
 		} else if (json_is_array(cur)) {

@@ -37,8 +37,22 @@ char *ps_json_compact_secret(const json_t *v)
  */
 void ps_json_wipe_on_free(void);
 
+/*
+ * The object a JSON string holds. The API documents headers and payload as
+ * strings but shows objects, and either shape may come back. When v is a
+ * string whose whole text is one JSON object (duplicate keys rejected),
+ * returns a new reference to that object; otherwise NULL (v not a string,
+ * "", not JSON, or JSON of another type). v is only read.
+ */
+json_t *ps_json_string_object(const json_t *v)
+	__attribute__((warn_unused_result));
+
 /* Resolve an RFC 6901 JSON Pointer in v. Borrowed result or NULL. */
 json_t *ps_json_pointer_get(const json_t *v, const char *pointer);
+
+/* Decode one escaped pointer segment [s, end) (~1 → /, ~0 → ~) into buf,
+ * replacing what it held. The reverse of ps_json_pointer_push. */
+void ps_json_pointer_decode(ps_buf *buf, const char *s, const char *end);
 
 /* Append one escaped pointer segment to `pointer` ("/" + segment with ~0 ~1).
  * Returns a malloc'd string. */

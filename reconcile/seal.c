@@ -223,15 +223,13 @@ static json_t *object_field(const json_t *spec, const char *name)
 	if (!v || json_is_null(v))
 		return json_object();
 	if (json_is_string(v)) {
-		const char *s = json_string_value(v);
 		json_t *parsed;
 
-		if (!*s)
+		if (!*json_string_value(v))
 			return json_object();
-		parsed = json_loads(s, JSON_REJECT_DUPLICATES, NULL);
-		if (json_is_object(parsed))
+		parsed = ps_json_string_object(v);
+		if (parsed)
 			return parsed;
-		json_decref(parsed);
 	}
 	/* Copied, never shared: the config's values are read by several
 	 * threads at once, and even json_incref writes to them. */
@@ -378,20 +376,12 @@ static void seal_pointer(json_t *doc, const char *pointer, const ps_fpkey *k)
 	char *parent_ptr, *last;
 	json_t *parent;
 	ps_buf seg = PS_BUF_INIT;
-	const char *p;
 
 	if (!slash)
 		return;
 	parent_ptr = ps_strndup(pointer, (size_t)(slash - pointer));
 	parent = ps_json_pointer_get(doc, parent_ptr);
-	for (p = slash + 1; *p; p++) {
-		if (*p == '~' && (p[1] == '0' || p[1] == '1')) {
-			ps_buf_putc(&seg, p[1] == '0' ? '~' : '/');
-			p++;
-		} else {
-			ps_buf_putc(&seg, *p);
-		}
-	}
+	ps_json_pointer_decode(&seg, slash + 1, slash + strlen(slash));
 	last = seg.ptr;
 	if (json_is_object(parent)) {
 		seal_value(parent, last, 0, k);

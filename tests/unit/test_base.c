@@ -323,6 +323,56 @@ static void json_pointers(void **state)
 	json_decref(v);
 }
 
+/* Only a string whose whole text is one JSON object gives an object. */
+static void json_string_object_parses_only_objects(void **state)
+{
+	static const char *const not_objects[] = {
+		"", "[]", "1", "\"x\"", "{", "{} {}", "{\"a\":1,\"a\":2}", "null",
+	};
+	json_t *v, *o;
+	size_t i;
+
+	(void)state;
+	v = json_string("{\"b\": [1], \"a\": {}}");
+	o = ps_json_string_object(v);
+	assert_true(json_is_object(o));
+	assert_int_equal(json_object_size(o), 2);
+	assert_true(json_is_array(json_object_get(o, "b")));
+	json_decref(o);
+	json_decref(v);
+	for (i = 0; i < sizeof(not_objects) / sizeof(*not_objects); i++) {
+		v = json_string(not_objects[i]);
+		assert_null(ps_json_string_object(v));
+		json_decref(v);
+	}
+	v = json_object();
+	assert_null(ps_json_string_object(v));
+	json_decref(v);
+	assert_null(ps_json_string_object(NULL));
+}
+
+/* Decoding a segment undoes ps_json_pointer_push. */
+static void json_pointer_segments_round_trip(void **state)
+{
+	static const char *const segs[] = { "", "a", "a/b", "~", "~0~1", "x~",
+					    "/~/" };
+	ps_buf p = PS_BUF_INIT, d = PS_BUF_INIT;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(segs) / sizeof(*segs); i++) {
+		ps_buf_reset(&p);
+		ps_json_pointer_push(&p, segs[i]);
+		ps_json_pointer_decode(&d, p.ptr + 1, p.ptr + p.len);
+		assert_string_equal(d.ptr, segs[i]);
+	}
+	/* A '~' not followed by 0 or 1 is kept as it is. */
+	ps_json_pointer_decode(&d, "a~2~", strchr("a~2~", '\0'));
+	assert_string_equal(d.ptr, "a~2~");
+	ps_buf_release(&p);
+	ps_buf_release(&d);
+}
+
 static void hex_encoding(void **state)
 {
 	const unsigned char data[] = { 0x00, 0xab, 0xff };
@@ -352,6 +402,8 @@ int main(void)
 		cmocka_unit_test(canonical_json_is_sorted_indented),
 		cmocka_unit_test(canonical_json_matches_jansson),
 		cmocka_unit_test(json_pointers),
+		cmocka_unit_test(json_string_object_parses_only_objects),
+		cmocka_unit_test(json_pointer_segments_round_trip),
 		cmocka_unit_test(hex_encoding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
