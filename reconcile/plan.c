@@ -12,6 +12,7 @@
 #include "memo.h"
 #include "pool.h"
 #include "util.h"
+#include "version.h"
 #include "banned.h"
 
 #define PLAN_FILE_KIND "pavesync-plan"
@@ -330,7 +331,8 @@ ps_origin ps_plan_origin(const json_t *desired, const json_t *applied,
 
 /* Bump when the same input makes another document (its layout, the
  * sealing, the encoding change): the memo then misses once, instead of
- * vouching for the blob an older pavesync wrote. */
+ * vouching for the blob an older pavesync wrote. The release is part of
+ * the input too, so an upgrade never trusts an older memo. */
 #define MEMO_INPUT_VERSION 1
 
 /* What the first pass learnt for the memo: the account's input digest
@@ -446,6 +448,7 @@ static void input_digest(unsigned char out[PS_MEMO_DIGEST],
 	b.len = 0;
 	b.cap = sizeof(b.stack);
 	ib_tag(&b, 'v', MEMO_INPUT_VERSION);
+	ib_str(&b, PAVESYNC_VERSION, strlen(PAVESYNC_VERSION));
 	ib_tag(&b, 'F', PS_STATE_FORMAT);
 	ib_str(&b, acct->name, strlen(acct->name));
 	ib_str(&b, acct->api_key, strlen(acct->api_key));
