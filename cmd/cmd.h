@@ -9,9 +9,12 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "apply.h"
 #include "config.h"
 #include "error.h"
+#include "live.h"
 #include "plan.h"
+#include "plan_file.h"
 #include "state.h"
 
 /* Exit statuses (SPEC §4). */

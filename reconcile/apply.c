@@ -1,3 +1,5 @@
+#include "apply.h"
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -6,148 +8,17 @@
 #include <string.h>
 
 #include "buf.h"
+#include "calls.h"
 #include "json.h"
 #include "plan.h"
 #include "pool.h"
 #include "util.h"
 #include "banned.h"
 
-/* ---- shared run bookkeeping ---- */
-
-struct run {
-	pthread_mutex_t mu;
-	ps_run_opts *ro;
-	size_t done, total, failed;
-};
-
-static void run_count(struct run *r, ps_api *api, bool change_done,
-		      bool change_failed)
-{
-	pthread_mutex_lock(&r->mu);
-	if (api) {
-		r->ro->requests += ps_api_requests(api);
-		r->ro->connections += ps_api_connections(api);
-	}
-	if (change_done) {
-		r->done++;
-		if (change_failed)
-			r->failed++;
-		if (r->ro->progress)
-			r->ro->progress(r->ro->progress_ctx, r->done, r->total,
-					r->failed);
-	}
-	pthread_mutex_unlock(&r->mu);
-}
-
-/* -v lines name their account: two accounts' "GET /v1/callbacks -> 200"
- * must not read the same. Lives as long as the client it logs for. */
-struct account_log {
-	ps_log_fn log;
-	void *ctx;
-	const char *name;
-};
-
-static void account_log_line(void *ctx, const char *line)
-{
-	const struct account_log *al = ctx;
-	ps_buf b = PS_BUF_INIT;
-
-	ps_buf_printf(&b, "account %s: %s", al->name, line);
-	al->log(al->ctx, b.ptr);
-	ps_buf_release(&b);
-}
-
-static int new_api(ps_api **api, const ps_run_opts *ro, const ps_account *a,
-		   struct account_log *al, ps_error *err)
-{
-	ps_api_opts opts = ro->api;
-
-	if (opts.log) {
-		al->log = opts.log;
-		al->ctx = opts.log_ctx;
-		al->name = a->name;
-		opts.log = account_log_line;
-		opts.log_ctx = al;
-	}
-	return ps_api_new(api, &opts, a->api_key, a->api_secret, a->username,
-			  err);
-}
-
-/* ---- reading live callbacks ---- */
-
-struct live_job {
-	struct run run;
-	const ps_account **accounts;
-	json_t **results;
-	char **errors;
-};
-
-static void live_one(void *ctx, size_t i)
-{
-	struct live_job *job = ctx;
-	struct account_log al;
-	ps_api *api = NULL;
-	ps_error e;
-	json_t *list = NULL;
-
-	ps_error_clear(&e);
-	if (new_api(&api, job->run.ro, job->accounts[i], &al, &e) < 0 ||
-	    ps_api_list(&list, api, &e) < 0)
-		job->errors[i] = ps_strdup(e.message);
-	else
-		job->results[i] = list;
-	run_count(&job->run, api, false, false);
-	ps_api_free(api);
-}
-
-int ps_live_read(json_t **live, json_t **errors, const ps_config *cfg,
-		 const char *const *names, ps_run_opts *ro, ps_error *err)
-{
-	struct live_job job;
-	size_t i, n = 0;
-
-	memset(&job, 0, sizeof(job));
-	job.accounts = ps_calloc(cfg->naccounts + 1, sizeof(*job.accounts));
-	for (i = 0; i < cfg->naccounts; i++) {
-		const char *const *p;
-		bool want = !names;
-		for (p = names; p && *p && !want; p++)
-			want = !strcmp(*p, cfg->accounts[i].name);
-		if (want)
-			job.accounts[n++] = &cfg->accounts[i];
-	}
-	job.results = ps_calloc(n + 1, sizeof(*job.results));
-	job.errors = ps_calloc(n + 1, sizeof(*job.errors));
-	job.run.ro = ro;
-	pthread_mutex_init(&job.run.mu, NULL);
-	ps_pool_run(n, ro->concurrency, live_one, &job);
-	pthread_mutex_destroy(&job.run.mu);
-
-	*live = json_object();
-	*errors = json_object();
-	for (i = 0; i < n; i++) {
-		if (job.results[i])
-			json_object_set_new(*live, job.accounts[i]->name,
-					    job.results[i]);
-		if (job.errors[i]) {
-			json_object_set_new(
-				*errors, job.accounts[i]->name,
-				json_sprintf("cannot read live callbacks: %s",
-					     job.errors[i]));
-			free(job.errors[i]);
-		}
-	}
-	free(job.results);
-	free(job.errors);
-	free(job.accounts);
-	(void)err;
-	return 0;
-}
-
 /* ---- applying ---- */
 
 struct apply_job {
-	struct run run;
+	struct ps_calls run;
 	ps_plan *plan;
 	bool fail_on_drift;
 	/* A local TLS setup error seen by any account: no call can work. */
@@ -233,7 +104,7 @@ static void apply_account(void *ctx, size_t i)
 {
 	struct apply_job *job = ctx;
 	ps_account_plan *ap = &job->plan->accounts[i];
-	struct account_log al;
+	struct ps_account_log al;
 	ps_api *api = NULL;
 	const char *stop = NULL;
 	ps_error e;
@@ -242,7 +113,7 @@ static void apply_account(void *ctx, size_t i)
 	if (ap->orphaned || ap->error || !ap->nchanges)
 		return;
 	ps_error_clear(&e);
-	if (new_api(&api, job->run.ro, ap->account, &al, &e) < 0)
+	if (ps_calls_client(&api, job->run.ro, ap->account, &al, &e) < 0)
 		stop = e.message;
 	for (j = 0; j < ap->nchanges; j++) {
 		ps_change *c = &ap->changes[j];
@@ -309,9 +180,9 @@ static void apply_account(void *ctx, size_t i)
 			free(diff);
 		}
 		json_decref(echo);
-		run_count(&job->run, NULL, true, c->status == PS_FAILED);
+		ps_calls_count(&job->run, NULL, true, c->status == PS_FAILED);
 	}
-	run_count(&job->run, api, false, false);
+	ps_calls_count(&job->run, api, false, false);
 	ps_api_free(api);
 }
 
@@ -339,70 +210,6 @@ int ps_apply_run(ps_plan *plan, ps_run_opts *ro, bool fail_on_drift,
 		return ps_error_set(err, PS_ERROR, "%zu of %zu changes failed",
 				    failed, ps_plan_changes(plan));
 	return 0;
-}
-
-/* Stage the account's document when it differs from the snapshot. The
- * committed document is compared by blob id, not read back and parsed:
- * the plan dropped the parsed documents to stay small. */
-static bool stage_account(ps_state *st, ps_account_plan *ap)
-{
-	json_t *doc;
-	char *text;
-	bool same;
-
-	/* No applied map: settled, orphaned, or its refresh failed (then
-	 * base is empty for want of knowing, not because live is). */
-	if (ap->orphaned || !ap->account || ap->settled || !ap->applied)
-		return false;
-	if (!ps_state_has(st, ap->name) && json_object_size(ap->base) == 0 &&
-	    json_object_size(ap->applied) == 0)
-		return false;
-	doc = ps_account_plan_doc(ap);
-	text = ps_json_canonical(doc);
-	/* NULL past the encoder's limit: not the same; the commit refuses. */
-	same = text && ps_state_same_blob(st, ap->name, text, strlen(text));
-	free(text);
-	if (same) {
-		json_decref(doc);
-		return false;
-	}
-	ps_state_put(st, ap->name, doc);
-	if (ap->migrate)
-		ap->migrated = true;
-	return true;
-}
-
-int ps_plan_record_drift(ps_plan *plan, ps_state *st, const char *subj,
-			 char out_id[41], ps_error *err)
-{
-	ps_buf body = PS_BUF_INIT, subject = PS_BUF_INIT;
-	size_t i, j, lines = 0;
-	json_t *line;
-	int rc;
-
-	out_id[0] = '\0';
-	for (i = 0; i < plan->naccounts; i++) {
-		ps_account_plan *ap = &plan->accounts[i];
-		if (!ap->drifted || ap->error || !stage_account(st, ap))
-			continue;
-		json_array_foreach(ap->drift_lines, j, line)
-		{
-			ps_buf_printf(&body, "%s%s", body.len ? "\n" : "",
-				      json_string_value(line));
-			lines++;
-		}
-	}
-	if (subj)
-		ps_buf_puts(&subject, subj);
-	else
-		ps_buf_printf(&subject,
-			      "pavesync: refresh: %zu change%s found outside "
-			      "pavesync",
-			      lines, lines == 1 ? "" : "s");
-	rc = ps_state_commit(st, subject.ptr, body.ptr, out_id, err);
-	ps_buf_release(&body);
-	ps_buf_release(&subject);
-	return rc;
 }
 
 int ps_apply_commit(ps_plan *plan, ps_state *st, char out_id[41], ps_error *err)
@@ -434,7 +241,7 @@ int ps_apply_commit(ps_plan *plan, ps_state *st, char out_id[41], ps_error *err)
 						      : "delete");
 			}
 		}
-		if (stage_account(st, ap) && ap->migrate) {
+		if (ps_plan_stage_account(st, ap) && ap->migrate) {
 			ps_buf_printf(&body,
 				      "%s%s: snapshot migrated to format %d",
 				      body.len ? "\n" : "", ap->name,

@@ -7,15 +7,12 @@
 #include <string.h>
 
 #include "buf.h"
-#include "fileio.h"
 #include "json.h"
 #include "memo.h"
 #include "pool.h"
 #include "util.h"
 #include "version.h"
 #include "banned.h"
-
-#define PLAN_FILE_KIND "pavesync-plan"
 
 /* ---- account documents ---- */
 
@@ -86,6 +83,37 @@ json_t *ps_account_plan_doc(const ps_account_plan *ap)
 	 * shared. */
 	return make_doc(ap, json_copy(ap->applied ? ap->applied : ap->base),
 			ap->base);
+}
+
+/* Stage the account's document when it differs from the snapshot. The
+ * committed document is compared by blob id, not read back and parsed:
+ * the plan dropped the parsed documents to stay small. */
+bool ps_plan_stage_account(ps_state *st, ps_account_plan *ap)
+{
+	json_t *doc;
+	char *text;
+	bool same;
+
+	/* No applied map: settled, orphaned, or its refresh failed (then
+	 * base is empty for want of knowing, not because live is). */
+	if (ap->orphaned || !ap->account || ap->settled || !ap->applied)
+		return false;
+	if (!ps_state_has(st, ap->name) && json_object_size(ap->base) == 0 &&
+	    json_object_size(ap->applied) == 0)
+		return false;
+	doc = ps_account_plan_doc(ap);
+	text = ps_json_canonical(doc);
+	/* NULL past the encoder's limit: not the same; the commit refuses. */
+	same = text && ps_state_same_blob(st, ap->name, text, strlen(text));
+	free(text);
+	if (same) {
+		json_decref(doc);
+		return false;
+	}
+	ps_state_put(st, ap->name, doc);
+	if (ap->migrate)
+		ap->migrated = true;
+	return true;
 }
 
 /* ---- sealing live callbacks ---- */
@@ -1063,7 +1091,7 @@ size_t ps_plan_mark_guards(ps_plan *plan, long max_changes)
 
 /* ---- JSON ---- */
 
-static const char *action_name(ps_action a)
+const char *ps_action_name(ps_action a)
 {
 	return a == PS_CREATE ? "create" : a == PS_UPDATE ? "update" : "delete";
 }
@@ -1108,7 +1136,7 @@ json_t *ps_plan_to_json(const ps_plan *plan, const char *commit)
 				json_pack(
 					"{s:s, s:s, s:s, s:O, s:s, s:s?, s:s?}",
 					"event", c->event, "action",
-					action_name(c->action), "origin",
+					ps_action_name(c->action), "origin",
 					origin_name(c->origin), "fields",
 					c->fields, "status",
 					status_name(c->status), "error",
@@ -1137,156 +1165,6 @@ json_t *ps_plan_to_json(const ps_plan *plan, const char *commit)
 			    plan->refused ? json_copy(plan->refused)
 					  : json_array());
 	return doc;
-}
-
-/* ---- saved plans ---- */
-
-static json_t *plan_identity(const ps_plan *plan)
-{
-	json_t *accts = json_array();
-	char sha[65];
-	size_t i, j;
-
-	for (i = 0; i < plan->naccounts; i++) {
-		const ps_account_plan *ap = &plan->accounts[i];
-		json_t *ch = json_array();
-		for (j = 0; j < ap->nchanges; j++) {
-			const ps_change *c = &ap->changes[j];
-			json_array_append_new(
-				ch,
-				json_pack("{s:s, s:s, s:o, s:o}", "event",
-					  c->event, "action",
-					  action_name(c->action), "before",
-					  c->before ? json_deep_copy(c->before)
-						    : json_null(),
-					  "after",
-					  c->after ? json_deep_copy(c->after)
-						   : json_null()));
-		}
-		json_array_append_new(accts,
-				      json_pack("{s:s, s:o}", "name", ap->name,
-						"changes", ch));
-	}
-	ps_hex(sha, plan->config_sha256, 32);
-	return json_pack("{s:s, s:s?, s:s, s:s, s:b, s:o}", "config_sha256",
-			 sha, "state_head", plan->state_head, "state_ref",
-			 plan->state_ref, "api_url", plan->api_url, "refreshed",
-			 plan->refreshed, "accounts", accts);
-}
-
-int ps_plan_save(const ps_plan *plan, const char *path, ps_error *err)
-{
-	json_t *doc = json_pack("{s:s, s:i, s:o, s:o}", "kind", PLAN_FILE_KIND,
-				"format", 1, "plan", plan_identity(plan),
-				"output", ps_plan_to_json(plan, NULL));
-	char *text = ps_json_canonical(doc);
-	int rc;
-
-	json_decref(doc);
-	if (!text)
-		return ps_error_at(err, PS_ELIMIT, path, 0, 0,
-				   "cannot write the "
-				   "plan file: larger than %zu bytes (limit)",
-				   PS_JSON_MAX);
-	/* Private (0600 whatever the umask), atomic, durable; a planted
-	 * file or symlink beside it is never followed (see fileio.h). */
-	rc = ps_file_write_atomic(path, text, strlen(text), 0600, err);
-	if (rc < 0)
-		ps_error_prefix(err, "cannot write the plan file");
-	free(text);
-	return rc;
-}
-
-static int load_saved(json_t **out, const char *path, ps_error *err)
-{
-	json_error_t je;
-	json_t *doc;
-	char *text;
-	size_t len;
-	int rc;
-
-	/* Never blocks (a FIFO), never more than a plan can be. */
-	rc = ps_file_read(&text, &len, path, PS_JSON_MAX, "the plan file",
-			  false, err);
-	if (rc < 0)
-		return rc;
-	doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-	free(text);
-	if (!doc)
-		return ps_error_at(err, PS_EINVALID, path, je.line, je.column,
-				   "cannot read plan file: %s", je.text);
-	if (!json_is_object(doc) ||
-	    !json_is_object(json_object_get(doc, "plan")) ||
-	    strcmp(json_string_value(json_object_get(doc, "kind"))
-			   ? json_string_value(json_object_get(doc, "kind"))
-			   : "",
-		   PLAN_FILE_KIND)) {
-		json_decref(doc);
-		return ps_error_at(err, PS_EINVALID, path, 0, 0,
-				   "not a pavesync plan file");
-	}
-	*out = doc;
-	return 0;
-}
-
-int ps_plan_saved_refreshed(bool *out, const char *path, ps_error *err)
-{
-	json_t *doc;
-	int rc = load_saved(&doc, path, err);
-
-	if (rc < 0)
-		return rc;
-	*out = json_is_true(
-		json_object_get(json_object_get(doc, "plan"), "refreshed"));
-	json_decref(doc);
-	return 0;
-}
-
-int ps_plan_check_saved(const ps_plan *fresh, const char *path, ps_error *err)
-{
-	json_t *doc, *saved, *now;
-	int rc = load_saved(&doc, path, err);
-	static const struct {
-		const char *field;
-		const char *what;
-	} checks[] = {
-		{ "config_sha256", "the config file changed" },
-		{ "state_ref",
-		  "the state ref is not the one the plan was made for" },
-		{ "state_head", "the snapshot changed (another apply ran?)" },
-		{ "api_url", "the API URL changed" },
-	};
-	size_t i;
-
-	if (rc < 0)
-		return rc;
-	saved = json_object_get(doc, "plan");
-	now = plan_identity(fresh);
-	for (i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
-		json_t *a = json_object_get(saved, checks[i].field);
-		json_t *b = json_object_get(now, checks[i].field);
-		if (!(a == b || (a && b && json_equal(a, b)))) {
-			rc = ps_error_set(
-				err, PS_ESTALE,
-				"refusing the saved plan %s: %s since it was "
-				"written; make a new plan",
-				path, checks[i].what);
-			goto cleanup;
-		}
-	}
-	if (!json_equal(json_object_get(saved, "accounts"),
-			json_object_get(now, "accounts")))
-		rc = ps_error_set(
-			err, PS_ESTALE,
-			"refusing the saved plan %s: the changes it would "
-			"make today differ from the saved ones (an "
-			"environment variable or the live callbacks changed); "
-			"make a new plan",
-			path);
-cleanup:
-	json_decref(now);
-	json_decref(doc);
-	return rc;
 }
 
 void ps_plan_adopt_live(ps_plan *plan)

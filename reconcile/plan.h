@@ -14,13 +14,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "api.h"
 #include "config.h"
 #include "error.h"
 #include "seal.h"
 #include "state.h"
 
 typedef enum { PS_CREATE, PS_UPDATE, PS_DELETE } ps_action;
+
+/* "create", "update" or "delete": the action as the plan document, the
+ * commit bodies and the command line spell it (static storage). */
+const char *ps_action_name(ps_action a);
 typedef enum {
 	PS_ORIGIN_CONFIG,
 	PS_ORIGIN_DASHBOARD,
@@ -129,6 +132,11 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
  * reference). */
 json_t *ps_account_plan_doc(const ps_account_plan *ap);
 
+/* Stage the account's document when it differs from the snapshot. The
+ * committed document is compared by blob id, not read back and parsed:
+ * the plan dropped the parsed documents to stay small. */
+bool ps_plan_stage_account(ps_state *st, ps_account_plan *ap);
+
 /*
  * Where a change comes from, judged against the callback pavesync last
  * applied (three-way): `desired` (the config), `applied` (last applied) and
@@ -167,20 +175,6 @@ int ps_plan_check_guards(const ps_plan *plan, long max_changes, ps_error *err);
  */
 json_t *ps_plan_to_json(const ps_plan *plan, const char *commit);
 
-/* Saved plans (plan -o / apply --plan): the JSON document above plus what
- * is needed to refuse a stale plan. Holds no secret. */
-int ps_plan_save(const ps_plan *plan, const char *path, ps_error *err);
-
-/*
- * Check that `fresh` (built now from the current config, snapshot and URL)
- * is exactly the plan saved at `path`. PS_ESTALE with the reason when the
- * config, snapshot, API URL or any change differs.
- */
-int ps_plan_check_saved(const ps_plan *fresh, const char *path, ps_error *err);
-
-/* Was the saved plan made with --refresh? (so the caller re-reads live) */
-int ps_plan_saved_refreshed(bool *out, const char *path, ps_error *err);
-
 void ps_plan_free(ps_plan *plan);
 
 /*
@@ -192,59 +186,5 @@ void ps_plan_free(ps_plan *plan);
  * reasons (0: apply would go ahead). Marks made before are replaced.
  */
 size_t ps_plan_mark_guards(ps_plan *plan, long max_changes);
-
-/* ---- talking to the API ---- */
-
-typedef void (*ps_progress_fn)(void *ctx, size_t done, size_t total,
-			       size_t failed);
-
-typedef struct ps_run_opts {
-	ps_api_opts api;
-	int concurrency;	 /* accounts in flight at once; default 8 */
-	ps_progress_fn progress; /* may be NULL; called under a lock */
-	void *progress_ctx;
-	long requests;	  /* out: requests sent */
-	long connections; /* out: TCP connections opened */
-} ps_run_opts;
-
-/*
- * Read the live callbacks (one GET /v1/callbacks per account) of the named
- * accounts (NULL: every account in cfg, or only opts->only). *live and
- * *errors as ps_plan_build takes them (new references). Returns 0 even
- * when some accounts failed (they are in *errors).
- */
-int ps_live_read(json_t **live, json_t **errors, const ps_config *cfg,
-		 const char *const *names, ps_run_opts *ro, ps_error *err);
-
-/*
- * Stage and commit the refreshed live state of accounts whose live
- * callbacks differ from the snapshot ("recorded in its own commit").
- * subject NULL: "pavesync: refresh: N changes found outside pavesync".
- * out_id is "" when nothing drifted.
- */
-int ps_plan_record_drift(ps_plan *plan, ps_state *st, const char *subject,
-			 char out_id[41], ps_error *err);
-
-/*
- * Carry out the plan: create → POST (falling back to PUT), update → PUT
- * (falling back to POST), delete → DELETE (404 is done). Accounts run
- * concurrently (opts->concurrency), the calls of one account in order over
- * one connection. Changes whose origin is dashboard/conflict are skipped
- * when `fail_on_drift`. Sets each change's status; a 401/403 stops that
- * account. Returns 0 when all changes were done, PS_ERROR when some
- * failed.
- */
-int ps_apply_run(ps_plan *plan, ps_run_opts *ro, bool fail_on_drift,
-		 ps_error *err);
-
-/*
- * Commit what the apply did: every account whose base changed gets its new
- * document, in one commit whose subject counts the actions that succeeded
- * and whose body lists account/event/action. Accounts with `rewrite` are
- * written too (a format migration alone is committed as "pavesync:
- * snapshot migrated to format 2"). out_id "" when nothing changed.
- */
-int ps_apply_commit(ps_plan *plan, ps_state *st, char out_id[41],
-		    ps_error *err);
 
 #endif

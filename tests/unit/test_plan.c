@@ -12,8 +12,11 @@
 
 #include <cmocka.h>
 
+#include "apply.h"
 #include "json.h"
+#include "live.h"
 #include "plan.h"
+#include "plan_file.h"
 
 struct fx {
 	char dir[64];
