@@ -63,11 +63,9 @@ static void var_name(ps_buf *out, const char *a, const char *b, const char *c)
 		if (out->len)
 			ps_buf_putc(out, '_');
 		for (p = parts[i]; *p; p++) {
-			char ch = *p;
-			if (ch >= 'a' && ch <= 'z')
-				ch = (char)(ch - 'a' + 'A');
-			else if (!((ch >= 'A' && ch <= 'Z') ||
-				   (ch >= '0' && ch <= '9')))
+			char ch = (char)ps_ascii_toupper((unsigned char)*p);
+			if (!((ch >= 'A' && ch <= 'Z') ||
+			      (ch >= '0' && ch <= '9')))
 				ch = '_';
 			ps_buf_putc(out, ch);
 		}

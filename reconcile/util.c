@@ -81,19 +81,38 @@ size_t ps_strlcpy(char *dst, const char *src, size_t size)
 	return n;
 }
 
-static int lower(int c)
+char *ps_ascii_lowercase(char *s)
 {
-	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+	char *p;
+
+	for (p = s; *p; p++)
+		*p = (char)ps_ascii_tolower((unsigned char)*p);
+	return s;
+}
+
+char *ps_ascii_uppercase(char *s)
+{
+	char *p;
+
+	for (p = s; *p; p++)
+		*p = (char)ps_ascii_toupper((unsigned char)*p);
+	return s;
+}
+
+int ps_strncasecmp(const char *a, const char *b, size_t n)
+{
+	for (; n; n--, a++, b++) {
+		int ca = ps_ascii_tolower((unsigned char)*a),
+		    cb = ps_ascii_tolower((unsigned char)*b);
+		if (ca != cb || !ca)
+			return ca - cb;
+	}
+	return 0;
 }
 
 int ps_strcasecmp(const char *a, const char *b)
 {
-	for (;; a++, b++) {
-		int ca = lower((unsigned char)*a),
-		    cb = lower((unsigned char)*b);
-		if (ca != cb || !ca)
-			return ca - cb;
-	}
+	return ps_strncasecmp(a, b, (size_t)-1);
 }
 
 int ps_parse_long(long *out, const char *s, long min, long max)
@@ -126,8 +145,9 @@ static size_t distance(const char *a, const char *b)
 		row[0] = i;
 		for (j = 1; j <= lb; j++) {
 			size_t cur = row[j];
-			size_t cost = lower((unsigned char)a[i - 1]) !=
-				      lower((unsigned char)b[j - 1]);
+			size_t cost =
+				ps_ascii_tolower((unsigned char)a[i - 1]) !=
+				ps_ascii_tolower((unsigned char)b[j - 1]);
 			size_t best = prev + cost;
 			if (row[j] + 1 < best)
 				best = row[j] + 1;

@@ -23,8 +23,25 @@ void ps_free_secret(char *s);
  */
 size_t ps_strlcpy(char *dst, const char *src, size_t size);
 
-/* Case-insensitive ASCII compare. */
+/* ASCII case mapping: only A-Z and a-z change, whatever the locale
+ * (tolower and toupper follow it). */
+static inline int ps_ascii_tolower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+static inline int ps_ascii_toupper(int c)
+{
+	return c >= 'a' && c <= 'z' ? c - ('a' - 'A') : c;
+}
+
+/* Map the ASCII letters of s in place. Return s. */
+char *ps_ascii_lowercase(char *s);
+char *ps_ascii_uppercase(char *s);
+
+/* Case-insensitive ASCII compare, of whole strings / of at most n bytes. */
 int ps_strcasecmp(const char *a, const char *b);
+int ps_strncasecmp(const char *a, const char *b, size_t n);
 
 /*
  * Parse a whole decimal number in [min, max]. Returns 0 on success, -1 when

@@ -7,9 +7,12 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "buf.h"
 #include "error.h"
+#include "hmac.h"
 #include "json.h"
 #include "util.h"
 
@@ -373,6 +376,69 @@ static void json_pointer_segments_round_trip(void **state)
 	ps_buf_release(&d);
 }
 
+/* The one HMAC agrees with OpenSSL's for every key length around the hash
+ * and block sizes (kept as is, padded, hashed first), prepared or not, and
+ * with RFC 4231's test case 2. */
+static void hmac_matches_openssl(void **state)
+{
+	unsigned char key[200], data[100], ours[PS_HMAC_SIZE],
+		theirs[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	char hex[2 * PS_HMAC_SIZE + 1];
+	size_t klen, i;
+	ps_hmac h;
+
+	(void)state;
+	for (i = 0; i < sizeof(key); i++)
+		key[i] = (unsigned char)(i * 7 + 1);
+	for (i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i ^ 0x5a);
+	for (klen = 0; klen <= 130; klen++) {
+		assert_int_equal(ps_hmac_sha256_once(ours, key, klen, data,
+						     klen % sizeof(data)),
+				 0);
+		assert_non_null(HMAC(EVP_sha256(), key, (int)klen, data,
+				     klen % sizeof(data), theirs, &n));
+		assert_int_equal(n, PS_HMAC_SIZE);
+		assert_memory_equal(ours, theirs, PS_HMAC_SIZE);
+	}
+	assert_int_equal(ps_hmac_init(&h, key, 40), 0);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(ps_hmac_sha256(ours, &h, data, 10 * i), 0);
+		assert_non_null(
+			HMAC(EVP_sha256(), key, 40, data, 10 * i, theirs, &n));
+		assert_memory_equal(ours, theirs, PS_HMAC_SIZE);
+	}
+	ps_hmac_release(&h);
+	ps_hmac_release(&h); /* idempotent */
+	assert_int_equal(ps_hmac_sha256_once(ours, "Jefe", 4,
+					     "what do ya want for nothing?",
+					     28),
+			 0);
+	ps_hex(hex, ours, PS_HMAC_SIZE);
+	assert_string_equal(hex, "5bdcc146bf60754e6a042426089575c7"
+				 "5a003f089d2739839dec58b964ec3843");
+}
+
+/* ASCII case mapping changes letters only, never other bytes. */
+static void ascii_case_mapping(void **state)
+{
+	char s[] = "Retry-After: 1 \xc3\x89x";
+
+	(void)state;
+	assert_string_equal(ps_ascii_lowercase(s), "retry-after: 1 \xc3\x89x");
+	assert_string_equal(ps_ascii_uppercase(s), "RETRY-AFTER: 1 \xc3\x89X");
+	assert_int_equal(ps_ascii_tolower('@'), '@');
+	assert_int_equal(ps_ascii_toupper('`'), '`');
+	assert_int_equal(ps_strcasecmp("Content-Type", "content-TYPE"), 0);
+	assert_true(ps_strcasecmp("a", "ab") < 0);
+	assert_int_equal(ps_strncasecmp("Retry-After: 5", "retry-after:", 12),
+			 0);
+	assert_true(ps_strncasecmp("Retry\rAfter:", "retry-after:", 12) != 0);
+	assert_true(ps_strncasecmp("ab", "abc", 3) < 0);
+	assert_int_equal(ps_strncasecmp("abX", "ABy", 2), 0);
+}
+
 static void hex_encoding(void **state)
 {
 	const unsigned char data[] = { 0x00, 0xab, 0xff };
@@ -404,6 +470,8 @@ int main(void)
 		cmocka_unit_test(json_pointers),
 		cmocka_unit_test(json_string_object_parses_only_objects),
 		cmocka_unit_test(json_pointer_segments_round_trip),
+		cmocka_unit_test(hmac_matches_openssl),
+		cmocka_unit_test(ascii_case_mapping),
 		cmocka_unit_test(hex_encoding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
