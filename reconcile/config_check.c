@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "config_int.h"
 #include "json.h"
+#include "pave.h"
 #include "util.h"
 #include "banned.h"
 
@@ -73,7 +74,7 @@ int ps_cfg_check_keys(const ctx *c, const ps_ynode *map,
 			    "unknown key \"%.100s\" (did you mean "
 			    "\"%s\"?)",
 			    k->text, sugg);
-		} else if (ps_event_is_known(k->text) &&
+		} else if (ps_pave_event_is_known(k->text) &&
 			   allowed == ps_cfg_account_keys) {
 			ERR(c, k,
 			    "unknown key \"%.100s\" (events go under "

@@ -632,9 +632,10 @@ static void plan_account(ps_account_plan *ap, const ps_account *acct,
 				prev = json_object_get(known, ev);
 			json_object_set_new(
 				live, ev,
-				seal_live_one(raw,
-					      ps_account_callback(acct, ev),
-					      prev, &ap->key));
+				seal_live_one(
+					raw,
+					ps_config_account_callback(acct, ev),
+					prev, &ap->key));
 		}
 		/* Something new was seen live: recorded in its own commit. */
 		ap->drifted = ap->stale || !json_equal(live, known);
@@ -678,10 +679,10 @@ static void plan_account(ps_account_plan *ap, const ps_account *acct,
 						  : "changed"));
 		if (d && !b) {
 			push_change(ap, &alloc, ev, PS_CREATE, origin, NULL, d,
-				    ps_account_callback(acct, ev));
+				    ps_config_account_callback(acct, ev));
 		} else if (d && b && !json_equal(d, b)) {
 			push_change(ap, &alloc, ev, PS_UPDATE, origin, b, d,
-				    ps_account_callback(acct, ev));
+				    ps_config_account_callback(acct, ev));
 		} else if (d && b) {
 			ap->unchanged++;
 			/* Live already is what the config wants (the config

@@ -2,21 +2,24 @@
 
 #include <errno.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "banned.h"
 
-/* The events the PAVE API supports. Add a new one here; nothing else. */
-const char *const ps_events[] = {
-	"SESSION:SMS_PROCESS", "SESSION:STAGE_CHANGE", "SESSION:STATUS_CHANGE",
-	"SESSION:COMPLETE",    "SESSION:NOTE_INSERT",  NULL,
-};
+/* Set once, before any thread starts (see ps_set_oom_handler). */
+static ps_oom_handler oom_handler;
+
+void ps_set_oom_handler(ps_oom_handler fn)
+{
+	oom_handler = fn;
+}
 
 void ps_oom(void)
 {
-	fputs("pavesync: out of memory\n", stderr);
+	/* The library never prints: telling the user is the program's job. */
+	if (oom_handler)
+		oom_handler();
 	abort();
 }
 
@@ -176,34 +179,6 @@ const char *ps_suggest(const char *word, const char *const *candidates)
 		}
 	}
 	return best_d <= limit ? best : NULL;
-}
-
-bool ps_event_is_known(const char *event)
-{
-	const char *const *e;
-
-	for (e = ps_events; *e; e++)
-		if (!strcmp(*e, event))
-			return true;
-	return false;
-}
-
-bool ps_account_name_is_valid(const char *name)
-{
-	size_t i;
-
-	if (!name || !((name[0] >= 'a' && name[0] <= 'z') ||
-		       (name[0] >= '0' && name[0] <= '9')))
-		return false;
-	for (i = 1; name[i]; i++) {
-		char c = name[i];
-		if (i > 62)
-			return false;
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-'))
-			return false;
-	}
-	return true;
 }
 
 void ps_hex(char *out, const unsigned char *data, size_t len)

@@ -14,6 +14,7 @@
 #include "error.h"
 #include "hmac.h"
 #include "json.h"
+#include "pave.h"
 #include "util.h"
 
 static void buf_starts_empty_and_never_null(void **state)
@@ -201,6 +202,28 @@ static void diags_are_bounded(void **state)
 	assert_int_equal(d.count, 0);
 }
 
+/* ps_oom calls the installed handler (here one that jumps back instead of
+ * letting ps_oom abort); the library itself prints nothing. */
+static jmp_buf oom_jump;
+static int oom_calls;
+
+static void oom_handler_jumps(void)
+{
+	oom_calls++;
+	longjmp(oom_jump, 1);
+}
+
+static void oom_calls_the_handler(void **state)
+{
+	(void)state;
+	oom_calls = 0;
+	ps_set_oom_handler(oom_handler_jumps);
+	if (!setjmp(oom_jump))
+		ps_oom();
+	ps_set_oom_handler(NULL);
+	assert_int_equal(oom_calls, 1);
+}
+
 static void suggest_finds_typos(void **state)
 {
 	const char *const keys[] = { "callbacks", "accounts", "version", NULL };
@@ -209,22 +232,22 @@ static void suggest_finds_typos(void **state)
 	assert_string_equal(ps_suggest("calbacks", keys), "callbacks");
 	assert_string_equal(ps_suggest("VERSION", keys), "version");
 	assert_null(ps_suggest("zzzzzzzzz", keys));
-	assert_string_equal(ps_suggest("SESSION:COMPLETED", ps_events), "SESSION:COMPLETE");
+	assert_string_equal(ps_suggest("SESSION:COMPLETED", ps_pave_events), "SESSION:COMPLETE");
 }
 
 static void events_and_names(void **state)
 {
 	(void)state;
-	assert_true(ps_event_is_known("SESSION:NOTE_INSERT"));
-	assert_false(ps_event_is_known("SESSION:note_insert"));
-	assert_true(ps_account_name_is_valid("main"));
-	assert_true(ps_account_name_is_valid("0branch_2-x"));
-	assert_false(ps_account_name_is_valid("Main"));
-	assert_false(ps_account_name_is_valid("-x"));
-	assert_false(ps_account_name_is_valid(""));
-	assert_true(ps_account_name_is_valid(
+	assert_true(ps_pave_event_is_known("SESSION:NOTE_INSERT"));
+	assert_false(ps_pave_event_is_known("SESSION:note_insert"));
+	assert_true(ps_pave_account_name_is_valid("main"));
+	assert_true(ps_pave_account_name_is_valid("0branch_2-x"));
+	assert_false(ps_pave_account_name_is_valid("Main"));
+	assert_false(ps_pave_account_name_is_valid("-x"));
+	assert_false(ps_pave_account_name_is_valid(""));
+	assert_true(ps_pave_account_name_is_valid(
 		"a23456789012345678901234567890123456789012345678901234567890123"));
-	assert_false(ps_account_name_is_valid(
+	assert_false(ps_pave_account_name_is_valid(
 		"a234567890123456789012345678901234567890123456789012345678901234"));
 }
 
@@ -461,6 +484,7 @@ int main(void)
 		cmocka_unit_test(canonical_json_refuses_past_limit),
 		cmocka_unit_test(error_formats_location),
 		cmocka_unit_test(diags_are_bounded),
+		cmocka_unit_test(oom_calls_the_handler),
 		cmocka_unit_test(suggest_finds_typos),
 		cmocka_unit_test(events_and_names),
 		cmocka_unit_test(parse_long_is_strict),
