@@ -569,6 +569,22 @@ static const git_oid *last_written(git_reflog *log)
 	return NULL;
 }
 
+/* libgit2 appends the reflog line of a ref update before it renames the
+ * ref's lock file into place: a run killed between the two (kill -9, a
+ * power cut) leaves a newest line for a commit the ref never reached. That
+ * line starts from the ref's current commit; nothing else moved the ref,
+ * and the commit it names was never published (the next run redoes it). */
+static bool update_interrupted(git_reflog *log, const ps_state *st)
+{
+	const git_reflog_entry *en;
+
+	if (git_reflog_entrycount(log) == 0)
+		return false;
+	en = git_reflog_entry_byindex(log, 0);
+	return written_by_pavesync(git_reflog_entry_message(en)) &&
+	       git_oid_equal(git_reflog_entry_id_old(en), &st->head);
+}
+
 /* Record in the reflog that pavesync adopts the ref's current commit
  * (short id `h`), moved from `l` outside pavesync. */
 static int adopt_head(git_reflog *log, ps_state *st, const char *h,
@@ -613,7 +629,8 @@ int ps_state_check_lineage(char *note, size_t notelen, ps_state *st, bool adopt,
 	/* No commit of pavesync's on record (a repository from before the
 	 * reflog was kept, a fresh clone): nothing to compare with. */
 	if (!last || git_oid_equal(last, &st->head) ||
-	    git_graph_descendant_of(st->repo, &st->head, last) == 1)
+	    git_graph_descendant_of(st->repo, &st->head, last) == 1 ||
+	    update_interrupted(log, st))
 		goto cleanup;
 	git_error_clear();
 	state_short_id(h, &st->head);
