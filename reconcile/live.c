@@ -83,7 +83,7 @@ int ps_live_read(json_t **live, json_t **errors, const ps_config *cfg,
 
 /* ---- recording drift ---- */
 
-int ps_plan_record_drift(ps_plan *plan, ps_state *st, const char *subj,
+int ps_live_record_drift(ps_plan *plan, ps_state *st, const char *subj,
 			 char out_id[41], ps_error *err)
 {
 	ps_buf body = PS_BUF_INIT, subject = PS_BUF_INIT;

@@ -353,7 +353,7 @@ static void record(struct fx *f, ps_plan *p)
 	char id[41];
 	ps_error e;
 
-	if (ps_plan_record_drift(p, f->st, NULL, id, &e) < 0)
+	if (ps_live_record_drift(p, f->st, NULL, id, &e) < 0)
 		fail_msg("record: %s", e.message);
 	open_state(f);
 }
