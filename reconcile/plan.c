@@ -73,7 +73,7 @@ static json_t *make_doc(const ps_account_plan *ap, json_t *applied,
 	return doc;
 }
 
-json_t *ps_account_plan_doc(const ps_account_plan *ap)
+json_t *ps_plan_account_doc(const ps_account_plan *ap)
 {
 	/* A copy of the event map: apply keeps replacing entries of
 	 * ap->applied, the staged document must not change with it. The
@@ -99,7 +99,7 @@ bool ps_plan_stage_account(ps_state *st, ps_account_plan *ap)
 	if (!ps_state_has(st, ap->name) && json_object_size(ap->base) == 0 &&
 	    json_object_size(ap->applied) == 0)
 		return false;
-	doc = ps_account_plan_doc(ap);
+	doc = ps_plan_account_doc(ap);
 	text = ps_json_canonical(doc);
 	/* NULL past the encoder's limit: not the same; the commit refuses. */
 	same = text && ps_state_same_blob(st, ap->name, text, strlen(text));

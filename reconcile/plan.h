@@ -125,7 +125,7 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 /* The snapshot document for an account (format PS_STATE_FORMAT): ap->applied
  * as its callbacks, and the events where ap->base differs as "live" (new
  * reference). */
-json_t *ps_account_plan_doc(const ps_account_plan *ap);
+json_t *ps_plan_account_doc(const ps_account_plan *ap);
 
 /* Stage the account's document when it differs from the snapshot. The
  * committed document is compared by blob id, not read back and parsed:
