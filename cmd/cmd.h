@@ -175,7 +175,7 @@ int open_snapshot(ps_state **st, char **repo, ps_config **cfg,
 		  const struct opts *o);
 /* Fill run options (API client, concurrency, progress, the deadline and
  * the stop flag) from the options. */
-void run_opts_init(ps_run_opts *ro, const struct opts *o, const char *url);
+void run_opts_init(ps_apply_opts *ro, const struct opts *o, const char *url);
 
 /* ---- stop.c: SIGINT/SIGTERM ---- */
 

@@ -660,7 +660,7 @@ int open_snapshot(ps_state **st, char **repo, ps_config **cfg,
 	return EXIT_OK;
 }
 
-void run_opts_init(ps_run_opts *ro, const struct opts *o, const char *url)
+void run_opts_init(ps_apply_opts *ro, const struct opts *o, const char *url)
 {
 	memset(ro, 0, sizeof(*ro));
 	ps_api_opts_init(&ro->api);

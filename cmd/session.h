@@ -10,7 +10,7 @@ struct session {
 	ps_lock *lock;
 	const char *url;	/* borrowed from the options or config */
 	const char *url_source; /* where it came from, for messages */
-	ps_run_opts ro;
+	ps_apply_opts ro;
 	json_t *live; /* refreshed accounts, or NULL */
 	json_t *live_errors;
 	ps_plan *plan;

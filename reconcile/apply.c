@@ -27,7 +27,7 @@ struct apply_job {
 
 /* Why no new call may start (a stop request, the run's deadline), or
  * NULL. Calls in flight are the API client's to bound. */
-static const char *run_stopping(const ps_run_opts *ro)
+static const char *run_stopping(const ps_apply_opts *ro)
 {
 	if (ro->api.stop && atomic_load(ro->api.stop))
 		return "interrupted (SIGINT/SIGTERM); the next run does it";
@@ -186,7 +186,7 @@ static void apply_account(void *ctx, size_t i)
 	ps_api_free(api);
 }
 
-int ps_apply_run(ps_plan *plan, ps_run_opts *ro, bool fail_on_drift,
+int ps_apply_run(ps_plan *plan, ps_apply_opts *ro, bool fail_on_drift,
 		 ps_error *err)
 {
 	struct apply_job job;

@@ -17,14 +17,14 @@
 typedef void (*ps_progress_fn)(void *ctx, size_t done, size_t total,
 			       size_t failed);
 
-typedef struct ps_run_opts {
+typedef struct ps_apply_opts {
 	ps_api_opts api;
 	int concurrency;	 /* accounts in flight at once; default 8 */
 	ps_progress_fn progress; /* may be NULL; called under a lock */
 	void *progress_ctx;
 	long requests;	  /* out: requests sent */
 	long connections; /* out: TCP connections opened */
-} ps_run_opts;
+} ps_apply_opts;
 
 /*
  * Carry out the plan: create → POST (falling back to PUT), update → PUT
@@ -35,7 +35,7 @@ typedef struct ps_run_opts {
  * account. Returns 0 when all changes were done, PS_ERROR when some
  * failed.
  */
-int ps_apply_run(ps_plan *plan, ps_run_opts *ro, bool fail_on_drift,
+int ps_apply_run(ps_plan *plan, ps_apply_opts *ro, bool fail_on_drift,
 		 ps_error *err);
 
 /*

@@ -38,7 +38,7 @@ static void live_one(void *ctx, size_t i)
 }
 
 int ps_live_read(json_t **live, json_t **errors, const ps_config *cfg,
-		 const char *const *names, ps_run_opts *ro, ps_error *err)
+		 const char *const *names, ps_apply_opts *ro, ps_error *err)
 {
 	struct live_job job;
 	size_t i, n = 0;

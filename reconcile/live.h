@@ -20,7 +20,7 @@
  * when some accounts failed (they are in *errors).
  */
 int ps_live_read(json_t **live, json_t **errors, const ps_config *cfg,
-		 const char *const *names, ps_run_opts *ro, ps_error *err);
+		 const char *const *names, ps_apply_opts *ro, ps_error *err);
 
 /*
  * Stage and commit the refreshed live state of accounts whose live
