@@ -14,13 +14,13 @@
 
 /* ---- talking to the API ---- */
 
-typedef void (*ps_progress_fn)(void *ctx, size_t done, size_t total,
-			       size_t failed);
+typedef void (*ps_apply_progress_fn)(void *ctx, size_t done, size_t total,
+				     size_t failed);
 
 typedef struct ps_apply_opts {
 	ps_api_opts api;
-	int concurrency;	 /* accounts in flight at once; default 8 */
-	ps_progress_fn progress; /* may be NULL; called under a lock */
+	int concurrency; /* accounts in flight at once; default 8 */
+	ps_apply_progress_fn progress; /* may be NULL; called under a lock */
 	void *progress_ctx;
 	long requests;	  /* out: requests sent */
 	long connections; /* out: TCP connections opened */
