@@ -183,7 +183,7 @@ int cmd_apply(struct opts *o)
 				  "for the "
 				  "next run",
 				  o->deadline);
-		if (ps_apply_commit(s.plan, s.st, commit, &e) < 0) {
+		if (ps_apply_commit(commit, s.plan, s.st, &e) < 0) {
 			render(o, &s, true, NULL);
 			out_ps_error(&e);
 			if (count_status(s.plan, PS_DONE)) {
@@ -202,7 +202,7 @@ int cmd_apply(struct opts *o)
 	} else if (s.plan->nrewrite) {
 		/* Nothing to call, but the snapshot is due a rewrite (an older
 		 * format, or live caught up with the config). */
-		if (ps_apply_commit(s.plan, s.st, commit, &e) < 0) {
+		if (ps_apply_commit(commit, s.plan, s.st, &e) < 0) {
 			out_ps_error(&e);
 			rc = EXIT_ERROR;
 			goto cleanup;

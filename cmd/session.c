@@ -259,7 +259,7 @@ int session_record_drift(struct session *s, const char *subject)
 	ps_error e;
 
 	ps_error_clear(&e);
-	if (ps_live_record_drift(s->plan, s->st, subject, s->refresh_commit,
+	if (ps_live_record_drift(s->refresh_commit, s->plan, s->st, subject,
 				 &e) < 0) {
 		out_ps_error(&e);
 		return EXIT_ERROR;

@@ -212,7 +212,7 @@ int ps_apply_run(ps_plan *plan, ps_apply_opts *ro, bool fail_on_drift,
 	return 0;
 }
 
-int ps_apply_commit(ps_plan *plan, ps_state *st, char out_id[41], ps_error *err)
+int ps_apply_commit(char out_id[41], ps_plan *plan, ps_state *st, ps_error *err)
 {
 	static const char *const past[] = { "created", "updated", "deleted" };
 	ps_buf body = PS_BUF_INIT, subject = PS_BUF_INIT;

@@ -45,7 +45,7 @@ int ps_apply_run(ps_plan *plan, ps_apply_opts *ro, bool fail_on_drift,
  * written too (a format migration alone is committed as "pavesync:
  * snapshot migrated to format 2"). out_id "" when nothing changed.
  */
-int ps_apply_commit(ps_plan *plan, ps_state *st, char out_id[41],
+int ps_apply_commit(char out_id[41], ps_plan *plan, ps_state *st,
 		    ps_error *err);
 
 #endif

@@ -83,8 +83,8 @@ int ps_live_read(json_t **live, json_t **errors, const ps_config *cfg,
 
 /* ---- recording drift ---- */
 
-int ps_live_record_drift(ps_plan *plan, ps_state *st, const char *subj,
-			 char out_id[41], ps_error *err)
+int ps_live_record_drift(char out_id[41], ps_plan *plan, ps_state *st,
+			 const char *subj, ps_error *err)
 {
 	ps_buf body = PS_BUF_INIT, subject = PS_BUF_INIT;
 	size_t i, j, lines = 0;

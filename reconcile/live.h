@@ -28,7 +28,7 @@ int ps_live_read(json_t **live, json_t **errors, const ps_config *cfg,
  * subject NULL: "pavesync: refresh: N changes found outside pavesync".
  * out_id is "" when nothing drifted.
  */
-int ps_live_record_drift(ps_plan *plan, ps_state *st, const char *subject,
-			 char out_id[41], ps_error *err);
+int ps_live_record_drift(char out_id[41], ps_plan *plan, ps_state *st,
+			 const char *subject, ps_error *err);
 
 #endif

@@ -124,7 +124,7 @@ static void apply_all(struct fx *f, ps_plan *p)
 			c->status = PS_DONE;
 		}
 	}
-	if (ps_apply_commit(p, f->st, id, &e) < 0)
+	if (ps_apply_commit(id, p, f->st, &e) < 0)
 		fail_msg("commit: %s", e.message);
 	open_state(f);
 }
@@ -353,7 +353,7 @@ static void record(struct fx *f, ps_plan *p)
 	char id[41];
 	ps_error e;
 
-	if (ps_live_record_drift(p, f->st, NULL, id, &e) < 0)
+	if (ps_live_record_drift(id, p, f->st, NULL, &e) < 0)
 		fail_msg("record: %s", e.message);
 	open_state(f);
 }
@@ -429,7 +429,7 @@ static void config_taking_over_the_edit_is_recorded_as_applied(void **state)
 	assert_int_equal(ps_plan_changes(p), 0);
 	assert_true(p->accounts[0].rewrite);
 	assert_int_equal(p->nrewrite, 1);
-	assert_int_equal(ps_apply_commit(p, f->st, id, &e), 0);
+	assert_int_equal(ps_apply_commit(id, p, f->st, &e), 0);
 	assert_int_not_equal(id[0], '\0');
 	ps_plan_free(p);
 	open_state(f);
@@ -463,7 +463,7 @@ static void format_1_snapshot_is_migrated_on_write(void **state)
 	assert_true(p->accounts[0].migrate);
 	assert_int_equal(ps_plan_changes(p), 0);
 	assert_int_equal(p->nrewrite, 1);
-	assert_int_equal(ps_apply_commit(p, f->st, id, &e), 0);
+	assert_int_equal(ps_apply_commit(id, p, f->st, &e), 0);
 	assert_true(p->accounts[0].migrated);
 	ps_plan_free(p);
 	open_state(f);
