@@ -42,6 +42,7 @@ int ps_live_read(json_t **live, json_t **errors, const ps_config *cfg,
 {
 	struct live_job job;
 	size_t i, n = 0;
+	int rc = 0;
 
 	memset(&job, 0, sizeof(job));
 	job.accounts = ps_calloc(cfg->naccounts + 1, sizeof(*job.accounts));
@@ -63,22 +64,41 @@ int ps_live_read(json_t **live, json_t **errors, const ps_config *cfg,
 	*live = json_object();
 	*errors = json_object();
 	for (i = 0; i < n; i++) {
-		if (job.results[i])
-			json_object_set_new(*live, job.accounts[i]->name,
-					    job.results[i]);
+		const char *name = job.accounts[i]->name;
+
+		/* An account in neither map would be planned as if it had
+		 * not been asked for: that is this function's failure. */
+		if (job.results[i] &&
+		    json_object_set_new(*live, name, job.results[i]) < 0 &&
+		    rc == 0)
+			rc = ps_error_set(err, PS_ERROR,
+					  "cannot record the live callbacks "
+					  "of account \"%s\"",
+					  name);
 		if (job.errors[i]) {
-			json_object_set_new(
-				*errors, job.accounts[i]->name,
-				json_sprintf("cannot read live callbacks: %s",
-					     job.errors[i]));
+			if (json_object_set_new(
+				    *errors, name,
+				    json_sprintf("cannot read live callbacks: "
+						 "%s",
+						 job.errors[i])) < 0 &&
+			    rc == 0)
+				rc = ps_error_set(
+					err, PS_ERROR,
+					"cannot record why the live callbacks "
+					"of account \"%s\" could not be read",
+					name);
 			free(job.errors[i]);
 		}
 	}
 	free(job.results);
 	free(job.errors);
 	free(job.accounts);
-	(void)err;
-	return 0;
+	if (rc < 0) {
+		json_decref(*live);
+		json_decref(*errors);
+		*live = *errors = NULL;
+	}
+	return rc;
 }
 
 /* ---- recording drift ---- */
