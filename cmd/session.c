@@ -213,8 +213,11 @@ int session_plan(struct session *s, struct opts *o, bool refresh,
 	if (refresh) {
 		if (session_check_url(s) || check_snapshots(s, o))
 			return EXIT_ERROR;
-		ps_live_read(&s->live, &s->live_errors, s->cfg, o->accounts,
-			     &s->ro, &e);
+		if (ps_live_read(&s->live, &s->live_errors, s->cfg, o->accounts,
+				 &s->ro, &e) < 0) {
+			out_ps_error(&e);
+			return EXIT_ERROR;
+		}
 		report_live_errors(s->live_errors);
 	}
 	if (ps_plan_build(&s->plan, s->cfg, s->st, s->live, s->live_errors, &po,
@@ -238,8 +241,12 @@ int session_plan(struct session *s, struct opts *o, bool refresh,
 			free(stale);
 			return EXIT_ERROR;
 		}
-		ps_live_read(&s->live, &s->live_errors, s->cfg, stale, &s->ro,
-			     &e);
+		if (ps_live_read(&s->live, &s->live_errors, s->cfg, stale,
+				 &s->ro, &e) < 0) {
+			out_ps_error(&e);
+			free(stale);
+			return EXIT_ERROR;
+		}
 		report_live_errors(s->live_errors);
 		ps_plan_free(s->plan);
 		s->plan = NULL;
