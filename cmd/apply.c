@@ -126,6 +126,7 @@ int cmd_apply(struct opts *o)
 	char commit[41] = "";
 	bool refresh = o->refresh;
 	size_t failed, done;
+	bool apply_failed = false;
 	ps_error e;
 	int rc;
 
@@ -174,7 +175,11 @@ int cmd_apply(struct opts *o)
 			rc = EXIT_ERROR;
 			goto cleanup;
 		}
-		ps_apply_run(s.plan, &s.ro, o->on_drift == ON_DRIFT_FAIL, &e);
+		/* Each failed change carries its own error, rendered below;
+		 * the result decides the exit status. */
+		if (ps_apply_run(s.plan, &s.ro, o->on_drift == ON_DRIFT_FAIL,
+				 &e) < 0)
+			apply_failed = true;
 		out_progress_end();
 		if (o->deadline_ms > 0 && ps_api_now_ms() >= o->deadline_ms)
 			out_error("the run reached its deadline (--deadline "
@@ -226,7 +231,7 @@ int cmd_apply(struct opts *o)
 	}
 	render(o, &s, true, commit);
 
-	failed = count_status(s.plan, PS_FAILED);
+	failed = apply_failed ? count_status(s.plan, PS_FAILED) : 0;
 	done = count_status(s.plan, PS_DONE);
 	if (s.live_errors && json_object_size(s.live_errors))
 		failed++;
