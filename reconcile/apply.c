@@ -235,10 +235,7 @@ int ps_apply_commit(char out_id[41], ps_plan *plan, ps_state *st, ps_error *err)
 				ps_buf_printf(&body, "%s%s/%s: %s failed",
 					      body.len ? "\n" : "", ap->name,
 					      c->event,
-					      c->action == PS_CREATE ? "create"
-					      : c->action == PS_UPDATE
-						      ? "update"
-						      : "delete");
+					      ps_action_name(c->action));
 			}
 		}
 		if (ps_plan_stage_account(st, ap) && ap->migrate) {
