@@ -201,6 +201,11 @@ static void add_field(json_t *fields, const char *path, const json_t *before,
 	json_array_append_new(fields, f);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* Compare two objects key by key, sorted, naming fields "prefix.key". */
 static void diff_object(json_t *fields, const char *prefix, const json_t *a,
 			const json_t *b, bool sensitive)
@@ -229,15 +234,9 @@ static void diff_object(json_t *fields, const char *prefix, const json_t *a,
 		for (iter = json_object_iter(keys); iter;
 		     iter = json_object_iter_next(keys, iter))
 			names[i++] = json_object_iter_key(iter);
-		for (i = 1; i < n; i++) {
-			const char *t = names[i];
-			size_t j = i;
-			while (j > 0 && strcmp(names[j - 1], t) > 0) {
-				names[j] = names[j - 1];
-				j--;
-			}
-			names[j] = t;
-		}
+		/* Keys of one object are distinct: any sort gives the same
+		 * order. */
+		qsort(names, n, sizeof(*names), cmp_str);
 		for (i = 0; i < n; i++) {
 			json_t *x = a ? json_object_get(a, names[i]) : NULL;
 			json_t *y = b ? json_object_get(b, names[i]) : NULL;
@@ -303,11 +302,6 @@ static void push_change(ps_account_plan *ap, size_t *alloc, const char *event,
 	c->desired = desired;
 	c->fields = diff_fields(before, after);
 	c->status = PS_PLANNED;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* The union of event names of up to three objects, sorted. */
@@ -554,6 +548,12 @@ static void plan_account(ps_account_plan *ap, const ps_account *acct,
 	json_decref(desired);
 }
 
+static int cmp_account_plan(const void *a, const void *b)
+{
+	return strcmp(((const ps_account_plan *)a)->name,
+		      ((const ps_account_plan *)b)->name);
+}
+
 static int cmp_account(const void *key, const void *elem)
 {
 	return strcmp(key, ((const ps_account *)elem)->name);
@@ -749,17 +749,11 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 		ap->drift_lines = json_array();
 		ap->base = json_object();
 	}
-	/* Keep accounts sorted by name for stable output. */
-	for (i = 1; i < plan->naccounts; i++) {
-		ps_account_plan t = plan->accounts[i];
-		j = i;
-		while (j > 0 &&
-		       strcmp(plan->accounts[j - 1].name, t.name) > 0) {
-			plan->accounts[j] = plan->accounts[j - 1];
-			j--;
-		}
-		plan->accounts[j] = t;
-	}
+	/* Keep accounts sorted by name for stable output. The names are
+	 * distinct (the config's are mapping keys, an orphan is one the
+	 * config lacks), so qsort's order is the only one. */
+	qsort(plan->accounts, plan->naccounts, sizeof(*plan->accounts),
+	      cmp_account_plan);
 	*out = plan;
 	return 0;
 }
