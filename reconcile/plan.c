@@ -424,6 +424,78 @@ static json_t *plan_account_start(ps_account_plan *ap, const ps_account *acct,
 	return desired;
 }
 
+/* The callbacks read live for the account, sealed ({event: callback}, new
+ * reference): a value the config or the snapshot had sealed stays sealed.
+ * A raw callback without an event is left out. */
+static json_t *seal_live(const ps_account_plan *ap, const ps_account *acct,
+			 const json_t *live_raw, const json_t *snap,
+			 const json_t *known)
+{
+	json_t *live = json_object(), *raw;
+	size_t j;
+
+	json_array_foreach(live_raw, j, raw)
+	{
+		const char *ev =
+			json_string_value(json_object_get(raw, "event"));
+		if (!ev)
+			continue;
+		const json_t *prev = json_object_get(snap, ev);
+		if (!prev)
+			prev = json_object_get(known, ev);
+		json_object_set_new(live, ev,
+				    seal_live_one(raw,
+						  ps_account_callback(acct, ev),
+						  prev, &ap->key));
+	}
+	return live;
+}
+
+/*
+ * One event of an account: a change, unchanged, unmanaged or forgotten,
+ * and a drift line when a refresh found it changed outside pavesync. d, b,
+ * k, a: its desired, base (believed live), last seen live and last applied
+ * callbacks, NULL when absent.
+ */
+static void plan_event(ps_account_plan *ap, const ps_account *acct,
+		       size_t *alloc, const char *ev, json_t *d, json_t *b,
+		       json_t *k, json_t *a)
+{
+	ps_origin origin = ps_plan_origin(d, a, b);
+
+	if (ap->refreshed && !same_cb(k, b))
+		json_array_append_new(ap->drift_lines,
+				      json_sprintf("%s/%s: %s outside pavesync",
+						   ap->name, ev,
+						   !k	? "created"
+						   : !b ? "deleted"
+							: "changed"));
+	if (d && !b) {
+		push_change(ap, alloc, ev, PS_CREATE, origin, NULL, d,
+			    ps_account_callback(acct, ev));
+	} else if (d && b && !json_equal(d, b)) {
+		push_change(ap, alloc, ev, PS_UPDATE, origin, b, d,
+			    ps_account_callback(acct, ev));
+	} else if (d && b) {
+		ap->unchanged++;
+		/* Live already is what the config wants (the config
+		 * took over a dashboard edit, or both were set back):
+		 * that is now the last applied callback. */
+		if (!same_cb(a, d)) {
+			json_object_set(ap->applied, ev, d);
+			ap->rewrite = true;
+		}
+	} else if (b && ap->prune) {
+		push_change(ap, alloc, ev, PS_DELETE, origin, b, NULL, NULL);
+	} else if (b) {
+		json_array_append_new(ap->unmanaged, json_string(ev));
+	} else if (a) {
+		/* Neither wanted nor live: nothing left to remember. */
+		json_object_del(ap->applied, ev);
+		ap->rewrite = true;
+	}
+}
+
 /*
  * The second half (on a worker thread): compare the desired callbacks
  * (stolen) with the snapshot document, which the caller read on the thread
@@ -454,26 +526,8 @@ static void plan_account(ps_account_plan *ap, const ps_account *acct,
 					 : json_object_get(snap_doc, "live"));
 
 	if (live_raw) {
-		size_t j;
-		json_t *raw;
-
 		ap->refreshed = true;
-		live = json_object();
-		json_array_foreach(live_raw, j, raw)
-		{
-			const char *ev = json_string_value(
-				json_object_get(raw, "event"));
-			if (!ev)
-				continue;
-			const json_t *prev = json_object_get(snap, ev);
-			if (!prev)
-				prev = json_object_get(known, ev);
-			json_object_set_new(
-				live, ev,
-				seal_live_one(raw,
-					      ps_account_callback(acct, ev),
-					      prev, &ap->key));
-		}
+		live = seal_live(ap, acct, live_raw, snap, known);
 		/* Something new was seen live: recorded in its own commit. */
 		ap->drifted = ap->stale || !json_equal(live, known);
 		base = live;
@@ -498,48 +552,12 @@ static void plan_account(ps_account_plan *ap, const ps_account *acct,
 				     ap->name));
 
 	events = event_union(desired, base, known, &n);
-	for (i = 0; i < n; i++) {
-		const char *ev = events[i];
-		json_t *d = json_object_get(desired, ev);
-		json_t *b = json_object_get(base, ev);
-		json_t *k = json_object_get(known, ev);
-		json_t *a = json_object_get(snap, ev);
-		ps_origin origin = ps_plan_origin(d, a, b);
-
-		if (ap->refreshed && !same_cb(k, b))
-			json_array_append_new(
-				ap->drift_lines,
-				json_sprintf("%s/%s: %s outside pavesync",
-					     ap->name, ev,
-					     !k	  ? "created"
-					     : !b ? "deleted"
-						  : "changed"));
-		if (d && !b) {
-			push_change(ap, &alloc, ev, PS_CREATE, origin, NULL, d,
-				    ps_account_callback(acct, ev));
-		} else if (d && b && !json_equal(d, b)) {
-			push_change(ap, &alloc, ev, PS_UPDATE, origin, b, d,
-				    ps_account_callback(acct, ev));
-		} else if (d && b) {
-			ap->unchanged++;
-			/* Live already is what the config wants (the config
-			 * took over a dashboard edit, or both were set back):
-			 * that is now the last applied callback. */
-			if (!same_cb(a, d)) {
-				json_object_set(ap->applied, ev, d);
-				ap->rewrite = true;
-			}
-		} else if (b && ap->prune) {
-			push_change(ap, &alloc, ev, PS_DELETE, origin, b, NULL,
-				    NULL);
-		} else if (b) {
-			json_array_append_new(ap->unmanaged, json_string(ev));
-		} else if (a) {
-			/* Neither wanted nor live: nothing left to remember. */
-			json_object_del(ap->applied, ev);
-			ap->rewrite = true;
-		}
-	}
+	for (i = 0; i < n; i++)
+		plan_event(ap, acct, &alloc, events[i],
+			   json_object_get(desired, events[i]),
+			   json_object_get(base, events[i]),
+			   json_object_get(known, events[i]),
+			   json_object_get(snap, events[i]));
 	if (ap->migrate)
 		ap->rewrite = true;
 	free_names(events, n);
