@@ -636,42 +636,43 @@ static bool selected(const ps_plan_opts *opts, const char *name)
 	return false;
 }
 
-int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
-		  const json_t *live, const json_t *live_errors,
-		  const ps_plan_opts *opts, ps_error *err)
+/* Every --account name must be in the config or the snapshot; else
+ * PS_ENOTFOUND, with a suggestion from the config's names. */
+static int check_only(const ps_config *cfg, ps_state *st,
+		      const ps_plan_opts *opts, ps_error *err)
 {
-	ps_plan *plan;
-	struct build_job *jobs;
-	size_t i, j, b, alloc, ns, njobs = 0, threads;
-	const char *fp_env = getenv("PAVESYNC_FINGERPRINT_KEY");
+	const char *const *p;
+	size_t i;
 
-	*out = NULL;
-	if (opts && opts->only) {
-		const char *const *p;
-		for (p = opts->only; *p; p++) {
-			if (!find_account(cfg, *p) &&
-			    !(st && ps_state_get(st, *p))) {
-				const char **names = ps_calloc(
-					cfg->naccounts + 1, sizeof(*names));
-				const char *hint;
-				for (i = 0; i < cfg->naccounts; i++)
-					names[i] = cfg->accounts[i].name;
-				hint = ps_suggest(*p, names);
-				ps_error_set(err, PS_ENOTFOUND,
-					     "no account \"%s\" in %s%s%s%s",
-					     *p, cfg->path,
-					     hint ? " (did you mean \"" : "",
-					     hint ? hint : "",
-					     hint ? "\"?)" : "");
-				free(names);
-				return PS_ENOTFOUND;
-			}
+	if (!opts || !opts->only)
+		return 0;
+	for (p = opts->only; *p; p++) {
+		if (!find_account(cfg, *p) && !(st && ps_state_get(st, *p))) {
+			const char **names =
+				ps_calloc(cfg->naccounts + 1, sizeof(*names));
+			const char *hint;
+			for (i = 0; i < cfg->naccounts; i++)
+				names[i] = cfg->accounts[i].name;
+			hint = ps_suggest(*p, names);
+			ps_error_set(err, PS_ENOTFOUND,
+				     "no account \"%s\" in %s%s%s%s", *p,
+				     cfg->path, hint ? " (did you mean \"" : "",
+				     hint ? hint : "", hint ? "\"?)" : "");
+			free(names);
+			return PS_ENOTFOUND;
 		}
 	}
+	return 0;
+}
 
-	plan = ps_calloc(1, sizeof(*plan));
-	ns = st ? ps_state_count(st) : 0;
-	alloc = cfg->naccounts + ns;
+/* An empty plan with room for every account of the config and the
+ * snapshot, and what a saved plan records about where it came from. */
+static ps_plan *plan_new(const ps_config *cfg, ps_state *st, const json_t *live,
+			 const ps_plan_opts *opts)
+{
+	ps_plan *plan = ps_calloc(1, sizeof(*plan));
+	size_t alloc = cfg->naccounts + (st ? ps_state_count(st) : 0);
+
 	plan->accounts = ps_calloc(alloc ? alloc : 1, sizeof(*plan->accounts));
 	plan->refreshed = live != NULL;
 	plan->state_head =
@@ -680,7 +681,18 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 		ps_strdup(st ? ps_state_ref(st) : PS_STATE_DEFAULT_REF);
 	plan->api_url = ps_strdup(opts && opts->api_url ? opts->api_url : "");
 	memcpy(plan->config_sha256, cfg->sha256, sizeof(plan->config_sha256));
-	jobs = ps_calloc(cfg->naccounts + 1, sizeof(*jobs));
+	return plan;
+}
+
+/* An account plan for each selected account of the config: an account
+ * whose refresh failed is done here (it carries the error); the others
+ * become jobs. Returns the number of jobs. */
+static size_t add_accounts(ps_plan *plan, struct build_job *jobs,
+			   const ps_config *cfg, const ps_state *st,
+			   const json_t *live, const json_t *live_errors,
+			   const ps_plan_opts *opts, const char *fp_env)
+{
+	size_t i, njobs = 0;
 
 	for (i = 0; i < cfg->naccounts; i++) {
 		const ps_account *acct = &cfg->accounts[i];
@@ -713,6 +725,17 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 		jobs[njobs].fp_env = fp_env;
 		njobs++;
 	}
+	return njobs;
+}
+
+/* Run the two passes over the jobs, reading the snapshot documents the
+ * first pass could not settle in between, on this thread. On a read
+ * error, the state's error (the jobs' desired callbacks released). */
+static int plan_accounts(struct build_job *jobs, size_t njobs, ps_state *st,
+			 ps_error *err)
+{
+	size_t i, j, b, threads;
+
 	threads = njobs >= PARALLEL_MIN_ACCOUNTS ? ps_pool_cpus() : 1;
 	ps_pool_run(njobs, threads, start_one, jobs);
 	/* In batches, so that only a batch of parsed documents is alive at
@@ -726,8 +749,6 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 				int rc = err ? err->code : PS_ERROR;
 				for (j = 0; j < njobs; j++)
 					json_decref(jobs[j].desired);
-				free(jobs);
-				ps_plan_free(plan);
 				return rc;
 			}
 		}
@@ -736,7 +757,14 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 			if (jobs[i].snap_doc)
 				ps_state_unload(st, jobs[i].acct->name);
 	}
-	free(jobs);
+	return 0;
+}
+
+/* The plan's totals, from its accounts. */
+static void count_totals(ps_plan *plan)
+{
+	size_t i, j;
+
 	for (i = 0; i < plan->naccounts; i++) {
 		const ps_account_plan *ap = &plan->accounts[i];
 		for (j = 0; j < ap->nchanges; j++) {
@@ -753,7 +781,14 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 		plan->managed += ap->settled ? ap->unchanged
 					     : json_object_size(ap->base);
 	}
-	/* Accounts the snapshot has and the config does not: orphaned. */
+}
+
+/* Accounts the snapshot has and the config does not: orphaned. */
+static void add_orphans(ps_plan *plan, const ps_config *cfg, const ps_state *st,
+			const ps_plan_opts *opts)
+{
+	size_t i, ns = st ? ps_state_count(st) : 0;
+
 	for (i = 0; i < ns; i++) {
 		const char *name = ps_state_name(st, i);
 		ps_account_plan *ap;
@@ -767,6 +802,34 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 		ap->drift_lines = json_array();
 		ap->base = json_object();
 	}
+}
+
+int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
+		  const json_t *live, const json_t *live_errors,
+		  const ps_plan_opts *opts, ps_error *err)
+{
+	ps_plan *plan;
+	struct build_job *jobs;
+	size_t njobs;
+	const char *fp_env = getenv("PAVESYNC_FINGERPRINT_KEY");
+	int rc;
+
+	*out = NULL;
+	rc = check_only(cfg, st, opts, err);
+	if (rc < 0)
+		return rc;
+	plan = plan_new(cfg, st, live, opts);
+	jobs = ps_calloc(cfg->naccounts + 1, sizeof(*jobs));
+	njobs = add_accounts(plan, jobs, cfg, st, live, live_errors, opts,
+			     fp_env);
+	rc = plan_accounts(jobs, njobs, st, err);
+	free(jobs);
+	if (rc < 0) {
+		ps_plan_free(plan);
+		return rc;
+	}
+	count_totals(plan);
+	add_orphans(plan, cfg, st, opts);
 	/* Keep accounts sorted by name for stable output. The names are
 	 * distinct (the config's are mapping keys, an orphan is one the
 	 * config lacks), so qsort's order is the only one. */
