@@ -111,22 +111,20 @@ static void report_migrated(const ps_plan *plan)
 	ps_buf_release(&names);
 }
 
-static void render(const struct opts *o, const struct session *s, bool applied,
+static void render(const struct opts *o, const ps_run *run, bool applied,
 		   const char *commit)
 {
 	if (o->format == FORMAT_JSON)
-		out_plan_json(s->plan, commit);
+		out_plan_json(run->plan, commit);
 	else
-		out_plan_text(s->plan, applied, commit, s->refresh_commit);
+		out_plan_text(run->plan, applied, commit, run->refresh_commit);
 }
 
 int cmd_apply(struct opts *o)
 {
-	struct session s;
-	char commit[41] = "";
+	ps_run *run = NULL;
 	bool refresh = o->refresh;
 	size_t failed, done;
-	bool apply_failed = false;
 	ps_error e;
 	int rc;
 
@@ -134,7 +132,7 @@ int cmd_apply(struct opts *o)
 		return cmd_plan(o);
 	metrics_start();
 	ps_error_clear(&e);
-	rc = session_open(&s, o, true);
+	rc = session_open(&run, o, true);
 	if (rc)
 		goto cleanup;
 	if (o->plan_file &&
@@ -143,104 +141,89 @@ int cmd_apply(struct opts *o)
 		rc = EXIT_ERROR;
 		goto cleanup;
 	}
-	rc = session_plan(&s, o, refresh, !o->plan_file);
+	rc = session_plan(run, refresh	       ? PS_RUN_REFRESH
+			       : !o->plan_file ? PS_RUN_REFRESH_STALE
+					       : 0);
 	if (rc)
 		goto cleanup;
-	if (o->plan_file && ps_plan_check_saved(s.plan, o->plan_file, &e) < 0) {
+	if (o->plan_file &&
+	    ps_plan_check_saved(run->plan, o->plan_file, &e) < 0) {
 		out_ps_error(&e);
 		rc = EXIT_ERROR;
 		goto cleanup;
 	}
-	if (!o->force && ps_plan_check_guards(s.plan, o->max_changes, &e) < 0) {
-		ps_plan_mark_guards(s.plan, o->max_changes);
-		render(o, &s, false, NULL);
+	if (!o->force &&
+	    ps_plan_check_guards(run->plan, o->max_changes, &e) < 0) {
+		ps_plan_mark_guards(run->plan, o->max_changes);
+		render(o, run, false, NULL);
 		out_error("%s", e.message);
 		rc = EXIT_ERROR;
 		goto cleanup;
 	}
 	/* On a terminal, ask first (a saved plan was reviewed when written). */
-	if (!o->plan_file && ps_plan_changes(s.plan) && confirm_needed(o) &&
-	    !confirm_apply(o, s.plan)) {
+	if (!o->plan_file && ps_plan_changes(run->plan) && confirm_needed(o) &&
+	    !confirm_apply(o, run->plan)) {
 		out_error("apply cancelled; nothing changed");
 		rc = EXIT_ERROR;
 		goto cleanup;
 	}
 	/* What changed behind our back goes into its own commit first. */
-	rc = session_record_drift(&s, NULL);
-	if (rc)
+	if (ps_run_record_drift(run, NULL, &e) < 0) {
+		out_ps_error(&e);
+		rc = EXIT_ERROR;
 		goto cleanup;
-
-	if (ps_plan_changes(s.plan)) {
-		if (session_check_url(&s)) {
-			rc = EXIT_ERROR;
-			goto cleanup;
-		}
-		/* Each failed change carries its own error, rendered below;
-		 * the result decides the exit status. */
-		if (ps_apply_run(s.plan, &s.ro, o->on_drift == ON_DRIFT_FAIL,
-				 &e) < 0)
-			apply_failed = true;
-		out_progress_end();
-		if (o->deadline_ms > 0 && ps_api_now_ms() >= o->deadline_ms)
-			out_error("the run reached its deadline (--deadline "
-				  "%ld): what "
-				  "succeeded is committed, the rest is left "
-				  "for the "
-				  "next run",
-				  o->deadline);
-		if (ps_apply_commit(commit, s.plan, s.st, &e) < 0) {
-			render(o, &s, true, NULL);
-			out_ps_error(&e);
-			if (count_status(s.plan, PS_DONE)) {
-				out_error("the API calls above were made but "
-					  "their snapshot "
-					  "could not be committed; the next "
-					  "run repeats them "
-					  "(they set the same values) and "
-					  "converges");
-				rc = EXIT_UNRECORDED;
-			} else {
-				rc = EXIT_ERROR;
-			}
-			goto cleanup;
-		}
-	} else if (s.plan->nrewrite) {
-		/* Nothing to call, but the snapshot is due a rewrite (an older
-		 * format, or live caught up with the config). */
-		if (ps_apply_commit(commit, s.plan, s.st, &e) < 0) {
-			out_ps_error(&e);
-			rc = EXIT_ERROR;
-			goto cleanup;
-		}
 	}
-	report_migrated(s.plan);
-	if (session_push(&s, o)) {
-		/* Exit 1 promises nothing was applied: not so when calls
-		 * succeeded and only the push of their commit failed. */
-		if (count_status(s.plan, PS_DONE)) {
-			out_error("the API calls above were made and committed "
-				  "locally, but the state ref was not pushed; "
-				  "the "
-				  "next run with --push pushes it");
+
+	rc = ps_run_apply(run, &e);
+	out_progress_end();
+	if (run->deadline_reached)
+		out_error("the run reached its deadline (--deadline %ld): what "
+			  "succeeded is committed, the rest is left for the "
+			  "next run",
+			  o->deadline);
+	if (rc < 0) {
+		if (run->called)
+			render(o, run, true, NULL);
+		out_ps_error(&e);
+		if (run->called && count_status(run->plan, PS_DONE)) {
+			out_error("the API calls above were made but their "
+				  "snapshot could not be committed; the next "
+				  "run repeats them (they set the same "
+				  "values) and converges");
 			rc = EXIT_UNRECORDED;
 		} else {
 			rc = EXIT_ERROR;
 		}
-		render(o, &s, true, commit);
 		goto cleanup;
 	}
-	render(o, &s, true, commit);
+	report_migrated(run->plan);
+	if (ps_run_push(run, &e) < 0) {
+		out_ps_error(&e);
+		/* Exit 1 promises nothing was applied: not so when calls
+		 * succeeded and only the push of their commit failed. */
+		if (count_status(run->plan, PS_DONE)) {
+			out_error("the API calls above were made and committed "
+				  "locally, but the state ref was not pushed; "
+				  "the next run with --push pushes it");
+			rc = EXIT_UNRECORDED;
+		} else {
+			rc = EXIT_ERROR;
+		}
+		render(o, run, true, run->commit);
+		goto cleanup;
+	}
+	render(o, run, true, run->commit);
 
-	failed = apply_failed ? count_status(s.plan, PS_FAILED) : 0;
-	done = count_status(s.plan, PS_DONE);
-	if (s.live_errors && json_object_size(s.live_errors))
+	failed = count_status(run->plan, PS_FAILED);
+	done = count_status(run->plan, PS_DONE);
+	if (run->live_errors && json_object_size(run->live_errors))
 		failed++;
 	if (failed)
 		rc = done ? EXIT_PARTIAL : EXIT_ERROR;
 	else
 		rc = EXIT_OK;
 cleanup:
-	metrics_write(o, s.plan, true, rc);
-	session_close(&s);
+	metrics_write(o, run ? run->plan : NULL, true, rc);
+	ps_run_close(run);
 	return rc;
 }

@@ -5,16 +5,17 @@
 #ifndef PS_CMD_H
 #define PS_CMD_H
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "apply.h"
+#include "buf.h"
 #include "config.h"
 #include "error.h"
-#include "live.h"
 #include "plan.h"
 #include "plan_file.h"
+#include "run.h"
 #include "state.h"
 
 /* Exit statuses (SPEC §4). */
@@ -108,12 +109,29 @@ void out_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Write s to f with control characters escaped (ps_buf_put_printable):
  * for any text that came from the server, the config or the snapshot. */
 void out_safe(FILE *f, const char *s);
+/* A message on stderr, escaped, neither prefixed nor silenced by -q. */
+void out_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Help and version text (our own words) on stdout, or on stderr when
+ * `to_stderr` (after an error). */
+void out_usage(const char *text, bool to_stderr);
+/* A command-line mistake: "error: MESSAGE\nsee 'pavesync [CMD ]--help'". */
+void out_usage_error(const char *cmd, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 /* A diagnostic, "SOURCE:LINE:COL: message\n" on stderr, escaped. */
 void out_diag(const ps_error *e);
+/* What loading the config at `path` reported: every diagnostic, and
+ * "error: cannot load PATH" when it failed (rc < 0) without one. */
+void out_config_diags(const ps_diags *diags, const char *path, int rc);
 /* Print ps_config_warnings(cfg) as "warning: FILE:LINE:COL: message". */
 void out_config_warnings(const ps_config *cfg);
 /* Report a ps_error as "error: SOURCE:LINE:COL: message". */
 void out_ps_error(const ps_error *e);
+/* "pavesync: out of memory" on stderr, allocating nothing: the library's
+ * out-of-memory handler (ps_set_oom_handler). */
+void out_oom(void);
+/* The library's notices (run.h): info as out_info, warning and error as
+ * out_warning and out_error. */
+void out_notice(void *ctx, ps_notice_level level, const char *text);
 /* Thread-safe -v log sink for the API client. */
 void out_log_line(void *ctx, const char *line);
 /* Progress on a terminal ("\r[done/total] …"); nothing otherwise. */
@@ -136,6 +154,14 @@ void out_plan_json(const ps_plan *plan, const char *commit);
  * was recorded. */
 void out_plan_quiet(const ps_plan *plan, bool applied, const char *commit,
 		    const char *refresh_commit);
+/* show: the snapshot's documents {account: doc} as text, from commit
+ * `head` of `ref`. history: one commit as "ID DATE SUBJECT". */
+void out_snapshot_text(const json_t *all, const char *head, const char *ref);
+void out_history_line(const char *id, const char *date, const char *subject);
+/* import: the config written (stdout, escaped for the terminal) and the
+ * environment variables it reads {NAME: true when new} (stderr). */
+void out_import_config(const ps_buf *yaml);
+void out_import_vars(const json_t *vars);
 /* Print a JSON document to stdout (indent 2, final newline). */
 void out_json(const json_t *doc);
 
@@ -164,18 +190,14 @@ bool confirm_apply(const struct opts *o, const ps_plan *plan);
 
 /* Load the config named by the options; errors printed. */
 int load_config(ps_config **cfg, const struct opts *o);
-/* The effective API URL (flag > env > config > default). Borrowed. */
-const char *effective_api_url(const struct opts *o, const ps_config *cfg);
-/* The effective state repository path; *out malloc'd. */
-int state_repo_path(char **out, const struct opts *o, const ps_config *cfg);
+/* The state repository the options or $PAVESYNC_STATE_REPO name, or NULL
+ * (the config's, or the one found beside it: ps_run_state_repo). */
+const char *given_state_repo(const struct opts *o);
 /* For the read-only commands (show, history): open the snapshot (creating
  * nothing). Returns an exit status; on failure the error is printed.
  * The caller frees all three, whatever the result. */
 int open_snapshot(ps_state **st, char **repo, ps_config **cfg,
 		  const struct opts *o);
-/* Fill run options (API client, concurrency, progress, the deadline and
- * the stop flag) from the options. */
-void run_opts_init(ps_apply_opts *ro, const struct opts *o, const char *url);
 
 /* ---- stop.c: SIGINT/SIGTERM ---- */
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "util.h"
 #include "banned.h"
 
 bool confirm_needed(const struct opts *o)
@@ -60,8 +61,7 @@ bool confirm_apply(const struct opts *o, const ps_plan *plan)
 		end = p + strlen(p);
 		while (end > p && isspace((unsigned char)end[-1]))
 			*--end = '\0';
-		for (end = p; *end; end++)
-			*end = (char)tolower((unsigned char)*end);
+		ps_ascii_lowercase(p);
 		yes = !strcmp(p, "y") || !strcmp(p, "yes");
 	} else {
 		fputc('\n', to);

@@ -34,11 +34,7 @@ static int one(void *ctx, const char *id, long long when, int tz,
 					   "date", date, "committer", committer,
 					   "subject", subject));
 	else {
-		/* A commit subject is anyone's text (the ref can be pushed to).
-		 */
-		printf("%s%.12s%s %s ", c_yellow(), id, c_reset(), date);
-		out_safe(stdout, subject);
-		fputc('\n', stdout);
+		out_history_line(id, date, subject);
 	}
 	(void)tz;
 	return 0;

@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "cmd.h"
 #include "json.h"
+#include "run.h"
 #include "util.h"
 #include "version.h"
 #include "banned.h"
@@ -183,16 +184,20 @@ static const char global_usage[] =
 	"\n"
 	"See pavesync(1) and pavesync.yaml(5).\n";
 
-static void print_global_usage(FILE *f)
+/* The global help, after `before` (on stderr when `to_stderr`). */
+static void print_global_usage(const char *before, bool to_stderr)
 {
-	ps_buf list = PS_BUF_INIT;
+	ps_buf list = PS_BUF_INIT, text = PS_BUF_INIT;
 	size_t i;
 
 	for (i = 0; i < NCOMMANDS; i++)
 		ps_buf_printf(&list, "  %-10s  %s\n", commands[i].name,
 			      commands[i].summary);
-	fprintf(f, global_usage, list.ptr);
+	ps_buf_puts(&text, before);
+	ps_buf_printf(&text, global_usage, list.ptr);
+	out_usage(text.ptr, to_stderr);
 	ps_buf_release(&list);
+	ps_buf_release(&text);
 }
 
 /* usage() with a reason, like signify: say what was wrong, then how to ask
@@ -204,12 +209,9 @@ static int usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("error: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	out_usage_error(cmd, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nsee 'pavesync %s%s--help'\n", cmd ? cmd : "",
-		cmd ? " " : "");
 	return EXIT_ERROR;
 }
 
@@ -409,14 +411,11 @@ static void protect_secrets(void)
 	ps_json_wipe_on_free();
 }
 
-int main(int argc, char **argv)
+/* The process: the out-of-memory message, no core file, no ptrace, wiped
+ * JSON; glibc's heap tuned. */
+static void setup_process(void)
 {
-	struct opts o;
-	const struct command *cmd = NULL;
-	bool help = false, version = false, only_args = false;
-	const char *env;
-	int i, rc;
-
+	ps_set_oom_handler(out_oom);
 	protect_secrets();
 
 	/* One malloc arena: with one per thread, each planning and API
@@ -425,89 +424,127 @@ int main(int argc, char **argv)
 	 * top pad grows the heap in few steps. Both only tune glibc. */
 	mallopt(M_ARENA_MAX, 1);
 	mallopt(M_TOP_PAD, 16 << 20);
+}
 
-	memset(&o, 0, sizeof(o));
-	o.max_changes = -1;
-	o.concurrency = 8;
-	o.timeout = 30;
-	o.retries = 4;
-	o.deadline = 240; /* fits a five-minute cron with room to commit */
-	o.limit = 0;
-	o.color_arg = "auto";
+/* Every option's default. */
+static void opts_init(struct opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->max_changes = -1;
+	o->concurrency = 8;
+	o->timeout = 30;
+	o->retries = 4;
+	o->deadline = 240; /* fits a five-minute cron with room to commit */
+	o->limit = 0;
+	o->color_arg = "auto";
+}
+
+/* What the command line asks for besides the options. */
+struct parsed {
+	const struct command *cmd;
+	bool help, version;
+};
+
+/* A word that is not an option: the command, the first time. */
+static int take_command(struct parsed *p, const char *a)
+{
+	const char *names[NCOMMANDS + 1], *hint;
+	size_t k;
+
+	if (p->cmd)
+		return usage_error(p->cmd->name, "unexpected argument \"%s\"",
+				   a);
+	p->cmd = find_command(a);
+	if (p->cmd)
+		return 0;
+	for (k = 0; k < NCOMMANDS; k++)
+		names[k] = commands[k].name;
+	names[NCOMMANDS] = NULL;
+	hint = ps_suggest(a, names);
+	return usage_error(NULL, "unknown command \"%s\"%s%s%s", a,
+			   hint ? " (did you mean \"" : "", hint ? hint : "",
+			   hint ? "\"?)" : "");
+}
+
+/* "--name" or "--name=value": the option, and its value when attached. */
+static int long_option(const struct option_spec **out, const char **value,
+		       const char *a, const char *cname)
+{
+	const char *eq = strchr(a + 2, '=');
+	size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+	const struct option_spec *s = find_long(a + 2, len);
+
+	if (!s) {
+		char name[64];
+		const char *hint;
+		ps_strlcpy(name, a + 2,
+			   len + 1 < sizeof(name) ? len + 1 : sizeof(name));
+		hint = suggest_option(name);
+		return usage_error(cname, "unknown option \"--%s\"%s%s%s", name,
+				   hint ? " (did you mean \"--" : "",
+				   hint ? hint : "", hint ? "\"?)" : "");
+	}
+	if (eq) {
+		if (!s->takes_arg)
+			return usage_error(cname, "--%s takes no value",
+					   s->name);
+		*value = eq + 1;
+	}
+	*out = s;
+	return 0;
+}
+
+/* "-x" or "-xVALUE". */
+static int short_option(const struct option_spec **out, const char **value,
+			const char *a, const char *cname)
+{
+	const struct option_spec *s = find_short(a[1]);
+
+	if (!s)
+		return usage_error(cname, "unknown option \"-%c\"", a[1]);
+	if (a[2]) {
+		if (!s->takes_arg)
+			return usage_error(cname,
+					   "-%c takes no value (write flags "
+					   "separately)",
+					   a[1]);
+		*value = a + 2;
+	}
+	*out = s;
+	return 0;
+}
+
+/* Options (global before the command word, the command's after it) and
+ * the command word. 0, or the exit status of a usage error (printed). */
+static int parse_args(struct opts *o, struct parsed *p, int argc, char **argv)
+{
+	bool only_args = false;
+	int i, rc;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *value = NULL;
 		const struct option_spec *s = NULL;
-		const char *cname = cmd ? cmd->name : NULL;
+		const char *cname = p->cmd ? p->cmd->name : NULL;
 
 		if (only_args || a[0] != '-' || !a[1]) {
-			if (cmd)
-				return usage_error(
-					cname, "unexpected argument \"%s\"", a);
-			cmd = find_command(a);
-			if (!cmd) {
-				const char *names[NCOMMANDS + 1], *hint;
-				size_t k;
-				for (k = 0; k < NCOMMANDS; k++)
-					names[k] = commands[k].name;
-				names[NCOMMANDS] = NULL;
-				hint = ps_suggest(a, names);
-				return usage_error(
-					NULL, "unknown command \"%s\"%s%s%s", a,
-					hint ? " (did you mean \"" : "",
-					hint ? hint : "", hint ? "\"?)" : "");
-			}
+			if ((rc = take_command(p, a)) != 0)
+				return rc;
 			continue;
 		}
 		if (!strcmp(a, "--")) {
 			only_args = true;
 			continue;
 		}
-		if (a[1] == '-') {
-			const char *eq = strchr(a + 2, '=');
-			size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-			s = find_long(a + 2, len);
-			if (!s) {
-				char name[64];
-				const char *hint;
-				ps_strlcpy(name, a + 2,
-					   len + 1 < sizeof(name)
-						   ? len + 1
-						   : sizeof(name));
-				hint = suggest_option(name);
-				return usage_error(
-					cname, "unknown option \"--%s\"%s%s%s",
-					name, hint ? " (did you mean \"--" : "",
-					hint ? hint : "", hint ? "\"?)" : "");
-			}
-			if (eq) {
-				if (!s->takes_arg)
-					return usage_error(
-						cname, "--%s takes no value",
-						s->name);
-				value = eq + 1;
-			}
-		} else {
-			s = find_short(a[1]);
-			if (!s)
-				return usage_error(
-					cname, "unknown option \"-%c\"", a[1]);
-			if (a[2]) {
-				if (!s->takes_arg)
-					return usage_error(
-						cname,
-						"-%c takes no value (write "
-						"flags separately)",
-						a[1]);
-				value = a + 2;
-			}
-		}
-		if (cmd ? !(s->commands & cmd->options) : !s->global)
+		rc = a[1] == '-' ? long_option(&s, &value, a, cname)
+				 : short_option(&s, &value, a, cname);
+		if (rc)
+			return rc;
+		if (p->cmd ? !(s->commands & p->cmd->options) : !s->global)
 			return usage_error(
 				cname, "option --%s is not for %s%s", s->name,
-				cmd ? "the "
-				    : "global use; put it after the command",
-				cmd ? cmd->name : "");
+				p->cmd ? "the "
+				       : "global use; put it after the command",
+				p->cmd ? p->cmd->name : "");
 		if (s->takes_arg && !value) {
 			if (i + 1 >= argc)
 				return usage_error(cname, "--%s needs a value",
@@ -515,71 +552,110 @@ int main(int argc, char **argv)
 			value = argv[++i];
 		}
 		if (s->id == O_HELP)
-			help = true;
+			p->help = true;
 		if (s->id == O_VERSION)
-			version = true;
-		rc = set_option(&o, s, value, cname);
-		if (rc)
+			p->version = true;
+		if ((rc = set_option(o, s, value, cname)) != 0)
 			return rc;
 	}
+	return 0;
+}
 
-	if (version) {
-		printf("pavesync %s\n", PAVESYNC_VERSION);
+/* --version, --help, or no command at all: print, and the exit status. */
+static int help_or_version(const struct parsed *p)
+{
+	if (p->version) {
+		out_usage("pavesync " PAVESYNC_VERSION "\n", false);
 		return EXIT_OK;
 	}
-	if (help || !cmd) {
-		if (cmd)
-			fputs(cmd->usage, stdout);
-		else if (help)
-			print_global_usage(stdout);
-		else {
-			fputs("error: no command given\n\n", stderr);
-			print_global_usage(stderr);
-		}
-		free(o.accounts);
-		return help ? EXIT_OK : EXIT_ERROR;
+	if (p->cmd)
+		out_usage(p->cmd->usage, false);
+	else if (p->help)
+		print_global_usage("", false);
+	else {
+		out_error("no command given");
+		print_global_usage("\n", true);
 	}
+	return p->help ? EXIT_OK : EXIT_ERROR;
+}
 
-	if (!o.config && (env = getenv("PAVESYNC_CONFIG")) && *env)
-		o.config = env;
-	if (!o.config)
-		o.config = "pavesync.yaml";
-	if (!strcmp(o.color_arg, "always"))
-		o.color = 1;
-	else if (!strcmp(o.color_arg, "never"))
-		o.color = 0;
+/* What the environment adds: the config's path, colour. */
+static void resolve_opts(struct opts *o)
+{
+	const char *env;
+
+	if (!o->config && (env = getenv("PAVESYNC_CONFIG")) && *env)
+		o->config = env;
+	if (!o->config)
+		o->config = "pavesync.yaml";
+	if (!strcmp(o->color_arg, "always"))
+		o->color = 1;
+	else if (!strcmp(o->color_arg, "never"))
+		o->color = 0;
 	else
-		o.color = isatty(STDOUT_FILENO) &&
-			  !((env = getenv("NO_COLOR")) && *env) &&
-			  !((env = getenv("TERM")) && !strcmp(env, "dumb"));
-	out_init(&o);
+		o->color = isatty(STDOUT_FILENO) &&
+			   !((env = getenv("NO_COLOR")) && *env) &&
+			   !((env = getenv("TERM")) && !strcmp(env, "dumb"));
+}
+
+/* Run the command under the deadline and the signal handlers; a stop
+ * request is said and becomes 128 + N. */
+static int run_command(const struct command *cmd, struct opts *o)
+{
+	int rc;
 
 	/* The whole run's clock starts now. */
-	if (o.deadline > 0)
-		o.deadline_ms = ps_api_now_ms() + o.deadline * 1000;
+	if (o->deadline > 0)
+		o->deadline_ms = ps_api_now_ms() + o->deadline * 1000;
 	stop_install();
 	ps_api_global_init();
-	rc = cmd->fn(&o);
+	rc = cmd->fn(o);
 	ps_api_global_cleanup();
 	if (stop_signal()) {
 		out_error("stopped by %s: no API call was started after it (an "
-			  "apply "
-			  "commits what had succeeded; the next run does the "
-			  "rest)",
+			  "apply commits what had succeeded; the next run does "
+			  "the rest)",
 			  stop_signal() == SIGINT ? "SIGINT" : "SIGTERM");
 		rc = EXIT_SIGNAL_BASE + stop_signal();
 	}
-	free(o.accounts);
+	return rc;
+}
 
-	/* Like git: a write error on stdout (full disk, closed pipe) is an
-	 * error, not silent success. */
+/* Like git: a write error on stdout (full disk, closed pipe) is an error,
+ * not silent success. */
+static int finish_output(int rc)
+{
 	if (fflush(stdout) || ferror(stdout)) {
 		if (errno != EPIPE)
-			fprintf(stderr, "error: cannot write output: %s\n",
-				strerror(errno));
+			out_error("cannot write output: %s", strerror(errno));
 		return rc ? rc : EXIT_ERROR;
 	}
 	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	struct parsed p = { NULL, false, false };
+	int rc;
+
+	setup_process();
+	opts_init(&o);
+	rc = parse_args(&o, &p, argc, argv);
+	if (rc) {
+		free(o.accounts);
+		return rc;
+	}
+	if (p.version || p.help || !p.cmd) {
+		rc = help_or_version(&p);
+		free(o.accounts);
+		return rc;
+	}
+	resolve_opts(&o);
+	out_init(&o);
+	rc = run_command(p.cmd, &o);
+	free(o.accounts);
+	return finish_output(rc);
 }
 
 /* ---- shared steps ---- */
@@ -587,55 +663,22 @@ int main(int argc, char **argv)
 int load_config(ps_config **cfg, const struct opts *o)
 {
 	ps_diags diags = PS_DIAGS_INIT;
-	size_t i;
 	int rc = ps_config_load(cfg, o->config, NULL, &diags);
 
-	for (i = 0; i < diags.count; i++)
-		out_diag(&diags.items[i]);
-	if (rc < 0 && !diags.count)
-		fprintf(stderr, "error: cannot load %s\n", o->config);
+	out_config_diags(&diags, o->config, rc);
 	ps_diags_clear(&diags);
 	if (rc == 0)
 		out_config_warnings(*cfg);
 	return rc;
 }
 
-const char *effective_api_url(const struct opts *o, const ps_config *cfg)
-{
-	const char *env = getenv("PAVE_API_URL");
-
-	if (o->api_url)
-		return o->api_url;
-	if (env && *env)
-		return env;
-	if (cfg && cfg->api_url)
-		return cfg->api_url;
-	return PS_API_DEFAULT_URL;
-}
-
-int state_repo_path(char **out, const struct opts *o, const ps_config *cfg)
+const char *given_state_repo(const struct opts *o)
 {
 	const char *env = getenv("PAVESYNC_STATE_REPO");
-	ps_error e;
-	int rc;
 
-	if (o->state_repo) {
-		*out = ps_strdup(o->state_repo);
-		return 0;
-	}
-	if (env && *env) {
-		*out = ps_strdup(env);
-		return 0;
-	}
-	if (cfg && cfg->state_repo) {
-		*out = ps_strdup(cfg->state_repo);
-		return 0;
-	}
-	ps_error_clear(&e);
-	rc = ps_state_default_path(out, o->config, &e);
-	if (rc < 0)
-		out_ps_error(&e);
-	return rc;
+	if (o->state_repo)
+		return o->state_repo;
+	return env && *env ? env : NULL;
 }
 
 int open_snapshot(ps_state **st, char **repo, ps_config **cfg,
@@ -651,27 +694,14 @@ int open_snapshot(ps_state **st, char **repo, ps_config **cfg,
 	if (!o->state_repo && !getenv("PAVESYNC_STATE_REPO") &&
 	    load_config(cfg, o) < 0)
 		return EXIT_ERROR;
-	if (state_repo_path(repo, o, *cfg) < 0)
+	if (ps_run_state_repo(repo, given_state_repo(o), *cfg, o->config, &e) <
+	    0) {
+		out_ps_error(&e);
 		return EXIT_ERROR;
+	}
 	if (ps_state_open(st, *repo, o->state_ref, 0, &e) < 0) {
 		out_ps_error(&e);
 		return EXIT_ERROR;
 	}
 	return EXIT_OK;
-}
-
-void run_opts_init(ps_apply_opts *ro, const struct opts *o, const char *url)
-{
-	memset(ro, 0, sizeof(*ro));
-	ps_api_opts_init(&ro->api);
-	ro->api.base_url = url;
-	ro->api.cacert = o->cacert;
-	ro->api.timeout_ms = o->timeout * 1000;
-	ro->api.retries = (int)o->retries;
-	ro->api.deadline_ms = o->deadline_ms;
-	ro->api.stop = stop_flag();
-	if (o->verbose)
-		ro->api.log = out_log_line;
-	ro->concurrency = (int)o->concurrency;
-	ro->progress = out_progress;
 }

@@ -109,6 +109,12 @@ void out_diag(const ps_error *e)
 	fputc('\n', stderr);
 }
 
+void out_oom(void)
+{
+	/* No ps_buf and no lock: memory ran out, maybe inside vmsg. */
+	fputs("pavesync: out of memory\n", stderr);
+}
+
 void out_error(const char *fmt, ...)
 {
 	va_list ap;
@@ -149,6 +155,41 @@ void out_verbose(const char *fmt, ...)
 	va_end(ap);
 }
 
+void out_plain(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(NULL, fmt, ap);
+	va_end(ap);
+}
+
+/* Our own words, so written as they are (no escaping, never silenced). */
+void out_usage(const char *text, bool to_stderr)
+{
+	fputs(text, to_stderr ? stderr : stdout);
+}
+
+/* The message quotes the argument as the user typed it: written as
+ * formatted, like the help it points to. */
+void out_usage_error(const char *cmd, const char *fmt, va_list ap)
+{
+	fputs("error: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\nsee 'pavesync %s%s--help'\n", cmd ? cmd : "",
+		cmd ? " " : "");
+}
+
+void out_config_diags(const ps_diags *diags, const char *path, int rc)
+{
+	size_t i;
+
+	for (i = 0; i < diags->count; i++)
+		out_diag(&diags->items[i]);
+	if (rc < 0 && !diags->count)
+		out_error("cannot load %s", path);
+}
+
 void out_ps_error(const ps_error *e)
 {
 	char line[PS_ERROR_MSG_MAX + PS_ERROR_SOURCE_MAX + 64];
@@ -162,11 +203,27 @@ void out_config_warnings(const ps_config *cfg)
 	char line[PS_ERROR_MSG_MAX + PS_ERROR_SOURCE_MAX + 64];
 	size_t i;
 
-	ps_config_warnings(cfg, &w);
+	ps_config_warnings(&w, cfg);
 	for (i = 0; i < w.count; i++)
 		out_warning("%s",
 			    ps_error_format(&w.items[i], line, sizeof(line)));
 	ps_diags_clear(&w);
+}
+
+void out_notice(void *ctx, ps_notice_level level, const char *text)
+{
+	(void)ctx;
+	switch (level) {
+	case PS_NOTICE_INFO:
+		out_info("%s", text);
+		break;
+	case PS_NOTICE_WARNING:
+		out_warning("%s", text);
+		break;
+	case PS_NOTICE_ERROR:
+		out_error("%s", text);
+		break;
+	}
 }
 
 void out_log_line(void *ctx, const char *line)
@@ -222,6 +279,107 @@ void out_json(const json_t *doc)
 	}
 	fputc('\n', stdout);
 	free(s);
+}
+
+/* ---- show, history ---- */
+
+void out_snapshot_text(const json_t *all, const char *head, const char *ref)
+{
+	const char *name;
+	json_t *doc;
+
+	printf("%ssnapshot %.12s%s (%s)\n", c_dim(), head, c_reset(), ref);
+	json_object_foreach((json_t *)all, name, doc)
+	{
+		const char *ev;
+		json_t *cb;
+		printf("\n%saccount ", c_bold());
+		out_safe(stdout, name);
+		printf("%s\n", c_reset());
+		json_object_foreach(json_object_get(doc, "callbacks"), ev, cb)
+		{
+			char *hdr =
+				ps_json_compact(json_object_get(cb, "headers"));
+			char *pl =
+				ps_json_compact(json_object_get(cb, "payload"));
+			/* Snapshot text is the server's: escaped. */
+			fputs("  ", stdout);
+			out_safe(stdout, ev);
+			fputs("\n    ", stdout);
+			out_safe(stdout, json_string_value(json_object_get(
+						 cb, "method")));
+			fputc(' ', stdout);
+			out_safe(stdout,
+				 json_string_value(json_object_get(cb, "url")));
+			fputs("\n    headers: ", stdout);
+			out_safe(stdout, hdr ? hdr : "(too large to show)");
+			fputs("\n    payload: ", stdout);
+			out_safe(stdout, pl ? pl : "(too large to show)");
+			fputc('\n', stdout);
+			free(hdr);
+			free(pl);
+		}
+		/* Last seen live, where it differs from last applied.
+		 */
+		json_object_foreach(json_object_get(doc, "live"), ev, cb)
+		{
+			if (json_is_null(cb))
+				printf("  %s\n    live: missing "
+				       "(deleted outside pavesync)\n",
+				       ev);
+			else
+				printf("  %s\n    live: %s %s (changed "
+				       "outside pavesync)\n",
+				       ev,
+				       json_string_value(
+					       json_object_get(cb, "method")),
+				       json_string_value(
+					       json_object_get(cb, "url")));
+		}
+	}
+}
+
+void out_history_line(const char *id, const char *date, const char *subject)
+{
+	/* A commit subject is anyone's text (the ref can be pushed to). */
+	printf("%s%.12s%s %s ", c_yellow(), id, c_reset(), date);
+	out_safe(stdout, subject);
+	fputc('\n', stdout);
+}
+
+/* ---- import ---- */
+
+void out_import_config(const ps_buf *yaml)
+{
+	/* Event and header names are the server's: no control character
+	 * reaches the terminal (in a quoted YAML string the escape even reads
+	 * back as the same character). */
+	ps_buf safe = PS_BUF_INIT;
+
+	(void)ps_buf_put_printable(&safe, yaml->ptr, yaml->len, true);
+	fputs(ps_buf_status(&safe) ? "# (too large to show)\n" : safe.ptr,
+	      stdout);
+	ps_buf_release(&safe);
+}
+
+void out_import_vars(const json_t *vars)
+{
+	const char *vname;
+	json_t *v;
+
+	if (!json_object_size(vars))
+		return;
+	fputs("import: the printed config reads these environment variables "
+	      "(values not shown):\n",
+	      stderr);
+	json_object_foreach((json_t *)vars, vname, v)
+	{
+		fputs("  ", stderr);
+		out_safe(stderr, vname);
+		fprintf(stderr, "%s\n",
+			json_is_true(v) ? "  (new: set it to the live value)"
+					: "");
+	}
 }
 
 /* ---- plan rendering ---- */

@@ -52,41 +52,41 @@ const char plan_usage[] =
 
 int cmd_plan(struct opts *o)
 {
-	struct session s;
+	ps_run *run = NULL;
 	ps_error e;
 	int rc;
 
 	metrics_start();
 	ps_error_clear(&e);
-	rc = session_open(&s, o, false);
+	rc = session_open(&run, o, false);
 	if (rc)
 		goto cleanup;
-	rc = session_plan(&s, o, o->refresh, false);
+	rc = session_plan(run, o->refresh ? PS_RUN_REFRESH : 0);
 	if (rc)
 		goto cleanup;
 	/* Show what apply would refuse, and why (it does not change the exit
 	 * status: --detailed-exitcode still says whether there are changes). */
 	if (!o->force)
-		ps_plan_mark_guards(s.plan, o->max_changes);
-	if (o->out && ps_plan_save(s.plan, o->out, &e) < 0) {
+		ps_plan_mark_guards(run->plan, o->max_changes);
+	if (o->out && ps_plan_save(run->plan, o->out, &e) < 0) {
 		out_ps_error(&e);
 		rc = EXIT_ERROR;
 		goto cleanup;
 	}
 	if (o->format == FORMAT_JSON)
-		out_plan_json(s.plan, NULL);
+		out_plan_json(run->plan, NULL);
 	else
-		out_plan_text(s.plan, false, NULL, NULL);
+		out_plan_text(run->plan, false, NULL, NULL);
 	if (o->out)
 		out_info("saved the plan to %s; apply it with: pavesync apply "
 			 "--plan %s",
 			 o->out, o->out);
-	if (s.live_errors && json_object_size(s.live_errors))
+	if (run->live_errors && json_object_size(run->live_errors))
 		rc = EXIT_ERROR;
-	else if (o->detailed_exitcode && ps_plan_changes(s.plan))
+	else if (o->detailed_exitcode && ps_plan_changes(run->plan))
 		rc = EXIT_CHANGES;
 cleanup:
-	metrics_write(o, s.plan, false, rc);
-	session_close(&s);
+	metrics_write(o, run ? run->plan : NULL, false, rc);
+	ps_run_close(run);
 	return rc;
 }

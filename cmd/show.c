@@ -56,66 +56,7 @@ int cmd_show(struct opts *o)
 	} else if (!ps_state_head(st)) {
 		out_info("no snapshot yet in %s (%s)", repo, ps_state_ref(st));
 	} else {
-		const char *name;
-		json_t *doc;
-		printf("%ssnapshot %.12s%s (%s)\n", c_dim(), ps_state_head(st),
-		       c_reset(), ps_state_ref(st));
-		json_object_foreach(all, name, doc)
-		{
-			const char *ev;
-			json_t *cb;
-			printf("\n%saccount ", c_bold());
-			out_safe(stdout, name);
-			printf("%s\n", c_reset());
-			json_object_foreach(json_object_get(doc, "callbacks"),
-					    ev, cb)
-			{
-				char *hdr = ps_json_compact(
-					json_object_get(cb, "headers"));
-				char *pl = ps_json_compact(
-					json_object_get(cb, "payload"));
-				/* Snapshot text is the server's: escaped. */
-				fputs("  ", stdout);
-				out_safe(stdout, ev);
-				fputs("\n    ", stdout);
-				out_safe(stdout,
-					 json_string_value(json_object_get(
-						 cb, "method")));
-				fputc(' ', stdout);
-				out_safe(stdout,
-					 json_string_value(
-						 json_object_get(cb, "url")));
-				fputs("\n    headers: ", stdout);
-				out_safe(stdout,
-					 hdr ? hdr : "(too large to show)");
-				fputs("\n    payload: ", stdout);
-				out_safe(stdout,
-					 pl ? pl : "(too large to show)");
-				fputc('\n', stdout);
-				free(hdr);
-				free(pl);
-			}
-			/* Last seen live, where it differs from last applied.
-			 */
-			json_object_foreach(json_object_get(doc, "live"), ev,
-					    cb)
-			{
-				if (json_is_null(cb))
-					printf("  %s\n    live: missing "
-					       "(deleted outside pavesync)\n",
-					       ev);
-				else
-					printf("  %s\n    live: %s %s (changed "
-					       "outside pavesync)\n",
-					       ev,
-					       json_string_value(
-						       json_object_get(
-							       cb, "method")),
-					       json_string_value(
-						       json_object_get(cb,
-								       "url")));
-			}
-		}
+		out_snapshot_text(all, ps_state_head(st), ps_state_ref(st));
 	}
 	rc = EXIT_OK;
 cleanup:

@@ -45,10 +45,7 @@ int cmd_validate(struct opts *o)
 		out_json(doc);
 		json_decref(doc);
 	} else {
-		for (i = 0; i < diags.count; i++)
-			out_diag(&diags.items[i]);
-		if (rc < 0 && !diags.count)
-			out_error("cannot load %s", o->config);
+		out_config_diags(&diags, o->config, rc);
 	}
 	if (rc == 0) {
 		if (o->format == FORMAT_TEXT)
@@ -61,7 +58,7 @@ int cmd_validate(struct opts *o)
 				 cfg->naccounts == 1 ? "" : "s", ncb,
 				 ncb == 1 ? "" : "s");
 	} else if (o->format == FORMAT_TEXT && diags.count > 1) {
-		fprintf(stderr, "%zu errors\n", diags.count);
+		out_plain("%zu errors", diags.count);
 	}
 	ps_config_free(cfg);
 	ps_diags_clear(&diags);

@@ -7,8 +7,6 @@
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -20,6 +18,7 @@
 
 #include "api_int.h"
 #include "buf.h"
+#include "hmac.h"
 #include "util.h"
 #include "version.h"
 #include "banned.h"
@@ -60,8 +59,7 @@ void ps_api_global_cleanup(void)
 void ps_api_token(char out[65], const char *api_secret, const char *username,
 		  const char *api_key, const char *timestamp)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	unsigned char md[PS_HMAC_SIZE];
 	size_t ulen = strlen(username), klen = strlen(api_key),
 	       tlen = strlen(timestamp);
 	size_t n = ulen + 1 + klen + 1 + tlen;
@@ -74,9 +72,8 @@ void ps_api_token(char out[65], const char *api_secret, const char *username,
 	memcpy(msg + ulen + 2 + klen, timestamp, tlen);
 	msg[n] = '\0';
 
-	if (!HMAC(EVP_sha256(), api_secret, (int)strlen(api_secret),
-		  (const unsigned char *)msg, n, md, &mdlen) ||
-	    mdlen != 32) {
+	if (ps_hmac_sha256_once(md, api_secret, strlen(api_secret), msg, n) <
+	    0) {
 		/* Only on a broken libcrypto; a token that cannot match is
 		 * safer than a crash, and the API will answer 401. */
 		memset(out, '0', 64);
@@ -117,7 +114,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ctx)
 {
 	static const char name[] = "retry-after:";
 	ps_api *api = ctx;
-	size_t len = size * n, i;
+	size_t len = size * n;
 	char val[64];
 	long v;
 
@@ -126,11 +123,9 @@ static size_t on_header(char *data, size_t size, size_t n, void *ctx)
 		api->retry_after_ms = -1;
 		return len;
 	}
-	if (len < sizeof(name) - 1)
+	if (len < sizeof(name) - 1 ||
+	    ps_strncasecmp(data, name, sizeof(name) - 1))
 		return len;
-	for (i = 0; i < sizeof(name) - 1; i++)
-		if ((data[i] | 0x20) != name[i] && data[i] != name[i])
-			return len;
 	data += sizeof(name) - 1;
 	len -= sizeof(name) - 1;
 	while (len && (*data == ' ' || *data == '\t'))
@@ -458,8 +453,8 @@ static struct curl_slist *add_header(struct curl_slist *list, const char *s)
  * One HTTP exchange: fresh timestamp and token, the response body in
  * api->body (capped), Retry-After in api->retry_after_ms.
  */
-void api_attempt(ps_api *api, const char *method, const char *url,
-		 const char *body, attempt_result *res)
+void api_attempt(attempt_result *res, ps_api *api, const char *method,
+		 const char *url, const char *body)
 {
 	struct curl_slist *headers = NULL;
 	upload up = { body, body ? strlen(body) : 0, 0,

@@ -1,5 +1,5 @@
 /*
- * The PAVE callbacks API client (SPEC §1): libcurl + OpenSSL HMAC-SHA256.
+ * The PAVE callbacks API client (SPEC §1): libcurl, and hmac.h for the token.
  *
  * One ps_api per account. It owns one CURL easy handle, so requests of the
  * same account reuse one keep-alive connection. A ps_api is not thread-safe;
@@ -28,7 +28,9 @@ typedef struct ps_api ps_api;
  * names one (ps_api_opts.base_url NULL). */
 #define PS_API_DEFAULT_URL "https://openapi.paveapi.com"
 
-typedef void (*ps_log_fn)(void *ctx, const char *line);
+/* A -v log sink: `line` (no newline) is only valid during the call. */
+/* A -v log sink: `line` (no newline) is only valid during the call. */
+typedef void (*ps_api_log_fn)(void *ctx, const char *line);
 
 typedef struct ps_api_opts {
 	/* e.g. https://openapi.paveapi.com (NULL: PS_API_DEFAULT_URL); trailing
@@ -46,7 +48,7 @@ typedef struct ps_api_opts {
 	 * connection error (REASON), retrying in N ms". Never a header value,
 	 * token, secret or body. May be NULL. Called from the thread using
 	 * the api. */
-	ps_log_fn log;
+	ps_api_log_fn log;
 	void *log_ctx;
 	/* The whole run's deadline, in CLOCK_MONOTONIC milliseconds
 	 * (ps_api_now_ms); 0: none. No attempt starts after it, no attempt
@@ -84,6 +86,9 @@ int ps_api_check_url(const char *url, ps_error *err);
  * libcurl cannot be set up. *out: free with ps_api_free (NULL-safe). */
 int ps_api_new(ps_api **out, const ps_api_opts *opts, const char *api_key,
 	       const char *api_secret, const char *username, ps_error *err);
+
+/* Free a client: its handle, connection and copies (the secret wiped).
+ * NULL-safe. */
 void ps_api_free(ps_api *api);
 
 /*
@@ -97,6 +102,8 @@ void ps_api_free(ps_api *api);
  * whose body is not the JSON expected; not retried). err->http_status holds
  * the last HTTP status (0 for transport errors). headers/payload strings
  * holding JSON objects are turned into objects in what is returned.
+ * On any error *out / *echo is NULL. `spec` is only read (the calls copy
+ * what they send, so other threads may read the same spec at once).
  */
 
 /* GET /v1/callbacks. *out: new reference to an array of callback objects
@@ -158,7 +165,8 @@ int ps_api_parse_response(json_t **out, const char *body, size_t len,
 void ps_api_token(char out[65], const char *api_secret, const char *username,
 		  const char *api_key, const char *timestamp);
 
-/* Call once at start-up (curl_global_init) / at exit. */
+/* Call once at start-up (curl_global_init: 0 or PS_ERROR), before any
+ * thread starts / once at exit, after every client is freed. */
 int ps_api_global_init(void);
 void ps_api_global_cleanup(void);
 

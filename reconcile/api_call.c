@@ -142,7 +142,7 @@ static int confirm_create(json_t **found, ps_api *api, const char *event,
 		return PS_ERROR; /* not confirmed: the caller stops too */
 	make_path(&path, event);
 	ps_buf_printf(&url, "%s%s", api->base_url, path.ptr);
-	api_attempt(api, "GET", url.ptr, NULL, &r);
+	api_attempt(&r, api, "GET", url.ptr, NULL);
 	if (r.cc != CURLE_OK) {
 		api_log(api, "GET %s -> connection error (%s) (%ld ms)",
 			path.ptr, transport_reason(api, r.cc), r.ms);
@@ -156,7 +156,7 @@ static int confirm_create(json_t **found, ps_api *api, const char *event,
 	} else if (r.status == 404) {
 		rc = 0;
 	} else if (r.status == 401 || r.status == 403) {
-		api_message(&api->body, msg, sizeof(msg));
+		api_message(msg, sizeof(msg), &api->body);
 		rc = ps_error_set(err, PS_EAUTH,
 				  "authentication failed (HTTP %ld)%s%s",
 				  r.status, *msg ? ": " : "", msg);
@@ -253,7 +253,7 @@ static enum verdict on_http_error(struct call *c, ps_error *err)
 	char msg[MESSAGE_MAX + 1];
 	const char *sep;
 
-	api_message(&c->api->body, msg, sizeof(msg));
+	api_message(msg, sizeof(msg), &c->api->body);
 	sep = *msg ? ": " : "";
 	if (s == 429 || s >= 500) {
 		snprintf(c->reason, sizeof(c->reason), "HTTP %ld%s%s", s, sep,
@@ -453,7 +453,7 @@ static int call(json_t **out, ps_api *api, enum call_kind kind,
 			append_reason(&c, stop);
 			break;
 		}
-		api_attempt(api, c.method, c.url.ptr, body, &c.r);
+		api_attempt(&c.r, api, c.method, c.url.ptr, body);
 		c.attempts++;
 		v = classify(&c, out, err);
 		if (v == CALL_CONFIRM)

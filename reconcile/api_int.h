@@ -1,6 +1,13 @@
 /*
- * Private to the API client's files (api*.c): what they share and nobody
- * else may use. The public contract is api.h.
+ * Private to the API client's files: what they share and nobody else may
+ * use. The public contract is api.h. The files:
+ *
+ *   api.c           the handle: options, libcurl set-up, the token and
+ *                   api_attempt(), one HTTP exchange;
+ *   api_call.c      the five calls and call(), the retry loop over
+ *                   classify() (done / fail / retry / confirm);
+ *   api_response.c  parsing the API's answers (ps_api_parse_response);
+ *   api_url.c       the base URL check (ps_api_check_url).
  */
 #ifndef PS_API_INT_H
 #define PS_API_INT_H
@@ -43,8 +50,8 @@ typedef struct attempt_result {
  * One HTTP exchange: fresh timestamp and token, the response body in
  * api->body (capped), Retry-After in api->retry_after_ms.
  */
-void api_attempt(ps_api *api, const char *method, const char *url,
-		 const char *body, attempt_result *res);
+void api_attempt(attempt_result *res, ps_api *api, const char *method,
+		 const char *url, const char *body);
 
 /* Why no exchange may start now (a stop request, the deadline), or NULL. */
 const char *api_must_stop(const ps_api *api);
@@ -60,6 +67,6 @@ void api_log(ps_api *api, const char *fmt, ...)
 uint64_t api_rand(ps_api *api);
 
 /* The API's own "message" from an error body, or "" (never NULL). */
-void api_message(const ps_buf *body, char *out, size_t outlen);
+void api_message(char *out, size_t outlen, const ps_buf *body);
 
 #endif

@@ -101,7 +101,7 @@ cleanup:
 }
 
 /* The API's own "message" from an error body, or "" (never NULL). */
-void api_message(const ps_buf *body, char *out, size_t outlen)
+void api_message(char *out, size_t outlen, const ps_buf *body)
 {
 	json_t *root = json_loadb(body->ptr, body->len, 0, NULL);
 	const char *m = json_string_value(json_object_get(root, "message"));

@@ -31,7 +31,7 @@ void ps_calls_count(struct ps_calls *r, ps_api *api, bool change_done,
 /* -v lines name their account: two accounts' "GET /v1/callbacks -> 200"
  * must not read the same. Lives as long as the client it logs for. */
 struct ps_account_log {
-	ps_log_fn log;
+	ps_api_log_fn log;
 	void *ctx;
 	const char *name;
 };

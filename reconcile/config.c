@@ -50,26 +50,45 @@ static void account_release(ps_account *a)
 }
 
 /* One account: name key k, body v. 0, or -1 after reporting. */
-/* Sort diagnostics by position (stable; unlocated ones last). */
-static bool diag_before(const ps_error *a, const ps_error *b)
+/*
+ * Diagnostics in file order: by line, then column; unlocated ones (line 0)
+ * last. Two at the same place keep the order they were found in (their
+ * place in the array), which makes the order total, so qsort's result is
+ * what a stable sort gives.
+ */
+static int cmp_diag(const void *pa, const void *pb)
 {
-	if (!a->line || !b->line)
-		return a->line && !b->line;
+	const ps_error *a = *(const ps_error *const *)pa;
+	const ps_error *b = *(const ps_error *const *)pb;
+
+	if (!a->line != !b->line)
+		return a->line ? -1 : 1;
 	if (a->line != b->line)
-		return a->line < b->line;
-	return a->column < b->column;
+		return a->line < b->line ? -1 : 1;
+	if (a->line && a->column != b->column)
+		return a->column < b->column ? -1 : 1;
+	return a < b ? -1 : a > b;
 }
 
 static void sort_diags(ps_diags *d)
 {
-	size_t i, j;
+	const ps_error **order;
+	ps_error *sorted;
+	size_t i;
 
-	for (i = 1; i < d->count; i++) {
-		ps_error e = d->items[i];
-		for (j = i; j > 0 && diag_before(&e, &d->items[j - 1]); j--)
-			d->items[j] = d->items[j - 1];
-		d->items[j] = e;
-	}
+	if (d->count < 2)
+		return;
+	/* Sort pointers, so that the tie-break can see where each was. */
+	order = ps_calloc(d->count, sizeof(*order));
+	for (i = 0; i < d->count; i++)
+		order[i] = &d->items[i];
+	qsort(order, d->count, sizeof(*order), cmp_diag);
+	sorted = ps_calloc(d->count, sizeof(*sorted));
+	for (i = 0; i < d->count; i++)
+		sorted[i] = *order[i];
+	memcpy(d->items, sorted, d->count * sizeof(*sorted));
+	free(sorted);
+	free(order);
 }
 
 /* The directory part of a path, or NULL when it has none. */
@@ -207,8 +226,8 @@ const ps_account *ps_config_account(const ps_config *cfg, const char *name)
 	return NULL;
 }
 
-const ps_callback *ps_account_callback(const ps_account *acct,
-				       const char *event)
+const ps_callback *ps_config_account_callback(const ps_account *acct,
+					      const char *event)
 {
 	size_t i;
 
@@ -220,7 +239,7 @@ const ps_callback *ps_account_callback(const ps_account *acct,
 	return NULL;
 }
 
-void ps_config_warnings(const ps_config *cfg, ps_diags *out)
+void ps_config_warnings(ps_diags *out, const ps_config *cfg)
 {
 	size_t i;
 

@@ -20,6 +20,12 @@
 
 #include "error.h"
 
+/*
+ * Everything in a ps_config (accounts, callbacks, their strings and JSON
+ * values) is owned by the config, freed by ps_config_free, and never
+ * modified after load: JSON values may be shared between callbacks (one
+ * reference each), so a reader that wants to change one copies it first.
+ */
 typedef struct ps_callback {
 	char *event;
 	/*
@@ -90,7 +96,7 @@ typedef struct ps_config {
 } ps_config;
 
 /* Fill *limits with the defaults above. */
-void ps_config_limits_default(ps_config_limits *limits);
+void ps_config_limits_init(ps_config_limits *limits);
 
 /*
  * Read and validate the file at `path`. On success returns 0 and *out owns
@@ -133,22 +139,24 @@ int ps_config_parse(ps_config **out, const char *source_name, const char *data,
 		    size_t len, const ps_config_limits *limits,
 		    ps_diags *diags);
 
-/* The account named `name`, or NULL. Borrowed. */
+/* The account named `name`, or NULL. Borrowed: valid until
+ * ps_config_free(cfg). */
 const ps_account *ps_config_account(const ps_config *cfg, const char *name);
 
-/* The callback for `event` in `acct`, or NULL. Borrowed. */
-const ps_callback *ps_account_callback(const ps_account *acct,
-				       const char *event);
+/* The callback for `event` in `acct`, or NULL. Borrowed: valid as long as
+ * the config that holds acct. */
+const ps_callback *ps_config_account_callback(const ps_account *acct,
+					      const char *event);
 
 /*
- * Things in a loaded config that work but should be fixed, one entry each
- * (source = the config path, line/column of the value; code 0): an
- * api_secret_file readable by its group or other users. Never names a
- * path or value from the environment.
+ * Append to *out the things in a loaded config that work but should be
+ * fixed, one entry each (source = the config path, line/column of the
+ * value; code 0): an api_secret_file readable by its group or other users.
+ * Never names a path or value from the environment. The caller owns *out.
  */
-void ps_config_warnings(const ps_config *cfg, ps_diags *out);
+void ps_config_warnings(ps_diags *out, const ps_config *cfg);
 
-/* Free everything, wiping secrets. NULL-safe. */
+/* Free the config and everything in it, wiping secrets. NULL-safe. */
 void ps_config_free(ps_config *cfg);
 
 /*

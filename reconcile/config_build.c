@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "config_int.h"
 #include "fileio.h"
+#include "pave.h"
 #include "util.h"
 #include "banned.h"
 
@@ -129,15 +130,15 @@ static int build_callback(const ctx *c, const defaults *def, const ps_ynode *k,
 	void *iter;
 
 	memset(cb, 0, sizeof(*cb));
-	if (!ps_event_is_known(k->text)) {
-		const char *sugg = ps_suggest(k->text, ps_events);
+	if (!ps_pave_event_is_known(k->text)) {
+		const char *sugg = ps_suggest(k->text, ps_pave_events);
 		if (sugg) {
 			ERR(c, k,
 			    "unknown event \"%.100s\" (did you mean "
 			    "\"%s\"?)",
 			    k->text, sugg);
 		} else {
-			char *list = ps_cfg_join_or(ps_events);
+			char *list = ps_cfg_join_or(ps_pave_events);
 			ERR(c, k, "unknown event \"%.100s\" (expected %s)",
 			    k->text, list);
 			free(list);
@@ -407,7 +408,7 @@ static int build_account(const ctx *c, const defaults *def, const ps_ynode *k,
 	a->name = ps_strdup(k->text);
 	a->line = k->line;
 	a->column = k->column;
-	if (!ps_account_name_is_valid(k->text)) {
+	if (!ps_pave_account_name_is_valid(k->text)) {
 		ERR(c, k,
 		    "invalid account name \"%.100s\" (expected "
 		    "[a-z0-9][a-z0-9_-]{0,62})",

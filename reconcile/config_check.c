@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "config_int.h"
 #include "json.h"
+#include "pave.h"
 #include "util.h"
 #include "banned.h"
 
@@ -73,7 +74,7 @@ int ps_cfg_check_keys(const ctx *c, const ps_ynode *map,
 			    "unknown key \"%.100s\" (did you mean "
 			    "\"%s\"?)",
 			    k->text, sugg);
-		} else if (ps_event_is_known(k->text) &&
+		} else if (ps_pave_event_is_known(k->text) &&
 			   allowed == ps_cfg_account_keys) {
 			ERR(c, k,
 			    "unknown key \"%.100s\" (events go under "
@@ -280,7 +281,7 @@ char *ps_cfg_get_method(const ctx *c, const ps_ynode *v, bool *sensitive)
 {
 	bool sens = false;
 	size_t mark = c->cache->unknown;
-	char *s = get_str(c, v, "method", &sens), *p;
+	char *s = get_str(c, v, "method", &sens);
 	const char *const *m;
 
 	if (!s)
@@ -289,9 +290,7 @@ char *ps_cfg_get_method(const ctx *c, const ps_ynode *v, bool *sensitive)
 		*sensitive = sens;
 		return s; /* checked when it is known */
 	}
-	for (p = s; *p; p++)
-		if (*p >= 'a' && *p <= 'z')
-			*p = (char)(*p - 'a' + 'A');
+	ps_ascii_uppercase(s);
 	for (m = methods; *m; m++)
 		if (!strcmp(*m, s))
 			break;
@@ -331,12 +330,7 @@ static bool is_token(const char *s)
 
 static char *lower_dup(const char *s)
 {
-	char *r = ps_strdup(s), *p;
-
-	for (p = r; *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
-	return r;
+	return ps_ascii_lowercase(ps_strdup(s));
 }
 
 /*

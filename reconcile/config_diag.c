@@ -8,7 +8,7 @@
 #include "config_diag.h"
 #include "banned.h"
 
-void ps_config_limits_default(ps_config_limits *limits)
+void ps_config_limits_init(ps_config_limits *limits)
 {
 	limits->max_file_size = (size_t)32 * 1024 * 1024;
 	limits->max_depth = 64;
@@ -79,7 +79,7 @@ void ps_config_limits_resolve(ps_config_limits *out, const ps_config_limits *in)
 {
 	ps_config_limits def;
 
-	ps_config_limits_default(&def);
+	ps_config_limits_init(&def);
 	if (!in) {
 		*out = def;
 		return;
@@ -97,4 +97,16 @@ void ps_config_limits_resolve(ps_config_limits *out, const ps_config_limits *in)
 		out->max_nodes = def.max_nodes;
 	if (!out->max_expanded_bytes)
 		out->max_expanded_bytes = def.max_expanded_bytes;
+}
+
+uint64_t ps_cfg_hash(const char *s, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ULL;
+	}
+	return h ^ (h >> 29);
 }

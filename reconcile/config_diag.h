@@ -1,14 +1,16 @@
 /*
  * Private to the config module: the diagnostics a load collects for one
- * file, and the limits on hostile input resolved to their defaults. The
- * bottom of the module: the YAML tree (config_yaml.c) and the build
- * (config.c and its parts) call into it, it calls neither.
+ * file, the limits on hostile input resolved to their defaults, and the
+ * string hash of the module's tables. The bottom of the module: the YAML
+ * tree (config_yaml*.c) and the build (config.c and its parts) call into
+ * it, it calls neither.
  */
 #ifndef PS_CONFIG_DIAG_H
 #define PS_CONFIG_DIAG_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "error.h"
@@ -43,5 +45,12 @@ void ps_cfgdiag_replay(ps_cfgdiag *d, const ps_cfgdiag *rec);
 /* Limits with every zero field replaced by its default. */
 void ps_config_limits_resolve(ps_config_limits *out,
 			      const ps_config_limits *in);
+
+/*
+ * FNV-1a of s[0…len) with the high bits folded into the low ones, for the
+ * module's open-addressing tables (anchors, the environment, URLs), which
+ * index by the low bits.
+ */
+uint64_t ps_cfg_hash(const char *s, size_t len);
 
 #endif

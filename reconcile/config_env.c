@@ -16,18 +16,6 @@
 
 #define VALUE_MAX ((size_t)1024 * 1024)
 
-static uint64_t env_hash(const char *name, size_t len)
-{
-	uint64_t h = 1469598103934665603ULL;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= (unsigned char)name[i];
-		h *= 1099511628211ULL;
-	}
-	return h ^ (h >> 29);
-}
-
 void ps_cfg_env_index_build(env_index *e)
 {
 	size_t n = 0, size = 16, i;
@@ -44,7 +32,7 @@ void ps_cfg_env_index_build(env_index *e)
 
 		if (!eq)
 			continue;
-		for (at = env_hash(v, len) & e->mask; e->slots[at];
+		for (at = ps_cfg_hash(v, len) & e->mask; e->slots[at];
 		     at = (at + 1) & e->mask)
 			if (!strncmp(e->slots[at], v, len + 1))
 				break;
@@ -59,7 +47,7 @@ static const char *env_lookup(const env_index *e, const char *name)
 
 	if (!e || !e->slots)
 		return getenv(name);
-	for (at = env_hash(name, len) & e->mask; e->slots[at];
+	for (at = ps_cfg_hash(name, len) & e->mask; e->slots[at];
 	     at = (at + 1) & e->mask)
 		if (!strncmp(e->slots[at], name, len) &&
 		    e->slots[at][len] == '=')

@@ -4,11 +4,13 @@
  * share (one reference each) instead of one copy each.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
 #include "config_int.h"
+#include "json.h"
 #include "util.h"
 #include "banned.h"
 
@@ -67,15 +69,9 @@ static shared_str *shared_slot(build_cache *k, const ps_ynode *n)
  * when one had the same. New reference. */
 json_t *ps_cfg_cached_url(build_cache *k, const char *url)
 {
-	size_t len = strlen(url), i;
-	uint64_t h = 1469598103934665603ULL;
-	json_t **slot;
+	size_t len = strlen(url);
+	json_t **slot = &k->urls[ps_cfg_hash(url, len) % URL_CACHE];
 
-	for (i = 0; i < len; i++) {
-		h ^= (unsigned char)url[i];
-		h *= 1099511628211ULL;
-	}
-	slot = &k->urls[(h ^ (h >> 29)) % URL_CACHE];
 	if (*slot && json_string_length(*slot) == len &&
 	    !memcmp(json_string_value(*slot), url, len))
 		return json_incref(*slot);
@@ -199,28 +195,19 @@ typedef struct jpath {
 } jpath;
 
 /* Append the pointer of `at` to b: "/" and each segment, escaped as RFC
- * 6901 says (~ is ~0, / is ~1). */
+ * 6901 says (ps_json_pointer_push). */
 static void path_put(ps_buf *b, const jpath *at)
 {
-	const char *seg;
+	char idx[24];
 
 	if (at->up)
 		path_put(b, at->up);
-	ps_buf_putc(b, '/');
-	if (!at->key) {
-		ps_buf_printf(b, "%zu", at->index);
+	if (at->key) {
+		ps_json_pointer_push(b, at->key);
 		return;
 	}
-	for (seg = at->key; *seg;) {
-		size_t run = strcspn(seg, "~/");
-
-		ps_buf_put(b, seg, run);
-		seg += run;
-		if (*seg) {
-			ps_buf_puts(b, *seg == '~' ? "~0" : "~1");
-			seg++;
-		}
-	}
+	snprintf(idx, sizeof(idx), "%zu", at->index);
+	ps_json_pointer_push(b, idx);
 }
 
 /* Add the pointer of `at` to the list. */

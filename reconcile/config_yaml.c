@@ -22,17 +22,6 @@
 
 /* ---- a small string → pointer hash map (keys borrowed) ----------------- */
 
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h ^ (h >> 29);
-}
-
 static void strmap_grow(strmap *m)
 {
 	size_t ncap = m->cap ? m->cap * 2 : 16, i;
@@ -43,7 +32,7 @@ static void strmap_grow(strmap *m)
 		size_t j;
 		if (!m->keys[i])
 			continue;
-		j = hash_str(m->keys[i]) & (ncap - 1);
+		j = ps_cfg_hash(m->keys[i], strlen(m->keys[i])) & (ncap - 1);
 		while (keys[j])
 			j = (j + 1) & (ncap - 1);
 		keys[j] = m->keys[i];
@@ -64,7 +53,7 @@ static void **strmap_slot(strmap *m, const char *key, bool *found)
 
 	if ((m->n + 1) * 2 > m->cap)
 		strmap_grow(m);
-	j = hash_str(key) & (m->cap - 1);
+	j = ps_cfg_hash(key, strlen(key)) & (m->cap - 1);
 	while (m->keys[j]) {
 		if (!strcmp(m->keys[j], key)) {
 			*found = true;
@@ -85,7 +74,7 @@ static void *strmap_get(const strmap *m, const char *key)
 
 	if (!m->cap)
 		return NULL;
-	j = hash_str(key) & (m->cap - 1);
+	j = ps_cfg_hash(key, strlen(key)) & (m->cap - 1);
 	while (m->keys[j]) {
 		if (!strcmp(m->keys[j], key))
 			return m->vals[j];
@@ -583,8 +572,8 @@ static void on_alias(parser *p, const yaml_event_t *ev)
 		      name);
 		return;
 	}
-	p->alias_nodes = sat_add(p->alias_nodes, node_size(n));
-	if (p->alias_nodes > p->lim->max_alias_nodes) {
+	p->doc->alias_nodes = sat_add(p->doc->alias_nodes, node_size(n));
+	if (p->doc->alias_nodes > p->lim->max_alias_nodes) {
 		fatal(p, PS_ELIMIT, line, col,
 		      "aliases expand to more than %zu "
 		      "nodes (limit)",

@@ -88,6 +88,9 @@ typedef struct ps_ydoc {
 	size_t nall;	/* nodes written in the file (the max_nodes limit) */
 	size_t expanded_bytes; /* scalar text with every alias expanded
 				* (the max_expanded_bytes limit) */
+	size_t alias_nodes;    /* nodes that expanding aliases produced (the
+				* max_alias_nodes limit), up to and including
+				* the alias that crossed it */
 	ps_yblock *nodes;      /* arena: nodes and kids arrays */
 	ps_yblock *texts;      /* arena: scalar texts, wiped on release */
 	bool shared;	       /* anchors or merge keys: a node may have more

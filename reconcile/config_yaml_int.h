@@ -72,7 +72,6 @@ typedef struct parser {
 	anchor_rec *recs; /* every anchor, names owned */
 	size_t nanchors;
 	size_t aanchors;
-	size_t alias_nodes; /* budget used by alias expansion */
 	int ndocs;
 	int stop; /* a fatal error: code */
 } parser;

@@ -55,7 +55,7 @@ json_t *ps_json_pointer_get(const json_t *v, const char *pointer);
 void ps_json_pointer_decode(ps_buf *buf, const char *s, const char *end);
 
 /* Append one escaped pointer segment to `pointer` ("/" + segment with ~0 ~1).
- * Returns a malloc'd string. */
+ * Returns a malloc'd string: the caller frees it. */
 char *ps_json_pointer_append(const char *pointer, const char *segment);
 
 /* The same, in place: append "/" + the escaped segment to the buffer. */

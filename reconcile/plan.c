@@ -443,10 +443,10 @@ static json_t *seal_live(const ps_account_plan *ap, const ps_account *acct,
 		const json_t *prev = json_object_get(snap, ev);
 		if (!prev)
 			prev = json_object_get(known, ev);
-		json_object_set_new(live, ev,
-				    seal_live_one(raw,
-						  ps_account_callback(acct, ev),
-						  prev, &ap->key));
+		json_object_set_new(
+			live, ev,
+			seal_live_one(raw, ps_config_account_callback(acct, ev),
+				      prev, &ap->key));
 	}
 	return live;
 }
@@ -472,10 +472,10 @@ static void plan_event(ps_account_plan *ap, const ps_account *acct,
 							: "changed"));
 	if (d && !b) {
 		push_change(ap, alloc, ev, PS_CREATE, origin, NULL, d,
-			    ps_account_callback(acct, ev));
+			    ps_config_account_callback(acct, ev));
 	} else if (d && b && !json_equal(d, b)) {
 		push_change(ap, alloc, ev, PS_UPDATE, origin, b, d,
-			    ps_account_callback(acct, ev));
+			    ps_config_account_callback(acct, ev));
 	} else if (d && b) {
 		ap->unchanged++;
 		/* Live already is what the config wants (the config

@@ -1,122 +1,15 @@
 #include "seal.h"
 
-#include <openssl/evp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
+#include "hmac.h"
 #include "util.h"
 #include "banned.h"
 
 #define FP_CONTEXT "pavesync fingerprint v1"
-
-/* SHA-256, fetched once: EVP_sha256() fetches the implementation again on
- * every use, which costs more than hashing a short value. Never freed. */
-static EVP_MD *sha256_md;
-
-static void fetch_sha256(void)
-{
-	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
-static const EVP_MD *sha256(void)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-	pthread_once(&once, fetch_sha256);
-	if (!sha256_md)
-		ps_oom();
-	return sha256_md;
-}
-
-/* A digest context with one 64-byte block absorbed: the key, padded to the
- * block and XORed with `pad` (0x36 inner, 0x5c outer). */
-static EVP_MD_CTX *keyed_digest(const unsigned char key[32], unsigned char pad)
-{
-	unsigned char block[64];
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	size_t i;
-
-	if (!c)
-		ps_oom();
-	for (i = 0; i < sizeof(block); i++)
-		block[i] = (unsigned char)((i < 32 ? key[i] : 0) ^ pad);
-	if (!EVP_DigestInit_ex(c, sha256(), NULL) ||
-	    !EVP_DigestUpdate(c, block, sizeof(block)))
-		ps_oom();
-	explicit_bzero(block, sizeof(block));
-	return c;
-}
-
-static void finish(unsigned char out[32], EVP_MD_CTX *scratch,
-		   const EVP_MD_CTX *inner, const EVP_MD_CTX *outer,
-		   const void *data, size_t len)
-{
-	unsigned char mid[32];
-	unsigned int n = 0;
-
-	if (!EVP_MD_CTX_copy_ex(scratch, inner) ||
-	    !EVP_DigestUpdate(scratch, data, len) ||
-	    !EVP_DigestFinal_ex(scratch, mid, &n) ||
-	    !EVP_MD_CTX_copy_ex(scratch, outer) ||
-	    !EVP_DigestUpdate(scratch, mid, sizeof(mid)) ||
-	    !EVP_DigestFinal_ex(scratch, out, &n))
-		ps_oom();
-	explicit_bzero(mid, sizeof(mid));
-}
-
-/* HMAC-SHA256 (RFC 2104) over the fetched digest. */
-static void hmac(unsigned char out[32], const void *key, size_t keylen,
-		 const void *data, size_t len)
-{
-	unsigned char k[32] = { 0 };
-	EVP_MD_CTX *in, *outer, *scratch = EVP_MD_CTX_new();
-	unsigned int n = 0;
-
-	if (!scratch)
-		ps_oom();
-	/* Keys up to the block size are used as they are; keyed_digest pads
-	 * 32 bytes, so a longer key is first hashed (to 32 bytes) as HMAC
-	 * specifies for keys over 64 bytes, and one between 33 and 64 bytes
-	 * takes the general path. */
-	if (keylen > 64) {
-		if (!EVP_Digest(key, keylen, k, &n, sha256(), NULL))
-			ps_oom();
-	} else if (keylen > 32) {
-		unsigned char block[64] = { 0 }, mid[32];
-		size_t i;
-		memcpy(block, key, keylen);
-		for (i = 0; i < 64; i++)
-			block[i] ^= 0x36;
-		if (!EVP_DigestInit_ex(scratch, sha256(), NULL) ||
-		    !EVP_DigestUpdate(scratch, block, 64) ||
-		    !EVP_DigestUpdate(scratch, data, len) ||
-		    !EVP_DigestFinal_ex(scratch, mid, &n))
-			ps_oom();
-		for (i = 0; i < 64; i++)
-			block[i] ^= 0x36 ^ 0x5c;
-		if (!EVP_DigestInit_ex(scratch, sha256(), NULL) ||
-		    !EVP_DigestUpdate(scratch, block, 64) ||
-		    !EVP_DigestUpdate(scratch, mid, 32) ||
-		    !EVP_DigestFinal_ex(scratch, out, &n))
-			ps_oom();
-		explicit_bzero(block, sizeof(block));
-		explicit_bzero(mid, sizeof(mid));
-		EVP_MD_CTX_free(scratch);
-		return;
-	} else {
-		memcpy(k, key, keylen);
-	}
-	in = keyed_digest(k, 0x36);
-	outer = keyed_digest(k, 0x5c);
-	finish(out, scratch, in, outer, data, len);
-	EVP_MD_CTX_free(in);
-	EVP_MD_CTX_free(outer);
-	EVP_MD_CTX_free(scratch);
-	explicit_bzero(k, sizeof(k));
-}
 
 void ps_fpkey_derive(ps_fpkey *out, const char *account, const char *api_secret)
 {
@@ -136,18 +29,17 @@ void ps_fpkey_derive_with(ps_fpkey *out, const char *account,
 	/* The NUL keeps "v1" + "x" and "v" + "1x" apart. */
 	ps_buf_put(&msg, FP_CONTEXT, sizeof(FP_CONTEXT));
 	ps_buf_puts(&msg, account);
-	hmac(out->key, material, strlen(material), msg.ptr, msg.len);
-	ps_buf_release(&msg);
-	/* HMAC(K, m) = H((K ^ opad) || H((K ^ ipad) || m)) with K padded to
-	 * the 64-byte block: absorb both pads once. */
-	out->inner = keyed_digest(out->key, 0x36);
-	out->outer = keyed_digest(out->key, 0x5c);
-	out->scratch = EVP_MD_CTX_new();
-	out->memo = NULL;
-	if (!out->scratch)
+	if (ps_hmac_sha256_once(out->key, material, strlen(material), msg.ptr,
+				msg.len) < 0)
 		ps_oom();
-	/* HMAC(key, "key id") through the states just made. */
-	finish(id, out->scratch, out->inner, out->outer, "key id", 6);
+	ps_buf_release(&msg);
+	/* The key is absorbed once; every fingerprint reuses it. */
+	if (ps_hmac_init(&out->mac, out->key, sizeof(out->key)) < 0)
+		ps_oom();
+	out->memo = NULL;
+	/* HMAC(key, "key id") through the state just made. */
+	if (ps_hmac_sha256(id, &out->mac, "key id", 6) < 0)
+		ps_oom();
 	ps_hex(out->id, id, 6);
 	explicit_bzero(id, sizeof(id));
 }
@@ -164,9 +56,7 @@ void ps_fpkey_release(ps_fpkey *k)
 {
 	if (!k)
 		return;
-	EVP_MD_CTX_free(k->inner);
-	EVP_MD_CTX_free(k->outer);
-	EVP_MD_CTX_free(k->scratch);
+	ps_hmac_release(&k->mac);
 	if (k->memo) {
 		explicit_bzero(k->memo, sizeof(struct fp_memo));
 		free(k->memo);
@@ -185,7 +75,8 @@ void ps_seal_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
 		ps_strlcpy(out, m->out, outlen);
 		return;
 	}
-	finish(mac, k->scratch, k->inner, k->outer, data, len);
+	if (ps_hmac_sha256(mac, &k->mac, data, len) < 0)
+		ps_oom();
 	ps_hex(hex, mac, 16);
 	snprintf(out, outlen, "%s%s", PS_SENSITIVE_PREFIX, hex);
 	if (len <= MEMO_MAX) {
@@ -230,16 +121,6 @@ static json_t *object_field(const json_t *spec, const char *name)
 	return json_deep_copy(v);
 }
 
-static char *lowercase(const char *s)
-{
-	char *r = ps_strdup(s), *p;
-
-	for (p = r; *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
-	return r;
-}
-
 /*
  * Normalise; with `k`, header values are sealed as they are copied (they are
  * always sensitive), which saves copying values only to replace them.
@@ -261,10 +142,8 @@ static json_t *normalize(const json_t *spec, const ps_fpkey *k)
 	if (ps_seal_is_fingerprint(method)) {
 		json_object_set_new(out, "method", json_deep_copy(method));
 	} else if (json_is_string(method) && *json_string_value(method)) {
-		char *m = ps_strdup(json_string_value(method)), *p;
-		for (p = m; *p; p++)
-			if (*p >= 'a' && *p <= 'z')
-				*p = (char)(*p - 'a' + 'A');
+		char *m = ps_ascii_uppercase(
+			ps_strdup(json_string_value(method)));
 		json_object_set_new(out, "method", json_string(m));
 		free(m);
 	} else if (!method || json_is_null(method) || json_is_string(method)) {
@@ -282,7 +161,7 @@ static json_t *normalize(const json_t *spec, const ps_fpkey *k)
 		lower = json_object();
 		json_object_foreach((json_t *)src, name, v)
 		{
-			char *l = lowercase(name);
+			char *l = ps_ascii_lowercase(ps_strdup(name));
 			json_object_set_new(lower, l,
 					    k ? seal_one(v, k)
 					      : json_deep_copy(v));

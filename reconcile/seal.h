@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "hmac.h"
 #include "json.h"
 
 #define PS_SENSITIVE_PREFIX "(sensitive) hmac-sha256:"
@@ -27,19 +28,19 @@
 typedef struct ps_fpkey {
 	unsigned char key[32];
 	char id[13]; /* 12 hex + NUL */
-	/* HMAC's inner and outer digest states with the key absorbed, and a
-	 * scratch context, so each fingerprint costs two SHA-256 blocks rather
-	 * than a full HMAC set-up. A ps_fpkey is therefore not thread-safe:
-	 * one thread per key at a time. */
-	void *inner, *outer, *scratch;
+	/* The key absorbed once (see hmac.h), so each fingerprint costs two
+	 * SHA-256 blocks rather than a full HMAC set-up. A ps_fpkey is
+	 * therefore not thread-safe: one thread per key at a time. */
+	ps_hmac mac;
 	/* The last value fingerprinted and its fingerprint (a header every
 	 * callback of an account inherits is fingerprinted once); wiped
 	 * with the key. */
 	void *memo;
 } ps_fpkey;
 
-/* Derive the account's fingerprint key (reads PAVESYNC_FINGERPRINT_KEY).
- * Release it with ps_fpkey_release. */
+/* Derive the account's fingerprint key into *out (reads
+ * PAVESYNC_FINGERPRINT_KEY). The strings are only read. Never fails: a
+ * libcrypto failure aborts (ps_oom). Release it with ps_fpkey_release. */
 void ps_fpkey_derive(ps_fpkey *out, const char *account,
 		     const char *api_secret);
 
@@ -49,10 +50,12 @@ void ps_fpkey_derive(ps_fpkey *out, const char *account,
 void ps_fpkey_derive_with(ps_fpkey *out, const char *account,
 			  const char *api_secret, const char *fingerprint_key);
 
-/* Wipe a key and free its digest states. NULL-safe, idempotent. */
+/* Wipe a key and free its digest states and memo; the struct may be
+ * derived again (git's _release). NULL-safe, idempotent. */
 void ps_fpkey_release(ps_fpkey *k);
 
-/* PS_SENSITIVE_PREFIX + 32 hex of HMAC(key, data) into out (>= 64 bytes). */
+/* PS_SENSITIVE_PREFIX + 32 hex of HMAC(key, data) into out (>= 64 bytes).
+ * Writes k's scratch state and memo: one thread per key at a time. */
 void ps_seal_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
 			 const void *data, size_t len);
 
@@ -77,7 +80,8 @@ json_t *ps_seal_normalize(const json_t *spec);
  * case-insensitively) by its fingerprint. Every header value is sealed
  * whether listed or not. The fingerprint of a non-string value is taken over
  * its compact, key-sorted JSON encoding. Returns a new reference.
- * `sensitive` may be NULL.
+ * `sensitive` may be NULL. NULL when spec is not an object. spec and
+ * sensitive are only read; k as for ps_seal_fingerprint.
  */
 json_t *ps_seal_callback(const json_t *spec, const json_t *sensitive,
 			 const ps_fpkey *k);

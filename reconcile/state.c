@@ -25,6 +25,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "pave.h"
 #include "snapdoc.h"
 #include "state_int.h"
 #include "util.h"
@@ -168,7 +169,7 @@ static char *account_of_file(const char *file)
 	if (n <= 5 || strcmp(file + n - 5, ".json") != 0)
 		return NULL;
 	name = ps_strndup(file, n - 5);
-	if (!ps_account_name_is_valid(name)) {
+	if (!ps_pave_account_name_is_valid(name)) {
 		free(name);
 		return NULL;
 	}

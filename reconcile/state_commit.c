@@ -15,6 +15,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "pave.h"
 #include "state_int.h"
 #include "util.h"
 
@@ -276,7 +277,7 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 	for (size_t i = 0; i < st->nentries; i++) {
 		const struct entry *en = st->entries[i];
 		if (en->change != CH_NONE &&
-		    !ps_account_name_is_valid(en->name))
+		    !ps_pave_account_name_is_valid(en->name))
 			return ps_error_set(
 				err, PS_EINVALID,
 				"invalid account name \"%s\" "

@@ -2,21 +2,24 @@
 
 #include <errno.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "banned.h"
 
-/* The events the PAVE API supports. Add a new one here; nothing else. */
-const char *const ps_events[] = {
-	"SESSION:SMS_PROCESS", "SESSION:STAGE_CHANGE", "SESSION:STATUS_CHANGE",
-	"SESSION:COMPLETE",    "SESSION:NOTE_INSERT",  NULL,
-};
+/* Set once, before any thread starts (see ps_set_oom_handler). */
+static ps_oom_handler oom_handler;
+
+void ps_set_oom_handler(ps_oom_handler fn)
+{
+	oom_handler = fn;
+}
 
 void ps_oom(void)
 {
-	fputs("pavesync: out of memory\n", stderr);
+	/* The library never prints: telling the user is the program's job. */
+	if (oom_handler)
+		oom_handler();
 	abort();
 }
 
@@ -81,19 +84,38 @@ size_t ps_strlcpy(char *dst, const char *src, size_t size)
 	return n;
 }
 
-static int lower(int c)
+char *ps_ascii_lowercase(char *s)
 {
-	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+	char *p;
+
+	for (p = s; *p; p++)
+		*p = (char)ps_ascii_tolower((unsigned char)*p);
+	return s;
+}
+
+char *ps_ascii_uppercase(char *s)
+{
+	char *p;
+
+	for (p = s; *p; p++)
+		*p = (char)ps_ascii_toupper((unsigned char)*p);
+	return s;
+}
+
+int ps_strncasecmp(const char *a, const char *b, size_t n)
+{
+	for (; n; n--, a++, b++) {
+		int ca = ps_ascii_tolower((unsigned char)*a),
+		    cb = ps_ascii_tolower((unsigned char)*b);
+		if (ca != cb || !ca)
+			return ca - cb;
+	}
+	return 0;
 }
 
 int ps_strcasecmp(const char *a, const char *b)
 {
-	for (;; a++, b++) {
-		int ca = lower((unsigned char)*a),
-		    cb = lower((unsigned char)*b);
-		if (ca != cb || !ca)
-			return ca - cb;
-	}
+	return ps_strncasecmp(a, b, (size_t)-1);
 }
 
 int ps_parse_long(long *out, const char *s, long min, long max)
@@ -126,8 +148,9 @@ static size_t distance(const char *a, const char *b)
 		row[0] = i;
 		for (j = 1; j <= lb; j++) {
 			size_t cur = row[j];
-			size_t cost = lower((unsigned char)a[i - 1]) !=
-				      lower((unsigned char)b[j - 1]);
+			size_t cost =
+				ps_ascii_tolower((unsigned char)a[i - 1]) !=
+				ps_ascii_tolower((unsigned char)b[j - 1]);
 			size_t best = prev + cost;
 			if (row[j] + 1 < best)
 				best = row[j] + 1;
@@ -156,34 +179,6 @@ const char *ps_suggest(const char *word, const char *const *candidates)
 		}
 	}
 	return best_d <= limit ? best : NULL;
-}
-
-bool ps_event_is_known(const char *event)
-{
-	const char *const *e;
-
-	for (e = ps_events; *e; e++)
-		if (!strcmp(*e, event))
-			return true;
-	return false;
-}
-
-bool ps_account_name_is_valid(const char *name)
-{
-	size_t i;
-
-	if (!name || !((name[0] >= 'a' && name[0] <= 'z') ||
-		       (name[0] >= '0' && name[0] <= '9')))
-		return false;
-	for (i = 1; name[i]; i++) {
-		char c = name[i];
-		if (i > 62)
-			return false;
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-'))
-			return false;
-	}
-	return true;
 }
 
 void ps_hex(char *out, const unsigned char *data, size_t len)

@@ -1,6 +1,6 @@
 /*
  * Small helpers shared by the library: allocation that aborts on failure,
- * string helpers, "did you mean" suggestions, and the table of events.
+ * string helpers, "did you mean" suggestions.
  */
 #ifndef PS_UTIL_H
 #define PS_UTIL_H
@@ -8,8 +8,22 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Abort with a message; used when malloc fails. */
+/*
+ * Called when an allocation fails (ps_malloc and its kin, jansson, libyaml):
+ * calls the handler installed with ps_set_oom_handler, if any, then
+ * abort()s. Without a handler nothing is printed: the library never
+ * writes to the terminal.
+ */
 void ps_oom(void) __attribute__((noreturn));
+
+/*
+ * What ps_oom calls before it aborts, e.g. to tell the user; NULL for
+ * none (the default). The handler must not allocate (memory just ran out)
+ * and need not return. Install it once, before any thread that may
+ * allocate is started: it is read without a lock.
+ */
+typedef void (*ps_oom_handler)(void);
+void ps_set_oom_handler(ps_oom_handler fn);
 
 void *ps_malloc(size_t n);
 void *ps_calloc(size_t n, size_t size);
@@ -23,8 +37,25 @@ void ps_free_secret(char *s);
  */
 size_t ps_strlcpy(char *dst, const char *src, size_t size);
 
-/* Case-insensitive ASCII compare. */
+/* ASCII case mapping: only A-Z and a-z change, whatever the locale
+ * (tolower and toupper follow it). */
+static inline int ps_ascii_tolower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+static inline int ps_ascii_toupper(int c)
+{
+	return c >= 'a' && c <= 'z' ? c - ('a' - 'A') : c;
+}
+
+/* Map the ASCII letters of s in place. Return s. */
+char *ps_ascii_lowercase(char *s);
+char *ps_ascii_uppercase(char *s);
+
+/* Case-insensitive ASCII compare, of whole strings / of at most n bytes. */
 int ps_strcasecmp(const char *a, const char *b);
+int ps_strncasecmp(const char *a, const char *b, size_t n);
 
 /*
  * Parse a whole decimal number in [min, max]. Returns 0 on success, -1 when
@@ -38,14 +69,6 @@ int ps_parse_long(long *out, const char *s, long min, long max);
  * Comparison is case-insensitive. Returns a borrowed pointer into candidates.
  */
 const char *ps_suggest(const char *word, const char *const *candidates);
-
-/* The supported PAVE events, NULL-terminated. Adding one is a one-line change
- * in util.c. */
-extern const char *const ps_events[];
-bool ps_event_is_known(const char *event);
-
-/* Account names: [a-z0-9][a-z0-9_-]{0,62}. */
-bool ps_account_name_is_valid(const char *name);
 
 /* Lowercase hex of `len` bytes into out (2*len+1 bytes). */
 void ps_hex(char *out, const unsigned char *data, size_t len);

@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		setenv("PAVE_USERNAME", "fuzz-user", 1);
 		env_set = 1;
 	}
-	ps_config_limits_default(&lim);
+	ps_config_limits_init(&lim);
 	ps_config_parse(&cfg, "fuzz.yaml", (const char *)data, size, &lim,
 			&diags);
 	ps_config_free(cfg);

@@ -833,6 +833,91 @@ static void test_post_5xx_not_confirmed(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* The -v lines of each verdict (call()'s classify: retry, confirm)     */
+
+/* Does the captured log hold `n` lines, with each of `want` in order? */
+static void assert_log_lines(int n, const char *const *want)
+{
+	const char *at = logs.text.ptr;
+
+	assert_int_equal(logs.lines, n);
+	for (; *want; want++) {
+		const char *hit = strstr(at, *want);
+
+		if (!hit)
+			fail_msg("no \"%s\" after \"%s\"", *want, at);
+		at = hit + strlen(*want);
+	}
+}
+
+static void test_log_status_retried_then_given_up(void **state)
+{
+	static const char *const want[] = {
+		"GET /v1/callbacks -> 503, retrying in ",
+		"GET /v1/callbacks -> 503, retrying in ",
+		"GET /v1/callbacks -> 503 (",
+		NULL,
+	};
+	ps_api *api = client();
+	json_t *out = NULL;
+	ps_error err;
+
+	(void)state;
+	admin("POST", "faults", "{\"status\":503}");
+	assert_int_equal(ps_api_list(&out, api, &err), PS_EHTTP);
+	assert_log_lines(3, want);
+	assert_non_null(strstr(err.message, "(gave up after 3 attempts)"));
+	ps_api_free(api);
+}
+
+static void test_log_transport_retried_then_given_up(void **state)
+{
+	static const char *const want[] = {
+		"GET /v1/callbacks/SESSION:COMPLETE -> connection error (",
+		"), retrying in ",
+		"GET /v1/callbacks/SESSION:COMPLETE -> connection error (",
+		"), retrying in ",
+		"GET /v1/callbacks/SESSION:COMPLETE -> connection error (",
+		" ms)\n",
+		NULL,
+	};
+	ps_api *api = client();
+	json_t *out = NULL;
+	ps_error err;
+
+	(void)state;
+	admin("POST", "faults", "{\"method\":\"GET\",\"drop\":true}");
+	assert_int_equal(ps_api_get(&out, api, EV, &err), PS_ETRANSPORT);
+	assert_log_lines(3, want);
+	assert_non_null(strstr(err.message, "cannot reach the API: "));
+	assert_non_null(strstr(err.message, "(gave up after 3 attempts)"));
+	ps_api_free(api);
+}
+
+static void test_log_create_confirmed_absent_then_retried(void **state)
+{
+	static const char *const want[] = {
+		"POST /v1/callbacks -> connection error (",
+		" ms), confirming\n",
+		"GET /v1/callbacks/SESSION:COMPLETE -> 404 (",
+		"POST /v1/callbacks -> not created, retrying in ",
+		"POST /v1/callbacks -> 2",
+		NULL,
+	};
+	ps_api *api = client();
+	json_t *s = spec("https://h/x");
+	ps_error err;
+
+	(void)state;
+	admin("POST", "faults", "{\"method\":\"POST\",\"drop\":true,"
+				"\"times\":1}");
+	assert_int_equal(ps_api_create(NULL, api, EV, s, &err), 0);
+	assert_log_lines(4, want);
+	json_decref(s);
+	ps_api_free(api);
+}
+
+/* ------------------------------------------------------------------ */
 /* Bad answers                                                          */
 
 static void test_malformed_not_retried(void **state)
@@ -1132,6 +1217,12 @@ int main(void)
 				       reset),
 		cmocka_unit_test_setup(test_post_dropped_before_apply, reset),
 		cmocka_unit_test_setup(test_post_5xx_not_confirmed, reset),
+		cmocka_unit_test_setup(test_log_status_retried_then_given_up,
+				       reset),
+		cmocka_unit_test_setup(test_log_transport_retried_then_given_up,
+				       reset),
+		cmocka_unit_test_setup(
+			test_log_create_confirmed_absent_then_retried, reset),
 		cmocka_unit_test_setup(test_malformed_not_retried, reset),
 		cmocka_unit_test_setup(test_oversized, reset),
 		cmocka_unit_test_setup(test_echo_with_dropped_field, reset),

@@ -7,10 +7,14 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "buf.h"
 #include "error.h"
+#include "hmac.h"
 #include "json.h"
+#include "pave.h"
 #include "util.h"
 
 static void buf_starts_empty_and_never_null(void **state)
@@ -198,6 +202,28 @@ static void diags_are_bounded(void **state)
 	assert_int_equal(d.count, 0);
 }
 
+/* ps_oom calls the installed handler (here one that jumps back instead of
+ * letting ps_oom abort); the library itself prints nothing. */
+static jmp_buf oom_jump;
+static int oom_calls;
+
+static void oom_handler_jumps(void)
+{
+	oom_calls++;
+	longjmp(oom_jump, 1);
+}
+
+static void oom_calls_the_handler(void **state)
+{
+	(void)state;
+	oom_calls = 0;
+	ps_set_oom_handler(oom_handler_jumps);
+	if (!setjmp(oom_jump))
+		ps_oom();
+	ps_set_oom_handler(NULL);
+	assert_int_equal(oom_calls, 1);
+}
+
 static void suggest_finds_typos(void **state)
 {
 	const char *const keys[] = { "callbacks", "accounts", "version", NULL };
@@ -206,22 +232,22 @@ static void suggest_finds_typos(void **state)
 	assert_string_equal(ps_suggest("calbacks", keys), "callbacks");
 	assert_string_equal(ps_suggest("VERSION", keys), "version");
 	assert_null(ps_suggest("zzzzzzzzz", keys));
-	assert_string_equal(ps_suggest("SESSION:COMPLETED", ps_events), "SESSION:COMPLETE");
+	assert_string_equal(ps_suggest("SESSION:COMPLETED", ps_pave_events), "SESSION:COMPLETE");
 }
 
 static void events_and_names(void **state)
 {
 	(void)state;
-	assert_true(ps_event_is_known("SESSION:NOTE_INSERT"));
-	assert_false(ps_event_is_known("SESSION:note_insert"));
-	assert_true(ps_account_name_is_valid("main"));
-	assert_true(ps_account_name_is_valid("0branch_2-x"));
-	assert_false(ps_account_name_is_valid("Main"));
-	assert_false(ps_account_name_is_valid("-x"));
-	assert_false(ps_account_name_is_valid(""));
-	assert_true(ps_account_name_is_valid(
+	assert_true(ps_pave_event_is_known("SESSION:NOTE_INSERT"));
+	assert_false(ps_pave_event_is_known("SESSION:note_insert"));
+	assert_true(ps_pave_account_name_is_valid("main"));
+	assert_true(ps_pave_account_name_is_valid("0branch_2-x"));
+	assert_false(ps_pave_account_name_is_valid("Main"));
+	assert_false(ps_pave_account_name_is_valid("-x"));
+	assert_false(ps_pave_account_name_is_valid(""));
+	assert_true(ps_pave_account_name_is_valid(
 		"a23456789012345678901234567890123456789012345678901234567890123"));
-	assert_false(ps_account_name_is_valid(
+	assert_false(ps_pave_account_name_is_valid(
 		"a234567890123456789012345678901234567890123456789012345678901234"));
 }
 
@@ -373,6 +399,69 @@ static void json_pointer_segments_round_trip(void **state)
 	ps_buf_release(&d);
 }
 
+/* The one HMAC agrees with OpenSSL's for every key length around the hash
+ * and block sizes (kept as is, padded, hashed first), prepared or not, and
+ * with RFC 4231's test case 2. */
+static void hmac_matches_openssl(void **state)
+{
+	unsigned char key[200], data[100], ours[PS_HMAC_SIZE],
+		theirs[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	char hex[2 * PS_HMAC_SIZE + 1];
+	size_t klen, i;
+	ps_hmac h;
+
+	(void)state;
+	for (i = 0; i < sizeof(key); i++)
+		key[i] = (unsigned char)(i * 7 + 1);
+	for (i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i ^ 0x5a);
+	for (klen = 0; klen <= 130; klen++) {
+		assert_int_equal(ps_hmac_sha256_once(ours, key, klen, data,
+						     klen % sizeof(data)),
+				 0);
+		assert_non_null(HMAC(EVP_sha256(), key, (int)klen, data,
+				     klen % sizeof(data), theirs, &n));
+		assert_int_equal(n, PS_HMAC_SIZE);
+		assert_memory_equal(ours, theirs, PS_HMAC_SIZE);
+	}
+	assert_int_equal(ps_hmac_init(&h, key, 40), 0);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(ps_hmac_sha256(ours, &h, data, 10 * i), 0);
+		assert_non_null(
+			HMAC(EVP_sha256(), key, 40, data, 10 * i, theirs, &n));
+		assert_memory_equal(ours, theirs, PS_HMAC_SIZE);
+	}
+	ps_hmac_release(&h);
+	ps_hmac_release(&h); /* idempotent */
+	assert_int_equal(ps_hmac_sha256_once(ours, "Jefe", 4,
+					     "what do ya want for nothing?",
+					     28),
+			 0);
+	ps_hex(hex, ours, PS_HMAC_SIZE);
+	assert_string_equal(hex, "5bdcc146bf60754e6a042426089575c7"
+				 "5a003f089d2739839dec58b964ec3843");
+}
+
+/* ASCII case mapping changes letters only, never other bytes. */
+static void ascii_case_mapping(void **state)
+{
+	char s[] = "Retry-After: 1 \xc3\x89x";
+
+	(void)state;
+	assert_string_equal(ps_ascii_lowercase(s), "retry-after: 1 \xc3\x89x");
+	assert_string_equal(ps_ascii_uppercase(s), "RETRY-AFTER: 1 \xc3\x89X");
+	assert_int_equal(ps_ascii_tolower('@'), '@');
+	assert_int_equal(ps_ascii_toupper('`'), '`');
+	assert_int_equal(ps_strcasecmp("Content-Type", "content-TYPE"), 0);
+	assert_true(ps_strcasecmp("a", "ab") < 0);
+	assert_int_equal(ps_strncasecmp("Retry-After: 5", "retry-after:", 12),
+			 0);
+	assert_true(ps_strncasecmp("Retry\rAfter:", "retry-after:", 12) != 0);
+	assert_true(ps_strncasecmp("ab", "abc", 3) < 0);
+	assert_int_equal(ps_strncasecmp("abX", "ABy", 2), 0);
+}
+
 static void hex_encoding(void **state)
 {
 	const unsigned char data[] = { 0x00, 0xab, 0xff };
@@ -395,6 +484,7 @@ int main(void)
 		cmocka_unit_test(canonical_json_refuses_past_limit),
 		cmocka_unit_test(error_formats_location),
 		cmocka_unit_test(diags_are_bounded),
+		cmocka_unit_test(oom_calls_the_handler),
 		cmocka_unit_test(suggest_finds_typos),
 		cmocka_unit_test(events_and_names),
 		cmocka_unit_test(parse_long_is_strict),
@@ -404,6 +494,8 @@ int main(void)
 		cmocka_unit_test(json_pointers),
 		cmocka_unit_test(json_string_object_parses_only_objects),
 		cmocka_unit_test(json_pointer_segments_round_trip),
+		cmocka_unit_test(hmac_matches_openssl),
+		cmocka_unit_test(ascii_case_mapping),
 		cmocka_unit_test(hex_encoding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -121,6 +121,38 @@ static void fingerprint_key_env_overrides_secret(void **state)
 	ps_fpkey_release(&b);
 }
 
+/* Fingerprints stored in users' snapshots must not change between
+ * releases: known key ids and fingerprints for a secret shorter than the
+ * hash, one between hash and block size, one longer than the block. */
+static void fingerprints_are_stable(void **state)
+{
+	static const struct {
+		const char *secret, *id, *fp;
+	} cases[] = {
+		{ "s", "346c82cf66b2", "7dd014a14cc3d94c6ebe25aa7c96147c" },
+		{ "0123456789012345678901234567890123456789", "09fee0811411",
+		  "175d096c10d04b449ac3c238eeee7c05" },
+		{ "0123456789012345678901234567890123456789"
+		  "0123456789012345678901234567890123456789"
+		  "01234567890123456789",
+		  "537198070b6d", "6c1000f1c827cd854d4722894676bc5b" },
+	};
+	char out[80];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		ps_fpkey k;
+
+		ps_fpkey_derive_with(&k, "main", cases[i].secret, NULL);
+		assert_string_equal(k.id, cases[i].id);
+		ps_seal_fingerprint(out, sizeof(out), &k, "Bearer hunter2", 14);
+		assert_string_equal(out + strlen(PS_SENSITIVE_PREFIX),
+				    cases[i].fp);
+		ps_fpkey_release(&k);
+	}
+}
+
 static void fingerprints_are_keyed(void **state)
 {
 	ps_fpkey a, c;
@@ -360,6 +392,7 @@ int main(void)
 		cmocka_unit_test_setup(key_depends_on_secret_and_account, setup),
 		cmocka_unit_test_setup(fingerprint_key_env_overrides_secret, setup),
 		cmocka_unit_test_setup(fingerprints_are_keyed, setup),
+		cmocka_unit_test_setup(fingerprints_are_stable, setup),
 		cmocka_unit_test_setup(seal_hides_headers_and_listed_values, setup),
 		cmocka_unit_test_setup(seal_leaves_its_input_alone, setup),
 		cmocka_unit_test_setup(seal_is_deterministic_and_idempotent, setup),

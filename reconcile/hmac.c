@@ -1,0 +1,121 @@
+/*
+ * HMAC-SHA256 over libcrypto's SHA-256: see hmac.h for why it is written
+ * here. HMAC(K, m) = H((K' ^ opad) || H((K' ^ ipad) || m)), K' the key
+ * padded (or first hashed, when longer) to the 64-byte block.
+ */
+#include "hmac.h"
+
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "banned.h"
+
+#define BLOCK 64
+
+/* SHA-256, fetched once: EVP_sha256() fetches the implementation again on
+ * every use, which costs more than hashing a short value. Never freed. */
+static EVP_MD *sha256_md;
+
+static void fetch_sha256(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, fetch_sha256);
+	return sha256_md;
+}
+
+/* A digest context with one block absorbed: the padded key XORed with
+ * `pad` (0x36 inner, 0x5c outer). NULL when libcrypto fails. */
+static EVP_MD_CTX *keyed_digest(const unsigned char key[BLOCK],
+				unsigned char pad)
+{
+	unsigned char block[BLOCK];
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	size_t i;
+
+	if (!c)
+		return NULL;
+	for (i = 0; i < sizeof(block); i++)
+		block[i] = (unsigned char)(key[i] ^ pad);
+	if (!EVP_DigestInit_ex(c, sha256(), NULL) ||
+	    !EVP_DigestUpdate(c, block, sizeof(block))) {
+		EVP_MD_CTX_free(c);
+		c = NULL;
+	}
+	explicit_bzero(block, sizeof(block));
+	return c;
+}
+
+int ps_hmac_init(ps_hmac *h, const void *key, size_t keylen)
+{
+	unsigned char k[BLOCK] = { 0 };
+	unsigned int n = 0;
+	int rc = -1;
+
+	h->inner = h->outer = h->scratch = NULL;
+	if (!sha256())
+		return -1;
+	if (keylen > BLOCK) {
+		if (!EVP_Digest(key, keylen, k, &n, sha256(), NULL))
+			goto cleanup;
+	} else if (keylen) {
+		memcpy(k, key, keylen);
+	}
+	h->inner = keyed_digest(k, 0x36);
+	h->outer = keyed_digest(k, 0x5c);
+	h->scratch = EVP_MD_CTX_new();
+	if (h->inner && h->outer && h->scratch)
+		rc = 0;
+cleanup:
+	explicit_bzero(k, sizeof(k));
+	if (rc)
+		ps_hmac_release(h);
+	return rc;
+}
+
+int ps_hmac_sha256(unsigned char out[PS_HMAC_SIZE], const ps_hmac *h,
+		   const void *data, size_t len)
+{
+	unsigned char mid[PS_HMAC_SIZE];
+	unsigned int n = 0;
+	int rc = 0;
+
+	if (!EVP_MD_CTX_copy_ex(h->scratch, h->inner) ||
+	    !EVP_DigestUpdate(h->scratch, data, len) ||
+	    !EVP_DigestFinal_ex(h->scratch, mid, &n) ||
+	    !EVP_MD_CTX_copy_ex(h->scratch, h->outer) ||
+	    !EVP_DigestUpdate(h->scratch, mid, sizeof(mid)) ||
+	    !EVP_DigestFinal_ex(h->scratch, out, &n))
+		rc = -1;
+	explicit_bzero(mid, sizeof(mid));
+	return rc;
+}
+
+void ps_hmac_release(ps_hmac *h)
+{
+	if (!h)
+		return;
+	EVP_MD_CTX_free(h->inner);
+	EVP_MD_CTX_free(h->outer);
+	EVP_MD_CTX_free(h->scratch);
+	h->inner = h->outer = h->scratch = NULL;
+}
+
+int ps_hmac_sha256_once(unsigned char out[PS_HMAC_SIZE], const void *key,
+			size_t keylen, const void *data, size_t len)
+{
+	ps_hmac h;
+	int rc;
+
+	if (ps_hmac_init(&h, key, keylen) < 0)
+		return -1;
+	rc = ps_hmac_sha256(out, &h, data, len);
+	ps_hmac_release(&h);
+	return rc;
+}
