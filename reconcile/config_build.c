@@ -29,10 +29,6 @@ static const char *const defaults_keys[] = {
 	"payload",
 	NULL,
 };
-const char *const ps_cfg_account_keys[] = {
-	"api_key",   "api_secret", "api_secret_file", "username", "prune",
-	"callbacks", NULL,
-};
 static const char *const callback_keys[] = {
 	"url", "method", "headers", "payload", NULL,
 };

@@ -19,6 +19,10 @@
 static const char *const methods[] = {
 	"GET", "POST", "PUT", "PATCH", "DELETE", NULL,
 };
+const char *const ps_cfg_account_keys[] = {
+	"api_key",   "api_secret", "api_secret_file", "username", "prune",
+	"callbacks", NULL,
+};
 
 /* Did an unset variable go into a value since `mark` (c->cache->unknown)?
  * Then the value is not known and its checks are skipped. */

@@ -91,7 +91,7 @@ static void ref_location(const ps_ynode *n, size_t off, int *line, int *col)
 
 	*line = n->line;
 	*col = n->column;
-	if (!ps_ynode_span(n, &src, &end))
+	if (!ps_ynode_span(&src, &end, n))
 		return;
 	if (count_refs(src, 0, end) != count_refs(n->text, 0, n->len))
 		return;

@@ -87,14 +87,25 @@ typedef struct ptrlist {
 		NULL, 0, 0                                                     \
 	}
 
+/*
+ * The functions below that take a ctx report every problem to c->d
+ * themselves, at the node concerned: a NULL (or false, or -1) result
+ * means "already reported". A char * they return is the caller's (free it
+ * with ps_free_secret when it may hold a value from the environment); a
+ * json_t * is a new reference. The comment at each definition says more.
+ */
+
 /* ---- config_env.c: ${VAR} interpolation ---- */
+/* Index environ into *e (free e->slots); valid until environ changes. */
 void ps_cfg_env_index_build(env_index *e);
 bool ps_cfg_name_start(char ch);
 bool ps_cfg_name_char(char ch);
+/* n's text with ${…} expanded: the caller's, free with ps_free_secret. */
 char *ps_cfg_expand(const ctx *c, const ps_ynode *n, bool *used,
 		    size_t *len_out);
 
 /* ---- config_check.c: value checks ---- */
+extern const char *const ps_cfg_account_keys[];
 bool ps_cfg_unknown_since(const ctx *c, size_t mark);
 char *ps_cfg_join_or(const char *const *list);
 int ps_cfg_check_keys(const ctx *c, const ps_ynode *map,
@@ -108,8 +119,11 @@ char *ps_cfg_get_method(const ctx *c, const ps_ynode *v, bool *sensitive);
 json_t *ps_cfg_get_headers(const ctx *c, const ps_ynode *v, bool *ok);
 
 /* ---- config_json.c: shared values, payloads, sensitive pointers ---- */
+/* Drop every reference the cache holds; *k is empty and reusable. */
 void ps_cfg_cache_release(build_cache *k);
 json_t *ps_cfg_cached_url(build_cache *k, const char *url);
+/* ps_cfg_ptrs_add steals s; ps_cfg_ptrs_extend borrows arr;
+ * ps_cfg_sorted_unique empties l and returns a new reference. */
 void ps_cfg_ptrs_add(ptrlist *l, json_t *s);
 void ps_cfg_ptrs_extend(ptrlist *l, json_t *arr);
 void ps_cfg_ptrs_release(ptrlist *l);
@@ -118,7 +132,8 @@ json_t *ps_cfg_get_payload(const ctx *c, const ps_ynode *v, json_t **ptrs,
 			   ptrlist *flat, bool *ok);
 
 /* ---- config_build.c: the tree to a ps_config ---- */
-extern const char *const ps_cfg_account_keys[];
+/* Fill cfg from doc's tree, releasing the tree piecewise when that is safe
+ * (doc must still be released by the caller). Problems go to c->d. */
 void ps_cfg_build(const ctx *c, ps_ydoc *doc, ps_config *cfg);
 
 #endif

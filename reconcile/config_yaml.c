@@ -610,8 +610,8 @@ static void syntax_error(parser *p, const yaml_parser_t *yp)
 	if (yp->error == YAML_MEMORY_ERROR)
 		ps_oom();
 	if (yp->error == YAML_READER_ERROR) {
-		ps_yaml_locate(p->data, p->len, yp->problem_offset, &line,
-			       &col);
+		ps_yaml_locate(&line, &col, p->data, p->len,
+			       yp->problem_offset);
 		fatal(p, PS_EINVALID, line, col, "%s", problem);
 		return;
 	}
@@ -648,7 +648,7 @@ int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 	if (!ps_yutf8_valid_fast(data, len, &p.ascii_lf)) {
 		size_t bad = ps_utf8_invalid_at(data, len);
 		int line, col;
-		ps_yaml_locate(data, len, bad, &line, &col);
+		ps_yaml_locate(&line, &col, data, len, bad);
 		if (bad < len && data[bad] == '\0')
 			ps_cfgdiag_add(d, PS_EINVALID, line, col,
 				       "a NUL byte "
@@ -720,7 +720,7 @@ int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 	return p.stop;
 }
 
-bool ps_ynode_span(const ps_ynode *n, const char **src, size_t *len)
+bool ps_ynode_span(const char **src, size_t *len, const ps_ynode *n)
 {
 	raw_span span;
 

@@ -148,7 +148,7 @@ void ps_ydoc_release_between(ps_ydoc *doc, const ps_ypos *from,
  * column. Kept only for scalars whose text has a "${" (no other place is
  * ever asked for); false when unknown.
  */
-bool ps_ynode_span(const ps_ynode *n, const char **src, size_t *len);
+bool ps_ynode_span(const char **src, size_t *len, const ps_ynode *n);
 
 /* The value for `key` in a mapping (and its key node), or NULL. */
 const ps_ynode *ps_ynode_get(const ps_ynode *map, const char *key,
@@ -156,8 +156,8 @@ const ps_ynode *ps_ynode_get(const ps_ynode *map, const char *key,
 
 /* 1-based line and column (in characters, as libyaml counts them) of a
  * byte offset. */
-void ps_yaml_locate(const char *data, size_t len, size_t offset, int *line,
-		    int *column);
+void ps_yaml_locate(int *line, int *column, const char *data, size_t len,
+		    size_t offset);
 
 /* "a mapping", "an integer", … for messages. */
 const char *ps_ynode_what(const ps_ynode *n);

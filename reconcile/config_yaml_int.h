@@ -77,22 +77,28 @@ typedef struct parser {
 } parser;
 
 /* ---- config_yaml_pos.c: positions and the UTF-8 check ---- */
+/* A cursor borrows nothing: each call passes the input (d, len) again. */
 void ps_ycursor_init(cursor *c, const char *d, size_t len);
 bool ps_ycursor_seek(cursor *cp, const char *d, size_t len, size_t line,
 		     size_t col);
 size_t ps_ycursor_next_eol(const char *d, size_t len, size_t off);
 bool ps_ycursor_seek_lf(cursor *c, const char *d, size_t len, size_t line,
 			size_t col);
+/* A libyaml mark (0-based) as a 1-based int, saturated at INT_MAX. */
 int ps_ymark_int(size_t v);
 bool ps_yutf8_valid_fast(const char *data, size_t len, bool *ascii_lf);
 
 /* ---- config_yaml_arena.c: the document's arena ---- */
+/* n bytes from the arena *head, freed with the document (never NULL). */
 void *ps_yarena_alloc(ps_yblock **head, size_t n, size_t align);
 
 /* ---- config_yaml_scalar.c: scalar typing ---- */
+/* Report a problem at n and mark it bad (callers skip it silently). */
 void ps_yscalar_error(parser *p, ps_ynode *n, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void ps_ytag_name(char *out, size_t outlen, const char *tag);
+/* Type scalar n from its tag (or the core schema when plain); problems
+ * are reported at n. */
 void ps_yscalar_resolve(parser *p, ps_ynode *n, const char *tag, bool is_key);
 
 #endif

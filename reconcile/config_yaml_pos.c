@@ -173,8 +173,8 @@ bool ps_ycursor_seek_lf(cursor *c, const char *d, size_t len, size_t line,
 	}
 }
 
-void ps_yaml_locate(const char *data, size_t len, size_t offset, int *line,
-		    int *column)
+void ps_yaml_locate(int *line, int *column, const char *data, size_t len,
+		    size_t offset)
 {
 	cursor c;
 

@@ -8,8 +8,10 @@
 
 #include "buf.h"
 #include "json.h"
+#include "memo.h"
 #include "pool.h"
 #include "util.h"
+#include "version.h"
 #include "banned.h"
 
 /* ---- account documents ---- */
@@ -347,18 +349,158 @@ ps_origin ps_plan_origin(const json_t *desired, const json_t *applied,
 	return PS_ORIGIN_CONFIG;
 }
 
+/* ---- the settle memo ---- */
+
+/* Bump when the same input makes another document (its layout, the
+ * sealing, the encoding change): the memo then misses once, instead of
+ * vouching for the blob an older pavesync wrote. The release is part of
+ * the input too, so an upgrade never trusts an older memo. */
+#define MEMO_INPUT_VERSION 1
+
+/* What the first pass learnt for the memo: the account's input digest
+ * and, when the document was computed, its blob id. */
+struct memo_note {
+	unsigned char digest[PS_MEMO_DIGEST];
+	unsigned char blob[PS_MEMO_BLOB];
+	bool have_digest, have_blob;
+};
+
+/* The input's encoding, built on the stack for the usual account (one
+ * call per value into ps_buf cost as much as the hashing). */
+struct ibuf {
+	unsigned char *p;
+	size_t len, cap;
+	unsigned char stack[4096];
+};
+
+static void ib_put(struct ibuf *b, const void *data, size_t n)
+{
+	if (b->cap - b->len < n) {
+		size_t cap = 2 * (b->len + n);
+		unsigned char *p = ps_malloc(cap);
+		memcpy(p, b->p, b->len);
+		if (b->p != b->stack) {
+			explicit_bzero(b->p, b->len);
+			free(b->p);
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+}
+
+static void ib_tag(struct ibuf *b, char tag, size_t n)
+{
+	unsigned char x[9];
+	int i;
+
+	x[0] = (unsigned char)tag;
+	for (i = 0; i < 8; i++)
+		x[1 + i] = (unsigned char)((unsigned long long)n >> (8 * i));
+	ib_put(b, x, sizeof(x));
+}
+
+static void ib_str(struct ibuf *b, const char *s, size_t n)
+{
+	ib_tag(b, 's', n);
+	ib_put(b, s, n);
+}
+
+/* A typed, length-prefixed encoding of v: two values encode the same only
+ * when they are the same (objects in their order: another order is another
+ * input, which only costs a miss). */
+static void put_value(struct ibuf *b, const json_t *v)
+{
+	const char *k;
+	json_t *c;
+	size_t i;
+
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		ib_tag(b, 'o', json_object_size(v));
+		json_object_foreach((json_t *)v, k, c)
+		{
+			ib_str(b, k, strlen(k));
+			put_value(b, c);
+		}
+		break;
+	case JSON_ARRAY:
+		ib_tag(b, 'a', json_array_size(v));
+		json_array_foreach(v, i, c) put_value(b, c);
+		break;
+	case JSON_STRING:
+		ib_str(b, json_string_value(v), json_string_length(v));
+		break;
+	case JSON_INTEGER:
+		ib_tag(b, 'i', (size_t)json_integer_value(v));
+		break;
+	case JSON_REAL: {
+		double d = json_real_value(v);
+		ib_tag(b, 'r', 0);
+		ib_put(b, &d, sizeof(d));
+		break;
+	}
+	case JSON_TRUE:
+		ib_tag(b, 't', 0);
+		break;
+	case JSON_FALSE:
+		ib_tag(b, 'f', 0);
+		break;
+	case JSON_NULL:
+		ib_tag(b, 'n', 0);
+		break;
+	}
+}
+
+/*
+ * Everything the account's document is made of (make_doc of its sealed
+ * desired callbacks): its name, API key and callbacks as configured, keyed
+ * with its fingerprint key (so the key, hence the API secret or
+ * PAVESYNC_FINGERPRINT_KEY, is part of it, and the digest can no more be
+ * tested against than a fingerprint).
+ */
+static void input_digest(unsigned char out[PS_MEMO_DIGEST],
+			 const ps_account *acct, const ps_fpkey *k)
+{
+	struct ibuf b;
+	size_t i;
+
+	b.p = b.stack;
+	b.len = 0;
+	b.cap = sizeof(b.stack);
+	ib_tag(&b, 'v', MEMO_INPUT_VERSION);
+	ib_str(&b, PAVESYNC_VERSION, strlen(PAVESYNC_VERSION));
+	ib_tag(&b, 'F', PS_STATE_FORMAT);
+	ib_str(&b, acct->name, strlen(acct->name));
+	ib_str(&b, acct->api_key, strlen(acct->api_key));
+	ib_tag(&b, 'c', acct->ncallbacks);
+	for (i = 0; i < acct->ncallbacks; i++) {
+		const ps_callback *cb = &acct->callbacks[i];
+		ib_str(&b, cb->event, strlen(cb->event));
+		put_value(&b, cb->spec);
+		if (cb->sensitive)
+			put_value(&b, cb->sensitive);
+		else
+			ib_tag(&b, '-', 0);
+	}
+	ps_fpkey_mac(out, k, b.p, b.len);
+	explicit_bzero(b.p, b.len);
+	if (b.p != b.stack)
+		free(b.p);
+}
+
 /*
  * The fast path of a no-drift plan: when the document the desired state
  * would produce is byte for byte the committed one (same blob id), every
  * callback is unchanged and nothing is unmanaged; the snapshot need not even
- * be read.
+ * be read. The blob id computed is noted for the memo.
  */
 static bool snapshot_matches(const ps_state *st, ps_account_plan *ap,
-			     json_t *desired)
+			     json_t *desired, struct memo_note *note)
 {
 	json_t *doc;
 	char *text;
-	bool same;
 
 	if (!st)
 		return false;
@@ -366,10 +508,11 @@ static bool snapshot_matches(const ps_state *st, ps_account_plan *ap,
 	text = ps_json_canonical(doc);
 	/* Too large to encode: not the blob the snapshot has (which was
 	 * encoded within the limit); the commit will refuse it. */
-	same = text && ps_state_same_blob(st, ap->name, text, strlen(text));
+	note->have_blob =
+		text && ps_state_blob_id(note->blob, text, strlen(text));
 	free(text);
 	json_decref(doc);
-	return same;
+	return note->have_blob && ps_state_has_blob(st, ap->name, note->blob);
 }
 
 /* The events last seen live: the applied callbacks with the snapshot's
@@ -398,30 +541,43 @@ static json_t *known_live(const json_t *applied, const json_t *live)
  */
 static json_t *plan_account_start(ps_account_plan *ap, const ps_account *acct,
 				  const ps_state *st, const json_t *live_raw,
-				  bool prune, const char *fp_env)
+				  bool prune, const char *fp_env,
+				  const ps_memo *memo, struct memo_note *note)
 {
-	json_t *desired = json_object();
+	json_t *desired;
+	const unsigned char *digest, *blob;
 	size_t i;
 
 	ap->account = acct;
 	ap->prune = prune || acct->prune;
 	ps_fpkey_derive_with(&ap->key, acct->name, acct->api_secret, fp_env);
+	if (!live_raw && st) {
+		/* The memo vouches for the blob this input makes: when it is
+		 * the committed one, nothing needs sealing or encoding. */
+		input_digest(note->digest, acct, &ap->key);
+		note->have_digest = true;
+		if (ps_memo_get(memo, acct->name, &digest, &blob) &&
+		    !memcmp(digest, note->digest, PS_MEMO_DIGEST) &&
+		    ps_state_has_blob(st, acct->name, blob))
+			goto settled;
+	}
+	desired = json_object();
 	for (i = 0; i < acct->ncallbacks; i++) {
 		const ps_callback *cb = &acct->callbacks[i];
 		json_object_set_new(
 			desired, cb->event,
 			ps_seal_callback(cb->spec, cb->sensitive, &ap->key));
 	}
-	if (!live_raw && snapshot_matches(st, ap, desired)) {
-		/* Nothing to do for this account, and nothing to keep: a
-		 * no-drift plan of many accounts stays small. */
-		json_decref(desired);
-		ap->settled = true;
-		ap->drift_lines = json_array();
-		ap->unchanged = acct->ncallbacks;
-		return NULL;
-	}
-	return desired;
+	if (live_raw || !snapshot_matches(st, ap, desired, note))
+		return desired;
+	json_decref(desired);
+settled:
+	/* Nothing to do for this account, and nothing to keep: a no-drift
+	 * plan of many accounts stays small. */
+	ap->settled = true;
+	ap->drift_lines = json_array();
+	ap->unchanged = acct->ncallbacks;
+	return NULL;
 }
 
 /* The callbacks read live for the account, sealed ({event: callback}, new
@@ -598,6 +754,8 @@ struct build_job {
 	json_t *desired;	/* after the first pass; NULL = settled */
 	const json_t *snap_doc; /* read between the passes */
 	const char *fp_env;	/* PAVESYNC_FINGERPRINT_KEY, read once */
+	const ps_memo *memo;	/* read-only while the pool runs */
+	struct memo_note note;
 };
 
 static void start_one(void *ctx, size_t i)
@@ -605,7 +763,8 @@ static void start_one(void *ctx, size_t i)
 	struct build_job *job = &((struct build_job *)ctx)[i];
 
 	job->desired = plan_account_start(job->ap, job->acct, job->st, job->raw,
-					  job->prune, job->fp_env);
+					  job->prune, job->fp_env, job->memo,
+					  &job->note);
 }
 
 static void finish_one(void *ctx, size_t i)
@@ -623,6 +782,34 @@ static void finish_one(void *ctx, size_t i)
 
 /* Below this, threads cost more than they save. */
 #define PARALLEL_MIN_ACCOUNTS 16
+
+static bool in_config(const char *account, void *cfg)
+{
+	return find_account(cfg, account) != NULL;
+}
+
+/* Note what the first pass computed in the memo and, for a writer, save it
+ * (a cache: a failure to write only costs the next run time). Frees it. */
+static void remember(ps_memo *memo, const ps_config *cfg, const ps_state *st,
+		     const struct build_job *jobs, size_t njobs, bool write)
+{
+	ps_error e;
+	size_t i;
+
+	if (!memo)
+		return;
+	if (write) {
+		for (i = 0; i < njobs; i++)
+			if (jobs[i].note.have_digest && jobs[i].note.have_blob)
+				ps_memo_set(memo, jobs[i].acct->name,
+					    jobs[i].note.digest,
+					    jobs[i].note.blob);
+		ps_memo_prune(memo, in_config, (void *)cfg);
+		ps_error_clear(&e);
+		(void)ps_memo_write(memo, ps_state_gitdir(st), &e);
+	}
+	ps_memo_free(memo);
+}
 
 static bool selected(const ps_plan_opts *opts, const char *name)
 {
@@ -731,13 +918,20 @@ static size_t add_accounts(ps_plan *plan, struct build_job *jobs,
 /* Run the two passes over the jobs, reading the snapshot documents the
  * first pass could not settle in between, on this thread. On a read
  * error, the state's error (the jobs' desired callbacks released). */
-static int plan_accounts(struct build_job *jobs, size_t njobs, ps_state *st,
-			 ps_error *err)
+static int plan_accounts(struct build_job *jobs, size_t njobs,
+			 const ps_config *cfg, ps_state *st, const json_t *live,
+			 const ps_plan_opts *opts, ps_error *err)
 {
 	size_t i, j, b, threads;
+	ps_memo *memo = NULL;
 
+	if (st && !live)
+		memo = ps_memo_read(ps_state_gitdir(st));
+	for (i = 0; i < njobs; i++)
+		jobs[i].memo = memo;
 	threads = njobs >= PARALLEL_MIN_ACCOUNTS ? ps_pool_cpus() : 1;
 	ps_pool_run(njobs, threads, start_one, jobs);
+	remember(memo, cfg, st, jobs, njobs, opts && opts->remember);
 	/* In batches, so that only a batch of parsed documents is alive at
 	 * once (the plans keep the callbacks they share with them). */
 	for (b = 0; b < njobs; b += DOC_BATCH) {
@@ -822,7 +1016,7 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 	jobs = ps_calloc(cfg->naccounts + 1, sizeof(*jobs));
 	njobs = add_accounts(plan, jobs, cfg, st, live, live_errors, opts,
 			     fp_env);
-	rc = plan_accounts(jobs, njobs, st, err);
+	rc = plan_accounts(jobs, njobs, cfg, st, live, opts, err);
 	free(jobs);
 	if (rc < 0) {
 		ps_plan_free(plan);

@@ -115,6 +115,11 @@ typedef struct ps_plan_opts {
 	const char *const *only; /* --account names (NULL-terminated) or NULL */
 	bool prune;		 /* --prune */
 	const char *api_url; /* effective API URL (recorded in saved plans) */
+	/* A writer holding the run lock: record in the settle memo (memo.h)
+	 * the documents this plan computed, so the next run can settle
+	 * those accounts without computing them. Readers leave it false:
+	 * plan changes nothing anywhere. */
+	bool remember;
 } ps_plan_opts;
 
 /*

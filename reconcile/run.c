@@ -285,6 +285,7 @@ int ps_run_plan(ps_run *run, unsigned flags, ps_error *err)
 	po.only = run->set.only;
 	po.prune = run->set.prune;
 	po.api_url = run->url;
+	po.remember = run->lock != NULL; /* a writer, under the lock */
 	ps_plan_free(run->plan);
 	run->plan = NULL;
 

@@ -90,6 +90,13 @@ void ps_seal_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
 	}
 }
 
+void ps_fpkey_mac(unsigned char out[32], const ps_fpkey *k, const void *data,
+		  size_t len)
+{
+	if (ps_hmac_sha256(out, &k->mac, data, len) < 0)
+		ps_oom();
+}
+
 bool ps_seal_is_fingerprint(const json_t *v)
 {
 	return json_is_string(v) &&

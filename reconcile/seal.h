@@ -59,6 +59,11 @@ void ps_fpkey_release(ps_fpkey *k);
 void ps_seal_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
 			 const void *data, size_t len);
 
+/* The full HMAC-SHA256(key, data) into out: a keyed digest of data that,
+ * like a fingerprint, cannot be tested against without the key. */
+void ps_fpkey_mac(unsigned char out[32], const ps_fpkey *k, const void *data,
+		  size_t len);
+
 /* Is this JSON value a fingerprint marker? */
 bool ps_seal_is_fingerprint(const json_t *v);
 

@@ -576,24 +576,49 @@ static bool blob_id(git_oid *out, const char *text, size_t len)
 	return ok;
 }
 
-bool ps_state_same_blob(const ps_state *st, const char *account,
-			const char *text, size_t len)
+bool ps_state_blob_id(unsigned char out[20], const char *text, size_t len)
 {
-	const struct entry *e;
 	git_oid id;
-	long at;
 
-	if (!st || !account || (at = entry_find(st, account)) < 0)
-		return false;
-	e = st->entries[at];
-	if (e->change != CH_NONE || !e->committed)
-		return false;
 	/* A git blob id is SHA-1("blob <len>\0" <bytes>). libgit2's
 	 * collision-detecting SHA-1 is several times slower than OpenSSL's,
 	 * and a no-drift plan hashes every account's document. */
 	if (!blob_id(&id, text, len))
 		return false;
-	return git_oid_equal(&id, &e->blob);
+	memcpy(out, id.id, GIT_OID_RAWSZ);
+	return true;
+}
+
+/* The entry of `account` when it is committed and nothing is staged for
+ * it, else NULL. */
+static const struct entry *committed_entry(const ps_state *st,
+					   const char *account)
+{
+	const struct entry *e;
+	long at;
+
+	if (!st || !account || (at = entry_find(st, account)) < 0)
+		return NULL;
+	e = st->entries[at];
+	return e->change == CH_NONE && e->committed ? e : NULL;
+}
+
+bool ps_state_has_blob(const ps_state *st, const char *account,
+		       const unsigned char id[20])
+{
+	const struct entry *e = committed_entry(st, account);
+
+	return e && !memcmp(e->blob.id, id, GIT_OID_RAWSZ);
+}
+
+bool ps_state_same_blob(const ps_state *st, const char *account,
+			const char *text, size_t len)
+{
+	unsigned char id[20];
+
+	return committed_entry(st, account) &&
+	       ps_state_blob_id(id, text, len) &&
+	       ps_state_has_blob(st, account, id);
 }
 
 bool ps_state_has(const ps_state *st, const char *account)

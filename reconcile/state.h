@@ -117,6 +117,15 @@ void ps_state_unload(ps_state *st, const char *account);
 bool ps_state_same_blob(const ps_state *st, const char *account,
 			const char *text, size_t len);
 
+/* The git blob id of `text` (raw, 20 bytes) into out; false when the digest
+ * cannot be computed. Any thread. */
+bool ps_state_blob_id(unsigned char out[20], const char *text, size_t len);
+
+/* Is `id` the committed blob of `account`? False when staged or absent.
+ * Reads no object; any thread. */
+bool ps_state_has_blob(const ps_state *st, const char *account,
+		       const unsigned char id[20]);
+
 /* Stage a new document for `account` (steals the reference; NULL stages a
  * removal). The name is checked by ps_state_commit. */
 void ps_state_put(ps_state *st, const char *account, json_t *doc);

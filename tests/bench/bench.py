@@ -32,6 +32,10 @@ repeated under it). A drift apply is measured once (it changes the state).
   python3 tests/bench/bench.py [--runs 7] [--size 1000] [--big 10000]
                                [--delay-ms 20] [--concurrency 16]
                                [--skip 1,2,3] [--bin build/cmd/pavesync]
+                               [--markdown]
+
+--markdown prints the table and the targets once more as Markdown tables,
+ready to paste into the README's "Benchmarks" section.
 """
 
 import argparse
@@ -163,17 +167,21 @@ LAST_CPU_MS = 0.0
 
 
 class Report:
-    def __init__(self):
+    def __init__(self, markdown=False):
         self.targets = []
         self.notes = []
+        self.rows = []
+        self.markdown = markdown
         print("%-44s %10s %8s %9s %9s %6s" % (
             "measurement", "median ms", "CPU ms", "RSS MiB", "requests",
             "conns"))
 
     def row(self, what, ms, rss, reqs="", conns="", cpu=None):
+        cpu = "" if cpu is None else "%.1f" % cpu
         print("%-44s %10.1f %8s %9.1f %9s %6s" % (
-            what, ms, "" if cpu is None else "%.1f" % cpu, rss, reqs, conns),
-            flush=True)
+            what, ms, cpu, rss, reqs, conns), flush=True)
+        self.rows.append((what, "%.1f" % ms, cpu,
+                          "%.1f" % rss if rss else "", str(reqs), str(conns)))
 
     def target(self, what, want, value, ratio, met):
         self.targets.append((what, want, value, ratio, met))
@@ -193,6 +201,21 @@ class Report:
         missed = sum(1 for t in self.targets if not t[4])
         print("\n%d of %d targets met" % (len(self.targets) - missed,
                                           len(self.targets)))
+        if self.markdown:
+            self.print_markdown()
+
+    def print_markdown(self):
+        """The same figures as Markdown tables, for the README."""
+        print("\n| what | wall ms (median) | CPU ms (median) | peak RSS MiB "
+              "| requests | connections |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for r in self.rows:
+            print("| %s |" % " | ".join(x.strip() for x in r))
+        print("\n| target | wanted | measured | ratio | met |")
+        print("|---|---|---|---|---|")
+        for what, want, value, ratio, met in self.targets:
+            print("| %s | %s | %s | %s | %s |" % (what, want, value, ratio,
+                                                  "yes" if met else "no"))
 
 
 def seed(rep, a, n, emu, env, cfg, label):
@@ -341,13 +364,15 @@ def main():
     ap.add_argument("--delay-ms", type=int, default=20)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--skip", default="", help="parts to skip: 1,2,3")
+    ap.add_argument("--markdown", action="store_true",
+                    help="also print the figures as Markdown tables")
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "cmd",
                                                   "pavesync"))
     ap.add_argument("--floor", default=os.path.join(ROOT, "build", "tests",
                                                     "yaml_floor"))
     a = ap.parse_args()
     skip = {s for s in a.skip.split(",") if s}
-    rep = Report()
+    rep = Report(a.markdown)
     if "1" not in skip:
         part_main(rep, a)
     if "2" not in skip:

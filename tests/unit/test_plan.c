@@ -89,7 +89,8 @@ static void open_state(struct fx *f)
 		fail_msg("state: %s", e.message);
 }
 
-static ps_plan *build(struct fx *f, const json_t *live, bool prune)
+static ps_plan *build_opts(struct fx *f, const json_t *live, bool prune,
+			  bool remember)
 {
 	ps_plan *p = NULL;
 	ps_plan_opts o;
@@ -97,10 +98,16 @@ static ps_plan *build(struct fx *f, const json_t *live, bool prune)
 
 	memset(&o, 0, sizeof(o));
 	o.prune = prune;
+	o.remember = remember;
 	o.api_url = "https://api.example.com";
 	if (ps_plan_build(&p, f->cfg, f->st, live, NULL, &o, &e) < 0)
 		fail_msg("plan: %s", e.message);
 	return p;
+}
+
+static ps_plan *build(struct fx *f, const json_t *live, bool prune)
+{
+	return build_opts(f, live, prune, false);
 }
 
 /* Pretend every planned change succeeded and commit: a quick way to a
@@ -570,6 +577,83 @@ static void saved_plan_round_trip(void **state)
 
 /* Many accounts, none settled by blob id: their snapshot documents must be
  * read on the thread that owns the state, never on a planning thread. */
+static bool memo_exists(struct fx *f)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s/state/pavesync-memo", f->dir);
+	return access(path, F_OK) == 0;
+}
+
+/* The settle memo (written by a writer's plan) settles an account only
+ * while its input is what produced the committed document: a changed
+ * value, a changed key, or a document committed from elsewhere all take
+ * the full comparison again. A plain plan writes nothing. */
+static void memo_settles_only_unchanged_input(void **state)
+{
+	struct fx *f = *state;
+	ps_plan *p;
+
+	load(f, base_yaml);
+	open_state(f);
+	p = build(f, NULL, false);
+	assert_false(memo_exists(f));
+	ps_plan_free(p);
+	apply_all(f, p = build_opts(f, NULL, false, true));
+	ps_plan_free(p);
+	assert_true(memo_exists(f));
+
+	p = build_opts(f, NULL, false, true);
+	assert_true(p->accounts[0].settled);
+	assert_int_equal(p->nunchanged, 2);
+	ps_plan_free(p);
+
+	/* A header value from the environment changed: an update. */
+	setenv("T_TOKEN", "token-2", 1);
+	load(f, base_yaml);
+	p = build_opts(f, NULL, false, true);
+	assert_false(p->accounts[0].settled);
+	assert_int_equal(p->nupdate, 1);
+	assert_int_equal(p->nunchanged, 1);
+	ps_plan_free(p);
+	setenv("T_TOKEN", "token-1", 1);
+	load(f, base_yaml);
+	p = build_opts(f, NULL, false, true); /* the memo: this input again */
+	assert_true(p->accounts[0].settled);
+	ps_plan_free(p);
+
+	/* Another fingerprint key: the snapshot is stale, not settled. */
+	setenv("PAVESYNC_FINGERPRINT_KEY", "another key", 1);
+	p = build(f, NULL, false);
+	assert_false(p->accounts[0].settled);
+	assert_true(p->accounts[0].stale);
+	ps_plan_free(p);
+	unsetenv("PAVESYNC_FINGERPRINT_KEY");
+
+	/* A document committed by another run (here: one URL changed):
+	 * the memo vouches for this input's blob, not for that one. */
+	load(f, "version: 1\n"
+		"accounts:\n"
+		"  main:\n"
+		"    api_key: ${T_KEY}\n"
+		"    api_secret: ${T_SECRET}\n"
+		"    username: u\n"
+		"    callbacks:\n"
+		"      SESSION:COMPLETE:\n"
+		"        url: https://h.example.com/other\n"
+		"        headers: {Authorization: \"Bearer ${T_TOKEN}\"}\n"
+		"      SESSION:STAGE_CHANGE:\n"
+		"        url: https://h.example.com/s\n"
+		"        payload: {a: 1, b: [1, 2]}\n");
+	apply_all(f, p = build(f, NULL, false));
+	ps_plan_free(p);
+	load(f, base_yaml);
+	p = build(f, NULL, false);
+	assert_false(p->accounts[0].settled);
+	assert_int_equal(p->nupdate, 1);
+	ps_plan_free(p);
+}
+
 static char *many_accounts_yaml(size_t n, const char *version)
 {
 	size_t cap = 256 + n * 256, len = 0;
@@ -670,6 +754,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(first_plan_creates_everything, setup, teardown),
+		cmocka_unit_test_setup_teardown(memo_settles_only_unchanged_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(field_level_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(unlisted_events_are_unmanaged_unless_pruned, setup, teardown),
 		cmocka_unit_test_setup_teardown(other_api_key_makes_snapshot_stale, setup, teardown),

@@ -29,6 +29,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "memo.h"
 #include "remote.h"
 #include "snapdoc.h"
 #include "state.h"
@@ -963,6 +964,77 @@ static void test_lazy_load_and_same_blob(void **state)
 	ps_state_free(st);
 }
 
+static bool keep_not_b(const char *account, void *ctx)
+{
+	(void)ctx;
+	return strcmp(account, "b") != 0;
+}
+
+/* The settle memo: what is set is read back after a write; a missing or
+ * damaged file is an empty memo, never an error. */
+static void test_memo_roundtrip(void **state)
+{
+	unsigned char d1[PS_MEMO_DIGEST], d2[PS_MEMO_DIGEST];
+	unsigned char b1[PS_MEMO_BLOB], b2[PS_MEMO_BLOB];
+	const unsigned char *d, *b;
+	char *path = path_in("memo.git"), *file;
+	ps_memo *m;
+	ps_error err;
+	FILE *f;
+
+	(void)state;
+	memset(d1, 0x11, sizeof(d1));
+	memset(d2, 0xe2, sizeof(d2));
+	memset(b1, 0x0a, sizeof(b1));
+	memset(b2, 0xf0, sizeof(b2));
+	assert_int_equal(mkdir(path, 0700), 0);
+	m = ps_memo_read(path);
+	assert_false(ps_memo_get(m, "a", &d, &b));
+	ps_memo_set(m, "c", d1, b1);
+	ps_memo_set(m, "a", d2, b2);
+	ps_memo_set(m, "b", d1, b2);
+	ps_memo_set(m, "c", d2, b1); /* replaces */
+	assert_true(ps_memo_get(m, "c", &d, &b));
+	assert_memory_equal(d, d2, PS_MEMO_DIGEST);
+	assert_int_equal(ps_memo_write(m, path, &err), 0);
+	ps_memo_free(m);
+
+	m = ps_memo_read(path);
+	assert_true(ps_memo_get(m, "a", &d, &b));
+	assert_memory_equal(d, d2, PS_MEMO_DIGEST);
+	assert_memory_equal(b, b2, PS_MEMO_BLOB);
+	assert_true(ps_memo_get(m, "c", &d, &b));
+	assert_memory_equal(d, d2, PS_MEMO_DIGEST);
+	assert_memory_equal(b, b1, PS_MEMO_BLOB);
+	assert_false(ps_memo_get(m, "d", &d, &b));
+	/* accounts that left the config are dropped */
+	ps_memo_prune(m, keep_not_b, NULL);
+	assert_false(ps_memo_get(m, "b", &d, &b));
+	assert_true(ps_memo_get(m, "a", &d, &b));
+	assert_int_equal(ps_memo_write(m, path, &err), 0);
+	ps_memo_free(m);
+	m = ps_memo_read(path);
+	assert_false(ps_memo_get(m, "b", &d, &b));
+	assert_true(ps_memo_get(m, "c", &d, &b));
+	ps_memo_free(m);
+
+	/* a damaged file reads as empty */
+	file = path_in("memo.git/pavesync-memo");
+	f = fopen(file, "a");
+	assert_non_null(f);
+	fputs("junk\n", f);
+	fclose(f);
+	m = ps_memo_read(path);
+	assert_false(ps_memo_get(m, "a", &d, &b));
+	ps_memo_free(m);
+	/* so does no git directory at all */
+	m = ps_memo_read("");
+	assert_false(ps_memo_get(m, "a", &d, &b));
+	ps_memo_free(m);
+	free(file);
+	free(path);
+}
+
 static void test_corrupt_json(void **state)
 {
 	ps_state *st = NULL;
@@ -1525,6 +1597,7 @@ int main(void)
 		T(test_default_path),
 		T(test_lazy_load_and_same_blob),
 		T(test_corrupt_json),
+		T(test_memo_roundtrip),
 		T(test_foreign_files_kept),
 		T(test_snapdoc_checks),
 		T(test_lock_excludes),
