@@ -254,7 +254,7 @@ int ps_apply_commit(char out_id[41], ps_plan *plan, ps_state *st, ps_error *err)
 		ps_buf_printf(&subject,
 			      "pavesync: %zu created, %zu updated, %zu deleted",
 			      counts[0], counts[1], counts[2]);
-	rc = ps_state_commit(st, subject.ptr, body.ptr, out_id, err);
+	rc = ps_state_commit(out_id, st, subject.ptr, body.ptr, err);
 	ps_buf_release(&body);
 	ps_buf_release(&subject);
 	return rc;

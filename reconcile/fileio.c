@@ -12,16 +12,15 @@
 #include "util.h"
 #include "banned.h"
 
-int ps_file_read(char **out, size_t *len, const char *path, size_t max,
-		 const char *what, bool secret, ps_error *err)
+/* Open `path` for reading: a regular file of at most `max` bytes. *out is
+ * the descriptor, *size the file's size now. */
+static int open_regular(int *out, size_t *size, const char *path, size_t max,
+			const char *what, ps_error *err)
 {
-	char chunk[65536];
 	struct stat st;
-	ps_buf b;
-	int fd, rc = 0;
+	int fd, rc;
 
-	*out = NULL;
-	*len = 0;
+	*out = -1;
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return ps_error_at(
@@ -51,12 +50,18 @@ int ps_file_read(char **out, size_t *len, const char *path, size_t max,
 				   "than %zu bytes (limit)",
 				   what, max);
 	}
-	/* One byte over the limit tells "too big" from "exactly max" (the
-	 * file may grow after fstat). */
-	ps_buf_init(&b, max + 1);
-	/* A secret's buffer is made whole at once, so that no realloc
-	 * leaves an unwiped copy behind (secrets are small). */
-	(void)ps_buf_grow(&b, secret ? max + 1 : (size_t)st.st_size);
+	*out = fd;
+	*size = (size_t)st.st_size;
+	return 0;
+}
+
+/* Read `fd` to its end into `b`; more than `max` bytes is PS_ELIMIT. */
+static int read_all(ps_buf *b, int fd, const char *path, size_t max,
+		    const char *what, bool secret, ps_error *err)
+{
+	char chunk[65536];
+	int rc = 0;
+
 	for (;;) {
 		ssize_t r = read(fd, chunk, sizeof(chunk));
 
@@ -71,7 +76,7 @@ int ps_file_read(char **out, size_t *len, const char *path, size_t max,
 		}
 		if (r == 0)
 			break;
-		if (ps_buf_put(&b, chunk, (size_t)r) < 0 || b.len > max) {
+		if (ps_buf_put(b, chunk, (size_t)r) < 0 || b->len > max) {
 			rc = ps_error_at(err, PS_ELIMIT, path, 0, 0,
 					 "%s is "
 					 "larger than %zu bytes (limit)",
@@ -79,9 +84,30 @@ int ps_file_read(char **out, size_t *len, const char *path, size_t max,
 			break;
 		}
 	}
-	close(fd);
 	if (secret)
 		explicit_bzero(chunk, sizeof(chunk));
+	return rc;
+}
+
+int ps_file_read(char **out, size_t *len, const char *path, size_t max,
+		 const char *what, bool secret, ps_error *err)
+{
+	ps_buf b;
+	size_t size = 0;
+	int fd, rc;
+
+	*out = NULL;
+	*len = 0;
+	if ((rc = open_regular(&fd, &size, path, max, what, err)) < 0)
+		return rc;
+	/* One byte over the limit tells "too big" from "exactly max" (the
+	 * file may grow after fstat). */
+	ps_buf_init(&b, max + 1);
+	/* A secret's buffer is made whole at once, so that no realloc
+	 * leaves an unwiped copy behind (secrets are small). */
+	(void)ps_buf_grow(&b, secret ? max + 1 : size);
+	rc = read_all(&b, fd, path, max, what, secret, err);
+	close(fd);
 	if (rc < 0) {
 		ps_buf_wipe(&b);
 		return rc;

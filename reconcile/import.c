@@ -153,7 +153,7 @@ static void emit_sensitive(ps_buf *out, struct cbctx *c, const char *ptr,
 			json_object_get(c->im->sources, "defaults"), ptr);
 	text = json_string_value(json_object_get(src, "text"));
 	if (text && strstr(text, "${") && desired &&
-	    json_equal(desired, (json_t *)live)) {
+	    json_equal(desired, live)) {
 		emit_source(out, src);
 		note_vars(c->im, text, false);
 		return;
@@ -187,15 +187,9 @@ static void yaml_flow(ps_buf *out, const json_t *v, ps_buf *ptr,
 		bool first = true;
 		const char **keys =
 			ps_calloc(json_object_size(v) + 1, sizeof(*keys));
-		size_t n = 0, a, b;
+		size_t n = 0, a;
 		json_object_foreach((json_t *)v, k, child) keys[n++] = k;
-		for (a = 1; a < n; a++)
-			for (b = a; b > 0 && strcmp(keys[b - 1], keys[b]) > 0;
-			     b--) {
-				const char *t = keys[b];
-				keys[b] = keys[b - 1];
-				keys[b - 1] = t;
-			}
+		qsort(keys, n, sizeof(*keys), ps_strcmp_qsort);
 		ps_buf_putc(out, '{');
 		for (a = 0; a < n; a++) {
 			if (!first)

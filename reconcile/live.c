@@ -130,7 +130,7 @@ int ps_live_record_drift(char out_id[41], ps_plan *plan, ps_state *st,
 			      "pavesync: refresh: %zu change%s found outside "
 			      "pavesync",
 			      lines, lines == 1 ? "" : "s");
-	rc = ps_state_commit(st, subject.ptr, body.ptr, out_id, err);
+	rc = ps_state_commit(out_id, st, subject.ptr, body.ptr, err);
 	ps_buf_release(&body);
 	ps_buf_release(&subject);
 	return rc;

@@ -13,7 +13,7 @@
  * every successful flock we check that the path still names the inode we
  * locked, and start again when it does not.
  */
-#include "state.h"
+#include "lock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -240,16 +240,99 @@ cleanup:
 	return rc;
 }
 
-int ps_lock_acquire(ps_lock **out, const char *gitdir, const char *ref,
-		    double timeout_seconds, char *warning, size_t warnlen,
-		    ps_error *err)
+/*
+ * Open the lock file `path` and take its flock, polling until `deadline`
+ * (now_monotonic() time); *out_fd is then the locked descriptor. Fails
+ * with PS_ELOCKED naming the holder once the deadline has passed.
+ */
+static int take_flock(int *out_fd, const char *path, double deadline,
+		      ps_error *err)
 {
-	ps_buf path = PS_BUF_INIT, msg = PS_BUF_INIT;
+	ps_buf msg = PS_BUF_INIT;
 	struct holder h;
 	struct stat fsb, psb;
-	const struct timespec *dead_since = NULL;
+	int fd, rc;
+
+	*out_fd = -1;
+	for (;;) {
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+			  0644);
+		if (fd < 0)
+			return ps_error_set(err, PS_ERROR,
+					    "cannot open the lock %s: %s", path,
+					    strerror(errno));
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			/* Did a releasing holder unlink it meanwhile? */
+			if (fstat(fd, &fsb) == 0 && stat(path, &psb) == 0 &&
+			    fsb.st_ino == psb.st_ino &&
+			    fsb.st_dev == psb.st_dev) {
+				*out_fd = fd;
+				return 0;
+			}
+			close(fd);
+			continue;
+		}
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			rc = ps_error_set(err, PS_ERROR, "cannot lock %s: %s",
+					  path, strerror(errno));
+			unlink(path);
+			close(fd);
+			return rc;
+		}
+		read_holder(&h, fd);
+		close(fd);
+		if (now_monotonic() >= deadline)
+			break;
+		nap(deadline - now_monotonic());
+	}
+	ps_buf_printf(&msg, "another pavesync run holds the lock %s (", path);
+	describe(&msg, &h);
+	if (h.started[0])
+		ps_buf_printf(&msg, " since %s", h.started);
+	ps_buf_putc(&msg, ')');
+	rc = ps_error_set(err, PS_ELOCKED, "%s", msg.ptr);
+	ps_buf_release(&msg);
+	return rc;
+}
+
+/*
+ * We hold the flock on `fd`, so whoever wrote any content into the file is
+ * gone: say so in `warning`. True when *dead_since is set: when that run
+ * took the lock (the file's mtime); false when the file was empty (the
+ * last holder released it cleanly).
+ */
+static bool note_dead_holder(struct timespec *dead_since, int fd, char *warning,
+			     size_t warnlen)
+{
+	ps_buf msg = PS_BUF_INIT;
+	struct holder h;
+	struct stat sb;
+	bool dead = false;
+
+	read_holder(&h, fd);
+	if (!h.any)
+		return false;
+	if (fstat(fd, &sb) == 0) {
+		*dead_since = sb.st_mtim;
+		dead = true;
+	}
+	ps_buf_puts(&msg, "taking over a stale lock left by ");
+	describe(&msg, &h);
+	if (h.started[0])
+		ps_buf_printf(&msg, " (started %s)", h.started);
+	append_warning(warning, warnlen, msg.ptr);
+	ps_buf_release(&msg);
+	return dead;
+}
+
+int ps_lock_acquire(ps_lock **out, char *warning, size_t warnlen,
+		    const char *gitdir, const char *ref, double timeout_seconds,
+		    ps_error *err)
+{
+	ps_buf path = PS_BUF_INIT;
+	struct timespec dead_since;
+	bool dead;
 	ps_lock *lock;
-	double deadline;
 	int fd = -1, rc = 0;
 
 	*out = NULL;
@@ -260,68 +343,16 @@ int ps_lock_acquire(ps_lock **out, const char *gitdir, const char *ref,
 				    "no git directory to hold the lock");
 	if (!(timeout_seconds > 0))
 		timeout_seconds = 0; /* also catches NaN */
-	deadline = now_monotonic() + timeout_seconds;
 	ps_buf_printf(&path, "%s/" LOCK_FILE, gitdir);
 
-	for (;;) {
-		fd = open(path.ptr, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-			  0644);
-		if (fd < 0) {
-			rc = ps_error_set(err, PS_ERROR,
-					  "cannot open the lock %s: %s",
-					  path.ptr, strerror(errno));
-			goto cleanup;
-		}
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-			/* Did a releasing holder unlink it meanwhile? */
-			if (fstat(fd, &fsb) == 0 && stat(path.ptr, &psb) == 0 &&
-			    fsb.st_ino == psb.st_ino &&
-			    fsb.st_dev == psb.st_dev)
-				break;
-			close(fd);
-			fd = -1;
-			continue;
-		}
-		if (errno != EWOULDBLOCK && errno != EINTR) {
-			rc = ps_error_set(err, PS_ERROR, "cannot lock %s: %s",
-					  path.ptr, strerror(errno));
-			goto cleanup;
-		}
-		read_holder(&h, fd);
-		close(fd);
-		fd = -1;
-		if (now_monotonic() >= deadline) {
-			ps_buf_printf(&msg,
-				      "another pavesync run holds the "
-				      "lock %s (",
-				      path.ptr);
-			describe(&msg, &h);
-			if (h.started[0])
-				ps_buf_printf(&msg, " since %s", h.started);
-			ps_buf_putc(&msg, ')');
-			rc = ps_error_set(err, PS_ELOCKED, "%s", msg.ptr);
-			goto cleanup;
-		}
-		nap(deadline - now_monotonic());
-	}
-
-	/* We hold the flock, so whoever wrote any content is gone; the
-	 * file's mtime is when that run took the lock. */
-	read_holder(&h, fd);
-	if (h.any && fstat(fd, &fsb) == 0)
-		dead_since = &fsb.st_mtim;
-	if (h.any) {
-		ps_buf_puts(&msg, "taking over a stale lock left by ");
-		describe(&msg, &h);
-		if (h.started[0])
-			ps_buf_printf(&msg, " (started %s)", h.started);
-		append_warning(warning, warnlen, msg.ptr);
-	}
+	if ((rc = take_flock(&fd, path.ptr, now_monotonic() + timeout_seconds,
+			     err)) < 0)
+		goto cleanup;
+	dead = note_dead_holder(&dead_since, fd, warning, warnlen);
 	if ((rc = write_holder(fd, path.ptr, err)) < 0)
 		goto cleanup;
-
-	if ((rc = clear_ref_lock(gitdir, ref, dead_since, warning, warnlen,
-				 err)) < 0)
+	if ((rc = clear_ref_lock(gitdir, ref, dead ? &dead_since : NULL,
+				 warning, warnlen, err)) < 0)
 		goto cleanup;
 
 	lock = ps_calloc(1, sizeof(*lock));
@@ -337,11 +368,10 @@ cleanup:
 		close(fd);
 	}
 	ps_buf_release(&path);
-	ps_buf_release(&msg);
 	return rc;
 }
 
-void ps_lock_release(ps_lock *lock)
+void ps_lock_free(ps_lock *lock)
 {
 	if (!lock)
 		return;

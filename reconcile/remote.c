@@ -136,37 +136,22 @@ struct run {
 	bool timed_out;
 };
 
-/*
- * Run `git ARGV...` (argv[0] is "git") with the child environment above,
- * stdin /dev/null, stdout+stderr captured, in a new session. Fails only
- * when git cannot be started; a non-zero exit is for the caller.
- */
-static int run_git(struct run *r, char *const argv[], const ps_remote_opts *o,
-		   ps_error *err)
+/* Start `git ARGV...` with the child environment above, stdin /dev/null,
+ * stdout and stderr into `out_fd`, in a session of its own with default
+ * signal handling. *out is its pid. */
+static int spawn_git(pid_t *out, int out_fd, char *const argv[],
+		     const ps_remote_opts *o, ps_error *err)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t none, defaults;
-	double timeout = o && o->timeout_seconds > 0 ? o->timeout_seconds
-						     : PS_REMOTE_TIMEOUT;
-	double deadline;
-	char **env = NULL;
-	int fds[2] = { -1, -1 };
-	pid_t pid = -1;
-	int e, rc = 0, wstatus = 0;
-	bool exited = false;
-	char chunk[4096];
+	char **env = child_env(o);
+	int e;
 
-	r->status = -1;
-	r->timed_out = false;
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return ps_error_set(err, PS_ERROR, "cannot create a pipe: %s",
-				    strerror(errno));
-	env = child_env(o);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+	posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+	posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
 	posix_spawnattr_init(&attr);
 	sigemptyset(&none);
 	sigemptyset(&defaults);
@@ -181,26 +166,36 @@ static int run_git(struct run *r, char *const argv[], const ps_remote_opts *o,
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID |
 						POSIX_SPAWN_SETSIGMASK |
 						POSIX_SPAWN_SETSIGDEF);
-	e = posix_spawnp(&pid, "git", &fa, &attr, argv, env);
+	e = posix_spawnp(out, "git", &fa, &attr, argv, env);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	free(env);
-	close(fds[1]);
-	if (e != 0) {
-		close(fds[0]);
-		if (e == ENOENT)
-			return ps_error_set(
-				err, PS_ENOTFOUND,
-				"the git command is needed to fetch "
-				"and push the state ref and was not "
-				"found in PATH");
-		return ps_error_set(err, PS_ERROR, "cannot run git: %s",
-				    strerror(e));
-	}
+	if (e == 0)
+		return 0;
+	if (e == ENOENT)
+		return ps_error_set(err, PS_ENOTFOUND,
+				    "the git command is needed to fetch "
+				    "and push the state ref and was not "
+				    "found in PATH");
+	return ps_error_set(err, PS_ERROR, "cannot run git: %s", strerror(e));
+}
 
-	deadline = now_seconds() + timeout;
+/*
+ * Keep the tail of what git `pid` writes to `fd` in r->out until every
+ * writer is gone, git has exited (then *exited, with *wstatus) or
+ * `timeout` seconds have passed (then r->timed_out and its process group
+ * is killed).
+ */
+static int collect_output(struct run *r, int *wstatus, bool *exited, int fd,
+			  pid_t pid, double timeout, ps_error *err)
+{
+	double deadline = now_seconds() + timeout;
+	char chunk[4096];
+	int e, rc = 0;
+
+	*exited = false;
 	for (;;) {
-		struct pollfd p = { fds[0], POLLIN, 0 };
+		struct pollfd p = { fd, POLLIN, 0 };
 		double left = deadline - now_seconds();
 		ssize_t n;
 
@@ -219,7 +214,7 @@ static int run_git(struct run *r, char *const argv[], const ps_remote_opts *o,
 			break;
 		}
 		if (e > 0) {
-			n = read(fds[0], chunk, sizeof(chunk));
+			n = read(fd, chunk, sizeof(chunk));
 			if (n > 0) {
 				keep_tail(&r->out, chunk, (size_t)n);
 				continue;
@@ -227,15 +222,45 @@ static int run_git(struct run *r, char *const argv[], const ps_remote_opts *o,
 			if (n == 0 || (errno != EINTR && errno != EAGAIN))
 				break; /* EOF: every writer is gone */
 		}
-		if (waitpid(pid, &wstatus, WNOHANG) == pid) {
-			exited = true;
+		if (waitpid(pid, wstatus, WNOHANG) == pid) {
+			*exited = true;
 			/* Whatever is already in the pipe. */
-			fcntl(fds[0], F_SETFL, O_NONBLOCK);
-			while ((n = read(fds[0], chunk, sizeof(chunk))) > 0)
+			fcntl(fd, F_SETFL, O_NONBLOCK);
+			while ((n = read(fd, chunk, sizeof(chunk))) > 0)
 				keep_tail(&r->out, chunk, (size_t)n);
 			break;
 		}
 	}
+	return rc;
+}
+
+/*
+ * Run `git ARGV...` (argv[0] is "git") with the child environment above,
+ * stdin /dev/null, stdout+stderr captured, in a new session. Fails only
+ * when git cannot be started; a non-zero exit is for the caller.
+ */
+static int run_git(struct run *r, char *const argv[], const ps_remote_opts *o,
+		   ps_error *err)
+{
+	double timeout = o && o->timeout_seconds > 0 ? o->timeout_seconds
+						     : PS_REMOTE_TIMEOUT;
+	int fds[2] = { -1, -1 };
+	pid_t pid = -1;
+	int rc, wstatus = 0;
+	bool exited = false;
+
+	r->status = -1;
+	r->timed_out = false;
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return ps_error_set(err, PS_ERROR, "cannot create a pipe: %s",
+				    strerror(errno));
+	rc = spawn_git(&pid, fds[1], argv, o, err);
+	close(fds[1]);
+	if (rc < 0) {
+		close(fds[0]);
+		return rc;
+	}
+	rc = collect_output(r, &wstatus, &exited, fds[0], pid, timeout, err);
 	close(fds[0]);
 	if (!exited) {
 		while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)

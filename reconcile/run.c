@@ -90,8 +90,8 @@ static int read_remote(ps_run *run, ps_error *err)
 					    run->repo);
 		return ps_state_fetch_readonly(run->st, remote, err);
 	}
-	if ((rc = ps_state_use_tracking(run->st, run->set.remote, false, used,
-					sizeof(used), err)) < 0)
+	if ((rc = ps_state_use_tracking(used, sizeof(used), run->st,
+					run->set.remote, false, err)) < 0)
 		return rc;
 	if (*used)
 		notify(run, PS_NOTICE_INFO,
@@ -113,7 +113,7 @@ static int check_lineage(ps_run *run, bool adopt, ps_error *err)
 	char note[512];
 	int rc;
 
-	if ((rc = ps_state_check_lineage(run->st, adopt, note, sizeof(note),
+	if ((rc = ps_state_check_lineage(note, sizeof(note), run->st, adopt,
 					 err)) < 0)
 		return rc;
 	if (*note)
@@ -136,9 +136,9 @@ static int open_writer(ps_run *run, ps_error *err)
 		if (wait > left)
 			wait = left > 0 ? left : 0;
 	}
-	rc = ps_lock_acquire(&run->lock, ps_state_gitdir(run->st),
-			     ps_state_ref(run->st), wait, warning,
-			     sizeof(warning), err);
+	rc = ps_lock_acquire(&run->lock, warning, sizeof(warning),
+			     ps_state_gitdir(run->st), ps_state_ref(run->st),
+			     wait, err);
 	if (rc < 0)
 		return rc;
 	if (*warning)
@@ -155,8 +155,8 @@ static int open_writer(ps_run *run, ps_error *err)
 		return ps_state_fetch(
 			run->st, run->set.remote ? run->set.remote : "origin",
 			err);
-	if ((rc = ps_state_use_tracking(run->st, run->set.remote, true, used,
-					sizeof(used), err)) < 0)
+	if ((rc = ps_state_use_tracking(used, sizeof(used), run->st,
+					run->set.remote, true, err)) < 0)
 		return rc;
 	if (*used)
 		notify(run, PS_NOTICE_INFO, "no local %s: starting from %s",
@@ -396,7 +396,7 @@ void ps_run_close(ps_run *run)
 	json_decref(run->live);
 	json_decref(run->live_errors);
 	ps_state_free(run->st);
-	ps_lock_release(run->lock);
+	ps_lock_free(run->lock);
 	ps_config_free(run->cfg);
 	free(run->repo);
 	ps_state_warmup_finish(&run->warmup);

@@ -31,6 +31,7 @@
 #include "buf.h"
 #include "config.h"
 #include "error.h"
+#include "lock.h"
 #include "plan.h"
 #include "state.h"
 

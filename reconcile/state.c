@@ -262,6 +262,44 @@ static int read_doc(json_t **out, ps_state *st, const char *name,
 	return rc;
 }
 
+/* An entry for each accounts/<valid name>.json blob of `accounts`, its
+ * document read now unless the snapshot is lazy. Unsorted. */
+static int add_entries(ps_state *st, git_tree *accounts, ps_error *err)
+{
+	size_t n = git_tree_entrycount(accounts);
+	int rc;
+
+	entries_reserve(st, n);
+	for (size_t i = 0; i < n; i++) {
+		const git_tree_entry *te = git_tree_entry_byindex(accounts, i);
+		struct entry *ent;
+		json_t *doc = NULL;
+		char *name;
+
+		if (git_tree_entry_type(te) != GIT_OBJECT_BLOB)
+			continue;
+		/* Anything but accounts/<valid name>.json is left alone (and
+		 * kept by commits, which edit the tree in place). */
+		name = account_of_file(git_tree_entry_name(te));
+		if (!name)
+			continue;
+		if (!st->lazy &&
+		    (rc = read_doc(&doc, st, name, git_tree_entry_id(te),
+				   err)) < 0) {
+			free(name);
+			return rc;
+		}
+		ent = ps_calloc(1, sizeof(*ent));
+		ent->name = name;
+		ent->doc = doc;
+		ent->committed = true;
+		ent->loaded = !st->lazy;
+		git_oid_cpy(&ent->blob, git_tree_entry_id(te));
+		st->entries[st->nentries++] = ent;
+	}
+	return 0;
+}
+
 /* Read the snapshot at commit `id` into st->entries (replacing them). */
 int state_load_commit(ps_state *st, const git_oid *id, ps_error *err)
 {
@@ -270,7 +308,6 @@ int state_load_commit(ps_state *st, const git_oid *id, ps_error *err)
 	const git_tree_entry *te;
 	char at[SHORT_ID + 1];
 	int e, rc = 0;
-	size_t n;
 
 	entries_clear(st);
 	st->head = *id;
@@ -300,36 +337,8 @@ int state_load_commit(ps_state *st, const git_oid *id, ps_error *err)
 		goto cleanup;
 	}
 
-	n = git_tree_entrycount(accounts);
-	entries_reserve(st, n);
-	for (size_t i = 0; i < n; i++) {
-		struct entry *ent;
-		json_t *doc;
-		char *name;
-
-		te = git_tree_entry_byindex(accounts, i);
-		if (git_tree_entry_type(te) != GIT_OBJECT_BLOB)
-			continue;
-		/* Anything but accounts/<valid name>.json is left alone (and
-		 * kept by commits, which edit the tree in place). */
-		name = account_of_file(git_tree_entry_name(te));
-		if (!name)
-			continue;
-		if (st->lazy) {
-			doc = NULL;
-		} else if ((rc = read_doc(&doc, st, name, git_tree_entry_id(te),
-					  err)) < 0) {
-			free(name);
-			goto cleanup;
-		}
-		ent = ps_calloc(1, sizeof(*ent));
-		ent->name = name;
-		ent->doc = doc;
-		ent->committed = true;
-		ent->loaded = !st->lazy;
-		git_oid_cpy(&ent->blob, git_tree_entry_id(te));
-		st->entries[st->nentries++] = ent;
-	}
+	if ((rc = add_entries(st, accounts, err)) < 0)
+		goto cleanup;
 	/* Tree order sorts "a-b.json" before "a.json"; we sort by name. */
 	qsort(st->entries, st->nentries, sizeof(*st->entries), entry_cmp);
 	st->view_dirty = true;
@@ -690,8 +699,8 @@ void ps_state_remove(ps_state *st, const char *account)
 
 /* ---- history ----------------------------------------------------------- */
 
-int ps_state_history(ps_state *st, size_t max, ps_history_cb cb, void *ctx,
-		     ps_error *err)
+int ps_state_history(ps_state *st, size_t max, ps_state_history_cb cb,
+		     void *ctx, ps_error *err)
 {
 	git_revwalk *walk = NULL;
 	ps_buf who = PS_BUF_INIT, subject = PS_BUF_INIT;

@@ -16,6 +16,12 @@
  * (the previous release) has no "live": its callbacks are read as last
  * applied and rewritten as format 2 on the next write (plan.h).
  * The store itself does not interpret documents beyond "format".
+ *
+ * Where it lives: state.c (entries, reading, staging, history),
+ * state_open.c (finding, creating and opening the repository; warm-up),
+ * state_commit.c (the commit, the reflog lineage check), state_remote.c
+ * (fetch, push, remote-tracking refs; remote.h runs git for them). The run
+ * lock that guards a writer is lock.h's.
  */
 #ifndef PS_STATE_H
 #define PS_STATE_H
@@ -63,7 +69,7 @@ enum {
  * LINE:COL: TEXT"). Only accounts/<valid account name>.json files are read;
  * any other file is ignored and kept by commits.
  * Enables GIT_OPT_ENABLE_FSYNC_GITDIR. *out is owned by the caller and
- * released with ps_state_free.
+ * freed with ps_state_free; NULL on failure.
  */
 int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 		  unsigned flags, ps_error *err);
@@ -72,7 +78,7 @@ int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 bool ps_state_exists(const ps_state *st);
 
 /* The (common) git directory, without a trailing '/': the place for the run
- * lock. "" when the repository does not exist. Borrowed. */
+ * lock (lock.h). "" when the repository does not exist. Borrowed. */
 const char *ps_state_gitdir(const ps_state *st);
 
 /* The full ref name in use. Borrowed. */
@@ -82,11 +88,14 @@ const char *ps_state_ref(const ps_state *st);
  * After a successful commit this is the new commit. Borrowed. */
 const char *ps_state_head(const ps_state *st);
 
-/* Accounts in the snapshot, sorted by name (staged changes included). */
+/* Accounts in the snapshot, sorted by name (staged changes included). The
+ * name is borrowed until the snapshot next changes (put, remove, commit,
+ * fetch) or is freed. */
 size_t ps_state_count(const ps_state *st);
 const char *ps_state_name(const ps_state *st, size_t i);
 
-/* The document for `account` (staged changes included), or NULL. Borrowed. */
+/* The document for `account` (staged changes included), or NULL. Borrowed:
+ * valid until that account's document changes or is unloaded. */
 const json_t *ps_state_get(const ps_state *st, const char *account);
 
 /*
@@ -149,19 +158,21 @@ void ps_state_remove(ps_state *st, const char *account);
  * Errors: PS_ECONFLICT (the ref moved, or another process holds its .lock),
  * PS_EINVALID (bad account name, no repository), PS_ERROR (libgit2).
  */
-int ps_state_commit(ps_state *st, const char *subject, const char *body,
-		    char out_id[41], ps_error *err);
+int ps_state_commit(char out_id[41], ps_state *st, const char *subject,
+		    const char *body, ps_error *err);
 
 /*
  * Call `cb` for each commit reachable from the ref, newest first, at most
  * `max` (0 = all). Returning non-zero from cb stops the walk (that value is
- * returned).
+ * returned). The strings passed to cb are valid during the call only.
+ * Nothing to walk (no repository, no commit yet) is 0. Errors: PS_ERROR
+ * (libgit2 cannot walk or read a commit).
  */
-typedef int (*ps_history_cb)(void *ctx, const char *id, long long when,
-			     int tz_offset_minutes, const char *committer,
-			     const char *subject);
-int ps_state_history(ps_state *st, size_t max, ps_history_cb cb, void *ctx,
-		     ps_error *err);
+typedef int (*ps_state_history_cb)(void *ctx, const char *id, long long when,
+				   int tz_offset_minutes, const char *committer,
+				   const char *subject);
+int ps_state_history(ps_state *st, size_t max, ps_state_history_cb cb,
+		     void *ctx, ps_error *err);
 
 /*
  * Default repository for a config file (SPEC §3): the git repository that
@@ -169,7 +180,10 @@ int ps_state_history(ps_state *st, size_t max, ps_history_cb cb, void *ctx,
  * found by searching upwards from the file's directory without crossing a
  * filesystem boundary or GIT_CEILING_DIRECTORIES; if there is none,
  * "DIR/.pavesync-state" beside it (".pavesync-state" for a config path
- * without a directory). Creates nothing. *out is malloc'd.
+ * without a directory). Creates nothing. *out is malloc'd (the caller
+ * frees it). Errors: PS_EINVALID (no path given; a repository found that
+ * git's safe.directory rule refuses, or a HOME that cannot be read),
+ * PS_ERROR (libgit2).
  */
 int ps_state_default_path(char **out, const char *config_path, ps_error *err);
 
@@ -205,8 +219,8 @@ int ps_state_fetch_readonly(ps_state *st, const char *remote, ps_error *err);
  * nothing). Nothing to do (0) when our ref exists or no copy is found.
  * `used` (may be NULL) receives the tracking ref's name, "" when none.
  */
-int ps_state_use_tracking(ps_state *st, const char *remote, bool adopt,
-			  char *used, size_t usedlen, ps_error *err);
+int ps_state_use_tracking(char *used, size_t usedlen, ps_state *st,
+			  const char *remote, bool adopt, ps_error *err);
 
 /* Does the repository have at least one remote? */
 bool ps_state_has_remote(const ps_state *st);
@@ -230,9 +244,10 @@ int ps_state_push(ps_state *st, const char *remote, ps_error *err);
  * ref update (core.logAllRefUpdates=always), and every commit pavesync
  * makes is recorded in the reflog even where git would not log it.
  */
-int ps_state_check_lineage(ps_state *st, bool adopt, char *note, size_t notelen,
+int ps_state_check_lineage(char *note, size_t notelen, ps_state *st, bool adopt,
 			   ps_error *err);
 
+/* Free the snapshot, its documents and the repository handle. NULL-safe. */
 void ps_state_free(ps_state *st);
 
 /*
@@ -249,27 +264,5 @@ typedef struct ps_state_warmup {
 
 void ps_state_warmup_start(ps_state_warmup *w);
 void ps_state_warmup_finish(ps_state_warmup *w);
-
-/*
- * The run lock: <gitdir>/pavesync.lock, holding "pid P\nhost H\nstarted T\n"
- * for people to read. Exclusion is by flock(2), so the kernel releases the
- * lock of a holder that dies, however it dies; a lock file left with content
- * by such a holder is taken over and `warning` (may be NULL) receives a
- * sentence saying so. Waits up to timeout_seconds (0: do not wait), polling,
- * then fails with PS_ELOCKED naming the holder. While held, a
- * "<gitdir>/<ref>.lock" on the state ref (what a killed git or libgit2
- * write leaves) is removed only when it is over ten minutes old, as no
- * live writer holds one that long (reported in `warning`); a younger one
- * is given a second to go away, then the lock is not taken: PS_ELOCKED
- * saying that a git command may be updating the ref.
- * `gitdir` is ps_state_gitdir() (the common git directory, so every linked
- * work tree shares one lock). *out is released with ps_lock_release.
- */
-typedef struct ps_lock ps_lock;
-int ps_lock_acquire(ps_lock **out, const char *gitdir, const char *ref,
-		    double timeout_seconds, char *warning, size_t warnlen,
-		    ps_error *err);
-/* Remove the lock file (still holding the flock), close, free. NULL-safe. */
-void ps_lock_release(ps_lock *lock);
 
 #endif

@@ -240,30 +240,45 @@ cleanup:
 	git_reflog_free(log);
 }
 
-int ps_state_commit(ps_state *st, const char *subject, const char *body,
-		    char out_id[41], ps_error *err)
-{
-	git_commit *parent = NULL, *commit_parents[1];
-	git_tree *root = NULL, *accounts = NULL, *new_root = NULL;
-	git_treebuilder *abld = NULL, *rbld = NULL;
-	git_signature *sig = NULL;
-	const git_tree_entry *te;
-	ps_buf file = PS_BUF_INIT, msg = PS_BUF_INIT, logmsg = PS_BUF_INIT;
-	git_oid acc_id, root_id, commit_id;
-	struct bulk bulk = { NULL, NULL, NULL };
-	git_repository *w;
-	size_t nchanged = 0, nput = 0;
-	int e, rc = 0;
+/* A commit in the making: what its steps share. */
+struct commit_build {
+	ps_state *st;
+	git_repository *w; /* objects are written here: st->repo or bulk.repo */
+	struct bulk bulk;
+	git_commit *parent; /* the commit the snapshot was read at, or NULL */
+	git_tree *root, *accounts; /* its trees, or NULL */
+	git_treebuilder *abld, *rbld;
+};
 
-	out_id[0] = '\0';
+static void commit_build_release(struct commit_build *c)
+{
+	git_treebuilder_free(c->rbld);
+	git_treebuilder_free(c->abld);
+	git_tree_free(c->accounts);
+	git_tree_free(c->root);
+	git_commit_free(c->parent);
+	bulk_free(&c->bulk);
+}
+
+/* How many entries have a change staged; *nput: how many of them are new
+ * documents (rather than removals). */
+static size_t count_staged(const ps_state *st, size_t *nput)
+{
+	size_t nchanged = 0;
+
+	*nput = 0;
 	for (size_t i = 0; i < st->nentries; i++) {
 		if (st->entries[i]->change != CH_NONE)
 			nchanged++;
 		if (st->entries[i]->change == CH_PUT)
-			nput++;
+			(*nput)++;
 	}
-	if (nchanged == 0)
-		return 0;
+	return nchanged;
+}
+
+/* May the staged changes be committed at all? */
+static int check_committable(const ps_state *st, ps_error *err)
+{
 	if (st->tracking)
 		return ps_error_set(
 			err, PS_EINVALID,
@@ -284,178 +299,249 @@ int ps_state_commit(ps_state *st, const char *subject, const char *body,
 				"(expected [a-z0-9][a-z0-9_-]{0,62})",
 				en->name);
 	}
+	return 0;
+}
 
-	w = st->repo;
-	if (nput >= BULK_MIN) {
-		if ((rc = bulk_begin(&bulk, st, err)) < 0)
-			goto cleanup;
-		w = bulk.repo;
-	}
+/* The commit the snapshot was read at and its trees (none for a new
+ * ref). */
+static int read_parent(struct commit_build *c, ps_error *err)
+{
+	ps_state *st = c->st;
+	const git_tree_entry *te;
+	int e;
 
-	if (st->has_head) {
-		if ((e = git_commit_lookup(&parent, w, &st->head)) < 0 ||
-		    (e = git_commit_tree(&root, parent)) < 0) {
-			rc = state_git_fail(err, PS_ERROR, e,
-					    "cannot read %s at %s", st->ref,
-					    st->head_hex);
-			goto cleanup;
-		}
-		te = git_tree_entry_byname(root, "accounts");
-		if (te && git_tree_entry_type(te) == GIT_OBJECT_TREE &&
-		    (e = git_tree_lookup(&accounts, w, git_tree_entry_id(te))) <
-			    0) {
-			rc = state_git_fail(err, PS_ERROR, e,
-					    "cannot read accounts/ at %s",
-					    st->head_hex);
-			goto cleanup;
-		}
-	}
+	if (!st->has_head)
+		return 0;
+	if ((e = git_commit_lookup(&c->parent, c->w, &st->head)) < 0 ||
+	    (e = git_commit_tree(&c->root, c->parent)) < 0)
+		return state_git_fail(err, PS_ERROR, e, "cannot read %s at %s",
+				      st->ref, st->head_hex);
+	te = git_tree_entry_byname(c->root, "accounts");
+	if (te && git_tree_entry_type(te) == GIT_OBJECT_TREE &&
+	    (e = git_tree_lookup(&c->accounts, c->w, git_tree_entry_id(te))) <
+		    0)
+		return state_git_fail(err, PS_ERROR, e,
+				      "cannot read accounts/ at %s",
+				      st->head_hex);
+	return 0;
+}
 
-	/* Edit the existing accounts tree in place: unchanged entries (and
-	 * any foreign file) keep their ids and are never rewritten. */
-	if ((e = git_treebuilder_new(&abld, w, accounts)) < 0) {
-		rc = state_git_fail(err, PS_ERROR, e,
-				    "cannot build the accounts tree");
-		goto cleanup;
-	}
-	for (size_t i = 0; i < st->nentries; i++) {
-		struct entry *en = st->entries[i];
+/* Write the staged document of `en` as a blob; its id goes to
+ * en->pending. `file` is its name in accounts/, for messages. */
+static int write_blob(struct commit_build *c, struct entry *en,
+		      const char *file, ps_error *err)
+{
+	char *text = ps_json_canonical(en->staged);
+	int e;
 
-		if (en->change == CH_NONE)
-			continue;
-		ps_buf_reset(&file);
-		ps_buf_printf(&file, "%s.json", en->name);
-		te = git_treebuilder_get(abld, file.ptr);
-		if (en->change == CH_REMOVE) {
-			if (te &&
-			    (e = git_treebuilder_remove(abld, file.ptr)) < 0) {
-				rc = state_git_fail(err, PS_ERROR, e,
-						    "cannot remove accounts/%s",
-						    file.ptr);
-				goto cleanup;
-			}
-			continue;
-		}
-		{
-			char *text = ps_json_canonical(en->staged);
-			/* Never write what the next run could not read. */
-			if (!text || strlen(text) > DOC_MAX) {
-				free(text);
-				rc = ps_error_set(
-					err, PS_ELIMIT,
-					"cannot write "
-					"accounts/%s: larger than %zu "
-					"bytes (limit)",
-					file.ptr, DOC_MAX);
-				goto cleanup;
-			}
-			e = git_blob_create_from_buffer(&en->pending, w, text,
-							strlen(text));
-			free(text);
-		}
-		if (e < 0) {
-			rc = state_git_fail(err, PS_ERROR, e,
-					    "cannot write accounts/%s",
-					    file.ptr);
-			goto cleanup;
-		}
-		if (te && git_tree_entry_filemode(te) == GIT_FILEMODE_BLOB &&
-		    git_oid_equal(git_tree_entry_id(te), &en->pending))
-			continue;
-		if ((e = git_treebuilder_insert(NULL, abld, file.ptr,
-						&en->pending,
-						GIT_FILEMODE_BLOB)) < 0) {
-			rc = state_git_fail(err, PS_ERROR, e,
-					    "cannot add accounts/%s", file.ptr);
-			goto cleanup;
-		}
+	/* Never write what the next run could not read. */
+	if (!text || strlen(text) > DOC_MAX) {
+		free(text);
+		return ps_error_set(err, PS_ELIMIT,
+				    "cannot write "
+				    "accounts/%s: larger than %zu "
+				    "bytes (limit)",
+				    file, DOC_MAX);
 	}
+	e = git_blob_create_from_buffer(&en->pending, c->w, text, strlen(text));
+	free(text);
+	if (e < 0)
+		return state_git_fail(err, PS_ERROR, e,
+				      "cannot write accounts/%s", file);
+	return 0;
+}
 
-	if ((e = git_treebuilder_new(&rbld, w, root)) < 0) {
-		rc = state_git_fail(err, PS_ERROR, e,
-				    "cannot build the root tree");
-		goto cleanup;
+/* Put the staged change of `en` into the accounts tree being built.
+ * `file` is scratch space for the file name. */
+static int stage_entry(struct commit_build *c, struct entry *en, ps_buf *file,
+		       ps_error *err)
+{
+	const git_tree_entry *te;
+	int e, rc;
+
+	ps_buf_reset(file);
+	ps_buf_printf(file, "%s.json", en->name);
+	te = git_treebuilder_get(c->abld, file->ptr);
+	if (en->change == CH_REMOVE) {
+		if (te && (e = git_treebuilder_remove(c->abld, file->ptr)) < 0)
+			return state_git_fail(err, PS_ERROR, e,
+					      "cannot remove accounts/%s",
+					      file->ptr);
+		return 0;
 	}
+	if ((rc = write_blob(c, en, file->ptr, err)) < 0)
+		return rc;
+	if (te && git_tree_entry_filemode(te) == GIT_FILEMODE_BLOB &&
+	    git_oid_equal(git_tree_entry_id(te), &en->pending))
+		return 0;
+	if ((e = git_treebuilder_insert(NULL, c->abld, file->ptr, &en->pending,
+					GIT_FILEMODE_BLOB)) < 0)
+		return state_git_fail(err, PS_ERROR, e,
+				      "cannot add accounts/%s", file->ptr);
+	return 0;
+}
+
+/* Edit the existing accounts tree in place: unchanged entries (and any
+ * foreign file) keep their ids and are never rewritten. */
+static int build_accounts(struct commit_build *c, ps_error *err)
+{
+	ps_buf file = PS_BUF_INIT;
+	int e, rc = 0;
+
+	if ((e = git_treebuilder_new(&c->abld, c->w, c->accounts)) < 0)
+		return state_git_fail(err, PS_ERROR, e,
+				      "cannot build the accounts tree");
+	for (size_t i = 0; i < c->st->nentries && rc == 0; i++)
+		if (c->st->entries[i]->change != CH_NONE)
+			rc = stage_entry(c, c->st->entries[i], &file, err);
+	ps_buf_release(&file);
+	return rc;
+}
+
+/*
+ * Write the new root tree (the old one, any foreign file kept, with the new
+ * accounts/) into *out. *unchanged is true when there is nothing to commit:
+ * no snapshot yet and nothing to put in one, or every staged document
+ * encodes to the bytes already committed (SPEC §3).
+ */
+static int build_root(git_oid *out, bool *unchanged, struct commit_build *c,
+		      ps_error *err)
+{
+	git_oid acc_id;
+	int e;
+
+	*unchanged = false;
+	if ((e = git_treebuilder_new(&c->rbld, c->w, c->root)) < 0)
+		return state_git_fail(err, PS_ERROR, e,
+				      "cannot build the root tree");
 	/* git has no empty directories: no accounts, no accounts/. */
-	if (git_treebuilder_entrycount(abld) > 0) {
-		if ((e = git_treebuilder_write(&acc_id, abld)) < 0 ||
-		    (e = git_treebuilder_insert(NULL, rbld, "accounts", &acc_id,
-						GIT_FILEMODE_TREE)) < 0) {
-			rc = state_git_fail(err, PS_ERROR, e,
-					    "cannot write the accounts tree");
-			goto cleanup;
-		}
-	} else if (git_treebuilder_get(rbld, "accounts") &&
-		   (e = git_treebuilder_remove(rbld, "accounts")) < 0) {
-		rc = state_git_fail(err, PS_ERROR, e,
-				    "cannot remove accounts/");
-		goto cleanup;
+	if (git_treebuilder_entrycount(c->abld) > 0) {
+		if ((e = git_treebuilder_write(&acc_id, c->abld)) < 0 ||
+		    (e = git_treebuilder_insert(NULL, c->rbld, "accounts",
+						&acc_id, GIT_FILEMODE_TREE)) <
+			    0)
+			return state_git_fail(err, PS_ERROR, e,
+					      "cannot write the accounts tree");
+	} else if (git_treebuilder_get(c->rbld, "accounts") &&
+		   (e = git_treebuilder_remove(c->rbld, "accounts")) < 0) {
+		return state_git_fail(err, PS_ERROR, e,
+				      "cannot remove accounts/");
 	}
+	if (!c->root && git_treebuilder_entrycount(c->rbld) == 0) {
+		*unchanged = true;
+		return 0;
+	}
+	if ((e = git_treebuilder_write(out, c->rbld)) < 0)
+		return state_git_fail(err, PS_ERROR, e,
+				      "cannot write the root tree");
+	*unchanged = c->root && git_oid_equal(out, git_tree_id(c->root));
+	return 0;
+}
 
-	if (!root && git_treebuilder_entrycount(rbld) == 0) {
-		/* No snapshot yet and nothing to put in one. */
-		absorb_staged(st);
-		goto cleanup;
-	}
-	if ((e = git_treebuilder_write(&root_id, rbld)) < 0) {
-		rc = state_git_fail(err, PS_ERROR, e,
-				    "cannot write the root tree");
-		goto cleanup;
-	}
-	if (root && git_oid_equal(&root_id, git_tree_id(root))) {
-		/* Every staged document encodes to the bytes already
-		 * committed: no commit (SPEC §3). */
-		absorb_staged(st);
-		goto cleanup;
-	}
+/* Write the commit of tree `root_id` on the parent into *out; `msg`
+ * receives its message. */
+static int write_commit(git_oid *out, ps_buf *msg, struct commit_build *c,
+			const git_oid *root_id, const char *subject,
+			const char *body, ps_error *err)
+{
+	git_commit *parents[1] = { c->parent };
+	git_tree *tree = NULL;
+	git_signature *sig = NULL;
+	int e, rc = 0;
 
-	if ((e = git_tree_lookup(&new_root, w, &root_id)) < 0) {
+	if ((e = git_tree_lookup(&tree, c->w, root_id)) < 0) {
 		rc = state_git_fail(err, PS_ERROR, e,
 				    "cannot read the new tree");
 		goto cleanup;
 	}
-	if ((rc = state_make_signature(&sig, st->repo, err)) < 0)
+	if ((rc = state_make_signature(&sig, c->st->repo, err)) < 0)
 		goto cleanup;
-	if (build_message(&msg, subject, body) < 0) {
+	if (build_message(msg, subject, body) < 0) {
 		rc = ps_error_set(err, PS_ELIMIT,
 				  "the commit message is too long");
 		goto cleanup;
 	}
-	commit_parents[0] = parent;
-	if ((e = git_commit_create(&commit_id, w, NULL, sig, sig, NULL, msg.ptr,
-				   new_root, parent ? 1 : 0,
-				   (const git_commit **)commit_parents)) < 0) {
+	if ((e = git_commit_create(out, c->w, NULL, sig, sig, NULL, msg->ptr,
+				   tree, c->parent ? 1 : 0,
+				   (const git_commit **)parents)) < 0)
 		rc = state_git_fail(err, PS_ERROR, e,
 				    "cannot write the commit");
-		goto cleanup;
-	}
-	if (bulk.repo && (rc = bulk_finish(&bulk, err)) < 0)
+
+cleanup:
+	git_signature_free(sig);
+	git_tree_free(tree);
+	return rc;
+}
+
+/* Store the new objects, move the ref to `id` and make the staged changes
+ * the snapshot, with `id` its head. */
+static int publish(struct commit_build *c, const git_oid *id, const char *msg,
+		   char out_id[41], ps_error *err)
+{
+	ps_state *st = c->st;
+	ps_buf logmsg = PS_BUF_INIT;
+	int rc = 0;
+
+	if (c->bulk.repo && (rc = bulk_finish(&c->bulk, err)) < 0)
 		goto cleanup;
 	/* Reflog line as git's own: "commit: SUBJECT". */
 	ps_buf_puts(&logmsg, "commit: ");
-	ps_buf_put(&logmsg, msg.ptr, strcspn(msg.ptr, "\n"));
-	if ((rc = state_move_ref(st, &commit_id, logmsg.ptr, err)) < 0)
+	ps_buf_put(&logmsg, msg, strcspn(msg, "\n"));
+	if ((rc = state_move_ref(st, id, logmsg.ptr, err)) < 0)
 		goto cleanup;
-	log_ensure(st, &commit_id, logmsg.ptr);
+	log_ensure(st, id, logmsg.ptr);
 
 	absorb_staged(st);
-	st->head = commit_id;
+	st->head = *id;
 	st->has_head = true;
-	git_oid_tostr(st->head_hex, sizeof(st->head_hex), &commit_id);
+	git_oid_tostr(st->head_hex, sizeof(st->head_hex), id);
 	memcpy(out_id, st->head_hex, sizeof(st->head_hex));
 
 cleanup:
-	ps_buf_release(&file);
-	ps_buf_release(&msg);
 	ps_buf_release(&logmsg);
-	git_signature_free(sig);
-	git_treebuilder_free(rbld);
-	git_treebuilder_free(abld);
-	git_tree_free(new_root);
-	git_tree_free(accounts);
-	git_tree_free(root);
-	git_commit_free(parent);
-	bulk_free(&bulk);
+	return rc;
+}
+
+int ps_state_commit(char out_id[41], ps_state *st, const char *subject,
+		    const char *body, ps_error *err)
+{
+	struct commit_build c;
+	ps_buf msg = PS_BUF_INIT;
+	git_oid root_id, commit_id;
+	size_t nput;
+	bool unchanged = false;
+	int rc;
+
+	out_id[0] = '\0';
+	if (count_staged(st, &nput) == 0)
+		return 0;
+	if ((rc = check_committable(st, err)) < 0)
+		return rc;
+
+	memset(&c, 0, sizeof(c));
+	c.st = st;
+	c.w = st->repo;
+	if (nput >= BULK_MIN) {
+		if ((rc = bulk_begin(&c.bulk, st, err)) < 0)
+			goto cleanup;
+		c.w = c.bulk.repo;
+	}
+	if ((rc = read_parent(&c, err)) < 0 ||
+	    (rc = build_accounts(&c, err)) < 0 ||
+	    (rc = build_root(&root_id, &unchanged, &c, err)) < 0)
+		goto cleanup;
+	if (unchanged) {
+		absorb_staged(st);
+		goto cleanup;
+	}
+	if ((rc = write_commit(&commit_id, &msg, &c, &root_id, subject, body,
+			       err)) < 0)
+		goto cleanup;
+	rc = publish(&c, &commit_id, msg.ptr, out_id, err);
+
+cleanup:
+	ps_buf_release(&msg);
+	commit_build_release(&c);
 	return rc;
 }
 
@@ -469,15 +555,67 @@ static bool written_by_pavesync(const char *msg)
 		       !strncmp(msg, "pavesync:", 9));
 }
 
-int ps_state_check_lineage(ps_state *st, bool adopt, char *note, size_t notelen,
+/* The newest commit the reflog says pavesync wrote, or NULL. Borrowed
+ * from `log`. */
+static const git_oid *last_written(git_reflog *log)
+{
+	size_t n = git_reflog_entrycount(log);
+
+	for (size_t i = 0; i < n; i++) {
+		const git_reflog_entry *en = git_reflog_entry_byindex(log, i);
+		if (written_by_pavesync(git_reflog_entry_message(en)))
+			return git_reflog_entry_id_new(en);
+	}
+	return NULL;
+}
+
+/* libgit2 appends the reflog line of a ref update before it renames the
+ * ref's lock file into place: a run killed between the two (kill -9, a
+ * power cut) leaves a newest line for a commit the ref never reached. That
+ * line starts from the ref's current commit; nothing else moved the ref,
+ * and the commit it names was never published (the next run redoes it). */
+static bool update_interrupted(git_reflog *log, const ps_state *st)
+{
+	const git_reflog_entry *en;
+
+	if (git_reflog_entrycount(log) == 0)
+		return false;
+	en = git_reflog_entry_byindex(log, 0);
+	return written_by_pavesync(git_reflog_entry_message(en)) &&
+	       git_oid_equal(git_reflog_entry_id_old(en), &st->head);
+}
+
+/* Record in the reflog that pavesync adopts the ref's current commit
+ * (short id `h`), moved from `l` outside pavesync. */
+static int adopt_head(git_reflog *log, ps_state *st, const char *h,
+		      const char *l, ps_error *err)
+{
+	git_signature *sig = NULL;
+	ps_buf msg = PS_BUF_INIT;
+	int e, rc = 0;
+
+	ps_buf_printf(&msg,
+		      "pavesync: adopt %s (moved outside pavesync from %s)", h,
+		      l);
+	if ((rc = state_make_signature(&sig, st->repo, err)) < 0)
+		goto cleanup;
+	if ((e = git_reflog_append(log, &st->head, sig, msg.ptr)) < 0 ||
+	    (e = git_reflog_write(log)) < 0)
+		rc = state_git_fail(err, PS_ERROR, e,
+				    "cannot write the reflog of %s", st->ref);
+
+cleanup:
+	ps_buf_release(&msg);
+	git_signature_free(sig);
+	return rc;
+}
+
+int ps_state_check_lineage(char *note, size_t notelen, ps_state *st, bool adopt,
 			   ps_error *err)
 {
 	git_reflog *log = NULL;
-	git_signature *sig = NULL;
-	const git_oid *last = NULL;
+	const git_oid *last;
 	char h[SHORT_ID + 1], l[SHORT_ID + 1], lhex[GIT_OID_HEXSZ + 1];
-	ps_buf msg = PS_BUF_INIT;
-	size_t i, n;
 	int e, rc = 0;
 
 	if (note && notelen)
@@ -487,16 +625,12 @@ int ps_state_check_lineage(ps_state *st, bool adopt, char *note, size_t notelen,
 	if ((e = git_reflog_read(&log, st->repo, st->ref)) < 0)
 		return state_git_fail(err, PS_ERROR, e,
 				      "cannot read the reflog of %s", st->ref);
-	n = git_reflog_entrycount(log);
-	for (i = 0; i < n && !last; i++) {
-		const git_reflog_entry *en = git_reflog_entry_byindex(log, i);
-		if (written_by_pavesync(git_reflog_entry_message(en)))
-			last = git_reflog_entry_id_new(en);
-	}
+	last = last_written(log);
 	/* No commit of pavesync's on record (a repository from before the
 	 * reflog was kept, a fresh clone): nothing to compare with. */
 	if (!last || git_oid_equal(last, &st->head) ||
-	    git_graph_descendant_of(st->repo, &st->head, last) == 1)
+	    git_graph_descendant_of(st->repo, &st->head, last) == 1 ||
+	    update_interrupted(log, st))
 		goto cleanup;
 	git_error_clear();
 	state_short_id(h, &st->head);
@@ -515,17 +649,8 @@ int ps_state_check_lineage(ps_state *st, bool adopt, char *note, size_t notelen,
 			st->ref, h, l, st->ref, lhex);
 		goto cleanup;
 	}
-	ps_buf_printf(&msg,
-		      "pavesync: adopt %s (moved outside pavesync from %s)", h,
-		      l);
-	if ((rc = state_make_signature(&sig, st->repo, err)) < 0)
+	if ((rc = adopt_head(log, st, h, l, err)) < 0)
 		goto cleanup;
-	if ((e = git_reflog_append(log, &st->head, sig, msg.ptr)) < 0 ||
-	    (e = git_reflog_write(log)) < 0) {
-		rc = state_git_fail(err, PS_ERROR, e,
-				    "cannot write the reflog of %s", st->ref);
-		goto cleanup;
-	}
 	if (note && notelen)
 		snprintf(note, notelen,
 			 "adopted the state ref %s at %s: its history does not "
@@ -533,8 +658,6 @@ int ps_state_check_lineage(ps_state *st, bool adopt, char *note, size_t notelen,
 			 st->ref, h, l);
 
 cleanup:
-	ps_buf_release(&msg);
-	git_signature_free(sig);
 	git_reflog_free(log);
 	return rc;
 }

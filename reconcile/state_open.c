@@ -327,14 +327,104 @@ static int log_all_ref_updates(ps_state *st, ps_error *err)
 	return 0;
 }
 
+/* Start libgit2 for this handle (matched by ps_state_free) with fsync
+ * on. */
+static int start_libgit2(ps_state *st, ps_error *err)
+{
+	int e;
+
+	if ((e = git_libgit2_init()) < 0)
+		return state_git_fail(err, PS_ERROR, e,
+				      "cannot initialise libgit2");
+	st->git_inited = true;
+	/* Durability (SPEC §3): objects, refs and reflogs are fsynced. */
+	if ((e = git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1)) < 0)
+		return state_git_fail(err, PS_ERROR, e, "cannot enable fsync");
+	/* Like git, do not hash every object read again to check its id:
+	 * libgit2's collision-detecting SHA-1 over the accounts tree was a
+	 * thirtieth of a no-drift plan. zlib's checksums still catch a
+	 * damaged object, and the documents are checked when parsed. */
+	if ((e = git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0)) <
+	    0)
+		return state_git_fail(err, PS_ERROR, e,
+				      "cannot set hash verification");
+	return 0;
+}
+
+/* Make a new repository at st->path. Bare, so no work tree exists to get
+ * in the way; HEAD names the state ref, so `git log` and `git clone` of
+ * this repository show the snapshot. */
+static int create_repo(ps_state *st, ps_error *err)
+{
+	git_repository_init_options io;
+	int e;
+
+	git_repository_init_options_init(&io,
+					 GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+	io.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
+	io.initial_head = st->ref;
+	if ((e = git_repository_init_ext(&st->repo, st->path, &io)) < 0)
+		return state_git_fail(err, PS_ERROR, e,
+				      "cannot create the state repository %s",
+				      st->path);
+	/* A bare repository keeps no reflog by default: the state ref's
+	 * history is what tells a moved ref (issue 9), and git commands run
+	 * here should record their moves too. */
+	return log_all_ref_updates(st, err);
+}
+
+/* Open the existing repository at st->path, as given (no search). */
+static int open_repo(ps_state *st, ps_error *err)
+{
+	int e, rc;
+
+	e = git_repository_open_ext(&st->repo, st->path,
+				    GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+	if (e < 0 && (rc = explain_unopenable(st->path, err)) < 0) {
+		git_error_clear();
+		return rc;
+	}
+	if (e == GIT_ENOTFOUND) {
+		git_error_clear();
+		return ps_error_set(err, PS_EINVALID,
+				    "%s is not a git repository (give "
+				    "--state-repo an existing repository, "
+				    "or a new or empty directory)",
+				    st->path);
+	}
+	if (e < 0)
+		return state_git_fail(err, PS_ERROR, e,
+				      "cannot open the state repository %s",
+				      st->path);
+	return 0;
+}
+
+/* The checks an opened repository must pass, then the snapshot at the
+ * ref. */
+static int check_and_read(ps_state *st, unsigned flags, ps_error *err)
+{
+	git_oid id;
+	bool found;
+	int rc;
+
+	free(st->gitdir);
+	st->gitdir = strip_slash(git_repository_commondir(st->repo));
+	if ((flags & PS_STATE_CREATE) && (rc = check_writable(st, err)) < 0)
+		return rc;
+	if ((rc = check_not_checked_out(st, err)) < 0)
+		return rc;
+	if ((rc = state_read_ref(&id, &found, st, err)) < 0)
+		return rc;
+	if (found)
+		return state_load_commit(st, &id, err);
+	return 0;
+}
+
 int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 		  unsigned flags, ps_error *err)
 {
-	git_repository_init_options io;
 	ps_state *st;
-	git_oid id;
-	bool found;
-	int e, rc, vacant;
+	int rc, vacant;
 
 	*out = NULL;
 	if (!repo_path || !*repo_path)
@@ -347,98 +437,21 @@ int ps_state_open(ps_state **out, const char *repo_path, const char *ref,
 	st->lazy = (flags & PS_STATE_LAZY) != 0;
 	st->owner = pthread_self();
 
-	if ((e = git_libgit2_init()) < 0) {
-		rc = state_git_fail(err, PS_ERROR, e,
-				    "cannot initialise libgit2");
+	if ((rc = start_libgit2(st, err)) < 0 ||
+	    (rc = normalise_ref(&st->ref, ref, err)) < 0)
 		goto fail;
-	}
-	st->git_inited = true;
-	/* Durability (SPEC §3): objects, refs and reflogs are fsynced. */
-	if ((e = git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1)) < 0) {
-		rc = state_git_fail(err, PS_ERROR, e, "cannot enable fsync");
-		goto fail;
-	}
-	/* Like git, do not hash every object read again to check its id:
-	 * libgit2's collision-detecting SHA-1 over the accounts tree was a
-	 * thirtieth of a no-drift plan. zlib's checksums still catch a
-	 * damaged object, and the documents are checked when parsed. */
-	if ((e = git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0)) <
-	    0) {
-		rc = state_git_fail(err, PS_ERROR, e,
-				    "cannot set hash verification");
-		goto fail;
-	}
-	if ((rc = normalise_ref(&st->ref, ref, err)) < 0)
-		goto fail;
-
 	if ((vacant = path_is_vacant(repo_path, err)) < 0) {
 		rc = vacant;
 		goto fail;
 	}
-	if (vacant) {
-		/* `plan` must create nothing: an absent repository is an
-		 * empty snapshot. */
-		if (!(flags & PS_STATE_CREATE)) {
-			*out = st;
-			return 0;
-		}
-		/* Bare, so no work tree exists to get in the way; HEAD names
-		 * the state ref, so `git log` and `git clone` of this
-		 * repository show the snapshot. */
-		git_repository_init_options_init(
-			&io, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
-		io.flags =
-			GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
-		io.initial_head = st->ref;
-		if ((e = git_repository_init_ext(&st->repo, repo_path, &io)) <
-		    0) {
-			rc = state_git_fail(
-				err, PS_ERROR, e,
-				"cannot create the state repository %s",
-				repo_path);
-			goto fail;
-		}
-		/* A bare repository keeps no reflog by default: the state
-		 * ref's history is what tells a moved ref (issue 9), and git
-		 * commands run here should record their moves too. */
-		if ((rc = log_all_ref_updates(st, err)) < 0)
-			goto fail;
-	} else {
-		e = git_repository_open_ext(&st->repo, repo_path,
-					    GIT_REPOSITORY_OPEN_NO_SEARCH,
-					    NULL);
-		if (e < 0 && (rc = explain_unopenable(repo_path, err)) < 0) {
-			git_error_clear();
-			goto fail;
-		}
-		if (e == GIT_ENOTFOUND) {
-			git_error_clear();
-			rc = ps_error_set(
-				err, PS_EINVALID,
-				"%s is not a git repository (give "
-				"--state-repo an existing repository, "
-				"or a new or empty directory)",
-				repo_path);
-			goto fail;
-		}
-		if (e < 0) {
-			rc = state_git_fail(
-				err, PS_ERROR, e,
-				"cannot open the state repository %s",
-				repo_path);
-			goto fail;
-		}
+	/* `plan` must create nothing: an absent repository is an empty
+	 * snapshot. */
+	if (vacant && !(flags & PS_STATE_CREATE)) {
+		*out = st;
+		return 0;
 	}
-	free(st->gitdir);
-	st->gitdir = strip_slash(git_repository_commondir(st->repo));
-	if ((flags & PS_STATE_CREATE) && (rc = check_writable(st, err)) < 0)
-		goto fail;
-
-	if ((rc = check_not_checked_out(st, err)) < 0)
-		goto fail;
-	if ((rc = state_read_ref(&id, &found, st, err)) < 0)
-		goto fail;
-	if (found && (rc = state_load_commit(st, &id, err)) < 0)
+	if ((rc = vacant ? create_repo(st, err) : open_repo(st, err)) < 0 ||
+	    (rc = check_and_read(st, flags, err)) < 0)
 		goto fail;
 	*out = st;
 	return 0;
@@ -482,10 +495,56 @@ void ps_state_warmup_finish(ps_state_warmup *w)
 
 /* ---- default location -------------------------------------------------- */
 
+/* The repository git found at `gitdir`: its work tree, or the git
+ * directory when bare (malloc'd into *out). */
+static int found_repo_path(char **out, const char *gitdir, ps_error *err)
+{
+	git_repository *repo = NULL;
+	int e, rc;
+
+	e = git_repository_open_ext(&repo, gitdir,
+				    GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+	if (e < 0) {
+		/* gitdir is the git directory: explain with its work tree
+		 * when it is a ".git". */
+		char *wd = strip_slash(gitdir);
+		size_t n = strlen(wd);
+
+		if (n > 5 && strcmp(wd + n - 5, "/.git") == 0)
+			wd[n - 5] = '\0';
+		rc = explain_unopenable(wd, err);
+		free(wd);
+		if (rc < 0) {
+			git_error_clear();
+			return rc;
+		}
+		return state_git_fail(err, PS_ERROR, e, "cannot open %s",
+				      gitdir);
+	}
+	*out = strip_slash(git_repository_workdir(repo)
+				   ? git_repository_workdir(repo)
+				   : git_repository_path(repo));
+	git_repository_free(repo);
+	return 0;
+}
+
+/* "DIR/.pavesync-state" beside the config file (".pavesync-state" for a
+ * config path without a directory). Malloc'd. */
+static char *beside_config(const char *dir, bool has_dir)
+{
+	ps_buf b = PS_BUF_INIT;
+
+	if (has_dir)
+		ps_buf_printf(&b, "%s%s.pavesync-state", dir,
+			      strcmp(dir, "/") ? "/" : "");
+	else
+		ps_buf_puts(&b, ".pavesync-state");
+	return ps_buf_detach(&b, NULL);
+}
+
 int ps_state_default_path(char **out, const char *config_path, ps_error *err)
 {
 	git_buf found = { NULL, 0, 0 };
-	git_repository *repo = NULL;
 	const char *slash;
 	char *dir;
 	int e, rc = 0;
@@ -512,50 +571,15 @@ int ps_state_default_path(char **out, const char *config_path, ps_error *err)
 	e = git_repository_discover(&found, dir, 0,
 				    getenv("GIT_CEILING_DIRECTORIES"));
 	if (e == 0) {
-		e = git_repository_open_ext(
-			&repo, found.ptr, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
-		if (e < 0) {
-			ps_buf wd = PS_BUF_INIT;
-
-			/* found is the git directory: explain with its work
-			 * tree when it is a ".git". */
-			ps_buf_puts(&wd, found.ptr);
-			while (wd.len > 1 && wd.ptr[wd.len - 1] == '/')
-				wd.ptr[--wd.len] = '\0';
-			if (wd.len > 5 &&
-			    strcmp(wd.ptr + wd.len - 5, "/.git") == 0)
-				wd.ptr[wd.len -= 5] = '\0';
-			rc = explain_unopenable(wd.ptr, err);
-			ps_buf_release(&wd);
-			if (rc < 0) {
-				git_error_clear();
-				goto cleanup;
-			}
-			rc = state_git_fail(err, PS_ERROR, e, "cannot open %s",
-					    found.ptr);
-			goto cleanup;
-		}
-		*out = strip_slash(git_repository_workdir(repo)
-					   ? git_repository_workdir(repo)
-					   : git_repository_path(repo));
+		rc = found_repo_path(out, found.ptr, err);
 	} else if (e == GIT_ENOTFOUND) {
-		ps_buf b = PS_BUF_INIT;
-
 		git_error_clear();
-		if (slash)
-			ps_buf_printf(&b, "%s%s.pavesync-state", dir,
-				      strcmp(dir, "/") ? "/" : "");
-		else
-			ps_buf_puts(&b, ".pavesync-state");
-		*out = ps_buf_detach(&b, NULL);
+		*out = beside_config(dir, slash != NULL);
 	} else {
 		rc = state_git_fail(err, PS_ERROR, e,
 				    "cannot look for a git repository above %s",
 				    dir);
 	}
-
-cleanup:
-	git_repository_free(repo);
 	git_buf_dispose(&found);
 	free(dir);
 	git_libgit2_shutdown();

@@ -295,10 +295,38 @@ int ps_state_fetch_readonly(ps_state *st, const char *remote, ps_error *err)
 	return 0;
 }
 
-int ps_state_use_tracking(ps_state *st, const char *remote, bool adopt,
-			  char *used, size_t usedlen, ps_error *err)
+/*
+ * The one remote with a copy of the state ref: *found is true when exactly
+ * one remote has one; then *id is its commit and `track` its tracking
+ * ref's name. Errors reading a candidate count as "no copy there".
+ */
+static void only_tracking(git_oid *id, bool *found, ps_buf *track, ps_state *st)
 {
 	git_strarray names = { NULL, 0 };
+	ps_buf cand = PS_BUF_INIT;
+	git_oid cid;
+	bool cf;
+	size_t hits = 0;
+
+	remote_names(&names, st);
+	for (size_t i = 0; i < names.count; i++) {
+		tracking_name(&cand, names.strings[i], st->ref);
+		if (lookup_commit_ref(&cid, &cf, st, cand.ptr, NULL) == 0 &&
+		    cf) {
+			hits++;
+			*id = cid;
+			ps_buf_reset(track);
+			ps_buf_puts(track, cand.ptr);
+		}
+	}
+	ps_buf_release(&cand);
+	remote_names_free(&names);
+	*found = hits == 1;
+}
+
+int ps_state_use_tracking(char *used, size_t usedlen, ps_state *st,
+			  const char *remote, bool adopt, ps_error *err)
+{
 	ps_buf track = PS_BUF_INIT;
 	git_oid id;
 	bool found = false;
@@ -308,50 +336,23 @@ int ps_state_use_tracking(ps_state *st, const char *remote, bool adopt,
 		*used = '\0';
 	if (!st->repo || st->has_head)
 		return 0;
-	if (remote) {
-		tracking_name(&track, remote, st->ref);
-		if ((rc = lookup_commit_ref(&id, &found, st, track.ptr, err)) <
-		    0)
-			goto cleanup;
-	} else {
-		/* origin first (git clone's name), then the only other
-		 * remote that has one. */
-		tracking_name(&track, "origin", st->ref);
-		if ((rc = lookup_commit_ref(&id, &found, st, track.ptr, err)) <
-		    0)
-			goto cleanup;
-		if (!found) {
-			ps_buf cand = PS_BUF_INIT;
-			git_oid cid;
-			bool cf;
-			size_t hits = 0;
-
-			remote_names(&names, st);
-			for (size_t i = 0; i < names.count; i++) {
-				tracking_name(&cand, names.strings[i], st->ref);
-				if (lookup_commit_ref(&cid, &cf, st, cand.ptr,
-						      NULL) == 0 &&
-				    cf) {
-					hits++;
-					id = cid;
-					ps_buf_reset(&track);
-					ps_buf_puts(&track, cand.ptr);
-				}
-			}
-			ps_buf_release(&cand);
-			found = hits == 1;
-		}
+	/* Without a remote: origin first (git clone's name), then the only
+	 * other remote that has one. */
+	tracking_name(&track, remote ? remote : "origin", st->ref);
+	if ((rc = lookup_commit_ref(&id, &found, st, track.ptr, err)) < 0)
+		goto cleanup;
+	if (!remote) {
+		if (!found)
+			only_tracking(&id, &found, &track, st);
 		git_error_clear();
 	}
 	if (!found)
 		goto cleanup;
-	if (adopt) {
-		if ((rc = state_move_ref(
-			     st, &id,
-			     "pavesync: start from the remote-tracking ref",
-			     err)) < 0)
-			goto cleanup;
-	}
+	if (adopt &&
+	    (rc = state_move_ref(st, &id,
+				 "pavesync: start from the remote-tracking ref",
+				 err)) < 0)
+		goto cleanup;
 	if ((rc = state_load_commit(st, &id, err)) < 0)
 		goto cleanup;
 	st->tracking = !adopt;
@@ -359,7 +360,6 @@ int ps_state_use_tracking(ps_state *st, const char *remote, bool adopt,
 		ps_strlcpy(used, track.ptr, usedlen);
 
 cleanup:
-	remote_names_free(&names);
 	ps_buf_release(&track);
 	return rc;
 }

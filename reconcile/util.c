@@ -102,6 +102,11 @@ char *ps_ascii_uppercase(char *s)
 	return s;
 }
 
+int ps_strcmp_qsort(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 int ps_strncasecmp(const char *a, const char *b, size_t n)
 {
 	for (; n; n--, a++, b++) {

@@ -57,6 +57,9 @@ char *ps_ascii_uppercase(char *s);
 int ps_strcasecmp(const char *a, const char *b);
 int ps_strncasecmp(const char *a, const char *b, size_t n);
 
+/* qsort comparator for an array of strings (const char *), by strcmp. */
+int ps_strcmp_qsort(const void *a, const void *b);
+
 /*
  * Parse a whole decimal number in [min, max]. Returns 0 on success, -1 when
  * s is empty, has junk, or is out of range. Replaces atoi.

@@ -87,6 +87,33 @@ class StateGuardTest(PavesyncTest):
 
     # -- #9: a ref moved away from pavesync's history ------------------------
 
+    def test_reflog_line_ahead_of_the_ref_is_an_interrupted_update(self):
+        """libgit2 writes a ref update's reflog line before it moves the ref:
+        a run killed between the two leaves a newest pavesync line for a
+        commit the ref never reached. The next run is not refused, makes
+        the change again and records it."""
+        self.run_ps("apply", expect=0)
+        head = self.git_in(["rev-parse", REF])
+        tree = self.git_in(["rev-parse", REF + "^{tree}"])
+        orphan = self.git_in(["commit-tree", tree, "-p", head, "-m", "pavesync: lost"])
+        log = os.path.join(self.gitdir(), "logs", REF)
+        with open(log, "a") as f:
+            f.write("%s %s pavesync <pavesync@localhost> 1767225600 +0000\t"
+                    "commit: pavesync: 1 updated\n" % (head, orphan))
+        self.assertEqual(self.git_in(["rev-parse", REF]), head)
+        self.write_config(open(self.config).read().replace(
+            "https://", "https://v2.", 1))
+        self.emu.clear_requests()
+        r = self.run_ps("apply", expect=0)
+        self.assertNotIn("whose history does not contain", r.err)
+        self.assertEqual(len(self.emu.requests()), 1)
+        self.assertEqual(self.git_in(["rev-parse", REF + "^"]), head)
+        self.emu.clear_requests()
+        self.run_ps("apply", expect=0)
+        self.run_ps("plan", expect=0)
+        self.assertEqual(self.emu.requests(), [])
+        self.assert_repo_clean()
+
     def test_ref_moved_to_unrelated_commit_is_refused(self):
         self.run_ps("apply", expect=0)
         # The bare repository pavesync made keeps a reflog of the ref.

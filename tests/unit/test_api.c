@@ -28,6 +28,7 @@
 
 #include "api.h"
 #include "buf.h"
+#include "testutil.h"
 #include "util.h"
 #include "banned.h"
 
@@ -116,7 +117,7 @@ static int stop_emulator(void **state)
 		emu_pid = -1;
 	}
 	if (emu_dir[0])
-		rmdir(emu_dir);
+		test_rmtree(emu_dir);
 	curl_easy_cleanup(admin_curl);
 	ps_api_global_cleanup();
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "config_yaml.h"
 #include "json.h"
+#include "testutil.h"
 #include "util.h"
 #include "banned.h"
 
@@ -183,17 +184,6 @@ static void write_file(const char *path, const char *data, size_t len)
 	fclose(f);
 }
 
-static void remove_tree(const char *dir, const char *const *names)
-{
-	char path[512];
-
-	for (; *names; names++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, *names);
-		unlink(path);
-	}
-	rmdir(dir);
-}
-
 /* ---- the two forms -------------------------------------------------- */
 
 static void test_minimal_accounts_form(void **state)
@@ -332,12 +322,11 @@ static void load_flags(result *r, const char *yaml, unsigned flags)
 {
 	char dir[64];
 	char *path = temp_file(dir, sizeof(dir), "p.yaml", yaml, strlen(yaml));
-	const char *const names[] = { "p.yaml", NULL };
 
 	r->cfg = NULL;
 	r->diags = (ps_diags)PS_DIAGS_INIT;
 	r->rc = ps_config_load_flags(&r->cfg, path, NULL, flags, &r->diags);
-	remove_tree(dir, names);
+	test_rmtree(dir);
 	free(path);
 }
 
@@ -750,7 +739,6 @@ static void test_api_secret_file_read(void **state)
 	ps_diags d = PS_DIAGS_INIT;
 	static const char y[] = "version: 1\naccounts:\n  main:\n    api_key: k\n"
 		"    api_secret_file: secrets/pave\n    username: u\n";
-	static const char *const names[] = {"secrets/pave", "secrets", "p.yaml", NULL};
 
 	(void)state;
 	path = temp_file(dir, sizeof(dir), "p.yaml", y, strlen(y));
@@ -762,9 +750,7 @@ static void test_api_secret_file_read(void **state)
 	assert_string_equal(cfg->accounts[0].api_secret, "from-file");
 	ps_config_free(cfg);
 	ps_diags_clear(&d);
-	unlink(path2);
-	rmdir(sub);
-	remove_tree(dir, names + 2);
+	test_rmtree(dir);
 	free(path);
 }
 
@@ -777,7 +763,6 @@ static void test_api_secret_file_problems(void **state)
 		"  a: {api_key: k, username: u, api_secret_file: empty}\n"
 		"  b: {api_key: k, username: u, api_secret_file: missing}\n"
 		"  c: {api_key: k, username: u, api_secret_file: big}\n";
-	static const char *const names[] = {"empty", "big", "p.yaml", NULL};
 
 	(void)state;
 	path = temp_file(dir, sizeof(dir), "p.yaml", y, strlen(y));
@@ -794,7 +779,7 @@ static void test_api_secret_file_problems(void **state)
 	assert_true(has_diag(&r, 4, 49, "No such file or directory"));
 	assert_true(has_diag(&r, 5, 49, "is larger than 4096 bytes"));
 	result_free(&r);
-	remove_tree(dir, names);
+	test_rmtree(dir);
 	free(path);
 }
 
@@ -1198,7 +1183,6 @@ static void test_file_size_limit(void **state)
 	result r;
 	char dir[64], *path;
 	static const char y[] = "version: 1\ncallbacks: {}\n";
-	static const char *const names[] = {"p.yaml", NULL};
 
 	(void)state;
 	ps_config_limits_init(&lim);
@@ -1221,7 +1205,7 @@ static void test_file_size_limit(void **state)
 	r.rc = ps_config_load(&r.cfg, path, &lim, &r.diags);
 	assert_ok(&r);
 	result_free(&r);
-	remove_tree(dir, names);
+	test_rmtree(dir);
 	free(path);
 }
 

@@ -17,6 +17,7 @@
 #include "live.h"
 #include "plan.h"
 #include "plan_file.h"
+#include "testutil.h"
 
 struct fx {
 	char dir[64];
@@ -57,12 +58,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
 
 	ps_config_free(f->cfg);
 	ps_state_free(f->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(test_rmtree(f->dir), 0);
 	free(f);
 	return 0;
 }
@@ -450,7 +449,7 @@ static void format_1_snapshot_is_migrated_on_write(void **state)
 	doc = json_deep_copy(ps_state_get(f->st, "main"));
 	json_object_set_new(doc, "format", json_integer(1));
 	ps_state_put(f->st, "main", doc);
-	assert_int_equal(ps_state_commit(f->st, "old", NULL, id, &e), 0);
+	assert_int_equal(ps_state_commit(id, f->st, "old", NULL, &e), 0);
 	open_state(f);
 	p = build(f, NULL, false);
 	assert_false(p->accounts[0].settled);   /* another blob */
