@@ -19,11 +19,6 @@ bool confirm_needed(const struct opts *o)
 	return !o->yes && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
 }
 
-static const char *action_word(ps_action a)
-{
-	return a == PS_CREATE ? "create" : a == PS_UPDATE ? "update" : "delete";
-}
-
 /* A short plan for the terminal when stdout carries JSON or -q is on. */
 static void summary(FILE *tty, const ps_plan *plan)
 {
@@ -34,7 +29,7 @@ static void summary(FILE *tty, const ps_plan *plan)
 		for (j = 0; j < ap->nchanges; j++) {
 			const ps_change *c = &ap->changes[j];
 			fprintf(tty, "  %s %s %s%s\n", ap->name, c->event,
-				action_word(c->action),
+				ps_action_name(c->action),
 				c->origin == PS_ORIGIN_DASHBOARD
 					? " (dashboard)"
 				: c->origin == PS_ORIGIN_CONFLICT

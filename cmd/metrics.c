@@ -76,7 +76,6 @@ static void label(ps_buf *b, const char *v)
 static void render(ps_buf *b, const ps_plan *plan, bool applied, bool success,
 		   double now, double last_success, double duration)
 {
-	static const char *const actions[] = { "create", "update", "delete" };
 	static const char *const origins[] = { "config", "dashboard",
 					       "conflict" };
 	size_t i, j, k, failures = 0;
@@ -108,8 +107,8 @@ static void render(ps_buf *b, const ps_plan *plan, bool applied, bool success,
 		for (k = 0; k < 3; k++) {
 			ps_buf_puts(b, "pavesync_changes{account=\"");
 			label(b, ap->name);
-			ps_buf_printf(b, "\",action=\"%s\"} %zu\n", actions[k],
-				      n[k]);
+			ps_buf_printf(b, "\",action=\"%s\"} %zu\n",
+				      ps_action_name((ps_action)k), n[k]);
 		}
 	}
 	family(b, "pavesync_drift",

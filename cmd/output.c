@@ -433,10 +433,9 @@ static void print_fields(const json_t *fields, ps_action action)
 
 static const char *verb(ps_action a, bool applied)
 {
-	static const char *const planned[] = { "create", "update", "delete" };
 	static const char *const done[] = { "created", "updated", "deleted" };
 
-	return applied ? done[a] : planned[a];
+	return applied ? done[a] : ps_action_name(a);
 }
 
 static const char *origin_label(ps_origin o)

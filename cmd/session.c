@@ -30,7 +30,7 @@ static const char *given_api_url(const struct opts *o, const char **source)
 
 /* The API client, concurrency, progress, the deadline and the stop flag
  * from the options; the API URL is the run's to set. */
-static void run_opts_init(ps_run_opts *ro, const struct opts *o)
+static void run_opts_init(ps_apply_opts *ro, const struct opts *o)
 {
 	memset(ro, 0, sizeof(*ro));
 	ps_api_opts_init(&ro->api);

@@ -27,7 +27,7 @@ struct apply_job {
 
 /* Why no new call may start (a stop request, the run's deadline), or
  * NULL. Calls in flight are the API client's to bound. */
-static const char *run_stopping(const ps_run_opts *ro)
+static const char *run_stopping(const ps_apply_opts *ro)
 {
 	if (ro->api.stop && atomic_load(ro->api.stop))
 		return "interrupted (SIGINT/SIGTERM); the next run does it";
@@ -186,7 +186,7 @@ static void apply_account(void *ctx, size_t i)
 	ps_api_free(api);
 }
 
-int ps_apply_run(ps_plan *plan, ps_run_opts *ro, bool fail_on_drift,
+int ps_apply_run(ps_plan *plan, ps_apply_opts *ro, bool fail_on_drift,
 		 ps_error *err)
 {
 	struct apply_job job;
@@ -212,7 +212,7 @@ int ps_apply_run(ps_plan *plan, ps_run_opts *ro, bool fail_on_drift,
 	return 0;
 }
 
-int ps_apply_commit(ps_plan *plan, ps_state *st, char out_id[41], ps_error *err)
+int ps_apply_commit(char out_id[41], ps_plan *plan, ps_state *st, ps_error *err)
 {
 	static const char *const past[] = { "created", "updated", "deleted" };
 	ps_buf body = PS_BUF_INIT, subject = PS_BUF_INIT;
@@ -235,10 +235,7 @@ int ps_apply_commit(ps_plan *plan, ps_state *st, char out_id[41], ps_error *err)
 				ps_buf_printf(&body, "%s%s/%s: %s failed",
 					      body.len ? "\n" : "", ap->name,
 					      c->event,
-					      c->action == PS_CREATE ? "create"
-					      : c->action == PS_UPDATE
-						      ? "update"
-						      : "delete");
+					      ps_action_name(c->action));
 			}
 		}
 		if (ps_plan_stage_account(st, ap) && ap->migrate) {

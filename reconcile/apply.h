@@ -1,5 +1,7 @@
 /*
- * Applying a plan through the API, and committing what it did.
+ * Applying a plan through the API, and committing what it did to the
+ * snapshot. The plan (plan.h) is updated in place: each change's status,
+ * and the account maps that become the new snapshot documents.
  */
 #ifndef PS_APPLY_H
 #define PS_APPLY_H
@@ -14,28 +16,44 @@
 
 /* ---- talking to the API ---- */
 
-typedef void (*ps_progress_fn)(void *ctx, size_t done, size_t total,
-			       size_t failed);
+/* Called after each change is tried: `done` of `total` changes tried so
+ * far, `failed` of them failed. */
+typedef void (*ps_apply_progress_fn)(void *ctx, size_t done, size_t total,
+				     size_t failed);
 
-typedef struct ps_run_opts {
+/*
+ * How the engine talks to the API: for ps_apply_run and for reading live
+ * callbacks (ps_live_read, live.h). Zero it and set `api` with
+ * ps_api_opts_init. What `api` points to (log, stop flag) is borrowed and
+ * must outlive the calls that use these options.
+ */
+typedef struct ps_apply_opts {
 	ps_api_opts api;
-	int concurrency;	 /* accounts in flight at once; default 8 */
-	ps_progress_fn progress; /* may be NULL; called under a lock */
+	int concurrency; /* accounts in flight at once (below 1: one); the
+			    command line's default is 8 */
+	/* May be NULL; called under a lock, from the worker threads. */
+	ps_apply_progress_fn progress;
 	void *progress_ctx;
-	long requests;	  /* out: requests sent */
-	long connections; /* out: TCP connections opened */
-} ps_run_opts;
+	long requests;	  /* out: requests sent, added to */
+	long connections; /* out: TCP connections opened, added to */
+} ps_apply_opts;
 
 /*
  * Carry out the plan: create → POST (falling back to PUT), update → PUT
  * (falling back to POST), delete → DELETE (404 is done). Accounts run
- * concurrently (opts->concurrency), the calls of one account in order over
+ * concurrently (ro->concurrency), the calls of one account in order over
  * one connection. Changes whose origin is dashboard/conflict are skipped
- * when `fail_on_drift`. Sets each change's status; a 401/403 stops that
- * account. Returns 0 when all changes were done, PS_ERROR when some
- * failed.
+ * when `fail_on_drift`. Sets each change's status (and error); what
+ * succeeded goes into the account's `base` and `applied`, which become its
+ * snapshot document. A create or update whose echoed callback differs from
+ * what was sent fails, and the echo is recorded as live. A 401/403 stops
+ * that account (its `error` set, the rest of its changes skipped); a
+ * local TLS setup error stops every account; a stop request or the
+ * deadline (ro->api) skips the changes not yet tried. Returns 0 when all
+ * changes were done, PS_ERROR ("N of M changes failed") when some failed:
+ * each failed change carries its own error.
  */
-int ps_apply_run(ps_plan *plan, ps_run_opts *ro, bool fail_on_drift,
+int ps_apply_run(ps_plan *plan, ps_apply_opts *ro, bool fail_on_drift,
 		 ps_error *err);
 
 /*
@@ -43,9 +61,10 @@ int ps_apply_run(ps_plan *plan, ps_run_opts *ro, bool fail_on_drift,
  * document, in one commit whose subject counts the actions that succeeded
  * and whose body lists account/event/action. Accounts with `rewrite` are
  * written too (a format migration alone is committed as "pavesync:
- * snapshot migrated to format 2"). out_id "" when nothing changed.
+ * snapshot migrated to format 2"). out_id "" when nothing changed. Fails
+ * with the state's error (ps_state_commit).
  */
-int ps_apply_commit(ps_plan *plan, ps_state *st, char out_id[41],
+int ps_apply_commit(char out_id[41], ps_plan *plan, ps_state *st,
 		    ps_error *err);
 
 #endif

@@ -34,7 +34,7 @@ static void account_log_line(void *ctx, const char *line)
 	ps_buf_release(&b);
 }
 
-int ps_calls_client(ps_api **api, const ps_run_opts *ro, const ps_account *a,
+int ps_calls_client(ps_api **api, const ps_apply_opts *ro, const ps_account *a,
 		    struct ps_account_log *al, ps_error *err)
 {
 	ps_api_opts opts = ro->api;

@@ -18,7 +18,7 @@
 
 struct ps_calls {
 	pthread_mutex_t mu;
-	ps_run_opts *ro;
+	ps_apply_opts *ro;
 	size_t done, total, failed;
 };
 
@@ -38,7 +38,7 @@ struct ps_account_log {
 
 /* A client for account a with ro's options; its -v lines go through al
  * (which must outlive the client). */
-int ps_calls_client(ps_api **api, const ps_run_opts *ro, const ps_account *a,
+int ps_calls_client(ps_api **api, const ps_apply_opts *ro, const ps_account *a,
 		    struct ps_account_log *al, ps_error *err);
 
 #endif

@@ -38,10 +38,11 @@ static void live_one(void *ctx, size_t i)
 }
 
 int ps_live_read(json_t **live, json_t **errors, const ps_config *cfg,
-		 const char *const *names, ps_run_opts *ro, ps_error *err)
+		 const char *const *names, ps_apply_opts *ro, ps_error *err)
 {
 	struct live_job job;
 	size_t i, n = 0;
+	int rc = 0;
 
 	memset(&job, 0, sizeof(job));
 	job.accounts = ps_calloc(cfg->naccounts + 1, sizeof(*job.accounts));
@@ -63,28 +64,47 @@ int ps_live_read(json_t **live, json_t **errors, const ps_config *cfg,
 	*live = json_object();
 	*errors = json_object();
 	for (i = 0; i < n; i++) {
-		if (job.results[i])
-			json_object_set_new(*live, job.accounts[i]->name,
-					    job.results[i]);
+		const char *name = job.accounts[i]->name;
+
+		/* An account in neither map would be planned as if it had
+		 * not been asked for: that is this function's failure. */
+		if (job.results[i] &&
+		    json_object_set_new(*live, name, job.results[i]) < 0 &&
+		    rc == 0)
+			rc = ps_error_set(err, PS_ERROR,
+					  "cannot record the live callbacks "
+					  "of account \"%s\"",
+					  name);
 		if (job.errors[i]) {
-			json_object_set_new(
-				*errors, job.accounts[i]->name,
-				json_sprintf("cannot read live callbacks: %s",
-					     job.errors[i]));
+			if (json_object_set_new(
+				    *errors, name,
+				    json_sprintf("cannot read live callbacks: "
+						 "%s",
+						 job.errors[i])) < 0 &&
+			    rc == 0)
+				rc = ps_error_set(
+					err, PS_ERROR,
+					"cannot record why the live callbacks "
+					"of account \"%s\" could not be read",
+					name);
 			free(job.errors[i]);
 		}
 	}
 	free(job.results);
 	free(job.errors);
 	free(job.accounts);
-	(void)err;
-	return 0;
+	if (rc < 0) {
+		json_decref(*live);
+		json_decref(*errors);
+		*live = *errors = NULL;
+	}
+	return rc;
 }
 
 /* ---- recording drift ---- */
 
-int ps_plan_record_drift(ps_plan *plan, ps_state *st, const char *subj,
-			 char out_id[41], ps_error *err)
+int ps_live_record_drift(char out_id[41], ps_plan *plan, ps_state *st,
+			 const char *subj, ps_error *err)
 {
 	ps_buf body = PS_BUF_INIT, subject = PS_BUF_INIT;
 	size_t i, j, lines = 0;

@@ -14,13 +14,20 @@
 #include "state.h"
 
 /*
- * Read the live callbacks (one GET /v1/callbacks per account) of the named
- * accounts (NULL: every account in cfg, or only opts->only). *live and
- * *errors as ps_plan_build takes them (new references). Returns 0 even
- * when some accounts failed (they are in *errors).
+ * Read the live callbacks (one GET /v1/callbacks per account, accounts
+ * concurrently as ro says) of the named accounts: `names` is NULL-terminated,
+ * or NULL for every account in cfg; a name cfg does not have is skipped (an
+ * orphaned account has nothing to read). *live maps each account read to
+ * the array of raw callbacks the API returned, *errors each account that
+ * could not be read to a message; both are new references, as
+ * ps_plan_build takes them. An account's failure is not this function's:
+ * it returns 0 with that account in *errors. It fails (PS_ERROR, err set,
+ * *live and *errors NULL) only when it cannot record an account in either
+ * map (jansson refused the value), which would otherwise be planned as if
+ * it had not been asked for. ro's counters are updated.
  */
 int ps_live_read(json_t **live, json_t **errors, const ps_config *cfg,
-		 const char *const *names, ps_run_opts *ro, ps_error *err);
+		 const char *const *names, ps_apply_opts *ro, ps_error *err);
 
 /*
  * Stage and commit the refreshed live state of accounts whose live
@@ -28,7 +35,7 @@ int ps_live_read(json_t **live, json_t **errors, const ps_config *cfg,
  * subject NULL: "pavesync: refresh: N changes found outside pavesync".
  * out_id is "" when nothing drifted.
  */
-int ps_plan_record_drift(ps_plan *plan, ps_state *st, const char *subject,
-			 char out_id[41], ps_error *err);
+int ps_live_record_drift(char out_id[41], ps_plan *plan, ps_state *st,
+			 const char *subject, ps_error *err);
 
 #endif

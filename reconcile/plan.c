@@ -75,7 +75,7 @@ static json_t *make_doc(const ps_account_plan *ap, json_t *applied,
 	return doc;
 }
 
-json_t *ps_account_plan_doc(const ps_account_plan *ap)
+json_t *ps_plan_account_doc(const ps_account_plan *ap)
 {
 	/* A copy of the event map: apply keeps replacing entries of
 	 * ap->applied, the staged document must not change with it. The
@@ -101,7 +101,7 @@ bool ps_plan_stage_account(ps_state *st, ps_account_plan *ap)
 	if (!ps_state_has(st, ap->name) && json_object_size(ap->base) == 0 &&
 	    json_object_size(ap->applied) == 0)
 		return false;
-	doc = ps_account_plan_doc(ap);
+	doc = ps_plan_account_doc(ap);
 	text = ps_json_canonical(doc);
 	/* NULL past the encoder's limit: not the same; the commit refuses. */
 	same = text && ps_state_same_blob(st, ap->name, text, strlen(text));
@@ -203,6 +203,11 @@ static void add_field(json_t *fields, const char *path, const json_t *before,
 	json_array_append_new(fields, f);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* Compare two objects key by key, sorted, naming fields "prefix.key". */
 static void diff_object(json_t *fields, const char *prefix, const json_t *a,
 			const json_t *b, bool sensitive)
@@ -231,15 +236,9 @@ static void diff_object(json_t *fields, const char *prefix, const json_t *a,
 		for (iter = json_object_iter(keys); iter;
 		     iter = json_object_iter_next(keys, iter))
 			names[i++] = json_object_iter_key(iter);
-		for (i = 1; i < n; i++) {
-			const char *t = names[i];
-			size_t j = i;
-			while (j > 0 && strcmp(names[j - 1], t) > 0) {
-				names[j] = names[j - 1];
-				j--;
-			}
-			names[j] = t;
-		}
+		/* Keys of one object are distinct: any sort gives the same
+		 * order. */
+		qsort(names, n, sizeof(*names), cmp_str);
 		for (i = 0; i < n; i++) {
 			json_t *x = a ? json_object_get(a, names[i]) : NULL;
 			json_t *y = b ? json_object_get(b, names[i]) : NULL;
@@ -305,11 +304,6 @@ static void push_change(ps_account_plan *ap, size_t *alloc, const char *event,
 	c->desired = desired;
 	c->fields = diff_fields(before, after);
 	c->status = PS_PLANNED;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* The union of event names of up to three objects, sorted. */
@@ -586,6 +580,78 @@ settled:
 	return NULL;
 }
 
+/* The callbacks read live for the account, sealed ({event: callback}, new
+ * reference): a value the config or the snapshot had sealed stays sealed.
+ * A raw callback without an event is left out. */
+static json_t *seal_live(const ps_account_plan *ap, const ps_account *acct,
+			 const json_t *live_raw, const json_t *snap,
+			 const json_t *known)
+{
+	json_t *live = json_object(), *raw;
+	size_t j;
+
+	json_array_foreach(live_raw, j, raw)
+	{
+		const char *ev =
+			json_string_value(json_object_get(raw, "event"));
+		if (!ev)
+			continue;
+		const json_t *prev = json_object_get(snap, ev);
+		if (!prev)
+			prev = json_object_get(known, ev);
+		json_object_set_new(
+			live, ev,
+			seal_live_one(raw, ps_config_account_callback(acct, ev),
+				      prev, &ap->key));
+	}
+	return live;
+}
+
+/*
+ * One event of an account: a change, unchanged, unmanaged or forgotten,
+ * and a drift line when a refresh found it changed outside pavesync. d, b,
+ * k, a: its desired, base (believed live), last seen live and last applied
+ * callbacks, NULL when absent.
+ */
+static void plan_event(ps_account_plan *ap, const ps_account *acct,
+		       size_t *alloc, const char *ev, json_t *d, json_t *b,
+		       json_t *k, json_t *a)
+{
+	ps_origin origin = ps_plan_origin(d, a, b);
+
+	if (ap->refreshed && !same_cb(k, b))
+		json_array_append_new(ap->drift_lines,
+				      json_sprintf("%s/%s: %s outside pavesync",
+						   ap->name, ev,
+						   !k	? "created"
+						   : !b ? "deleted"
+							: "changed"));
+	if (d && !b) {
+		push_change(ap, alloc, ev, PS_CREATE, origin, NULL, d,
+			    ps_config_account_callback(acct, ev));
+	} else if (d && b && !json_equal(d, b)) {
+		push_change(ap, alloc, ev, PS_UPDATE, origin, b, d,
+			    ps_config_account_callback(acct, ev));
+	} else if (d && b) {
+		ap->unchanged++;
+		/* Live already is what the config wants (the config
+		 * took over a dashboard edit, or both were set back):
+		 * that is now the last applied callback. */
+		if (!same_cb(a, d)) {
+			json_object_set(ap->applied, ev, d);
+			ap->rewrite = true;
+		}
+	} else if (b && ap->prune) {
+		push_change(ap, alloc, ev, PS_DELETE, origin, b, NULL, NULL);
+	} else if (b) {
+		json_array_append_new(ap->unmanaged, json_string(ev));
+	} else if (a) {
+		/* Neither wanted nor live: nothing left to remember. */
+		json_object_del(ap->applied, ev);
+		ap->rewrite = true;
+	}
+}
+
 /*
  * The second half (on a worker thread): compare the desired callbacks
  * (stolen) with the snapshot document, which the caller read on the thread
@@ -616,27 +682,8 @@ static void plan_account(ps_account_plan *ap, const ps_account *acct,
 					 : json_object_get(snap_doc, "live"));
 
 	if (live_raw) {
-		size_t j;
-		json_t *raw;
-
 		ap->refreshed = true;
-		live = json_object();
-		json_array_foreach(live_raw, j, raw)
-		{
-			const char *ev = json_string_value(
-				json_object_get(raw, "event"));
-			if (!ev)
-				continue;
-			const json_t *prev = json_object_get(snap, ev);
-			if (!prev)
-				prev = json_object_get(known, ev);
-			json_object_set_new(
-				live, ev,
-				seal_live_one(
-					raw,
-					ps_config_account_callback(acct, ev),
-					prev, &ap->key));
-		}
+		live = seal_live(ap, acct, live_raw, snap, known);
 		/* Something new was seen live: recorded in its own commit. */
 		ap->drifted = ap->stale || !json_equal(live, known);
 		base = live;
@@ -661,54 +708,24 @@ static void plan_account(ps_account_plan *ap, const ps_account *acct,
 				     ap->name));
 
 	events = event_union(desired, base, known, &n);
-	for (i = 0; i < n; i++) {
-		const char *ev = events[i];
-		json_t *d = json_object_get(desired, ev);
-		json_t *b = json_object_get(base, ev);
-		json_t *k = json_object_get(known, ev);
-		json_t *a = json_object_get(snap, ev);
-		ps_origin origin = ps_plan_origin(d, a, b);
-
-		if (ap->refreshed && !same_cb(k, b))
-			json_array_append_new(
-				ap->drift_lines,
-				json_sprintf("%s/%s: %s outside pavesync",
-					     ap->name, ev,
-					     !k	  ? "created"
-					     : !b ? "deleted"
-						  : "changed"));
-		if (d && !b) {
-			push_change(ap, &alloc, ev, PS_CREATE, origin, NULL, d,
-				    ps_config_account_callback(acct, ev));
-		} else if (d && b && !json_equal(d, b)) {
-			push_change(ap, &alloc, ev, PS_UPDATE, origin, b, d,
-				    ps_config_account_callback(acct, ev));
-		} else if (d && b) {
-			ap->unchanged++;
-			/* Live already is what the config wants (the config
-			 * took over a dashboard edit, or both were set back):
-			 * that is now the last applied callback. */
-			if (!same_cb(a, d)) {
-				json_object_set(ap->applied, ev, d);
-				ap->rewrite = true;
-			}
-		} else if (b && ap->prune) {
-			push_change(ap, &alloc, ev, PS_DELETE, origin, b, NULL,
-				    NULL);
-		} else if (b) {
-			json_array_append_new(ap->unmanaged, json_string(ev));
-		} else if (a) {
-			/* Neither wanted nor live: nothing left to remember. */
-			json_object_del(ap->applied, ev);
-			ap->rewrite = true;
-		}
-	}
+	for (i = 0; i < n; i++)
+		plan_event(ap, acct, &alloc, events[i],
+			   json_object_get(desired, events[i]),
+			   json_object_get(base, events[i]),
+			   json_object_get(known, events[i]),
+			   json_object_get(snap, events[i]));
 	if (ap->migrate)
 		ap->rewrite = true;
 	free_names(events, n);
 	json_decref(known);
 	json_decref(snap);
 	json_decref(desired);
+}
+
+static int cmp_account_plan(const void *a, const void *b)
+{
+	return strcmp(((const ps_account_plan *)a)->name,
+		      ((const ps_account_plan *)b)->name);
 }
 
 static int cmp_account(const void *key, const void *elem)
@@ -806,43 +823,43 @@ static bool selected(const ps_plan_opts *opts, const char *name)
 	return false;
 }
 
-int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
-		  const json_t *live, const json_t *live_errors,
-		  const ps_plan_opts *opts, ps_error *err)
+/* Every --account name must be in the config or the snapshot; else
+ * PS_ENOTFOUND, with a suggestion from the config's names. */
+static int check_only(const ps_config *cfg, ps_state *st,
+		      const ps_plan_opts *opts, ps_error *err)
 {
-	ps_plan *plan;
-	struct build_job *jobs;
-	size_t i, j, b, alloc, ns, njobs = 0, threads;
-	const char *fp_env = getenv("PAVESYNC_FINGERPRINT_KEY");
-	ps_memo *memo = NULL;
+	const char *const *p;
+	size_t i;
 
-	*out = NULL;
-	if (opts && opts->only) {
-		const char *const *p;
-		for (p = opts->only; *p; p++) {
-			if (!find_account(cfg, *p) &&
-			    !(st && ps_state_get(st, *p))) {
-				const char **names = ps_calloc(
-					cfg->naccounts + 1, sizeof(*names));
-				const char *hint;
-				for (i = 0; i < cfg->naccounts; i++)
-					names[i] = cfg->accounts[i].name;
-				hint = ps_suggest(*p, names);
-				ps_error_set(err, PS_ENOTFOUND,
-					     "no account \"%s\" in %s%s%s%s",
-					     *p, cfg->path,
-					     hint ? " (did you mean \"" : "",
-					     hint ? hint : "",
-					     hint ? "\"?)" : "");
-				free(names);
-				return PS_ENOTFOUND;
-			}
+	if (!opts || !opts->only)
+		return 0;
+	for (p = opts->only; *p; p++) {
+		if (!find_account(cfg, *p) && !(st && ps_state_get(st, *p))) {
+			const char **names =
+				ps_calloc(cfg->naccounts + 1, sizeof(*names));
+			const char *hint;
+			for (i = 0; i < cfg->naccounts; i++)
+				names[i] = cfg->accounts[i].name;
+			hint = ps_suggest(*p, names);
+			ps_error_set(err, PS_ENOTFOUND,
+				     "no account \"%s\" in %s%s%s%s", *p,
+				     cfg->path, hint ? " (did you mean \"" : "",
+				     hint ? hint : "", hint ? "\"?)" : "");
+			free(names);
+			return PS_ENOTFOUND;
 		}
 	}
+	return 0;
+}
 
-	plan = ps_calloc(1, sizeof(*plan));
-	ns = st ? ps_state_count(st) : 0;
-	alloc = cfg->naccounts + ns;
+/* An empty plan with room for every account of the config and the
+ * snapshot, and what a saved plan records about where it came from. */
+static ps_plan *plan_new(const ps_config *cfg, ps_state *st, const json_t *live,
+			 const ps_plan_opts *opts)
+{
+	ps_plan *plan = ps_calloc(1, sizeof(*plan));
+	size_t alloc = cfg->naccounts + (st ? ps_state_count(st) : 0);
+
 	plan->accounts = ps_calloc(alloc ? alloc : 1, sizeof(*plan->accounts));
 	plan->refreshed = live != NULL;
 	plan->state_head =
@@ -851,9 +868,18 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 		ps_strdup(st ? ps_state_ref(st) : PS_STATE_DEFAULT_REF);
 	plan->api_url = ps_strdup(opts && opts->api_url ? opts->api_url : "");
 	memcpy(plan->config_sha256, cfg->sha256, sizeof(plan->config_sha256));
-	jobs = ps_calloc(cfg->naccounts + 1, sizeof(*jobs));
-	if (st && !live)
-		memo = ps_memo_read(ps_state_gitdir(st));
+	return plan;
+}
+
+/* An account plan for each selected account of the config: an account
+ * whose refresh failed is done here (it carries the error); the others
+ * become jobs. Returns the number of jobs. */
+static size_t add_accounts(ps_plan *plan, struct build_job *jobs,
+			   const ps_config *cfg, const ps_state *st,
+			   const json_t *live, const json_t *live_errors,
+			   const ps_plan_opts *opts, const char *fp_env)
+{
+	size_t i, njobs = 0;
 
 	for (i = 0; i < cfg->naccounts; i++) {
 		const ps_account *acct = &cfg->accounts[i];
@@ -886,6 +912,21 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 		jobs[njobs].fp_env = fp_env;
 		njobs++;
 	}
+	return njobs;
+}
+
+/* Run the two passes over the jobs, reading the snapshot documents the
+ * first pass could not settle in between, on this thread. On a read
+ * error, the state's error (the jobs' desired callbacks released). */
+static int plan_accounts(struct build_job *jobs, size_t njobs,
+			 const ps_config *cfg, ps_state *st, const json_t *live,
+			 const ps_plan_opts *opts, ps_error *err)
+{
+	size_t i, j, b, threads;
+	ps_memo *memo = NULL;
+
+	if (st && !live)
+		memo = ps_memo_read(ps_state_gitdir(st));
 	for (i = 0; i < njobs; i++)
 		jobs[i].memo = memo;
 	threads = njobs >= PARALLEL_MIN_ACCOUNTS ? ps_pool_cpus() : 1;
@@ -902,8 +943,6 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 				int rc = err ? err->code : PS_ERROR;
 				for (j = 0; j < njobs; j++)
 					json_decref(jobs[j].desired);
-				free(jobs);
-				ps_plan_free(plan);
 				return rc;
 			}
 		}
@@ -912,7 +951,14 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 			if (jobs[i].snap_doc)
 				ps_state_unload(st, jobs[i].acct->name);
 	}
-	free(jobs);
+	return 0;
+}
+
+/* The plan's totals, from its accounts. */
+static void count_totals(ps_plan *plan)
+{
+	size_t i, j;
+
 	for (i = 0; i < plan->naccounts; i++) {
 		const ps_account_plan *ap = &plan->accounts[i];
 		for (j = 0; j < ap->nchanges; j++) {
@@ -929,7 +975,14 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 		plan->managed += ap->settled ? ap->unchanged
 					     : json_object_size(ap->base);
 	}
-	/* Accounts the snapshot has and the config does not: orphaned. */
+}
+
+/* Accounts the snapshot has and the config does not: orphaned. */
+static void add_orphans(ps_plan *plan, const ps_config *cfg, const ps_state *st,
+			const ps_plan_opts *opts)
+{
+	size_t i, ns = st ? ps_state_count(st) : 0;
+
 	for (i = 0; i < ns; i++) {
 		const char *name = ps_state_name(st, i);
 		ps_account_plan *ap;
@@ -943,17 +996,39 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 		ap->drift_lines = json_array();
 		ap->base = json_object();
 	}
-	/* Keep accounts sorted by name for stable output. */
-	for (i = 1; i < plan->naccounts; i++) {
-		ps_account_plan t = plan->accounts[i];
-		j = i;
-		while (j > 0 &&
-		       strcmp(plan->accounts[j - 1].name, t.name) > 0) {
-			plan->accounts[j] = plan->accounts[j - 1];
-			j--;
-		}
-		plan->accounts[j] = t;
+}
+
+int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
+		  const json_t *live, const json_t *live_errors,
+		  const ps_plan_opts *opts, ps_error *err)
+{
+	ps_plan *plan;
+	struct build_job *jobs;
+	size_t njobs;
+	const char *fp_env = getenv("PAVESYNC_FINGERPRINT_KEY");
+	int rc;
+
+	*out = NULL;
+	rc = check_only(cfg, st, opts, err);
+	if (rc < 0)
+		return rc;
+	plan = plan_new(cfg, st, live, opts);
+	jobs = ps_calloc(cfg->naccounts + 1, sizeof(*jobs));
+	njobs = add_accounts(plan, jobs, cfg, st, live, live_errors, opts,
+			     fp_env);
+	rc = plan_accounts(jobs, njobs, cfg, st, live, opts, err);
+	free(jobs);
+	if (rc < 0) {
+		ps_plan_free(plan);
+		return rc;
 	}
+	count_totals(plan);
+	add_orphans(plan, cfg, st, opts);
+	/* Keep accounts sorted by name for stable output. The names are
+	 * distinct (the config's are mapping keys, an orphan is one the
+	 * config lacks), so qsort's order is the only one. */
+	qsort(plan->accounts, plan->naccounts, sizeof(*plan->accounts),
+	      cmp_account_plan);
 	*out = plan;
 	return 0;
 }

@@ -1,11 +1,17 @@
 /*
- * Diff, plan and apply: the reconciler itself.
+ * Planning: the diff at the heart of the reconciler.
  *
  * A plan compares, per account and event, the desired callback (config)
  * with a base: the snapshot, or the live callbacks when refreshed. Every
  * comparison is made on normalised, *sealed* values (seal.h), so no
  * sensitive value is ever held in a plan, and a plan can be written to a
- * file as it is.
+ * file as it is (plan_file.h). Reading live callbacks and recording drift
+ * are live.h's; carrying a plan out and committing it, apply.h's.
+ *
+ * Lifetimes: a plan borrows from the config it was built from (each
+ * ps_account_plan's `account`, each ps_change's `desired`), so the
+ * ps_config must outlive the plan: free the plan first. It borrows nothing
+ * from the state, the live maps or the options.
  */
 #ifndef PS_PLAN_H
 #define PS_PLAN_H
@@ -24,6 +30,7 @@ typedef enum { PS_CREATE, PS_UPDATE, PS_DELETE } ps_action;
 /* "create", "update" or "delete": the action as the plan document, the
  * commit bodies and the command line spell it (static storage). */
 const char *ps_action_name(ps_action a);
+
 typedef enum {
 	PS_ORIGIN_CONFIG,
 	PS_ORIGIN_DASHBOARD,
@@ -129,12 +136,15 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 
 /* The snapshot document for an account (format PS_STATE_FORMAT): ap->applied
  * as its callbacks, and the events where ap->base differs as "live" (new
- * reference). */
-json_t *ps_account_plan_doc(const ps_account_plan *ap);
+ * reference). ap must not be orphaned (it needs ap->account). */
+json_t *ps_plan_account_doc(const ps_account_plan *ap);
 
-/* Stage the account's document when it differs from the snapshot. The
- * committed document is compared by blob id, not read back and parsed:
- * the plan dropped the parsed documents to stay small. */
+/* Stage the account's document (ps_plan_account_doc) in st when it differs
+ * from the snapshot; returns whether it did, and sets ap->migrated when a
+ * migrated document was staged. Nothing is staged for an orphaned or
+ * settled account, one whose refresh failed, or a new account with nothing
+ * to record. The committed document is compared by blob id, not read back
+ * and parsed: the plan dropped the parsed documents to stay small. */
 bool ps_plan_stage_account(ps_state *st, ps_account_plan *ap);
 
 /*
@@ -175,6 +185,8 @@ int ps_plan_check_guards(const ps_plan *plan, long max_changes, ps_error *err);
  */
 json_t *ps_plan_to_json(const ps_plan *plan, const char *commit);
 
+/* Free the plan and everything it owns (not the config it borrows).
+ * NULL-safe. */
 void ps_plan_free(ps_plan *plan);
 
 /*

@@ -327,8 +327,8 @@ cleanup:
 
 int ps_run_record_drift(ps_run *run, const char *subject, ps_error *err)
 {
-	return ps_plan_record_drift(run->plan, run->st, subject,
-				    run->refresh_commit, err);
+	return ps_live_record_drift(run->refresh_commit, run->plan, run->st,
+				    subject, err);
 }
 
 int ps_run_apply(ps_run *run, ps_error *err)
@@ -343,7 +343,7 @@ int ps_run_apply(ps_run *run, ps_error *err)
 		 * older format, or live caught up with the config). */
 		if (!run->plan->nrewrite)
 			return 0;
-		return ps_apply_commit(run->plan, run->st, run->commit, err);
+		return ps_apply_commit(run->commit, run->plan, run->st, err);
 	}
 	if ((rc = ps_run_check_url(run, err)) < 0)
 		return rc;
@@ -355,7 +355,7 @@ int ps_run_apply(ps_run *run, ps_error *err)
 			   &failed);
 	run->deadline_reached =
 		deadline_ms > 0 && ps_api_now_ms() >= deadline_ms;
-	return ps_apply_commit(run->plan, run->st, run->commit, err);
+	return ps_apply_commit(run->commit, run->plan, run->st, err);
 }
 
 int ps_run_seed(ps_run *run, ps_error *err)

@@ -72,7 +72,7 @@ typedef struct ps_run_settings {
 	/* The API client, concurrency and progress; calls.api.deadline_ms
 	 * bounds the whole run (waiting for the lock too). base_url is set
 	 * by ps_run_open. */
-	ps_run_opts calls;
+	ps_apply_opts calls;
 	ps_notice_fn notice; /* may be NULL */
 	void *notice_ctx;
 } ps_run_settings;
