@@ -18,6 +18,7 @@
 #include "config.h"
 #include "import.h"
 #include "seal.h"
+#include "testutil.h"
 #include "util.h"
 #include "banned.h"
 
@@ -65,9 +66,7 @@ static int teardown(void **state)
 {
 	struct fixture *fx = *state;
 
-	unlink(fx->config);
-	unlink(fx->out);
-	rmdir(fx->dir);
+	test_rmtree(fx->dir);
 	free(fx);
 	unsetenv("PS_T_KEY");
 	unsetenv("PS_T_SECRET");

@@ -13,7 +13,6 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +24,7 @@
 #include "api.h"
 #include "buf.h"
 #include "run.h"
+#include "testutil.h"
 #include "util.h"
 #include "banned.h"
 
@@ -112,7 +112,7 @@ static int stop_emulator(void **state)
 		emu_pid = -1;
 	}
 	if (emu_dir[0])
-		rmdir(emu_dir);
+		test_rmtree(emu_dir);
 	curl_easy_cleanup(admin_curl);
 	ps_api_global_cleanup();
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
@@ -220,20 +220,11 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
 
-	nftw(fx->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(fx->dir);
 	ps_buf_release(&fx->notices);
 	free(fx);
 	unsetenv("PS_T_SECRET");
