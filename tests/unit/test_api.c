@@ -659,8 +659,10 @@ static void test_retry_after_capped(void **state)
 				"\"Wed, 21 Oct 2065 07:28:00 GMT\",\"times\":1}");
 	assert_int_equal(ps_api_list(&out, api, &err), 0);
 	json_decref(out);
-	assert_true(now_s() - t0 < 1.0);
+	/* The log says what was waited; the clock only rules out the
+	 * uncapped wait (decades), with room for a loaded machine. */
 	assert_non_null(strstr(logs.text.ptr, "-> 503, retrying in 50 ms"));
+	assert_true(now_s() - t0 < 60.0);
 	ps_api_free(api);
 }
 
