@@ -11,13 +11,17 @@ EV_C = "SESSION:COMPLETE"
 SUCCESS_WORDS = ("No changes", "up to date")
 
 
+_held = []
+
+
 def closed_port():
-    """A loopback port nobody listens on (bound, then released)."""
+    """A loopback port nobody listens on: bound and kept bound (never
+    listening) for the life of the test process, so a connection to it is
+    refused and no other process can take the port meanwhile."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    _held.append(s)
+    return s.getsockname()[1]
 
 
 class FailureTest(PavesyncTest):
