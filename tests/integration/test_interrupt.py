@@ -243,6 +243,12 @@ class InterruptTest(PavesyncTest):
             count[0] = 0
             r = self.run_ps("apply", "--api-url", url, *extra, expect=1)
             self.assertIn("not retried", r.out + r.err)
+            # pavesync has exited: every connection it made is queued, but
+            # the accept thread may not have run yet on a busy machine.
+            deadline = time.monotonic() + 10
+            while count[0] < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)  # a second, queued connection is accepted too
             self.assertEqual(count[0], 1, r)
 
 
