@@ -258,20 +258,18 @@ static int check_snapshots(ps_run *run, ps_error *err)
 }
 
 /* Read `names` live (NULL: every account the run is about). An account
- * that fails is in live_errors, and said. */
-static void read_live(ps_run *run, const char *const *names)
+ * that fails is in live_errors, and said; ps_live_read itself fails only
+ * when it cannot record an account (live.h). */
+static int read_live(ps_run *run, const char *const *names, ps_error *err)
 {
-	ps_error e;
-
-	ps_error_clear(&e);
 	json_decref(run->live);
 	json_decref(run->live_errors);
 	run->live = run->live_errors = NULL;
-	/* Returns 0 whatever the accounts did: their failures are in
-	 * live_errors. */
-	(void)ps_live_read(&run->live, &run->live_errors, run->cfg, names,
-			   &run->set.calls, &e);
+	if (ps_live_read(&run->live, &run->live_errors, run->cfg, names,
+			 &run->set.calls, err) < 0)
+		return err && err->code ? err->code : PS_ERROR;
 	report_live_errors(run);
+	return 0;
 }
 
 int ps_run_plan(ps_run *run, unsigned flags, ps_error *err)
@@ -293,7 +291,8 @@ int ps_run_plan(ps_run *run, unsigned flags, ps_error *err)
 		if ((rc = ps_run_check_url(run, err)) < 0 ||
 		    (rc = check_snapshots(run, err)) < 0)
 			return rc;
-		read_live(run, run->set.only);
+		if ((rc = read_live(run, run->set.only, err)) < 0)
+			return rc;
 	}
 	if ((rc = ps_plan_build(&run->plan, run->cfg, run->st, run->live,
 				run->live_errors, &po, err)) < 0)
@@ -314,7 +313,8 @@ int ps_run_plan(ps_run *run, unsigned flags, ps_error *err)
 		       nstale, nstale == 1 ? "" : "s");
 		if ((rc = ps_run_check_url(run, err)) < 0)
 			goto cleanup;
-		read_live(run, stale);
+		if ((rc = read_live(run, stale, err)) < 0)
+			goto cleanup;
 		ps_plan_free(run->plan);
 		run->plan = NULL;
 		rc = ps_plan_build(&run->plan, run->cfg, run->st, run->live,
