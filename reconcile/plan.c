@@ -49,8 +49,8 @@ static bool same_cb(const json_t *a, const json_t *b)
  * left out when empty: a converged account's document is the same whatever
  * was seen live, so the no-drift fast path compares one blob.
  */
-static json_t *make_doc(const ps_account_plan *ap, json_t *applied,
-			const json_t *live)
+static json_t *plan_make_doc(const ps_account_plan *ap, json_t *applied,
+			     const json_t *live)
 {
 	char fp[80];
 	json_t *doc, *diff, *v;
@@ -81,8 +81,8 @@ json_t *ps_plan_account_doc(const ps_account_plan *ap)
 	 * ap->applied, the staged document must not change with it. The
 	 * callbacks inside are never modified in place, so they can be
 	 * shared. */
-	return make_doc(ap, json_copy(ap->applied ? ap->applied : ap->base),
-			ap->base);
+	return plan_make_doc(
+		ap, json_copy(ap->applied ? ap->applied : ap->base), ap->base);
 }
 
 /* Stage the account's document when it differs from the snapshot. The
@@ -148,8 +148,8 @@ static void marker_pointers(json_t *acc, const json_t *v, const char *ptr)
 	}
 }
 
-static json_t *seal_live_one(const json_t *raw, const ps_callback *want,
-			     const json_t *snap_cb, const ps_fpkey *k)
+static json_t *plan_seal_live_one(const json_t *raw, const ps_callback *want,
+				  const json_t *snap_cb, const ps_fpkey *k)
 {
 	json_t *sens = json_array(), *sealed, *p;
 	size_t i;
@@ -203,11 +203,6 @@ static void add_field(json_t *fields, const char *path, const json_t *before,
 	json_array_append_new(fields, f);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Compare two objects key by key, sorted, naming fields "prefix.key". */
 static void diff_object(json_t *fields, const char *prefix, const json_t *a,
 			const json_t *b, bool sensitive)
@@ -238,7 +233,7 @@ static void diff_object(json_t *fields, const char *prefix, const json_t *a,
 			names[i++] = json_object_iter_key(iter);
 		/* Keys of one object are distinct: any sort gives the same
 		 * order. */
-		qsort(names, n, sizeof(*names), cmp_str);
+		qsort(names, n, sizeof(*names), ps_strcmp_qsort);
 		for (i = 0; i < n; i++) {
 			json_t *x = a ? json_object_get(a, names[i]) : NULL;
 			json_t *y = b ? json_object_get(b, names[i]) : NULL;
@@ -257,7 +252,7 @@ static void diff_object(json_t *fields, const char *prefix, const json_t *a,
 }
 
 /* Fields that differ between two sealed callbacks (either may be NULL). */
-static json_t *diff_fields(const json_t *before, const json_t *after)
+static json_t *plan_diff_fields(const json_t *before, const json_t *after)
 {
 	json_t *fields = json_array();
 	static const char *const scalars[] = { "url", "method", NULL };
@@ -302,7 +297,7 @@ static void push_change(ps_account_plan *ap, size_t *alloc, const char *event,
 	c->before = before ? json_incref((json_t *)before) : NULL;
 	c->after = after ? json_incref((json_t *)after) : NULL;
 	c->desired = desired;
-	c->fields = diff_fields(before, after);
+	c->fields = plan_diff_fields(before, after);
 	c->status = PS_PLANNED;
 }
 
@@ -322,7 +317,7 @@ static const char **event_union(const json_t *a, const json_t *b,
 	*n = json_object_size(set);
 	names = ps_calloc(*n + 1, sizeof(*names));
 	json_object_foreach(set, k, v) names[j++] = ps_strdup(k);
-	qsort(names, *n, sizeof(*names), cmp_str);
+	qsort(names, *n, sizeof(*names), ps_strcmp_qsort);
 	json_decref(set);
 	return names;
 }
@@ -454,14 +449,14 @@ static void put_value(struct ibuf *b, const json_t *v)
 }
 
 /*
- * Everything the account's document is made of (make_doc of its sealed
+ * Everything the account's document is made of (plan_make_doc of its sealed
  * desired callbacks): its name, API key and callbacks as configured, keyed
  * with its fingerprint key (so the key, hence the API secret or
  * PAVESYNC_FINGERPRINT_KEY, is part of it, and the digest can no more be
  * tested against than a fingerprint).
  */
-static void input_digest(unsigned char out[PS_MEMO_DIGEST],
-			 const ps_account *acct, const ps_fpkey *k)
+static void plan_memo_digest(unsigned char out[PS_MEMO_DIGEST],
+			     const ps_account *acct, const ps_fpkey *k)
 {
 	struct ibuf b;
 	size_t i;
@@ -496,15 +491,16 @@ static void input_digest(unsigned char out[PS_MEMO_DIGEST],
  * callback is unchanged and nothing is unmanaged; the snapshot need not even
  * be read. The blob id computed is noted for the memo.
  */
-static bool snapshot_matches(const ps_state *st, ps_account_plan *ap,
-			     json_t *desired, struct memo_note *note)
+static bool plan_memo_matches(const ps_state *st, ps_account_plan *ap,
+			      json_t *desired, struct memo_note *note)
 {
 	json_t *doc;
 	char *text;
 
 	if (!st)
 		return false;
-	doc = make_doc(ap, json_incref(desired), NULL); /* read only: no copy */
+	doc = plan_make_doc(ap, json_incref(desired),
+			    NULL); /* read only: no copy */
 	text = ps_json_canonical(doc);
 	/* Too large to encode: not the blob the snapshot has (which was
 	 * encoded within the limit); the commit will refuse it. */
@@ -554,7 +550,7 @@ static json_t *plan_account_start(ps_account_plan *ap, const ps_account *acct,
 	if (!live_raw && st) {
 		/* The memo vouches for the blob this input makes: when it is
 		 * the committed one, nothing needs sealing or encoding. */
-		input_digest(note->digest, acct, &ap->key);
+		plan_memo_digest(note->digest, acct, &ap->key);
 		note->have_digest = true;
 		if (ps_memo_get(memo, acct->name, &digest, &blob) &&
 		    !memcmp(digest, note->digest, PS_MEMO_DIGEST) &&
@@ -568,7 +564,7 @@ static json_t *plan_account_start(ps_account_plan *ap, const ps_account *acct,
 			desired, cb->event,
 			ps_seal_callback(cb->spec, cb->sensitive, &ap->key));
 	}
-	if (live_raw || !snapshot_matches(st, ap, desired, note))
+	if (live_raw || !plan_memo_matches(st, ap, desired, note))
 		return desired;
 	json_decref(desired);
 settled:
@@ -601,8 +597,9 @@ static json_t *seal_live(const ps_account_plan *ap, const ps_account *acct,
 			prev = json_object_get(known, ev);
 		json_object_set_new(
 			live, ev,
-			seal_live_one(raw, ps_config_account_callback(acct, ev),
-				      prev, &ap->key));
+			plan_seal_live_one(raw,
+					   ps_config_account_callback(acct, ev),
+					   prev, &ap->key));
 	}
 	return live;
 }
