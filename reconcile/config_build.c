@@ -109,6 +109,104 @@ static void add_payload(json_t *payload, ptrlist *sens, const char *key,
 		ps_cfg_ptrs_extend(sens, ptrs);
 }
 
+/* The event key is one PAVE knows; reported (with a suggestion) if not. */
+static bool check_event(const ctx *c, const ps_ynode *k)
+{
+	const char *sugg;
+	char *list;
+
+	if (ps_pave_event_is_known(k->text))
+		return true;
+	sugg = ps_suggest(k->text, ps_pave_events);
+	if (sugg) {
+		ERR(c, k, "unknown event \"%.100s\" (did you mean \"%s\"?)",
+		    k->text, sugg);
+	} else {
+		list = ps_cfg_join_or(ps_pave_events);
+		ERR(c, k, "unknown event \"%.100s\" (expected %s)", k->text,
+		    list);
+		free(list);
+	}
+	return false;
+}
+
+/* Headers: the callback's win, in the callback's spelling; only the
+ * defaults give one object shared by every such callback. New reference;
+ * the sensitive pointers are added to *sens. */
+static json_t *merge_headers(const ctx *c, const defaults *def, json_t *hdrs,
+			     ptrlist *sens)
+{
+	json_t *headers, *e;
+	const char *key;
+
+	if (!hdrs) {
+		/* Only the defaults: the same object for every such
+		 * callback. */
+		if (!c->cache->inherited_headers) {
+			ptrlist unused = PTRLIST_INIT;
+
+			c->cache->inherited_headers = json_object();
+			if (def->headers)
+				json_object_foreach(def->headers, key, e)
+					add_header(c->cache->inherited_headers,
+						   &unused, e);
+			ps_cfg_ptrs_release(&unused);
+		}
+		headers = json_incref(c->cache->inherited_headers);
+		if (def->headers)
+			json_object_foreach(def->headers, key, e)
+				ps_cfg_ptrs_add(
+					sens,
+					json_incref(json_array_get(e, 3)));
+	} else {
+		headers = json_object();
+		if (def->headers)
+			json_object_foreach(def->headers, key,
+					    e) if (!json_object_get(hdrs, key))
+				add_header(headers, sens, e);
+		json_object_foreach(hdrs, key, e) add_header(headers, sens, e);
+	}
+	return headers;
+}
+
+/* Payload: with default payload keys, a shallow merge where the
+ * callback's top-level keys win; without, the callback's own (or one
+ * shared empty object). New reference; sensitive pointers go to *sens. */
+static json_t *merge_payload(const ctx *c, const defaults *def, json_t *pl,
+			     json_t *pl_ptrs, bool merge, ptrlist *sens)
+{
+	json_t *payload, *e;
+	const char *key;
+	void *iter;
+
+	if (merge) {
+		/* Payload: shallow merge, the callback's top-level keys
+		 * win. */
+		payload = json_object();
+		json_object_foreach(def->payload, key,
+				    e) if (!pl || !json_object_get(pl, key))
+			add_payload(payload, sens, key, e,
+				    json_object_get(def->payload_ptrs, key));
+		if (pl) {
+			iter = json_object_iter(pl);
+			while (iter) {
+				key = json_object_iter_key(iter);
+				add_payload(payload, sens, key,
+					    json_object_iter_value(iter),
+					    json_object_get(pl_ptrs, key));
+				iter = json_object_iter_next(pl, iter);
+			}
+		}
+	} else if (pl) {
+		payload = json_incref(pl);
+	} else {
+		if (!c->cache->empty_payload)
+			c->cache->empty_payload = json_object();
+		payload = json_incref(c->cache->empty_payload);
+	}
+	return payload;
+}
+
 /* One callback: event key k, body v. 0, or -1 after reporting. */
 static int build_callback(const ctx *c, const defaults *def, const ps_ynode *k,
 			  const ps_ynode *v, ps_callback *cb)
@@ -120,27 +218,12 @@ static int build_callback(const ctx *c, const defaults *def, const ps_ynode *k,
 	 * payload is the result: it is built in place. */
 	bool merge = def->payload && json_object_size(def->payload);
 	json_t *hdrs = NULL, *pl = NULL, *pl_ptrs = NULL;
-	json_t *spec, *headers, *payload, *e;
+	json_t *spec, *headers, *payload;
 	ptrlist sens = PTRLIST_INIT;
-	const char *key;
-	void *iter;
 
 	memset(cb, 0, sizeof(*cb));
-	if (!ps_pave_event_is_known(k->text)) {
-		const char *sugg = ps_suggest(k->text, ps_pave_events);
-		if (sugg) {
-			ERR(c, k,
-			    "unknown event \"%.100s\" (did you mean "
-			    "\"%s\"?)",
-			    k->text, sugg);
-		} else {
-			char *list = ps_cfg_join_or(ps_pave_events);
-			ERR(c, k, "unknown event \"%.100s\" (expected %s)",
-			    k->text, list);
-			free(list);
-		}
+	if (!check_event(c, k))
 		ok = false;
-	}
 	if (!ps_cfg_want_map(c, v, k->text))
 		return -1;
 	if (ps_cfg_check_keys(c, v, callback_keys))
@@ -171,59 +254,8 @@ static int build_callback(const ctx *c, const defaults *def, const ps_ynode *k,
 		ps_cfg_ptrs_add(&sens, json_string("/url"));
 	if (method_sens)
 		ps_cfg_ptrs_add(&sens, json_string("/method"));
-	/* Headers: the callback's win, in the callback's spelling. */
-	if (!hdrs) {
-		/* Only the defaults: the same object for every such
-		 * callback. */
-		if (!c->cache->inherited_headers) {
-			ptrlist unused = PTRLIST_INIT;
-
-			c->cache->inherited_headers = json_object();
-			if (def->headers)
-				json_object_foreach(def->headers, key, e)
-					add_header(c->cache->inherited_headers,
-						   &unused, e);
-			ps_cfg_ptrs_release(&unused);
-		}
-		headers = json_incref(c->cache->inherited_headers);
-		if (def->headers)
-			json_object_foreach(def->headers, key, e)
-				ps_cfg_ptrs_add(
-					&sens,
-					json_incref(json_array_get(e, 3)));
-	} else {
-		headers = json_object();
-		if (def->headers)
-			json_object_foreach(def->headers, key,
-					    e) if (!json_object_get(hdrs, key))
-				add_header(headers, &sens, e);
-		json_object_foreach(hdrs, key, e) add_header(headers, &sens, e);
-	}
-	if (merge) {
-		/* Payload: shallow merge, the callback's top-level keys
-		 * win. */
-		payload = json_object();
-		json_object_foreach(def->payload, key,
-				    e) if (!pl || !json_object_get(pl, key))
-			add_payload(payload, &sens, key, e,
-				    json_object_get(def->payload_ptrs, key));
-		if (pl) {
-			iter = json_object_iter(pl);
-			while (iter) {
-				key = json_object_iter_key(iter);
-				add_payload(payload, &sens, key,
-					    json_object_iter_value(iter),
-					    json_object_get(pl_ptrs, key));
-				iter = json_object_iter_next(pl, iter);
-			}
-		}
-	} else if (pl) {
-		payload = json_incref(pl);
-	} else {
-		if (!c->cache->empty_payload)
-			c->cache->empty_payload = json_object();
-		payload = json_incref(c->cache->empty_payload);
-	}
+	headers = merge_headers(c, def, hdrs, &sens);
+	payload = merge_payload(c, def, pl, pl_ptrs, merge, &sens);
 	spec = json_object();
 	/* url and method passed ps_cfg_expand's UTF-8 check; the keys are ours.
 	 */
