@@ -28,6 +28,7 @@
 
 #include "api.h"
 #include "buf.h"
+#include "testemu.h"
 #include "testutil.h"
 #include "util.h"
 #include "banned.h"
@@ -35,92 +36,24 @@
 #define EV "SESSION:COMPLETE"
 #define EV2 "SESSION:STAGE_CHANGE"
 
-static pid_t emu_pid = -1;
-static char emu_dir[64];
-static char emu_url[64];
-static CURL *admin_curl;
-
-/* ------------------------------------------------------------------ */
-/* Emulator process                                                     */
+static CURL *admin_curl; /* for the hand-made requests below */
 
 static int start_emulator(void **state)
 {
-	const char *python = getenv("PYTHON");
-	const char *script = getenv("PAVESYNC_EMULATOR");
-	char port_file[128];
-	struct timespec ts = { 0, 20 * 1000000L };
-	int i;
+	static const char *const accounts[] = { "k1:s1:u1", "k2:s2:u2", NULL };
 
 	(void)state;
-	if (!python || !*python)
-		python = "python3";
-	if (!script || !*script)
-		script = TEST_DATA_DIR "/emulator/pave_emulator.py";
-	if (ps_api_global_init() < 0)
+	if (test_emu_start(accounts) < 0)
 		return -1;
 	admin_curl = curl_easy_init();
-	if (!admin_curl)
-		return -1;
-
-	ps_strlcpy(emu_dir, "/tmp/pavesync-test-api-XXXXXX", sizeof(emu_dir));
-	if (!mkdtemp(emu_dir))
-		return -1;
-	snprintf(port_file, sizeof(port_file), "%s/port", emu_dir);
-
-	emu_pid = fork();
-	if (emu_pid < 0)
-		return -1;
-	if (emu_pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-
-		if (devnull >= 0)
-			dup2(devnull, STDOUT_FILENO);
-		execlp(python, python, script, "--port", "0", "--port-file",
-		       port_file, "--account", "k1:s1:u1", "--account",
-		       "k2:s2:u2", (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 500; i++) {
-		FILE *f = fopen(port_file, "r");
-		int port = 0;
-
-		if (f) {
-			if (fscanf(f, "%d", &port) != 1)
-				port = 0;
-			fclose(f);
-		}
-		if (port > 0) {
-			snprintf(emu_url, sizeof(emu_url),
-				 "http://127.0.0.1:%d", port);
-			unlink(port_file);
-			return 0;
-		}
-		if (waitpid(emu_pid, NULL, WNOHANG) == emu_pid) {
-			emu_pid = -1;
-			fprintf(stderr, "emulator exited during start-up\n");
-			return -1;
-		}
-		nanosleep(&ts, NULL);
-	}
-	fprintf(stderr, "emulator did not start within 10 s\n");
-	return -1;
+	return admin_curl ? 0 : -1;
 }
 
 static int stop_emulator(void **state)
 {
-	int status = 0;
-
 	(void)state;
-	if (emu_pid > 0) {
-		kill(emu_pid, SIGTERM);
-		waitpid(emu_pid, &status, 0);
-		emu_pid = -1;
-	}
-	if (emu_dir[0])
-		test_rmtree(emu_dir);
 	curl_easy_cleanup(admin_curl);
-	ps_api_global_cleanup();
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+	return test_emu_stop();
 }
 
 /* ------------------------------------------------------------------ */
@@ -131,20 +64,20 @@ static size_t collect(char *data, size_t size, size_t n, void *ctx)
 	return ps_buf_put(ctx, data, size * n) < 0 ? 0 : size * n;
 }
 
-/* METHOD emu_url+path with an optional JSON body and extra headers. The
+/* METHOD test_emu_url+path with an optional JSON body and extra headers. The
  * status; *out (may be NULL) gets the parsed reply (NULL if not JSON). */
 static long http(const char *method, const char *path, const char *body,
 		 struct curl_slist *headers, json_t **out)
 {
 	ps_buf url = PS_BUF_INIT, resp = PS_BUF_INIT;
-	struct curl_slist *h = curl_slist_append(NULL,
-		"Content-Type: application/json");
+	struct curl_slist *h =
+		curl_slist_append(NULL, "Content-Type: application/json");
 	struct curl_slist *p;
 	long status = 0;
 
 	for (p = headers; p; p = p->next)
 		h = curl_slist_append(h, p->data);
-	ps_buf_printf(&url, "%s%s", emu_url, path);
+	ps_buf_printf(&url, "%s%s", test_emu_url, path);
 	curl_easy_reset(admin_curl);
 	curl_easy_setopt(admin_curl, CURLOPT_URL, url.ptr);
 	curl_easy_setopt(admin_curl, CURLOPT_CUSTOMREQUEST, method);
@@ -209,7 +142,8 @@ static char *request_summary(void)
 	ps_buf out = PS_BUF_INIT;
 	size_t i;
 
-	json_array_foreach(log, i, e) {
+	json_array_foreach(log, i, e)
+	{
 		ps_buf_printf(&out, "%s%s %s", i ? ", " : "",
 			      json_string_value(json_object_get(e, "method")),
 			      json_string_value(json_object_get(e, "path")));
@@ -266,7 +200,7 @@ static log_capture logs = { PS_BUF_INIT, 0 };
 static void test_opts(ps_api_opts *o)
 {
 	ps_api_opts_init(o);
-	o->base_url = emu_url;
+	o->base_url = test_emu_url;
 	o->retries = 2;
 	o->backoff_base_ms = 10;
 	o->backoff_max_ms = 2000;
@@ -356,9 +290,8 @@ static void test_token_accepted_by_emulator(void **state)
 	snprintf(line, sizeof(line), "API-Token: %s", token);
 	h = curl_slist_append(h, line);
 	assert_int_equal(http("GET", "/v1/callbacks", NULL, h, &reply), 200);
-	assert_string_equal(json_string_value(json_object_get(reply,
-							      "api_key")),
-			    "k1");
+	assert_string_equal(
+		json_string_value(json_object_get(reply, "api_key")), "k1");
 	json_decref(reply);
 	curl_slist_free_all(h);
 
@@ -399,8 +332,9 @@ static void test_crud(void **state)
 			    EV);
 	assert_string_equal(json_string_value(json_object_get(echo, "url")),
 			    "https://hooks.example/a");
-	assert_string_equal(json_string_value(json_object_get(
-		json_object_get(echo, "headers"), "Authorization")),
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_object_get(echo, "headers"), "Authorization")),
 		"Bearer hunter2");
 	json_decref(echo);
 
@@ -408,7 +342,8 @@ static void test_crud(void **state)
 	assert_string_equal(json_string_value(json_object_get(got, "method")),
 			    "POST");
 	assert_int_equal(json_integer_value(json_object_get(
-		json_object_get(got, "payload"), "retries")), 3);
+				 json_object_get(got, "payload"), "retries")),
+			 3);
 	json_decref(got);
 
 	json_object_set_new(s, "url", json_string("https://hooks.example/b"));
@@ -419,7 +354,8 @@ static void test_crud(void **state)
 	json_decref(echo);
 	stored = admin_get("callbacks/k1");
 	assert_string_equal(json_string_value(json_object_get(
-		json_object_get(stored, EV), "url")), "https://hooks.example/b");
+				    json_object_get(stored, EV), "url")),
+			    "https://hooks.example/b");
 	json_decref(stored);
 
 	assert_int_equal(ps_api_list(&list, api, &err), 0);
@@ -432,7 +368,8 @@ static void test_crud(void **state)
 	json_decref(stored);
 
 	summary = request_summary();
-	assert_string_equal(summary,
+	assert_string_equal(
+		summary,
 		"GET /v1/callbacks, POST /v1/callbacks, "
 		"GET /v1/callbacks/SESSION:COMPLETE, "
 		"PUT /v1/callbacks/SESSION:COMPLETE, GET /v1/callbacks, "
@@ -489,12 +426,15 @@ static void test_reads_string_headers_payload(void **state)
 	json_decref(got);
 	/* The emulator stores objects, so check a reply holding strings on
 	 * the parser directly; a string that is not an object is kept. */
-	body = "{\"data\":{\"event\":\"E\",\"headers\":\"{\\\"A\\\":\\\"b\\\"}\","
+	body = "{\"data\":{\"event\":\"E\",\"headers\":\"{\\\"A\\\":\\\"b\\\"}"
+	       "\","
 	       "\"payload\":\"not json\"}}";
 	assert_int_equal(ps_api_parse_response(&got, body, strlen(body), true,
-					       false, &err), 0);
+					       false, &err),
+			 0);
 	assert_string_equal(json_string_value(json_object_get(
-		json_object_get(got, "headers"), "A")), "b");
+				    json_object_get(got, "headers"), "A")),
+			    "b");
 	assert_string_equal(json_string_value(json_object_get(got, "payload")),
 			    "not json");
 	json_decref(got);
@@ -580,8 +520,9 @@ static void test_other_4xx_not_retried(void **state)
 	ps_error err;
 
 	(void)state;
-	admin("POST", "faults", "{\"status\":418,\"body\":"
-				"\"{\\\"message\\\":\\\"short and stout\\\"}\"}");
+	admin("POST", "faults",
+	      "{\"status\":418,\"body\":"
+	      "\"{\\\"message\\\":\\\"short and stout\\\"}\"}");
 	assert_int_equal(ps_api_list(&out, api, &err), PS_EHTTP);
 	assert_string_equal(err.message, "HTTP 418: short and stout");
 	assert_int_equal(err.http_status, 418);
@@ -600,7 +541,8 @@ static void test_500_then_success(void **state)
 
 	(void)state;
 	set_callback("k1", EV, "https://h/x");
-	admin("POST", "faults", "{\"method\":\"GET\",\"status\":500,\"times\":1}");
+	admin("POST", "faults",
+	      "{\"method\":\"GET\",\"status\":500,\"times\":1}");
 	assert_int_equal(ps_api_get(&out, api, EV, &err), 0);
 	assert_string_equal(json_string_value(json_object_get(out, "url")),
 			    "https://h/x");
@@ -608,9 +550,11 @@ static void test_500_then_success(void **state)
 	log = request_log();
 	assert_int_equal(json_array_size(log), 2);
 	assert_int_equal(json_integer_value(json_object_get(
-		json_array_get(log, 0), "status")), 500);
+				 json_array_get(log, 0), "status")),
+			 500);
 	assert_int_equal(json_integer_value(json_object_get(
-		json_array_get(log, 1), "status")), 200);
+				 json_array_get(log, 1), "status")),
+			 200);
 	json_decref(log);
 	assert_int_equal(ps_api_requests(api), 2);
 	assert_non_null(strstr(logs.text.ptr,
@@ -627,8 +571,9 @@ static void test_429_retry_after(void **state)
 	double t0 = now_s(), gap;
 
 	(void)state;
-	admin("POST", "faults", "{\"status\":429,\"retry_after\":\"1\","
-				"\"times\":1}");
+	admin("POST", "faults",
+	      "{\"status\":429,\"retry_after\":\"1\","
+	      "\"times\":1}");
 	assert_int_equal(ps_api_list(&out, api, &err), 0);
 	json_decref(out);
 	assert_true(now_s() - t0 >= 0.95);
@@ -655,8 +600,9 @@ static void test_retry_after_capped(void **state)
 	test_opts(&o);
 	o.backoff_max_ms = 50;
 	api = client_with(&o, "k1", "s1", "u1");
-	admin("POST", "faults", "{\"status\":503,\"retry_after\":"
-				"\"Wed, 21 Oct 2065 07:28:00 GMT\",\"times\":1}");
+	admin("POST", "faults",
+	      "{\"status\":503,\"retry_after\":"
+	      "\"Wed, 21 Oct 2065 07:28:00 GMT\",\"times\":1}");
 	assert_int_equal(ps_api_list(&out, api, &err), 0);
 	json_decref(out);
 	/* The log says what was waited; the clock only rules out the
@@ -748,8 +694,9 @@ static void test_post_dropped_after_apply(void **state)
 	char *summary;
 
 	(void)state;
-	admin("POST", "faults", "{\"method\":\"POST\",\"drop\":true,"
-				"\"apply\":true,\"times\":1}");
+	admin("POST", "faults",
+	      "{\"method\":\"POST\",\"drop\":true,"
+	      "\"apply\":true,\"times\":1}");
 	assert_int_equal(ps_api_create(&echo, api, EV, s, &err), 0);
 	assert_string_equal(json_string_value(json_object_get(echo, "url")),
 			    "https://h/x");
@@ -775,8 +722,9 @@ static void test_post_dropped_on_reused_connection(void **state)
 	 * by itself on a fresh one; the client must stop that and confirm. */
 	assert_int_equal(ps_api_list(&out, api, &err), 0);
 	json_decref(out);
-	admin("POST", "faults", "{\"method\":\"POST\",\"drop\":true,"
-				"\"apply\":true,\"times\":1}");
+	admin("POST", "faults",
+	      "{\"method\":\"POST\",\"drop\":true,"
+	      "\"apply\":true,\"times\":1}");
 	assert_int_equal(ps_api_create(&echo, api, EV, s, &err), 0);
 	assert_non_null(echo);
 	json_decref(echo);
@@ -796,8 +744,9 @@ static void test_post_dropped_before_apply(void **state)
 	char *summary;
 
 	(void)state;
-	admin("POST", "faults", "{\"method\":\"POST\",\"drop\":true,"
-				"\"times\":1}");
+	admin("POST", "faults",
+	      "{\"method\":\"POST\",\"drop\":true,"
+	      "\"times\":1}");
 	assert_int_equal(ps_api_create(&echo, api, EV, s, &err), 0);
 	assert_non_null(echo);
 	json_decref(echo);
@@ -821,8 +770,9 @@ static void test_post_5xx_not_confirmed(void **state)
 
 	(void)state;
 	/* A 5xx is an answer, not an ambiguity: plain retry, no GET. */
-	admin("POST", "faults", "{\"method\":\"POST\",\"status\":502,"
-				"\"times\":1}");
+	admin("POST", "faults",
+	      "{\"method\":\"POST\",\"status\":502,"
+	      "\"times\":1}");
 	assert_int_equal(ps_api_create(NULL, api, EV, s, &err), 0);
 	{
 		char *summary = request_summary();
@@ -912,8 +862,9 @@ static void test_log_create_confirmed_absent_then_retried(void **state)
 	ps_error err;
 
 	(void)state;
-	admin("POST", "faults", "{\"method\":\"POST\",\"drop\":true,"
-				"\"times\":1}");
+	admin("POST", "faults",
+	      "{\"method\":\"POST\",\"drop\":true,"
+	      "\"times\":1}");
 	assert_int_equal(ps_api_create(NULL, api, EV, s, &err), 0);
 	assert_log_lines(4, want);
 	json_decref(s);
@@ -969,8 +920,9 @@ static void test_echo_with_dropped_field(void **state)
 
 	(void)state;
 	/* The client reports what was echoed; comparing is apply's job. */
-	admin("POST", "faults", "{\"method\":\"POST\",\"drop_field\":"
-				"\"payload\"}");
+	admin("POST", "faults",
+	      "{\"method\":\"POST\",\"drop_field\":"
+	      "\"payload\"}");
 	assert_int_equal(ps_api_create(&echo, api, EV, s, &err), 0);
 	assert_null(json_object_get(echo, "payload"));
 	assert_non_null(json_object_get(echo, "url"));
@@ -999,8 +951,8 @@ static void test_one_connection(void **state)
 	stats = admin_get("stats");
 	assert_int_equal(json_integer_value(json_object_get(stats, "requests")),
 			 5);
-	assert_int_equal(json_integer_value(json_object_get(stats,
-							    "connections")), 1);
+	assert_int_equal(
+		json_integer_value(json_object_get(stats, "connections")), 1);
 	json_decref(stats);
 	assert_int_equal(ps_api_requests(api), 5);
 	assert_int_equal(ps_api_connections(api), 1);
@@ -1011,18 +963,34 @@ static void test_one_connection(void **state)
 static void test_check_url(void **state)
 {
 	static const char *const good[] = {
-		"https://openapi.paveapi.com", "https://openapi.paveapi.com/",
-		"https://example.com:8443/prefix", "http://localhost:8080",
-		"http://LOCALHOST", "http://127.0.0.1:1", "http://127.0.0.2",
-		"http://127.255.0.9/x", "http://[::1]:9000", "http://[::1]",
+		"https://openapi.paveapi.com",
+		"https://openapi.paveapi.com/",
+		"https://example.com:8443/prefix",
+		"http://localhost:8080",
+		"http://LOCALHOST",
+		"http://127.0.0.1:1",
+		"http://127.0.0.2",
+		"http://127.255.0.9/x",
+		"http://[::1]:9000",
+		"http://[::1]",
 		NULL,
 	};
 	static const char *const bad[] = {
-		"http://openapi.paveapi.com", "http://10.0.0.1",
-		"http://128.0.0.1", "http://[::2]", "http://localhost.evil.com",
-		"ftp://127.0.0.1/", "file:///etc/passwd", "gopher://x",
-		"openapi.paveapi.com", "", "https://", "not a url",
-		"https://h/?q=1", "https://h/#f", "http://[::ffff:127.0.0.1]",
+		"http://openapi.paveapi.com",
+		"http://10.0.0.1",
+		"http://128.0.0.1",
+		"http://[::2]",
+		"http://localhost.evil.com",
+		"ftp://127.0.0.1/",
+		"file:///etc/passwd",
+		"gopher://x",
+		"openapi.paveapi.com",
+		"",
+		"https://",
+		"not a url",
+		"https://h/?q=1",
+		"https://h/#f",
+		"http://[::ffff:127.0.0.1]",
 		NULL,
 	};
 	ps_error err;
@@ -1062,8 +1030,7 @@ static void test_new_refuses_bad_input(void **state)
 	test_opts(&o);
 	assert_int_equal(ps_api_new(&api, &o, "k\r\nX-Evil: 1", "s", "u", &err),
 			 PS_EINVALID);
-	assert_int_equal(ps_api_new(&api, &o, "k", "", "u", &err),
-			 PS_EINVALID);
+	assert_int_equal(ps_api_new(&api, &o, "k", "", "u", &err), PS_EINVALID);
 	assert_null(api);
 	ps_api_free(NULL);
 }
@@ -1079,7 +1046,7 @@ static void test_trailing_slash(void **state)
 
 	(void)state;
 	test_opts(&o);
-	ps_buf_printf(&url, "%s//", emu_url);
+	ps_buf_printf(&url, "%s//", test_emu_url);
 	o.base_url = url.ptr;
 	api = client_with(&o, "k1", "s1", "u1");
 	assert_int_equal(ps_api_list(&out, api, &err), 0);
@@ -1103,9 +1070,10 @@ static void test_log_has_no_secrets(void **state)
 	struct tm tm;
 
 	(void)state;
-	admin("POST", "accounts", "{\"api_key\":\"klog-key-1234\",\"api_secret\":"
-				  "\"sEcReT-9f8e7d6c5b4a\",\"username\":"
-				  "\"user-log-5678\"}");
+	admin("POST", "accounts",
+	      "{\"api_key\":\"klog-key-1234\",\"api_secret\":"
+	      "\"sEcReT-9f8e7d6c5b4a\",\"username\":"
+	      "\"user-log-5678\"}");
 	test_opts(&o);
 	api = client_with(&o, "klog-key-1234", secret, "user-log-5678");
 	admin("POST", "faults", "{\"status\":503,\"times\":1}");
@@ -1155,40 +1123,48 @@ static void test_parse_response(void **state)
 	(void)state;
 	body = "{\"api_key\":\"k\",\"data\":[{\"event\":\"E\",\"url\":\"u\"}]}";
 	assert_int_equal(ps_api_parse_response(&out, body, strlen(body), true,
-					       true, &err), 0);
+					       true, &err),
+			 0);
 	assert_int_equal(json_array_size(out), 1);
 	json_decref(out);
 
 	body = "{\"api_key\":\"k\",\"event\":\"E\",\"url\":\"u\"}";
 	assert_int_equal(ps_api_parse_response(&out, body, strlen(body), true,
-					       false, &err), 0);
+					       false, &err),
+			 0);
 	assert_null(json_object_get(out, "api_key"));
 	assert_string_equal(json_string_value(json_object_get(out, "url")),
 			    "u");
 	json_decref(out);
 
 	assert_int_equal(ps_api_parse_response(&out, body, strlen(body), false,
-					       false, &err), 0);
+					       false, &err),
+			 0);
 	assert_non_null(json_object_get(out, "api_key"));
 	json_decref(out);
 
 	body = "{\"data\":{\"event\":\"E\"}}";
 	assert_int_equal(ps_api_parse_response(&out, body, strlen(body), true,
-					       true, &err), PS_EINVALID);
+					       true, &err),
+			 PS_EINVALID);
 	assert_null(out);
 	body = "{\"data\":[1]}";
 	assert_int_equal(ps_api_parse_response(&out, body, strlen(body), true,
-					       true, &err), PS_EINVALID);
+					       true, &err),
+			 PS_EINVALID);
 	body = "[1,2]";
 	assert_int_equal(ps_api_parse_response(&out, body, strlen(body), false,
-					       false, &err), PS_EINVALID);
+					       false, &err),
+			 PS_EINVALID);
 	assert_non_null(strstr(err.message, "not a JSON object"));
 	body = "{\"a\":1,\"a\":2}";
 	assert_int_equal(ps_api_parse_response(&out, body, strlen(body), false,
-					       false, &err), PS_EINVALID);
+					       false, &err),
+			 PS_EINVALID);
 	body = "{\"a\":";
 	assert_int_equal(ps_api_parse_response(&out, body, strlen(body), false,
-					       false, &err), PS_EINVALID);
+					       false, &err),
+			 PS_EINVALID);
 	assert_non_null(strstr(err.message, "malformed response from API: "));
 	assert_int_equal(ps_api_parse_response(&out, "", 0, true, false, NULL),
 			 PS_EINVALID);
@@ -1211,8 +1187,7 @@ int main(void)
 		cmocka_unit_test_setup(test_429_retry_after, reset),
 		cmocka_unit_test_setup(test_retry_after_capped, reset),
 		cmocka_unit_test_setup(test_retries_exhausted_status, reset),
-		cmocka_unit_test_setup(test_retries_exhausted_transport,
-				       reset),
+		cmocka_unit_test_setup(test_retries_exhausted_transport, reset),
 		cmocka_unit_test_setup(test_connection_refused, reset),
 		cmocka_unit_test_setup(test_timeout, reset),
 		cmocka_unit_test_setup(test_post_dropped_after_apply, reset),

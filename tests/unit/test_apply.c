@@ -29,6 +29,7 @@
 #include "api.h"
 #include "apply.h"
 #include "buf.h"
+#include "testemu.h"
 #include "live.h"
 #include "plan.h"
 #include "util.h"
@@ -36,141 +37,25 @@
 #define EV "SESSION:COMPLETE"
 #define EV2 "SESSION:STAGE_CHANGE"
 
-static pid_t emu_pid = -1;
-static char emu_dir[64];
-static char emu_url[64];
-static CURL *admin_curl;
-
-/* ------------------------------------------------------------------ */
-/* Emulator process                                                     */
+static const char *const emu_accounts[] = { "k1:s1:u1", "k2:s2:u2", NULL };
 
 static int start_emulator(void **state)
 {
-	const char *python = getenv("PYTHON");
-	const char *script = getenv("PAVESYNC_EMULATOR");
-	char port_file[128];
-	struct timespec ts = { 0, 20 * 1000000L };
-	int i;
-
 	(void)state;
-	if (!python || !*python)
-		python = "python3";
-	if (!script || !*script)
-		script = TEST_DATA_DIR "/emulator/pave_emulator.py";
-	if (ps_api_global_init() < 0)
-		return -1;
-	admin_curl = curl_easy_init();
-	if (!admin_curl)
-		return -1;
-	ps_strlcpy(emu_dir, "/tmp/pavesync-test-apply-XXXXXX", sizeof(emu_dir));
-	if (!mkdtemp(emu_dir))
-		return -1;
-	snprintf(port_file, sizeof(port_file), "%s/port", emu_dir);
-
-	emu_pid = fork();
-	if (emu_pid < 0)
-		return -1;
-	if (emu_pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-
-		if (devnull >= 0)
-			dup2(devnull, STDOUT_FILENO);
-		execlp(python, python, script, "--port", "0", "--port-file",
-		       port_file, "--account", "k1:s1:u1", "--account",
-		       "k2:s2:u2", (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 500; i++) {
-		FILE *f = fopen(port_file, "r");
-		int port = 0;
-
-		if (f) {
-			if (fscanf(f, "%d", &port) != 1)
-				port = 0;
-			fclose(f);
-		}
-		if (port > 0) {
-			snprintf(emu_url, sizeof(emu_url),
-				 "http://127.0.0.1:%d", port);
-			unlink(port_file);
-			return 0;
-		}
-		if (waitpid(emu_pid, NULL, WNOHANG) == emu_pid) {
-			emu_pid = -1;
-			fprintf(stderr, "emulator exited during start-up\n");
-			return -1;
-		}
-		nanosleep(&ts, NULL);
-	}
-	fprintf(stderr, "emulator did not start within 10 s\n");
-	return -1;
+	return test_emu_start(emu_accounts);
 }
 
 static int stop_emulator(void **state)
 {
-	int status = 0;
-
 	(void)state;
-	if (emu_pid > 0) {
-		kill(emu_pid, SIGTERM);
-		waitpid(emu_pid, &status, 0);
-		emu_pid = -1;
-	}
-	if (emu_dir[0])
-		rmdir(emu_dir);
-	curl_easy_cleanup(admin_curl);
-	ps_api_global_cleanup();
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
-/* ------------------------------------------------------------------ */
-/* The emulator's admin API                                             */
-
-static size_t collect(char *data, size_t size, size_t n, void *ctx)
-{
-	return ps_buf_put(ctx, data, size * n) < 0 ? 0 : size * n;
-}
-
-/* METHOD /_emulator/path with an optional JSON body; must answer 200.
- * Returns the parsed reply (new reference; NULL when not JSON). */
-static json_t *admin(const char *method, const char *path, const char *body)
-{
-	ps_buf url = PS_BUF_INIT, resp = PS_BUF_INIT;
-	struct curl_slist *h =
-		curl_slist_append(NULL, "Content-Type: application/json");
-	long status = 0;
-	json_t *v;
-
-	ps_buf_printf(&url, "%s/_emulator/%s", emu_url, path);
-	curl_easy_reset(admin_curl);
-	curl_easy_setopt(admin_curl, CURLOPT_URL, url.ptr);
-	curl_easy_setopt(admin_curl, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(admin_curl, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(admin_curl, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(admin_curl, CURLOPT_WRITEDATA, &resp);
-	curl_easy_setopt(admin_curl, CURLOPT_TIMEOUT_MS, 30000L);
-	if (body)
-		curl_easy_setopt(admin_curl, CURLOPT_POSTFIELDS, body);
-	assert_int_equal(curl_easy_perform(admin_curl), CURLE_OK);
-	curl_easy_getinfo(admin_curl, CURLINFO_RESPONSE_CODE, &status);
-	assert_int_equal(status, 200);
-	v = json_loadb(resp.ptr, resp.len, 0, NULL);
-	curl_slist_free_all(h);
-	ps_buf_release(&url);
-	ps_buf_release(&resp);
-	return v;
-}
-
-static void admin_do(const char *method, const char *path, const char *body)
-{
-	json_decref(admin(method, path, body));
+	return test_emu_stop();
 }
 
 /* "METHOD path" of each /v1 request since the last reset, joined with
  * ", ". */
 static char *request_summary(void)
 {
-	json_t *log = admin("GET", "requests", NULL), *e;
+	json_t *log = test_emu_admin("GET", "requests", NULL), *e;
 	ps_buf out = PS_BUF_INIT;
 	size_t i;
 
@@ -224,19 +109,21 @@ static int setup(void **state)
 	setenv("T_KEY2", "k2", 1);
 	setenv("T_SECRET2", "s2", 1);
 	unsetenv("PAVESYNC_FINGERPRINT_KEY");
-	admin_do("DELETE", "faults", NULL);
-	admin_do("POST", "config",
-		 "{\"delay_ms\":0,\"post_existing\":\"400\","
-		 "\"skew_seconds\":300,\"auth_status\":401}");
-	admin_do("PUT", "callbacks/k1", "{}");
-	admin_do("PUT", "callbacks/k2", "{}");
-	admin_do("POST", "accounts",
-		 "{\"api_key\":\"k1\",\"api_secret\":\"s1\",\"username\":"
-		 "\"u1\"}");
-	admin_do("POST", "accounts",
-		 "{\"api_key\":\"k2\",\"api_secret\":\"s2\",\"username\":"
-		 "\"u2\"}");
-	admin_do("DELETE", "requests", NULL);
+	test_emu_admin_do("DELETE", "faults", NULL);
+	test_emu_admin_do("POST", "config",
+			  "{\"delay_ms\":0,\"post_existing\":\"400\","
+			  "\"skew_seconds\":300,\"auth_status\":401}");
+	test_emu_admin_do("PUT", "callbacks/k1", "{}");
+	test_emu_admin_do("PUT", "callbacks/k2", "{}");
+	test_emu_admin_do(
+		"POST", "accounts",
+		"{\"api_key\":\"k1\",\"api_secret\":\"s1\",\"username\":"
+		"\"u1\"}");
+	test_emu_admin_do(
+		"POST", "accounts",
+		"{\"api_key\":\"k2\",\"api_secret\":\"s2\",\"username\":"
+		"\"u2\"}");
+	test_emu_admin_do("DELETE", "requests", NULL);
 	*state = f;
 	return 0;
 }
@@ -284,7 +171,7 @@ static ps_plan *build(struct fx *f, const json_t *live, bool prune)
 
 	memset(&o, 0, sizeof(o));
 	o.prune = prune;
-	o.api_url = emu_url;
+	o.api_url = test_emu_url;
 	if (ps_plan_build(&p, f->cfg, f->st, live, NULL, &o, &e) < 0)
 		fail_msg("plan: %s", e.message);
 	return p;
@@ -296,7 +183,7 @@ static void opts(ps_apply_opts *ro)
 {
 	memset(ro, 0, sizeof(*ro));
 	ps_api_opts_init(&ro->api);
-	ro->api.base_url = emu_url;
+	ro->api.base_url = test_emu_url;
 	ro->api.retries = 0;
 	ro->api.timeout_ms = 10000;
 	ro->concurrency = 1;
@@ -347,7 +234,7 @@ static char *stored_url(const char *key, const char *event)
 	char *out;
 
 	ps_buf_printf(&path, "callbacks/%s", key);
-	all = admin("GET", path.ptr, NULL);
+	all = test_emu_admin("GET", path.ptr, NULL);
 	url = json_string_value(
 		json_object_get(json_object_get(all, event), "url"));
 	out = url ? ps_strdup(url) : NULL;
@@ -413,8 +300,8 @@ static void create_update_and_delete_fall_back(void **state)
 	load(f, one_account_yaml);
 	open_state(f);
 	/* The server already has EV: POST answers 400 "exists". */
-	admin_do("PUT", "callbacks/k1",
-		 "{\"" EV "\":{\"url\":\"https://old.example.com\"}}");
+	test_emu_admin_do("PUT", "callbacks/k1",
+			  "{\"" EV "\":{\"url\":\"https://old.example.com\"}}");
 	p = build(f, NULL, false);
 	assert_int_equal(change(p, "main", EV)->action, PS_CREATE);
 	assert_int_equal(run(p), 0);
@@ -428,8 +315,8 @@ static void create_update_and_delete_fall_back(void **state)
 	ps_plan_free(p);
 
 	/* The server lost everything; the config moves EV and drops EV2. */
-	admin_do("PUT", "callbacks/k1", "{}");
-	admin_do("DELETE", "requests", NULL);
+	test_emu_admin_do("PUT", "callbacks/k1", "{}");
+	test_emu_admin_do("DELETE", "requests", NULL);
 	load(f, "version: 1\n"
 		"accounts:\n"
 		"  main:\n"
@@ -470,9 +357,9 @@ static void echo_mismatch_fails_and_records_the_echo(void **state)
 
 	load(f, one_account_yaml);
 	open_state(f);
-	admin_do("POST", "faults",
-		 "{\"method\":\"POST\",\"event\":\"" EV
-		 "\",\"drop_field\":\"payload\"}");
+	test_emu_admin_do("POST", "faults",
+			  "{\"method\":\"POST\",\"event\":\"" EV
+			  "\",\"drop_field\":\"payload\"}");
 	p = build(f, NULL, false);
 	assert_int_equal(run(p), PS_ERROR);
 	c = change(p, "main", EV);
@@ -496,7 +383,7 @@ static void echo_mismatch_fails_and_records_the_echo(void **state)
 	assert_false(json_equal(live_cb, after));
 	json_decref(after);
 
-	admin_do("DELETE", "faults", NULL);
+	test_emu_admin_do("DELETE", "faults", NULL);
 	p = build(f, NULL, false);
 	assert_int_equal(ps_plan_changes(p), 1);
 	assert_int_equal(change(p, "main", EV)->action, PS_UPDATE);
@@ -537,9 +424,9 @@ static void auth_failure_stops_the_account(void **state)
 	load(f, two_accounts_yaml);
 	open_state(f);
 	/* The server no longer knows west's secret. */
-	admin_do("POST", "accounts",
-		 "{\"api_key\":\"k2\",\"api_secret\":\"rotated\","
-		 "\"username\":\"u2\"}");
+	test_emu_admin_do("POST", "accounts",
+			  "{\"api_key\":\"k2\",\"api_secret\":\"rotated\","
+			  "\"username\":\"u2\"}");
 	p = build(f, NULL, false);
 	assert_int_equal(ps_plan_changes(p), 3);
 	assert_int_equal(run(p), PS_ERROR);
@@ -576,11 +463,12 @@ static void live_read_reports_each_account(void **state)
 	ps_error e;
 
 	load(f, two_accounts_yaml);
-	admin_do("PUT", "callbacks/k1",
-		 "{\"" EV "\":{\"url\":\"https://live.example.com\"}}");
-	admin_do("POST", "accounts",
-		 "{\"api_key\":\"k2\",\"api_secret\":\"rotated\","
-		 "\"username\":\"u2\"}");
+	test_emu_admin_do("PUT", "callbacks/k1",
+			  "{\"" EV
+			  "\":{\"url\":\"https://live.example.com\"}}");
+	test_emu_admin_do("POST", "accounts",
+			  "{\"api_key\":\"k2\",\"api_secret\":\"rotated\","
+			  "\"username\":\"u2\"}");
 	opts(&ro);
 	ps_error_clear(&e);
 	assert_int_equal(ps_live_read(&live, &errors, f->cfg, NULL, &ro, &e),

@@ -23,6 +23,7 @@
 
 #include "api.h"
 #include "buf.h"
+#include "testemu.h"
 #include "run.h"
 #include "testutil.h"
 #include "util.h"
@@ -31,136 +32,24 @@
 #define EV "SESSION:COMPLETE"
 #define HOOK "https://hooks.example.com/done"
 
-static pid_t emu_pid = -1;
-static char emu_dir[64];
-static char emu_url[64];
-static CURL *admin_curl;
-
-/* ------------------------------------------------------------------ */
-/* Emulator process                                                     */
+static const char *const emu_accounts[] = { "k1:s1:u1", NULL };
 
 static int start_emulator(void **state)
 {
-	const char *python = getenv("PYTHON");
-	const char *script = getenv("PAVESYNC_EMULATOR");
-	char port_file[128];
-	struct timespec ts = { 0, 20 * 1000000L };
-	int i;
-
 	(void)state;
-	if (!python || !*python)
-		python = "python3";
-	if (!script || !*script)
-		script = TEST_DATA_DIR "/emulator/pave_emulator.py";
-	if (ps_api_global_init() < 0)
-		return -1;
-	admin_curl = curl_easy_init();
-	if (!admin_curl)
-		return -1;
-	ps_strlcpy(emu_dir, "/tmp/pavesync-test-run-emu-XXXXXX",
-		   sizeof(emu_dir));
-	if (!mkdtemp(emu_dir))
-		return -1;
-	snprintf(port_file, sizeof(port_file), "%s/port", emu_dir);
-
-	emu_pid = fork();
-	if (emu_pid < 0)
-		return -1;
-	if (emu_pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-
-		if (devnull >= 0)
-			dup2(devnull, STDOUT_FILENO);
-		execlp(python, python, script, "--port", "0", "--port-file",
-		       port_file, "--account", "k1:s1:u1", (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 500; i++) {
-		FILE *f = fopen(port_file, "r");
-		int port = 0;
-
-		if (f) {
-			if (fscanf(f, "%d", &port) != 1)
-				port = 0;
-			fclose(f);
-		}
-		if (port > 0) {
-			snprintf(emu_url, sizeof(emu_url),
-				 "http://127.0.0.1:%d", port);
-			unlink(port_file);
-			return 0;
-		}
-		if (waitpid(emu_pid, NULL, WNOHANG) == emu_pid) {
-			emu_pid = -1;
-			fprintf(stderr, "emulator exited during start-up\n");
-			return -1;
-		}
-		nanosleep(&ts, NULL);
-	}
-	fprintf(stderr, "emulator did not start within 10 s\n");
-	return -1;
+	return test_emu_start(emu_accounts);
 }
 
 static int stop_emulator(void **state)
 {
-	int status = 0;
-
 	(void)state;
-	if (emu_pid > 0) {
-		kill(emu_pid, SIGTERM);
-		waitpid(emu_pid, &status, 0);
-		emu_pid = -1;
-	}
-	if (emu_dir[0])
-		test_rmtree(emu_dir);
-	curl_easy_cleanup(admin_curl);
-	ps_api_global_cleanup();
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
-static size_t collect(char *data, size_t size, size_t n, void *ctx)
-{
-	return ps_buf_put(ctx, data, size * n) < 0 ? 0 : size * n;
-}
-
-/* METHOD /_emulator/PATH with an optional JSON body; the reply parsed. */
-static json_t *admin(const char *method, const char *path, const char *body)
-{
-	ps_buf url = PS_BUF_INIT, resp = PS_BUF_INIT;
-	struct curl_slist *h =
-		curl_slist_append(NULL, "Content-Type: application/json");
-	long status = 0;
-	json_t *v;
-
-	ps_buf_printf(&url, "%s/_emulator/%s", emu_url, path);
-	curl_easy_reset(admin_curl);
-	curl_easy_setopt(admin_curl, CURLOPT_URL, url.ptr);
-	curl_easy_setopt(admin_curl, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(admin_curl, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(admin_curl, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(admin_curl, CURLOPT_WRITEDATA, &resp);
-	curl_easy_setopt(admin_curl, CURLOPT_TIMEOUT_MS, 30000L);
-	if (body)
-		curl_easy_setopt(admin_curl, CURLOPT_POSTFIELDS, body);
-	assert_int_equal(curl_easy_perform(admin_curl), CURLE_OK);
-	curl_easy_getinfo(admin_curl, CURLINFO_RESPONSE_CODE, &status);
-	assert_int_equal(status, 200);
-	v = json_loadb(resp.ptr, resp.len, 0, NULL);
-	curl_slist_free_all(h);
-	ps_buf_release(&url);
-	ps_buf_release(&resp);
-	return v;
-}
-
-static void admin_do(const char *method, const char *path, const char *body)
-{
-	json_decref(admin(method, path, body));
+	return test_emu_stop();
 }
 
 /* Requests the emulator received since the case began. */
 static size_t request_count(void)
 {
-	json_t *log = admin("GET", "requests", NULL);
+	json_t *log = test_emu_admin("GET", "requests", NULL);
 	size_t n = json_array_size(log);
 
 	json_decref(log);
@@ -213,9 +102,9 @@ static int setup(void **state)
 	setenv("PS_T_SECRET", "s1", 1);
 	setenv("PS_T_WRONG", "not-the-secret", 1);
 	write_config(fx, "PS_T_SECRET");
-	admin_do("DELETE", "faults", NULL);
-	admin_do("PUT", "callbacks/k1", "{}");
-	admin_do("DELETE", "requests", NULL);
+	test_emu_admin_do("DELETE", "faults", NULL);
+	test_emu_admin_do("PUT", "callbacks/k1", "{}");
+	test_emu_admin_do("DELETE", "requests", NULL);
 	*state = fx;
 	return 0;
 }
@@ -248,7 +137,7 @@ static void settings(ps_run_settings *set, struct fixture *fx, bool write)
 	memset(set, 0, sizeof(*set));
 	set->config_path = fx->config;
 	set->state_repo = fx->repo;
-	set->api_url = emu_url;
+	set->api_url = test_emu_url;
 	set->api_url_source = "the test";
 	set->write = write;
 	ps_api_opts_init(&set->calls.api);
@@ -327,7 +216,7 @@ static void test_fresh_apply_creates_and_commits(void **state)
 	assert_string_equal(head, run->commit);
 	ps_run_close(run);
 
-	live = admin("GET", "callbacks/k1", NULL);
+	live = test_emu_admin("GET", "callbacks/k1", NULL);
 	assert_string_equal(json_string_value(json_object_get(
 				    json_object_get(live, EV), "url")),
 			    HOOK);
@@ -357,7 +246,7 @@ static void test_second_run_plans_no_changes(void **state)
 	assert_int_equal(json_object_size(run->live_errors), 0);
 	ps_run_close(run);
 
-	admin_do("DELETE", "requests", NULL);
+	test_emu_admin_do("DELETE", "requests", NULL);
 	settings(&set, fx, true);
 	assert_int_equal(ps_run_open(&run, &set, NULL, &e), 0);
 	assert_int_equal(ps_run_plan(run, PS_RUN_REFRESH_STALE, &e), 0);
