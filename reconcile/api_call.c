@@ -555,9 +555,12 @@ int ps_api_get(json_t **out, ps_api *api, const char *event, ps_error *err)
 	return call(out, api, CALL_GET, event, NULL, NULL, err);
 }
 
-int ps_api_create(json_t **echo, ps_api *api, const char *event,
-		  const json_t *spec, ps_error *err)
+/* A create (POST /v1/callbacks, the event in the body) or an update (PUT
+ * /v1/callbacks/EVENT) of `spec`. */
+static int send_spec(json_t **echo, ps_api *api, enum call_kind kind,
+		     const char *event, const json_t *spec, ps_error *err)
 {
+	bool create = kind == CALL_CREATE;
 	char *body;
 	int rc;
 
@@ -565,36 +568,28 @@ int ps_api_create(json_t **echo, ps_api *api, const char *event,
 		*echo = NULL;
 	if ((rc = check_event(event, err)) < 0)
 		return rc;
-	body = spec_body(event, spec);
+	body = spec_body(create ? event : NULL, spec);
 	if (!body)
 		return ps_error_set(err, PS_ELIMIT,
 				    "%s: the request body would "
 				    "be larger than %zu bytes (limit)",
 				    event, PS_JSON_MAX);
-	rc = call(echo, api, CALL_CREATE, NULL, event, body, err);
+	rc = call(echo, api, kind, create ? NULL : event, create ? event : NULL,
+		  body, err);
 	free_body(body);
 	return rc;
+}
+
+int ps_api_create(json_t **echo, ps_api *api, const char *event,
+		  const json_t *spec, ps_error *err)
+{
+	return send_spec(echo, api, CALL_CREATE, event, spec, err);
 }
 
 int ps_api_update(json_t **echo, ps_api *api, const char *event,
 		  const json_t *spec, ps_error *err)
 {
-	char *body;
-	int rc;
-
-	if (echo)
-		*echo = NULL;
-	if ((rc = check_event(event, err)) < 0)
-		return rc;
-	body = spec_body(NULL, spec);
-	if (!body)
-		return ps_error_set(err, PS_ELIMIT,
-				    "%s: the request body would "
-				    "be larger than %zu bytes (limit)",
-				    event, PS_JSON_MAX);
-	rc = call(echo, api, CALL_UPDATE, event, NULL, body, err);
-	free_body(body);
-	return rc;
+	return send_spec(echo, api, CALL_UPDATE, event, spec, err);
 }
 
 int ps_api_delete(ps_api *api, const char *event, ps_error *err)
