@@ -74,12 +74,12 @@ class DeployTest(PavesyncTest):
         self.sh("git", "init", "-q", "--bare", "-b", "main", self.origin)
         self.author = os.path.join(self.tmp, "author")
         self.sh("git", "clone", "-q", self.origin, self.author)
-        self.commit_config(CONFIG)
-        # the remote belongs to its own user, as on a git server; the
-        # test's own (root) git commands trust it (their HOME is the test's)
+        # the remote belongs to its own user, as on a git server (see
+        # commit_config); the test's own (root) git commands trust it
+        # (their HOME is the test's)
         with open(os.path.join(self.home, ".gitconfig"), "a") as f:
             f.write("[safe]\n\tdirectory = *\n")
-        subprocess.run(["chown", "-R", "%d:%d" % (NOBODY, NOBODY), self.origin], check=True)
+        self.commit_config(CONFIG)
         # the layout, under tmp
         self.root = os.path.join(self.tmp, "root")
         self.path_map = {}
@@ -123,6 +123,12 @@ class DeployTest(PavesyncTest):
         self.sh("git", "-C", self.author, "add", "pavesync.yaml")
         self.sh("git", "-C", self.author, "commit", "-q", "-m", msg)
         self.sh("git", "-C", self.author, "push", "-q", "origin", "HEAD:main")
+        # this push ran as root: on a git server every push runs as the
+        # repository's user. Without this, the object directories root's
+        # push created (objects/xx/) refuse the job's own push when one of
+        # its objects lands in the same directory: "unable to migrate
+        # objects to permanent storage", an intermittent failure.
+        subprocess.run(["chown", "-R", "%d:%d" % (NOBODY, NOBODY), self.origin], check=True)
 
     def relocate(self, text):
         for p in sorted(self.path_map, key=len, reverse=True):
