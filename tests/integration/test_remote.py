@@ -74,13 +74,7 @@ class RemoteTest(PavesyncTest):
         self.assertNotIn("No changes", r.out)
         self.assertEqual(len(self.emu.requests()), 3)
         self.assertEqual(self.remote_log(), [])
-        # Once the remote accepts again, the next run pushes the commit
-        # and calls nothing.
-        os.unlink(hook)
-        self.emu.clear_requests()
-        self.on("a", "apply", "--push", expect=0)
-        self.assertEqual(self.emu.requests(), [])
-        self.assertEqual(self.remote_log(), ["pavesync: 3 created, 0 updated, 0 deleted"])
+        self.assert_next_push_lands(hook)
         # A refused push with nothing applied stays exit 1.
         with open(hook, "w") as f:
             f.write("#!/bin/sh\nexit 1\n")
@@ -101,7 +95,7 @@ class RemoteTest(PavesyncTest):
     def hang_push(self, marker):
         hook = os.path.join(self.remote, "hooks", "pre-receive")
         with open(hook, "w") as f:
-            f.write("#!/bin/sh\ntouch %s\nexec sleep 600\n" % marker)
+            f.write("#!/bin/sh\ntouch %s\nsleep 600\n" % marker)
         os.chmod(hook, 0o755)
         return hook
 
@@ -116,11 +110,21 @@ class RemoteTest(PavesyncTest):
             self.assertLess(time.time(), end, "%s never appeared" % path)
             time.sleep(0.05)
 
-    def assert_git_gone(self, marker):
-        # the hung git and everything it started (the sleep) were ended
+    def assert_git_gone(self):
+        """The hung git and what it started (the hook's or upload-pack's
+        shell, named by a path in this test's directory) were ended."""
         time.sleep(0.2)
         ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-        self.assertNotIn(marker, ps)
+        self.assertNotIn(self.tmp, ps)
+
+    def assert_next_push_lands(self, hook):
+        """Once the remote accepts again, the next run pushes the commit
+        and calls nothing."""
+        os.unlink(hook)
+        self.emu.clear_requests()
+        self.on("a", "apply", "--push", expect=0)
+        self.assertEqual(self.emu.requests(), [])
+        self.assertEqual(self.remote_log(), ["pavesync: 3 created, 0 updated, 0 deleted"])
 
     def test_sigterm_ends_a_hung_fetch_at_once(self):
         marker = os.path.join(self.tmp, "fetch-started")
@@ -134,7 +138,7 @@ class RemoteTest(PavesyncTest):
         self.assertLess(time.time() - start, 60)  # was up to 300 s
         self.assertIn("interrupted (SIGINT/SIGTERM) before git finished", err)
         self.assertEqual(self.emu.requests(), [])
-        self.assert_git_gone(marker)
+        self.assert_git_gone()
         # no lock left behind by git or by pavesync: the next run works
         subprocess.run(["git", "--git-dir", self.hosts["a"], "config", "--unset",
                         "remote.origin.uploadpack"], check=True, env=self.env)
@@ -150,14 +154,10 @@ class RemoteTest(PavesyncTest):
         self.assertTrue(os.path.exists(marker))
         self.assertIn("the run's deadline passed (--deadline) before git finished", r.err)
         self.assertIn("committed locally", r.err)
-        self.assert_git_gone(marker)
+        self.assert_git_gone()
         self.assertEqual(len(self.emu.requests()), 3)
         self.assertEqual(self.remote_log(), [])
-        os.unlink(hook)
-        self.emu.clear_requests()
-        self.on("a", "apply", "--push", expect=0)
-        self.assertEqual(self.emu.requests(), [])
-        self.assertEqual(self.remote_log(), ["pavesync: 3 created, 0 updated, 0 deleted"])
+        self.assert_next_push_lands(hook)
 
     def test_sigterm_gives_a_push_its_grace_then_ends_it(self):
         marker = os.path.join(self.tmp, "push-started")
@@ -174,13 +174,9 @@ class RemoteTest(PavesyncTest):
         self.assertLess(took, 60)
         self.assertIn("interrupted (SIGINT/SIGTERM) before git finished", err)
         self.assertIn("committed locally", err)
-        self.assert_git_gone(marker)
+        self.assert_git_gone()
         self.assertEqual(self.remote_log(), [])
-        os.unlink(hook)
-        self.emu.clear_requests()
-        self.on("a", "apply", "--push", expect=0)
-        self.assertEqual(self.emu.requests(), [])
-        self.assertEqual(self.remote_log(), ["pavesync: 3 created, 0 updated, 0 deleted"])
+        self.assert_next_push_lands(hook)
 
 
 if __name__ == "__main__":
