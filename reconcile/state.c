@@ -81,6 +81,7 @@ static void entry_free(struct entry *e)
 	free(e->name);
 	json_decref(e->doc);
 	json_decref(e->staged);
+	free(e->text);
 	free(e);
 }
 
@@ -89,6 +90,7 @@ static void entries_clear(ps_state *st)
 	for (size_t i = 0; i < st->nentries; i++)
 		entry_free(st->entries[i]);
 	st->nentries = 0;
+	st->nbuffered = 0;
 	st->view_dirty = true;
 }
 
@@ -138,6 +140,8 @@ static struct entry *entry_insert(ps_state *st, size_t at, const char *name)
 
 void state_entry_delete(ps_state *st, size_t at)
 {
+	if (st->entries[at]->text && !st->entries[at]->written)
+		st->nbuffered--;
 	entry_free(st->entries[at]);
 	memmove(st->entries + at, st->entries + at + 1,
 		(st->nentries - at - 1) * sizeof(*st->entries));
@@ -441,6 +445,7 @@ void ps_state_free(ps_state *st)
 	if (!st)
 		return;
 	entries_clear(st);
+	state_pack_free(st->pack);
 	free(st->entries);
 	free(st->view);
 	git_repository_free(st->repo);
@@ -522,6 +527,12 @@ int ps_state_load(const json_t **out, ps_state *st, const char *account,
 	e = st->entries[at];
 	switch (e->change) {
 	case CH_PUT:
+		if (!e->staged)
+			return ps_error_set(
+				err, PS_ERROR,
+				"internal error: accounts/%s.json was staged "
+				"as text and cannot be read before the commit",
+				e->name);
 		*out = e->staged;
 		return 0;
 	case CH_REMOVE:
@@ -654,10 +665,32 @@ void ps_state_unload(ps_state *st, const char *account)
 	e->loaded = false;
 }
 
+/* Forget what is staged for `e` (the blob written for it, if any, stays in
+ * the object database unreferenced). */
+static void unstage(ps_state *st, struct entry *e)
+{
+	json_decref(e->staged);
+	e->staged = NULL;
+	if (e->text && !e->written)
+		st->nbuffered--;
+	free(e->text);
+	e->text = NULL;
+	e->textlen = 0;
+	e->written = false;
+}
+
+/* The entry of `account`, made when absent. */
+static struct entry *entry_get(ps_state *st, const char *account)
+{
+	long at = entry_find(st, account);
+
+	return at >= 0 ? st->entries[at]
+		       : entry_insert(st, (size_t)(-at - 1), account);
+}
+
 void ps_state_put(ps_state *st, const char *account, json_t *doc)
 {
 	struct entry *e;
-	long at;
 
 	if (!st || !account) {
 		json_decref(doc);
@@ -667,13 +700,48 @@ void ps_state_put(ps_state *st, const char *account, json_t *doc)
 		ps_state_remove(st, account);
 		return;
 	}
-	at = entry_find(st, account);
-	e = at >= 0 ? st->entries[at]
-		    : entry_insert(st, (size_t)(-at - 1), account);
-	json_decref(e->staged);
+	e = entry_get(st, account);
+	unstage(st, e);
 	e->staged = doc;
 	e->change = CH_PUT;
 	st->view_dirty = true;
+}
+
+/* From BULK_MIN documents staged as text on, every one of them is written
+ * into the pack at once (the ones held so far first). */
+static int stream_texts(ps_state *st, ps_error *err)
+{
+	int rc;
+
+	/* Where nothing may be committed, nothing is written: the commit
+	 * says why (check_committable). */
+	if (!st->repo || st->tracking ||
+	    (!st->pack && st->nbuffered < BULK_MIN))
+		return 0;
+	if (!st->pack && (rc = state_pack_open(&st->pack, st->gitdir, err)) < 0)
+		return rc;
+	for (size_t i = 0; i < st->nentries && st->nbuffered; i++) {
+		struct entry *e = st->entries[i];
+		if (e->change != CH_PUT || !e->text || e->written)
+			continue;
+		if ((rc = state_write_blob(st, e, err)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int ps_state_put_text(ps_state *st, const char *account, char *text, size_t len,
+		      ps_error *err)
+{
+	struct entry *e = entry_get(st, account);
+
+	unstage(st, e);
+	e->text = text;
+	e->textlen = len;
+	e->change = CH_PUT;
+	st->nbuffered++;
+	st->view_dirty = true;
+	return stream_texts(st, err);
 }
 
 void ps_state_remove(ps_state *st, const char *account)
@@ -687,8 +755,7 @@ void ps_state_remove(ps_state *st, const char *account)
 	if (at < 0)
 		return;
 	e = st->entries[at];
-	json_decref(e->staged);
-	e->staged = NULL;
+	unstage(st, e);
 	if (e->committed) {
 		e->change = CH_REMOVE;
 		st->view_dirty = true;

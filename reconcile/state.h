@@ -140,6 +140,22 @@ bool ps_state_has_blob(const ps_state *st, const char *account,
  * removal). The name is checked by ps_state_commit. */
 void ps_state_put(ps_state *st, const char *account, json_t *doc);
 
+/*
+ * Stage a new document for `account` as its bytes (`text`, `len` bytes,
+ * malloc'd: stolen, freed whatever the outcome), the canonical encoding
+ * that ps_state_commit would write. From the eighth such document on,
+ * each is written into a pack as it is staged (the ones before first), so
+ * staging every account of a large group holds no document in memory; the
+ * pack is stored by ps_state_commit before the ref moves, and is
+ * unreferenced garbage if no commit follows. A document staged this way
+ * cannot be read back before the commit (ps_state_load: PS_ERROR); after
+ * it, it is read from its blob. Nothing is written where the commit would
+ * refuse (no repository, a remote-tracking snapshot). Errors: PS_ERROR
+ * (the pack cannot be written).
+ */
+int ps_state_put_text(ps_state *st, const char *account, char *text, size_t len,
+		      ps_error *err);
+
 /* Stage the removal of `account`'s document. */
 void ps_state_remove(ps_state *st, const char *account);
 
@@ -155,7 +171,8 @@ void ps_state_remove(ps_state *st, const char *account);
  * staged. Only changed accounts/ entries are rewritten; other files in the
  * tree are kept. The message is SUBJECT "\n\n" BODY "\n" (just SUBJECT "\n"
  * when body is NULL or empty; a NULL subject is "pavesync: update
- * snapshot"). Many new documents at once are written as one pack.
+ * snapshot"). Many new documents at once are written as one pack (their
+ * blobs; the trees and the commit are loose objects).
  * Errors: PS_ECONFLICT (the ref moved, or another process holds its .lock),
  * PS_EINVALID (bad account name, no repository), PS_ERROR (libgit2).
  */

@@ -1,13 +1,12 @@
 /*
  * The snapshot store's writes (state.h): the commit of the staged
- * documents (with the bulk pack writer for many new objects), the
+ * documents (many new blobs go into one pack: state_pack.c), the
  * compare-and-swap of the ref, and the reflog that records pavesync's
  * commits and the lineage check that reads it.
  */
 #include "state.h"
 
 #include <git2.h>
-#include <git2/sys/mempack.h>
 #include <git2/sys/odb_backend.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,15 +85,22 @@ static void absorb_staged(ps_state *st)
 		}
 		if (e->change == CH_PUT) {
 			json_decref(e->doc);
+			/* A document staged as text is read again from its
+			 * blob when it is next wanted. */
 			e->doc = e->staged;
 			e->staged = NULL;
 			e->committed = true;
-			e->loaded = true;
+			e->loaded = e->doc != NULL;
+			free(e->text);
+			e->text = NULL;
+			e->textlen = 0;
+			e->written = false;
 			git_oid_cpy(&e->blob, &e->pending);
 			e->change = CH_NONE;
 		}
 		i++;
 	}
+	st->nbuffered = 0;
 	st->view_dirty = true;
 }
 
@@ -142,77 +148,6 @@ int state_move_ref(ps_state *st, const git_oid *id, const char *logmsg,
 }
 
 /*
- * Many new objects at once (the first apply of a large group, an import):
- * written one by one as loose objects, each is its own fsynced file (10,000
- * accounts took ten seconds) and every later read opens 10,000 files.
- * Instead they are collected in memory (libgit2's mempack backend, on a
- * second handle so that st->repo never writes there) and stored as one
- * pack, fsynced once, before the ref is moved. Even 100 changed accounts
- * written loose cost ~200 fsyncs (~800 ms on the project's machine, longer
- * than their API calls at 20 ms each, 16 at a time). Commits of a few
- * accounts stay loose, so routine runs do not pile up packs.
- */
-#define BULK_MIN 8
-
-struct bulk {
-	git_repository *repo;
-	git_odb *odb;
-	git_odb_backend *mem; /* owned by odb once added */
-};
-
-static int bulk_begin(struct bulk *b, ps_state *st, ps_error *err)
-{
-	git_odb_backend *mem = NULL;
-	int e;
-
-	if ((e = git_repository_open_ext(&b->repo, st->gitdir,
-					 GIT_REPOSITORY_OPEN_NO_SEARCH, NULL)) <
-		    0 ||
-	    (e = git_repository_odb(&b->odb, b->repo)) < 0 ||
-	    (e = git_mempack_new(&mem)) < 0)
-		return state_git_fail(err, PS_ERROR, e,
-				      "cannot prepare to write %s", st->gitdir);
-	/* Highest priority: every write of this handle lands in memory. */
-	if ((e = git_odb_add_backend(b->odb, mem, 1000)) < 0) {
-		mem->free(mem);
-		return state_git_fail(err, PS_ERROR, e,
-				      "cannot prepare to write %s", st->gitdir);
-	}
-	b->mem = mem;
-	return 0;
-}
-
-static int bulk_finish(struct bulk *b, ps_error *err)
-{
-	git_buf pack = { NULL, 0, 0 };
-	git_odb_writepack *wp = NULL;
-	git_indexer_progress stats;
-	int e;
-
-	memset(&stats, 0, sizeof(stats));
-	if ((e = git_mempack_dump(&pack, b->repo, b->mem)) < 0 ||
-	    (e = git_odb_write_pack(&wp, b->odb, NULL, NULL)) < 0 ||
-	    (e = wp->append(wp, pack.ptr, pack.size, &stats)) < 0 ||
-	    (e = wp->commit(wp, &stats)) < 0) {
-		if (wp)
-			wp->free(wp);
-		git_buf_dispose(&pack);
-		return state_git_fail(err, PS_ERROR, e,
-				      "cannot write the new objects");
-	}
-	wp->free(wp);
-	git_buf_dispose(&pack);
-	git_mempack_reset(b->mem);
-	return 0;
-}
-
-static void bulk_free(struct bulk *b)
-{
-	git_odb_free(b->odb);
-	git_repository_free(b->repo);
-}
-
-/*
  * Make sure the ref's reflog records that it now points at `id` (libgit2
  * writes it only where git would: not in a bare repository without
  * core.logAllRefUpdates). The commit is made either way, so a failure
@@ -243,8 +178,8 @@ cleanup:
 /* A commit in the making: what its steps share. */
 struct commit_build {
 	ps_state *st;
-	git_repository *w; /* objects are written here: st->repo or bulk.repo */
-	struct bulk bulk;
+	git_repository *w; /* objects are written here: st->repo or packrepo */
+	git_repository *packrepo; /* with st->pack: open_pack_handle */
 	git_commit *parent; /* the commit the snapshot was read at, or NULL */
 	git_tree *root, *accounts; /* its trees, or NULL */
 	git_treebuilder *abld, *rbld;
@@ -257,22 +192,17 @@ static void commit_build_release(struct commit_build *c)
 	git_tree_free(c->accounts);
 	git_tree_free(c->root);
 	git_commit_free(c->parent);
-	bulk_free(&c->bulk);
+	git_repository_free(c->packrepo);
 }
 
-/* How many entries have a change staged; *nput: how many of them are new
- * documents (rather than removals). */
-static size_t count_staged(const ps_state *st, size_t *nput)
+/* How many entries have a change staged. */
+static size_t count_staged(const ps_state *st)
 {
 	size_t nchanged = 0;
 
-	*nput = 0;
-	for (size_t i = 0; i < st->nentries; i++) {
+	for (size_t i = 0; i < st->nentries; i++)
 		if (st->entries[i]->change != CH_NONE)
 			nchanged++;
-		if (st->entries[i]->change == CH_PUT)
-			(*nput)++;
-	}
 	return nchanged;
 }
 
@@ -326,29 +256,116 @@ static int read_parent(struct commit_build *c, ps_error *err)
 	return 0;
 }
 
-/* Write the staged document of `en` as a blob; its id goes to
- * en->pending. `file` is its name in accounts/, for messages. */
-static int write_blob(struct commit_build *c, struct entry *en,
-		      const char *file, ps_error *err)
+int state_write_blob(ps_state *st, struct entry *en, ps_error *err)
 {
-	char *text = ps_json_canonical(en->staged);
+	char *owned = NULL;
+	const char *text = en->text;
+	size_t len = en->textlen;
+	int e, rc = 0;
+
+	if (en->written)
+		return 0;
+	if (!text) {
+		text = owned = ps_json_canonical(en->staged);
+		len = owned ? strlen(owned) : 0;
+	}
+	/* Never write what the next run could not read. */
+	if (!text || len > DOC_MAX) {
+		rc = ps_error_set(err, PS_ELIMIT,
+				  "cannot write accounts/%s.json: larger "
+				  "than %zu bytes (limit)",
+				  en->name, DOC_MAX);
+		goto cleanup;
+	}
+	if (st->pack) {
+		if (!ps_state_blob_id(en->pending.id, text, len)) {
+			rc = ps_error_set(err, PS_ERROR,
+					  "cannot hash accounts/%s.json",
+					  en->name);
+			goto cleanup;
+		}
+		if ((rc = state_pack_add(st->pack, &en->pending,
+					 GIT_OBJECT_BLOB, text, len, err)) < 0)
+			goto cleanup;
+	} else if ((e = git_blob_create_from_buffer(&en->pending, st->repo,
+						    text, len)) < 0) {
+		rc = state_git_fail(err, PS_ERROR, e,
+				    "cannot write accounts/%s.json", en->name);
+		goto cleanup;
+	}
+	if (en->text) {
+		st->nbuffered--;
+		free(en->text);
+		en->text = NULL;
+		en->textlen = 0;
+	}
+	en->written = true;
+cleanup:
+	free(owned);
+	return rc;
+}
+
+/* Write every staged blob: into one pack when there are many (or the
+ * documents staged as text already started one), else loose. */
+static int write_blobs(ps_state *st, ps_error *err)
+{
+	size_t i, nwrite = 0;
+	int rc;
+
+	for (i = 0; i < st->nentries; i++)
+		if (st->entries[i]->change == CH_PUT &&
+		    !st->entries[i]->written)
+			nwrite++;
+	if (!st->pack && nwrite >= BULK_MIN &&
+	    (rc = state_pack_open(&st->pack, st->gitdir, err)) < 0)
+		return rc;
+	for (i = 0; i < st->nentries; i++)
+		if (st->entries[i]->change == CH_PUT &&
+		    (rc = state_write_blob(st, st->entries[i], err)) < 0)
+			return rc;
+	return 0;
+}
+
+/* With a pack: the trees and the commit go into it too, through a second
+ * handle whose object database writes there first (st->repo never does),
+ * and which sees the blobs already in it. */
+static int open_pack_handle(struct commit_build *c, ps_error *err)
+{
+	git_odb_backend *b = NULL;
+	git_odb *odb = NULL;
 	int e;
 
-	/* Never write what the next run could not read. */
-	if (!text || strlen(text) > DOC_MAX) {
-		free(text);
-		return ps_error_set(err, PS_ELIMIT,
-				    "cannot write "
-				    "accounts/%s: larger than %zu "
-				    "bytes (limit)",
-				    file, DOC_MAX);
+	if ((e = git_repository_open_ext(&c->packrepo, c->st->gitdir,
+					 GIT_REPOSITORY_OPEN_NO_SEARCH, NULL)) <
+		    0 ||
+	    (e = git_repository_odb(&odb, c->packrepo)) < 0 ||
+	    (e = state_pack_backend(&b, c->st->pack)) < 0)
+		goto fail;
+	/* Highest priority: every write of this handle lands in the pack. */
+	if ((e = git_odb_add_backend(odb, b, 1000)) < 0) {
+		b->free(b);
+		goto fail;
 	}
-	e = git_blob_create_from_buffer(&en->pending, c->w, text, strlen(text));
-	free(text);
-	if (e < 0)
-		return state_git_fail(err, PS_ERROR, e,
-				      "cannot write accounts/%s", file);
+	git_odb_free(odb);
+	c->w = c->packrepo;
 	return 0;
+fail:
+	git_odb_free(odb);
+	return state_git_fail(err, PS_ERROR, e, "cannot prepare to write %s",
+			      c->st->gitdir);
+}
+
+/* Store the pack (when there is one) and let it go. */
+static int finish_pack(ps_state *st, ps_error *err)
+{
+	int rc;
+
+	if (!st->pack)
+		return 0;
+	rc = state_pack_finish(st->pack, st->repo, err);
+	state_pack_free(st->pack);
+	st->pack = NULL;
+	return rc;
 }
 
 /* Put the staged change of `en` into the accounts tree being built.
@@ -357,7 +374,7 @@ static int stage_entry(struct commit_build *c, struct entry *en, ps_buf *file,
 		       ps_error *err)
 {
 	const git_tree_entry *te;
-	int e, rc;
+	int e;
 
 	ps_buf_reset(file);
 	ps_buf_printf(file, "%s.json", en->name);
@@ -369,8 +386,6 @@ static int stage_entry(struct commit_build *c, struct entry *en, ps_buf *file,
 					      file->ptr);
 		return 0;
 	}
-	if ((rc = write_blob(c, en, file->ptr, err)) < 0)
-		return rc;
 	if (te && git_tree_entry_filemode(te) == GIT_FILEMODE_BLOB &&
 	    git_oid_equal(git_tree_entry_id(te), &en->pending))
 		return 0;
@@ -482,7 +497,8 @@ static int publish(struct commit_build *c, const git_oid *id, const char *msg,
 	ps_buf logmsg = PS_BUF_INIT;
 	int rc = 0;
 
-	if (c->bulk.repo && (rc = bulk_finish(&c->bulk, err)) < 0)
+	/* Every new object is stored before the ref names any of them. */
+	if ((rc = finish_pack(st, err)) < 0)
 		goto cleanup;
 	/* Reflog line as git's own: "commit: SUBJECT". */
 	ps_buf_puts(&logmsg, "commit: ");
@@ -508,12 +524,11 @@ int ps_state_commit(char out_id[41], ps_state *st, const char *subject,
 	struct commit_build c;
 	ps_buf msg = PS_BUF_INIT;
 	git_oid root_id, commit_id;
-	size_t nput;
 	bool unchanged = false;
 	int rc;
 
 	out_id[0] = '\0';
-	if (count_staged(st, &nput) == 0)
+	if (count_staged(st) == 0)
 		return 0;
 	if ((rc = check_committable(st, err)) < 0)
 		return rc;
@@ -521,16 +536,16 @@ int ps_state_commit(char out_id[41], ps_state *st, const char *subject,
 	memset(&c, 0, sizeof(c));
 	c.st = st;
 	c.w = st->repo;
-	if (nput >= BULK_MIN) {
-		if ((rc = bulk_begin(&c.bulk, st, err)) < 0)
-			goto cleanup;
-		c.w = c.bulk.repo;
-	}
-	if ((rc = read_parent(&c, err)) < 0 ||
+	if ((rc = write_blobs(st, err)) < 0 ||
+	    (st->pack && (rc = open_pack_handle(&c, err)) < 0) ||
+	    (rc = read_parent(&c, err)) < 0 ||
 	    (rc = build_accounts(&c, err)) < 0 ||
 	    (rc = build_root(&root_id, &unchanged, &c, err)) < 0)
 		goto cleanup;
 	if (unchanged) {
+		/* Nothing new to keep: the pack is dropped unstored. */
+		state_pack_free(st->pack);
+		st->pack = NULL;
 		absorb_staged(st);
 		goto cleanup;
 	}
@@ -542,6 +557,11 @@ int ps_state_commit(char out_id[41], ps_state *st, const char *subject,
 cleanup:
 	ps_buf_release(&msg);
 	commit_build_release(&c);
+	/* A failure before the pack was stored: store it anyway, so that
+	 * what was written (and is marked so) exists; unreferenced until a
+	 * commit names it. */
+	if (rc < 0 && finish_pack(st, NULL) < 0)
+		git_error_clear();
 	return rc;
 }
 

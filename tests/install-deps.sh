@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   meson ninja-build pkg-config gcc clang libclang-rt-14-dev git ca-certificates
-  libyaml-dev libcurl4-openssl-dev libjansson-dev libgit2-dev libssl-dev
+  libyaml-dev libcurl4-openssl-dev libjansson-dev libgit2-dev libssl-dev zlib1g-dev
   libcmocka-dev clang-format python3 python3-jsonschema python3-yaml openssl
   scdoc groff-base bash-completion zsh fish
   dpkg-dev debhelper fakeroot lintian
