@@ -64,6 +64,29 @@ void ps_fpkey_release(ps_fpkey *k)
 	explicit_bzero(k, sizeof(*k));
 }
 
+void ps_fpkey_idle(ps_fpkey *k)
+{
+	if (!k)
+		return;
+	ps_hmac_release(&k->mac);
+	if (k->memo) {
+		explicit_bzero(k->memo, sizeof(struct fp_memo));
+		free(k->memo);
+		k->memo = NULL;
+	}
+}
+
+/* The key's digest states, set up again after ps_fpkey_idle. Logically
+ * const, like the memo: one thread per key at a time. */
+static const ps_hmac *key_mac(const ps_fpkey *k)
+{
+	ps_fpkey *w = (ps_fpkey *)k;
+
+	if (!w->mac.inner && ps_hmac_init(&w->mac, w->key, sizeof(w->key)) < 0)
+		ps_oom();
+	return &k->mac;
+}
+
 void ps_seal_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
 			 const void *data, size_t len)
 {
@@ -75,7 +98,7 @@ void ps_seal_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
 		ps_strlcpy(out, m->out, outlen);
 		return;
 	}
-	if (ps_hmac_sha256(mac, &k->mac, data, len) < 0)
+	if (ps_hmac_sha256(mac, key_mac(k), data, len) < 0)
 		ps_oom();
 	ps_hex(hex, mac, 16);
 	snprintf(out, outlen, "%s%s", PS_SENSITIVE_PREFIX, hex);
@@ -93,7 +116,7 @@ void ps_seal_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
 void ps_fpkey_mac(unsigned char out[32], const ps_fpkey *k, const void *data,
 		  size_t len)
 {
-	if (ps_hmac_sha256(out, &k->mac, data, len) < 0)
+	if (ps_hmac_sha256(out, key_mac(k), data, len) < 0)
 		ps_oom();
 }
 

@@ -54,6 +54,12 @@ void ps_fpkey_derive_with(ps_fpkey *out, const char *account,
  * derived again (git's _release). NULL-safe, idempotent. */
 void ps_fpkey_release(ps_fpkey *k);
 
+/* Free a key's digest states and memo but keep the key (and its id): the
+ * next fingerprint or MAC sets them up again. For a key that may lie idle
+ * a long while among many (a plan of 10,000 accounts). Same thread rule
+ * as the fingerprints. NULL-safe. */
+void ps_fpkey_idle(ps_fpkey *k);
+
 /* PS_SENSITIVE_PREFIX + 32 hex of HMAC(key, data) into out (>= 64 bytes).
  * Writes k's scratch state and memo: one thread per key at a time. */
 void ps_seal_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
