@@ -141,9 +141,12 @@ int cmd_apply(struct opts *o)
 		rc = EXIT_ERROR;
 		goto cleanup;
 	}
-	rc = session_plan(run, refresh	       ? PS_RUN_REFRESH
-			       : !o->plan_file ? PS_RUN_REFRESH_STALE
-					       : 0);
+	/* Without a saved plan to check it against, the plan is only
+	 * applied: it may keep just what is shown of it (run.h). */
+	rc = session_plan(run, (refresh		? PS_RUN_REFRESH
+				: !o->plan_file ? PS_RUN_REFRESH_STALE
+						: 0) |
+				       (o->plan_file ? 0 : PS_RUN_COMPACT));
 	if (rc)
 		goto cleanup;
 	if (o->plan_file &&

@@ -146,23 +146,20 @@ static void apply_account(void *ctx, size_t i)
 				       "first error)";
 			}
 		} else if (c->action == PS_DELETE) {
-			json_object_del(ap->base, c->event);
-			json_object_del(ap->applied, c->event);
 			c->status = PS_DONE;
 		} else {
+			/* The maps are brought up to date when the account is
+			 * staged (ps_plan_stage_account): a packed account has
+			 * none to update here. */
 			char *diff =
 				echo ? echo_difference(echo, c->desired->spec)
 				     : ps_strdup("");
 			if (*diff) {
-				/* Record what the server says it holds, so the
-				 * next run sees the drift again instead of
-				 * trusting us; last applied stays what it was.
-				 */
 				json_t *sens =
 					json_deep_copy(c->desired->sensitive);
-				json_object_set_new(
-					ap->base, c->event,
-					ps_seal_callback(echo, sens, &ap->key));
+				json_decref(c->seen);
+				c->seen =
+					ps_seal_callback(echo, sens, &ap->key);
 				json_decref(sens);
 				set_failed(c, false,
 					   "the API echoed a callback that "
@@ -172,9 +169,6 @@ static void apply_account(void *ctx, size_t i)
 					   "changed a field",
 					   diff);
 			} else {
-				json_object_set(ap->base, c->event, c->after);
-				json_object_set(ap->applied, c->event,
-						c->after);
 				c->status = PS_DONE;
 			}
 			free(diff);
@@ -184,6 +178,7 @@ static void apply_account(void *ctx, size_t i)
 	}
 	ps_calls_count(&job->run, api, false, false);
 	ps_api_free(api);
+	ps_fpkey_idle(&ap->key);
 }
 
 int ps_apply_run(ps_plan *plan, ps_apply_opts *ro, bool fail_on_drift,
@@ -238,7 +233,9 @@ int ps_apply_commit(char out_id[41], ps_plan *plan, ps_state *st, ps_error *err)
 					      ps_action_name(c->action));
 			}
 		}
-		if (ps_plan_stage_account(st, ap) && ap->migrate) {
+		if ((rc = ps_plan_stage_account(st, ap, err)) < 0)
+			goto cleanup;
+		if (rc && ap->migrate) {
 			ps_buf_printf(&body,
 				      "%s%s: snapshot migrated to format %d",
 				      body.len ? "\n" : "", ap->name,
@@ -255,6 +252,7 @@ int ps_apply_commit(char out_id[41], ps_plan *plan, ps_state *st, ps_error *err)
 			      "pavesync: %zu created, %zu updated, %zu deleted",
 			      counts[0], counts[1], counts[2]);
 	rc = ps_state_commit(out_id, st, subject.ptr, body.ptr, err);
+cleanup:
 	ps_buf_release(&body);
 	ps_buf_release(&subject);
 	return rc;

@@ -44,9 +44,10 @@ typedef struct ps_apply_opts {
  * concurrently (ro->concurrency), the calls of one account in order over
  * one connection. Changes whose origin is dashboard/conflict are skipped
  * when `fail_on_drift`. Sets each change's status (and error); what
- * succeeded goes into the account's `base` and `applied`, which become its
- * snapshot document. A create or update whose echoed callback differs from
- * what was sent fails, and the echo is recorded as live. A 401/403 stops
+ * succeeded goes into the account's snapshot document when it is staged
+ * (ps_apply_commit). A create or update whose echoed callback differs from
+ * what was sent fails, and the echo (the change's `seen`) is recorded as
+ * live. A 401/403 stops
  * that account (its `error` set, the rest of its changes skipped); a
  * local TLS setup error stops every account; a stop request or the
  * deadline (ro->api) skips the changes not yet tried. Returns 0 when all

@@ -114,7 +114,11 @@ int ps_live_record_drift(char out_id[41], ps_plan *plan, ps_state *st,
 	out_id[0] = '\0';
 	for (i = 0; i < plan->naccounts; i++) {
 		ps_account_plan *ap = &plan->accounts[i];
-		if (!ap->drifted || ap->error || !ps_plan_stage_account(st, ap))
+		if (!ap->drifted || ap->error)
+			continue;
+		if ((rc = ps_plan_stage_account(st, ap, err)) < 0)
+			goto cleanup;
+		if (!rc)
 			continue;
 		json_array_foreach(ap->drift_lines, j, line)
 		{
@@ -131,6 +135,7 @@ int ps_live_record_drift(char out_id[41], ps_plan *plan, ps_state *st,
 			      "pavesync",
 			      lines, lines == 1 ? "" : "s");
 	rc = ps_state_commit(out_id, st, subject.ptr, body.ptr, err);
+cleanup:
 	ps_buf_release(&body);
 	ps_buf_release(&subject);
 	return rc;

@@ -86,35 +86,126 @@ json_t *ps_plan_account_doc(const ps_account_plan *ap)
 		ap, json_copy(ap->applied ? ap->applied : ap->base), ap->base);
 }
 
+/* The events last seen live: the applied callbacks with the snapshot's
+ * "live" entries laid over them (null: absent live). New reference. */
+static json_t *known_live(const json_t *applied, const json_t *live)
+{
+	json_t *known = json_copy((json_t *)applied), *v;
+	const char *ev;
+
+	json_object_foreach((json_t *)live, ev, v)
+	{
+		if (json_is_null(v))
+			json_object_del(known, ev);
+		else
+			json_object_set(known, ev, v);
+	}
+	return known;
+}
+
+/* A packed account's maps, read again from its committed document: what
+ * plan_account made of that document (not stale, not migrated, not
+ * refreshed, nothing rewritten). */
+static int unpack_maps(ps_state *st, ps_account_plan *ap, ps_error *err)
+{
+	const json_t *doc = NULL, *snap;
+	int rc;
+
+	if ((rc = ps_state_load(&doc, st, ap->name, err)) < 0)
+		return rc;
+	if (!doc)
+		return ps_error_set(err, PS_ERROR,
+				    "internal error: the snapshot of account "
+				    "\"%s\" went away while it was applied",
+				    ap->name);
+	snap = json_object_get(doc, "callbacks");
+	ap->applied = snap ? json_copy((json_t *)snap) : json_object();
+	ap->base = known_live(ap->applied, json_object_get(doc, "live"));
+	/* The maps share the callbacks; the document itself is not kept. */
+	ps_state_unload(st, ap->name);
+	return 0;
+}
+
+/* Lay what ps_apply_run did over the maps (doing it again changes
+ * nothing). */
+static void fold_outcomes(ps_account_plan *ap)
+{
+	size_t j;
+
+	for (j = 0; j < ap->nchanges; j++) {
+		const ps_change *c = &ap->changes[j];
+		if (c->status == PS_DONE && c->action == PS_DELETE) {
+			json_object_del(ap->base, c->event);
+			json_object_del(ap->applied, c->event);
+		} else if (c->status == PS_DONE) {
+			/* A packed account's change keeps no sealed callback:
+			 * sealed again, the same as when it was planned. */
+			json_t *after = c->after
+						? json_incref(c->after)
+						: ps_seal_callback(
+							  c->desired->spec,
+							  c->desired->sensitive,
+							  &ap->key);
+			json_object_set(ap->base, c->event, after);
+			json_object_set_new(ap->applied, c->event, after);
+		} else if (c->seen) {
+			/* Live is what the server says it holds, so the next
+			 * run sees the drift again instead of trusting us;
+			 * last applied stays what it was. */
+			json_object_set(ap->base, c->event, c->seen);
+		}
+	}
+}
+
 /* Stage the account's document when it differs from the snapshot. The
  * committed document is compared by blob id, not read back and parsed:
  * the plan dropped the parsed documents to stay small. */
-bool ps_plan_stage_account(ps_state *st, ps_account_plan *ap)
+int ps_plan_stage_account(ps_state *st, ps_account_plan *ap, ps_error *err)
 {
 	json_t *doc;
 	char *text;
-	bool same;
+	int rc = 0;
 
-	/* No applied map: settled, orphaned, or its refresh failed (then
-	 * base is empty for want of knowing, not because live is). */
-	if (ap->orphaned || !ap->account || ap->settled || !ap->applied)
-		return false;
+	if (ap->orphaned || !ap->account || ap->settled)
+		return 0;
+	if (ap->packed && (rc = unpack_maps(st, ap, err)) < 0)
+		return rc;
+	/* No applied map: its refresh failed (then base is empty for want
+	 * of knowing, not because live is). */
+	if (!ap->applied)
+		return 0;
+	fold_outcomes(ap);
 	if (!ps_state_has(st, ap->name) && json_object_size(ap->base) == 0 &&
 	    json_object_size(ap->applied) == 0)
-		return false;
+		goto cleanup;
 	doc = ps_plan_account_doc(ap);
 	text = ps_json_canonical(doc);
-	/* NULL past the encoder's limit: not the same; the commit refuses. */
-	same = text && ps_state_same_blob(st, ap->name, text, strlen(text));
-	free(text);
-	if (same) {
+	if (!text) {
+		/* Past the encoder's limit: the commit refuses it. */
+		ps_state_put(st, ap->name, doc);
+	} else if (ps_state_same_blob(st, ap->name, text, strlen(text))) {
+		free(text);
 		json_decref(doc);
-		return false;
+		goto cleanup;
+	} else {
+		/* Staged as its bytes, not as JSON: a change in every
+		 * account of a large group then holds no document. */
+		json_decref(doc);
+		rc = ps_state_put_text(st, ap->name, text, strlen(text), err);
+		if (rc < 0)
+			goto cleanup;
 	}
-	ps_state_put(st, ap->name, doc);
 	if (ap->migrate)
 		ap->migrated = true;
-	return true;
+	rc = 1;
+cleanup:
+	if (ap->packed) {
+		json_decref(ap->base);
+		json_decref(ap->applied);
+		ap->base = ap->applied = NULL;
+	}
+	ps_fpkey_idle(&ap->key);
+	return rc;
 }
 
 /* ---- building ---- */
@@ -185,23 +276,6 @@ ps_origin ps_plan_origin(const json_t *desired, const json_t *applied,
 	if (dashboard_changed)
 		return PS_ORIGIN_DASHBOARD;
 	return PS_ORIGIN_CONFIG;
-}
-
-/* The events last seen live: the applied callbacks with the snapshot's
- * "live" entries laid over them (null: absent live). New reference. */
-static json_t *known_live(const json_t *applied, const json_t *live)
-{
-	json_t *known = json_copy((json_t *)applied), *v;
-	const char *ev;
-
-	json_object_foreach((json_t *)live, ev, v)
-	{
-		if (json_is_null(v))
-			json_object_del(known, ev);
-		else
-			json_object_set(known, ev, v);
-	}
-	return known;
 }
 
 /*
@@ -389,6 +463,10 @@ static void plan_account(ps_account_plan *ap, const ps_account *acct,
 			   json_object_get(snap, events[i]));
 	if (ap->migrate)
 		ap->rewrite = true;
+	/* Kept until the plan is freed: no room to spare across 10,000. */
+	if (ap->nchanges && ap->nchanges < alloc)
+		ap->changes = ps_realloc(ap->changes,
+					 ap->nchanges * sizeof(*ap->changes));
 	free_names(events, n);
 	json_decref(known);
 	json_decref(snap);
@@ -428,8 +506,33 @@ struct build_job {
 	const json_t *snap_doc; /* read between the passes */
 	const char *fp_env;	/* PAVESYNC_FINGERPRINT_KEY, read once */
 	const ps_memo *memo;	/* read-only while the pool runs */
+	bool compact;		/* ps_plan_opts' */
 	struct memo_note note;
 };
+
+/* Drop the maps of an account whose maps are what its committed document
+ * `snap_doc` says (ps_plan_opts' `compact`): ps_plan_stage_account reads
+ * them again. So are its changes' sealed callbacks: `before` is in that
+ * document too, and `after` is sealed again from the config when the
+ * account is staged. */
+static void pack_maps(ps_account_plan *ap, const json_t *snap_doc)
+{
+	size_t j;
+
+	if (!snap_doc || ap->refreshed || ap->stale || ap->migrate ||
+	    ap->rewrite || ap->error || !ap->base || !ap->applied)
+		return;
+	ap->nbase = json_object_size(ap->base);
+	json_decref(ap->base);
+	json_decref(ap->applied);
+	ap->base = ap->applied = NULL;
+	for (j = 0; j < ap->nchanges; j++) {
+		json_decref(ap->changes[j].before);
+		json_decref(ap->changes[j].after);
+		ap->changes[j].before = ap->changes[j].after = NULL;
+	}
+	ap->packed = true;
+}
 
 static void start_one(void *ctx, size_t i)
 {
@@ -438,6 +541,8 @@ static void start_one(void *ctx, size_t i)
 	job->desired = plan_account_start(job->ap, job->acct, job->st, job->raw,
 					  job->prune, job->fp_env, job->memo,
 					  &job->note);
+	if (!job->desired)
+		ps_fpkey_idle(&job->ap->key);
 }
 
 static void finish_one(void *ctx, size_t i)
@@ -448,9 +553,13 @@ static void finish_one(void *ctx, size_t i)
 		return;
 	plan_account(job->ap, job->acct, job->desired, job->snap_doc, job->raw);
 	job->desired = NULL;
+	if (job->compact)
+		pack_maps(job->ap, job->snap_doc);
+	ps_fpkey_idle(&job->ap->key);
 }
 
-/* Snapshot documents parsed at once while planning. */
+/* Accounts planned at once (their sealed callbacks and snapshot documents
+ * alive together). */
 #define DOC_BATCH 256
 
 /* Below this, threads cost more than they save. */
@@ -531,7 +640,12 @@ static ps_plan *plan_new(const ps_config *cfg, ps_state *st, const json_t *live,
 			 const ps_plan_opts *opts)
 {
 	ps_plan *plan = ps_calloc(1, sizeof(*plan));
-	size_t alloc = cfg->naccounts + (st ? ps_state_count(st) : 0);
+	size_t i, ns = st ? ps_state_count(st) : 0, alloc = cfg->naccounts;
+
+	/* The config's accounts and the snapshot's others (orphans). */
+	for (i = 0; i < ns; i++)
+		if (!find_account(cfg, ps_state_name(st, i)))
+			alloc++;
 
 	plan->accounts = ps_calloc(alloc ? alloc : 1, sizeof(*plan->accounts));
 	plan->refreshed = live != NULL;
@@ -583,6 +697,7 @@ static size_t add_accounts(ps_plan *plan, struct build_job *jobs,
 		jobs[njobs].st = st;
 		jobs[njobs].prune = opts && opts->prune;
 		jobs[njobs].fp_env = fp_env;
+		jobs[njobs].compact = opts && opts->compact && st;
 		njobs++;
 	}
 	return njobs;
@@ -603,19 +718,21 @@ static int plan_accounts(struct build_job *jobs, size_t njobs,
 	for (i = 0; i < njobs; i++)
 		jobs[i].memo = memo;
 	threads = njobs >= PARALLEL_MIN_ACCOUNTS ? ps_pool_cpus() : 1;
-	ps_pool_run(njobs, threads, start_one, jobs);
-	remember(memo, cfg, st, jobs, njobs, opts && opts->remember);
-	/* In batches, so that only a batch of parsed documents is alive at
-	 * once (the plans keep the callbacks they share with them). */
+	/* Both passes in batches, so that only a batch of sealed desired
+	 * callbacks and parsed documents is alive at once (the plans keep
+	 * only the callbacks their changes name, and packed accounts not
+	 * even their maps). */
 	for (b = 0; b < njobs; b += DOC_BATCH) {
 		size_t nb = njobs - b < DOC_BATCH ? njobs - b : DOC_BATCH;
+		ps_pool_run(nb, threads, start_one, jobs + b);
 		for (i = b; i < b + nb; i++) {
 			if (jobs[i].desired && st &&
 			    ps_state_load(&jobs[i].snap_doc, st,
 					  jobs[i].acct->name, err) < 0) {
 				int rc = err ? err->code : PS_ERROR;
-				for (j = 0; j < njobs; j++)
+				for (j = b; j < b + nb; j++)
 					json_decref(jobs[j].desired);
+				ps_memo_free(memo);
 				return rc;
 			}
 		}
@@ -624,6 +741,7 @@ static int plan_accounts(struct build_job *jobs, size_t njobs,
 			if (jobs[i].snap_doc)
 				ps_state_unload(st, jobs[i].acct->name);
 	}
+	remember(memo, cfg, st, jobs, njobs, opts && opts->remember);
 	return 0;
 }
 
@@ -645,8 +763,7 @@ static void count_totals(ps_plan *plan)
 		plan->nunchanged += ap->unchanged;
 		if (ap->rewrite)
 			plan->nrewrite++;
-		plan->managed += ap->settled ? ap->unchanged
-					     : json_object_size(ap->base);
+		plan->managed += plan_base_size(ap);
 	}
 }
 
@@ -736,6 +853,7 @@ void ps_plan_free(ps_plan *plan)
 			json_decref(c->after);
 			free(c->error);
 			free(c->refused);
+			json_decref(c->seen);
 		}
 		free(ap->changes);
 		free(ap->name);

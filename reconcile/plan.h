@@ -44,8 +44,11 @@ typedef struct ps_change {
 	ps_origin origin;
 	/* [{"path","before"?,"after"?} | {"path","sensitive":true}]. Owned. */
 	json_t *fields;
-	json_t *before; /* sealed base callback; NULL for create. Owned. */
-	json_t *after;	/* sealed desired callback; NULL for delete. Owned. */
+	/* Sealed base callback (NULL for create) and sealed desired callback
+	 * (NULL for delete); both NULL in a packed account (see `packed`).
+	 * Owned. */
+	json_t *before;
+	json_t *after;
 	const ps_callback *desired; /* clear values to send; NULL for delete */
 	ps_status status;
 	char *error;  /* why it failed (no sensitive value), or NULL */
@@ -53,6 +56,10 @@ typedef struct ps_change {
 		       */
 	char *refused; /* why apply would refuse it (ps_plan_mark_guards), or
 			  NULL */
+	/* Failed because the API echoed another callback than the one sent:
+	 * that callback, sealed, recorded as live when the account is staged
+	 * (ps_plan_stage_account). Owned; NULL otherwise. */
+	json_t *seen;
 } ps_change;
 
 typedef struct ps_account_plan {
@@ -93,6 +100,14 @@ typedef struct ps_account_plan {
 	bool rewrite;
 	bool migrate;  /* the snapshot was read in format 1 */
 	bool migrated; /* out: a migrated document was staged */
+	/* `base` and `applied` (and the changes' `before` and `after`) were
+	 * dropped once planned (ps_plan_opts `compact`): they are exactly
+	 * what the committed document and the config say, and
+	 * ps_plan_stage_account makes them again. A large apply then holds
+	 * one account's maps at a time rather than all of them. `nbase`
+	 * keeps json_object_size(base). */
+	bool packed;
+	size_t nbase;
 } ps_account_plan;
 
 typedef struct ps_plan {
@@ -120,6 +135,14 @@ typedef struct ps_plan_opts {
 	 * those accounts without computing them. Readers leave it false:
 	 * plan changes nothing anywhere. */
 	bool remember;
+	/* Drop the maps of every account whose maps are what its committed
+	 * document says (not refreshed, not stale, nothing to migrate or
+	 * rewrite): see ps_account_plan's `packed`. Their changes' `before`
+	 * and `after` go too. For a plan that will be applied and committed
+	 * with this state, neither saved nor checked against a saved one
+	 * (plan_file.h reads `before` and `after`); what is shown of it
+	 * (fields, counts, guards) is kept. */
+	bool compact;
 } ps_plan_opts;
 
 /*
@@ -136,16 +159,23 @@ int ps_plan_build(ps_plan **out, const ps_config *cfg, ps_state *st,
 
 /* The snapshot document for an account (format PS_STATE_FORMAT): ap->applied
  * as its callbacks, and the events where ap->base differs as "live" (new
- * reference). ap must not be orphaned (it needs ap->account). */
+ * reference). ap must not be orphaned (it needs ap->account) nor packed
+ * (it needs the maps). */
 json_t *ps_plan_account_doc(const ps_account_plan *ap);
 
 /* Stage the account's document (ps_plan_account_doc) in st when it differs
- * from the snapshot; returns whether it did, and sets ap->migrated when a
- * migrated document was staged. Nothing is staged for an orphaned or
- * settled account, one whose refresh failed, or a new account with nothing
- * to record. The committed document is compared by blob id, not read back
- * and parsed: the plan dropped the parsed documents to stay small. */
-bool ps_plan_stage_account(ps_state *st, ps_account_plan *ap);
+ * from the snapshot: 1 when it did (and ap->migrated is set when a
+ * migrated document was staged), 0 when there was nothing to stage. The
+ * outcome of each change tried (ps_apply_run) is laid over the maps
+ * first: a done change's callback becomes live and last applied, a
+ * callback the API echoed differently becomes live. Nothing is staged for
+ * an orphaned or settled account, one whose refresh failed, or a new
+ * account with nothing to record. The committed document is compared by
+ * blob id, not read back and parsed: the plan dropped the parsed documents
+ * to stay small. A packed account's maps are read again from its
+ * committed document (and dropped again): the state's error when it
+ * cannot be read. */
+int ps_plan_stage_account(ps_state *st, ps_account_plan *ap, ps_error *err);
 
 /*
  * Where a change comes from, judged against the callback pavesync last

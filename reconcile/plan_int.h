@@ -16,6 +16,10 @@
 json_t *plan_make_doc(const ps_account_plan *ap, json_t *applied,
 		      const json_t *live);
 
+/* plan_json.c: how many callbacks the account's base holds (believed
+ * live), whether it is settled, packed or neither. */
+size_t plan_base_size(const ps_account_plan *ap);
+
 /* plan_diff.c */
 json_t *plan_seal_live_one(const json_t *raw, const ps_callback *want,
 			   const json_t *snap_cb, const ps_fpkey *k);

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "plan_int.h"
 #include "util.h"
 #include "banned.h"
 
@@ -20,6 +21,13 @@ size_t ps_plan_failed_accounts(const ps_plan *plan)
 		if (plan->accounts[i].error)
 			n++;
 	return n;
+}
+
+size_t plan_base_size(const ps_account_plan *ap)
+{
+	if (ap->settled)
+		return ap->unchanged;
+	return ap->packed ? ap->nbase : json_object_size(ap->base);
 }
 
 size_t ps_plan_changes(const ps_plan *plan)
@@ -41,8 +49,7 @@ int ps_plan_check_guards(const ps_plan *plan, long max_changes, ps_error *err)
 	for (i = 0; i < plan->naccounts; i++) {
 		const ps_account_plan *ap = &plan->accounts[i];
 		size_t j, del = 0;
-		size_t size = ap->settled ? ap->unchanged
-					  : json_object_size(ap->base);
+		size_t size = plan_base_size(ap);
 
 		for (j = 0; j < ap->nchanges; j++)
 			if (ap->changes[j].action == PS_DELETE)
@@ -111,8 +118,7 @@ size_t ps_plan_mark_guards(ps_plan *plan, long max_changes)
 	for (i = 0; i < plan->naccounts; i++) {
 		ps_account_plan *ap = &plan->accounts[i];
 		size_t del = 0;
-		size_t size = ap->settled ? ap->unchanged
-					  : json_object_size(ap->base);
+		size_t size = plan_base_size(ap);
 
 		for (j = 0; j < ap->nchanges; j++)
 			if (ap->changes[j].action == PS_DELETE)

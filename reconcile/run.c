@@ -295,6 +295,9 @@ int ps_run_plan(ps_run *run, unsigned flags, ps_error *err)
 	po.prune = run->set.prune;
 	po.api_url = run->url;
 	po.remember = run->lock != NULL; /* a writer, under the lock */
+	/* A writer's plan applied and committed with run->st: its accounts'
+	 * maps can be read again from there (plan.h). */
+	po.compact = po.remember && (flags & PS_RUN_COMPACT);
 	ps_plan_free(run->plan);
 	run->plan = NULL;
 

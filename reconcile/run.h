@@ -132,6 +132,11 @@ enum {
 	/* Read live only the accounts whose snapshot was written for other
 	 * credentials (a notice says how many), then plan again. */
 	PS_RUN_REFRESH_STALE = 1 << 1,
+	/* A writer's plan that is applied as it is built, never saved nor
+	 * checked against a saved plan: keep only what is shown of it and
+	 * read the rest again from the state when committing (ps_plan_opts'
+	 * `compact`), so a large apply stays small. */
+	PS_RUN_COMPACT = 1 << 2,
 };
 
 /*
