@@ -483,6 +483,72 @@ static void live_read_reports_each_account(void **state)
 	json_decref(errors);
 }
 
+/* A compact plan (apply without a saved plan) drops an account's maps and
+ * its changes' sealed callbacks once planned, and makes them again from
+ * the committed document and the config when staging: what it commits is
+ * what a full plan commits. */
+static void compact_plan_commits_the_same_document(void **state)
+{
+	struct fx *f = *state;
+	char *yaml = ps_strdup(one_account_yaml), *at, *want, *got;
+	ps_plan *p, *full;
+	json_t *doc;
+	ps_plan_opts o;
+	ps_error e;
+
+	load(f, one_account_yaml);
+	open_state(f);
+	p = build(f, NULL, false);
+	assert_int_equal(run(p), 0);
+	commit(f, p);
+	ps_plan_free(p);
+
+	/* The config moves one event; a full plan says what to commit. */
+	at = strstr(yaml, "h.example.com/c\n");
+	assert_non_null(at);
+	memcpy(at, "h.example.com/d", 15);
+	load(f, yaml);
+	full = build(f, NULL, false);
+	assert_int_equal(ps_plan_changes(full), 1);
+	assert_false(full->accounts[0].packed);
+
+	memset(&o, 0, sizeof(o));
+	o.api_url = test_emu_url;
+	o.remember = true;
+	o.compact = true;
+	if (ps_plan_build(&p, f->cfg, f->st, NULL, NULL, &o, &e) < 0)
+		fail_msg("plan: %s", e.message);
+	assert_true(p->accounts[0].packed);
+	assert_null(p->accounts[0].base);
+	assert_null(change(p, "main", EV)->before);
+	assert_null(change(p, "main", EV)->after);
+	assert_int_equal(p->managed, 2);
+	assert_int_equal(run(p), 0);
+	assert_int_equal(change(p, "main", EV)->status, PS_DONE);
+	commit(f, p);
+	ps_plan_free(p);
+
+	/* The full plan's document, with its change done, is what was
+	 * committed. */
+	json_object_set(full->accounts[0].base, EV,
+			change(full, "main", EV)->after);
+	json_object_set(full->accounts[0].applied, EV,
+			change(full, "main", EV)->after);
+	doc = ps_plan_account_doc(&full->accounts[0]);
+	want = ps_json_canonical(doc);
+	json_decref(doc);
+	got = ps_json_canonical(ps_state_get(f->st, "main"));
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+	ps_plan_free(full);
+	free(yaml);
+
+	p = build(f, NULL, false);
+	assert_int_equal(ps_plan_changes(p), 0);
+	ps_plan_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -497,6 +563,9 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(live_read_reports_each_account,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			compact_plan_commits_the_same_document, setup,
+			teardown),
 	};
 
 	return cmocka_run_group_tests(tests, start_emulator, stop_emulator);

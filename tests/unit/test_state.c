@@ -516,6 +516,58 @@ static void test_scale(void **state)
 	ps_state_free(again);
 }
 
+/* Documents staged as their bytes: from the eighth on they are written
+ * into one pack as they come (none readable before the commit), and the
+ * commit puts its trees and itself in the same pack: one pack, nothing
+ * loose, read back as staged. */
+static void test_put_text_streams_one_pack(void **state)
+{
+	enum { N = 20 };
+	ps_state *st = open_ok("state", NULL, PS_STATE_CREATE), *again;
+	char name[32], id[41], *text, *want = NULL, *got, *out;
+	const json_t *d;
+	ps_error err;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		json_t *j;
+		snprintf(name, sizeof(name), "acct%04d", i);
+		j = doc(name, "https://x.example/");
+		text = ps_json_canonical(j);
+		json_decref(j);
+		if (i == 7)
+			want = ps_strdup(text);
+		assert_int_equal(ps_state_put_text(st, name, text, strlen(text),
+						   &err), 0);
+	}
+	assert_int_equal(ps_state_count(st), N);
+	assert_int_equal(ps_state_load(&d, st, "acct0007", &err), PS_ERROR);
+	out = capture("ls state/objects/pack | grep -c '^tmp_pack_pavesync_'");
+	assert_string_equal(out, "1\n");
+	free(out);
+	commit_ok(st, "seed", NULL, id);
+	assert_string_not_equal(id, "");
+	out = capture("ls state/objects/pack | grep -c '^tmp_pack_' || true");
+	assert_string_equal(out, "0\n");
+	free(out);
+	out = capture("git -C state count-objects -v | grep -E '^(count|packs):'");
+	assert_string_equal(out, "count: 0\npacks: 1\n");
+	free(out);
+	assert_int_equal(run("git -C state fsck --strict --no-dangling "
+			     ">/dev/null 2>&1"), 0);
+	/* Read back from the pack, in this state and in a new one. */
+	got = ps_json_canonical(ps_state_get(st, "acct0007"));
+	assert_string_equal(got, want);
+	free(got);
+	again = open_ok("state", NULL, 0);
+	got = ps_json_canonical(ps_state_get(again, "acct0007"));
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+	ps_state_free(again);
+	ps_state_free(st);
+}
+
 static void test_cas_conflict(void **state)
 {
 	char id[41], id2[41], *theirs, *now;
@@ -1611,6 +1663,7 @@ int main(void)
 		T(test_remove),
 		T(test_staging_view),
 		T(test_scale),
+		T(test_put_text_streams_one_pack),
 		T(test_cas_conflict),
 		T(test_absent_ref_created_concurrently),
 		T(test_checked_out_ref_refused),
