@@ -210,11 +210,14 @@ int ps_run_check_url(ps_run *run, ps_error *err)
 	int rc;
 
 	ps_error_clear(&e);
-	if ((rc = ps_api_check_url(run->url, &e)) < 0)
+	rc = ps_api_check_url(run->url, &e);
+	if (rc == PS_EINVALID)
 		/* The message names the URL; say only where it came from. */
 		return ps_error_set(err, rc, "%s (from %s)", e.message,
 				    run->url_source);
-	return 0;
+	if (rc < 0 && err)
+		*err = e; /* libcurl cannot be loaded: not the URL's fault */
+	return rc;
 }
 
 static void report_live_errors(ps_run *run)

@@ -122,8 +122,9 @@ int ps_run_open(ps_run **out, const ps_run_settings *set, ps_diags *diags,
 		ps_error *err);
 
 /* Refuse an API URL that is not https (or loopback http): PS_EINVALID
- * saying where the URL came from. ps_run_plan and ps_run_apply check it
- * before their first call. */
+ * saying where the URL came from; PS_ERROR when libcurl cannot be loaded
+ * (the check loads it, see ps_api_check_url). ps_run_plan and ps_run_apply
+ * check it before their first call. */
 int ps_run_check_url(ps_run *run, ps_error *err);
 
 enum {
