@@ -176,4 +176,18 @@ int ps_run_push(ps_run *run, ps_error *err);
 /* Release the lock and free everything, the run itself too. NULL-safe. */
 void ps_run_close(ps_run *run);
 
+/*
+ * For a program about to exit (the command line): end the run as
+ * ps_run_close does for everything that outlives the process or must end
+ * before it (the lock is released, the state repository closed, the
+ * warm-up thread joined), but leave its memory (the config, the plan,
+ * what was read live) to the exit instead of freeing it value by value.
+ * The run stays reachable from a static, so LeakSanitizer and valgrind
+ * count it as still reachable, not lost; builds with AddressSanitizer
+ * free it all as ps_run_close does. Nothing of the run may be used after
+ * it. Meant once per process: a second run given to it is freed.
+ * NULL-safe.
+ */
+void ps_run_close_for_exit(ps_run *run);
+
 #endif
