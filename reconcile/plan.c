@@ -278,21 +278,27 @@ ps_origin ps_plan_origin(const json_t *desired, const json_t *applied,
 	return PS_ORIGIN_CONFIG;
 }
 
-/*
- * The first half of planning an account (on a worker thread): derive its
- * key, seal its desired callbacks and settle it when the committed blob is
- * byte for byte what it would write. Touches no libgit2 object
- * (ps_state_same_blob only reads blob ids). Returns the sealed desired
- * callbacks (owned by the caller), or NULL when the account is settled.
- */
-static json_t *plan_account_start(ps_account_plan *ap, const ps_account *acct,
-				  const ps_state *st, const json_t *live_raw,
-				  bool prune, const char *fp_env,
-				  const ps_memo *memo, struct memo_note *note)
+/* Nothing to do for the account, and nothing to keep: a no-drift plan of
+ * many accounts stays small. */
+static void settle(ps_account_plan *ap, const ps_account *acct)
 {
-	json_t *desired;
+	ap->settled = true;
+	ap->drift_lines = json_array();
+	ap->unchanged = acct->ncallbacks;
+}
+
+/*
+ * The first step of planning an account (on a worker thread): derive its
+ * key and settle it when the memo says its input made the committed blob.
+ * Touches no libgit2 object (ps_state_has_blob only reads blob ids).
+ * Returns whether it is settled.
+ */
+static bool plan_account_begin(ps_account_plan *ap, const ps_account *acct,
+			       const ps_state *st, const json_t *live_raw,
+			       bool prune, const char *fp_env,
+			       const ps_memo *memo, struct memo_note *note)
+{
 	const unsigned char *digest, *blob;
-	size_t i;
 
 	ap->account = acct;
 	ap->prune = prune || acct->prune;
@@ -304,10 +310,27 @@ static json_t *plan_account_start(ps_account_plan *ap, const ps_account *acct,
 		note->have_digest = true;
 		if (ps_memo_get(memo, acct->name, &digest, &blob) &&
 		    !memcmp(digest, note->digest, PS_MEMO_DIGEST) &&
-		    ps_state_has_blob(st, acct->name, blob))
-			goto settled;
+		    ps_state_has_blob(st, acct->name, blob)) {
+			settle(ap, acct);
+			return true;
+		}
 	}
-	desired = json_object();
+	return false;
+}
+
+/*
+ * The second step (on a worker thread): seal the account's desired
+ * callbacks and settle it when the committed blob is byte for byte what
+ * it would write. Touches no libgit2 object. Returns the sealed desired
+ * callbacks (owned by the caller), or NULL when the account is settled.
+ */
+static json_t *plan_account_seal(ps_account_plan *ap, const ps_account *acct,
+				 const ps_state *st, const json_t *live_raw,
+				 struct memo_note *note)
+{
+	json_t *desired = json_object();
+	size_t i;
+
 	for (i = 0; i < acct->ncallbacks; i++) {
 		const ps_callback *cb = &acct->callbacks[i];
 		json_object_set_new(
@@ -317,12 +340,7 @@ static json_t *plan_account_start(ps_account_plan *ap, const ps_account *acct,
 	if (live_raw || !plan_memo_matches(st, ap, desired, note))
 		return desired;
 	json_decref(desired);
-settled:
-	/* Nothing to do for this account, and nothing to keep: a no-drift
-	 * plan of many accounts stays small. */
-	ap->settled = true;
-	ap->drift_lines = json_array();
-	ap->unchanged = acct->ncallbacks;
+	settle(ap, acct);
 	return NULL;
 }
 
@@ -507,6 +525,7 @@ struct build_job {
 	const char *fp_env;	/* PAVESYNC_FINGERPRINT_KEY, read once */
 	const ps_memo *memo;	/* read-only while the pool runs */
 	bool compact;		/* ps_plan_opts' */
+	bool pending;		/* not settled by the memo: to be sealed */
 	struct memo_note note;
 };
 
@@ -538,11 +557,20 @@ static void start_one(void *ctx, size_t i)
 {
 	struct build_job *job = &((struct build_job *)ctx)[i];
 
-	job->desired = plan_account_start(job->ap, job->acct, job->st, job->raw,
-					  job->prune, job->fp_env, job->memo,
-					  &job->note);
-	if (!job->desired)
-		ps_fpkey_idle(&job->ap->key);
+	job->pending = !plan_account_begin(job->ap, job->acct, job->st,
+					   job->raw, job->prune, job->fp_env,
+					   job->memo, &job->note);
+}
+
+static void seal_one(void *ctx, size_t i)
+{
+	struct build_job *job = &((struct build_job *)ctx)[i];
+
+	if (!job->pending)
+		return;
+	job->pending = false;
+	job->desired = plan_account_seal(job->ap, job->acct, job->st, job->raw,
+					 &job->note);
 }
 
 static void finish_one(void *ctx, size_t i)
@@ -710,7 +738,7 @@ static int plan_accounts(struct build_job *jobs, size_t njobs,
 			 const ps_config *cfg, ps_state *st, const json_t *live,
 			 const ps_plan_opts *opts, ps_error *err)
 {
-	size_t i, j, b, threads;
+	size_t i, j, b, e, threads;
 	ps_memo *memo = NULL;
 
 	if (st && !live)
@@ -718,26 +746,34 @@ static int plan_accounts(struct build_job *jobs, size_t njobs,
 	for (i = 0; i < njobs; i++)
 		jobs[i].memo = memo;
 	threads = njobs >= PARALLEL_MIN_ACCOUNTS ? ps_pool_cpus() : 1;
-	/* Both passes in batches, so that only a batch of sealed desired
-	 * callbacks and parsed documents is alive at once (the plans keep
-	 * only the callbacks their changes name, and packed accounts not
-	 * even their maps). */
-	for (b = 0; b < njobs; b += DOC_BATCH) {
-		size_t nb = njobs - b < DOC_BATCH ? njobs - b : DOC_BATCH;
-		ps_pool_run(nb, threads, start_one, jobs + b);
-		for (i = b; i < b + nb; i++) {
+	/* What the memo settles, at once (a no-drift plan ends here); the
+	 * rest in batches of DOC_BATCH accounts, so that only a batch of
+	 * sealed desired callbacks and parsed documents is alive at once
+	 * (the plans keep only the callbacks their changes name, and packed
+	 * accounts not even their maps). */
+	ps_pool_run(njobs, threads, start_one, jobs);
+	for (b = 0; b < njobs; b = e) {
+		size_t npending = 0;
+
+		for (e = b; e < njobs && npending < DOC_BATCH; e++)
+			if (jobs[e].pending)
+				npending++;
+		if (!npending)
+			break;
+		ps_pool_run(e - b, threads, seal_one, jobs + b);
+		for (i = b; i < e; i++) {
 			if (jobs[i].desired && st &&
 			    ps_state_load(&jobs[i].snap_doc, st,
 					  jobs[i].acct->name, err) < 0) {
 				int rc = err ? err->code : PS_ERROR;
-				for (j = b; j < b + nb; j++)
+				for (j = b; j < e; j++)
 					json_decref(jobs[j].desired);
 				ps_memo_free(memo);
 				return rc;
 			}
 		}
-		ps_pool_run(nb, threads, finish_one, jobs + b);
-		for (i = b; i < b + nb; i++)
+		ps_pool_run(e - b, threads, finish_one, jobs + b);
+		for (i = b; i < e; i++)
 			if (jobs[i].snap_doc)
 				ps_state_unload(st, jobs[i].acct->name);
 	}
