@@ -112,10 +112,19 @@ static void fatal(parser *p, int code, int line, int col, const char *fmt, ...)
 	p->stop = code;
 }
 
+/* Is the next node a key of the mapping the hook watches? */
+static bool next_is_account_key(const parser *p)
+{
+	return p->accounts && p->depth == 2 &&
+	       p->stack[1].node == p->accounts &&
+	       (p->nkids - p->stack[1].kbase) % 2 == 0;
+}
+
 static ps_ynode *new_node(parser *p, ps_ynode_kind kind,
 			  const yaml_mark_t *mark)
 {
 	ps_ynode *n;
+	bool key = next_is_account_key(p);
 
 	if (p->doc->nall >= p->lim->max_nodes) {
 		fatal(p, PS_ELIMIT, ps_ymark_int(mark->line),
@@ -124,7 +133,10 @@ static ps_ynode *new_node(parser *p, ps_ynode_kind kind,
 		      p->lim->max_nodes);
 		return NULL;
 	}
-	n = ps_yarena_alloc(&p->doc->nodes, sizeof(*n), _Alignof(ps_ynode));
+	/* An account's key goes to an arena of its own (see
+	 * release_done). */
+	n = ps_yarena_alloc(key ? &p->doc->keys : &p->doc->nodes,
+			    &p->doc->nfree, sizeof(*n), _Alignof(ps_ynode));
 	memset(n, 0, sizeof(*n));
 	n->kind = kind;
 	n->line = ps_ymark_int(mark->line);
@@ -236,6 +248,81 @@ static bool seek(parser *p, size_t line, size_t col)
 	return ps_ycursor_seek(&p->cur, p->data, p->len, line, col);
 }
 
+static bool is_merge_key(const ps_ynode *k);
+
+/*
+ * Remember where the arena stood when the pair just reported was
+ * complete, and release what the consumer is done with: while no node can
+ * have two parents (no anchor, no merge key so far), everything allocated
+ * after the "accounts" mapping started and before pair i was complete is
+ * the values of pairs 0…i (their keys are in an arena of their own, as
+ * the mapping's end reads them all). A merge key's value is read then
+ * too, and so is a key that is not a scalar: after one, nothing goes.
+ */
+static void release_done(parser *p, const ps_ynode *k, size_t done)
+{
+	ps_ydoc *doc = p->doc;
+	const pair_pos *at;
+	pair_pos *pos;
+
+	if (p->no_release)
+		return;
+	if (k->kind != PS_YSCALAR || is_merge_key(k) || doc->shared ||
+	    !p->start.node || !p->start.text) {
+		p->no_release = true;
+		return;
+	}
+	if (p->npairs == p->apairs) {
+		p->apairs = p->apairs ? p->apairs * 2 : 256;
+		p->pairs = ps_realloc(p->pairs, p->apairs * sizeof(*p->pairs));
+	}
+	pos = &p->pairs[p->npairs++];
+	pos->node = doc->nodes;
+	pos->text = doc->texts;
+	if (done > p->npairs)
+		done = p->npairs;
+	if (done <= p->released)
+		return;
+	p->released = done;
+	at = &p->pairs[done - 1];
+	if (ps_yarena_release(&doc->nfree, p->start.node, at->node, false))
+		doc->partial = true;
+	if (ps_yarena_release(&doc->tfree, p->start.text, at->text, true))
+		doc->partial = true;
+}
+
+/*
+ * A pair of the watched "accounts" mapping may just have been completed
+ * (see ps_yaccounts_hook): called after a node is attached or a
+ * collection ends.
+ */
+static void pair_done(parser *p)
+{
+	const open_coll *top;
+	size_t n, done;
+	ps_ynode *k, *v;
+
+	if (!p->accounts || p->stop || p->depth != 2)
+		return;
+	top = &p->stack[1];
+	if (top->node != p->accounts)
+		return;
+	n = p->nkids - top->kbase;
+	if (!n || n % 2)
+		return;
+	k = p->kids[p->nkids - 2];
+	v = p->kids[p->nkids - 1];
+	/* The mapping's end cannot count what was released. */
+	p->pairs_size =
+		sat_add(p->pairs_size, sat_add(node_size(k), node_size(v)));
+	if (node_height(k) > p->pairs_height)
+		p->pairs_height = node_height(k);
+	if (node_height(v) > p->pairs_height)
+		p->pairs_height = node_height(v);
+	done = p->hook->pair(p->hook->arg, p->defaults, k, v);
+	release_done(p, k, done);
+}
+
 static void on_scalar(parser *p, const yaml_event_t *ev)
 {
 	const yaml_mark_t *sm = &ev->start_mark, *em = &ev->end_mark;
@@ -243,6 +330,7 @@ static void on_scalar(parser *p, const yaml_event_t *ev)
 	ps_ynode *n = new_node(p, PS_YSCALAR, sm);
 	size_t start, pre = 0;
 	raw_span span;
+	bool key;
 
 	if (!n)
 		return;
@@ -251,7 +339,9 @@ static void on_scalar(parser *p, const yaml_event_t *ev)
 	 * ps_ynode_span). */
 	if (memmem(ev->data.scalar.value, n->len, "${", 2))
 		pre = sizeof(span);
-	n->text = (char *)ps_yarena_alloc(&p->doc->texts, pre + n->len + 1, 1) +
+	key = next_is_account_key(p);
+	n->text = (char *)ps_yarena_alloc(key ? &p->doc->keys : &p->doc->texts,
+					  &p->doc->tfree, pre + n->len + 1, 1) +
 		  pre;
 	memcpy(n->text, ev->data.scalar.value, n->len);
 	n->text[n->len] = '\0';
@@ -265,7 +355,9 @@ static void on_scalar(parser *p, const yaml_event_t *ev)
 			/* A copy of the source bytes, so that the input
 			 * need not outlive the parse. */
 			span.len = p->cur.off - start;
-			span.src = ps_yarena_alloc(&p->doc->texts, span.len, 1);
+			span.src = ps_yarena_alloc(key ? &p->doc->keys
+						       : &p->doc->texts,
+						   &p->doc->tfree, span.len, 1);
 			memcpy(span.src, p->data + start, span.len);
 			memcpy(n->text - pre, &span, sizeof(span));
 			n->span = true;
@@ -275,15 +367,44 @@ static void on_scalar(parser *p, const yaml_event_t *ev)
 	if (!count_bytes(p, n->len, n->line, n->column))
 		return;
 	attach(p, n, sm);
-	if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length)) {
+	if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length))
 		ps_yscalar_error(p, n, "a NUL character is not allowed here");
-		return;
-	}
-	ps_yscalar_resolve(p, n, (const char *)ev->data.scalar.tag, is_key);
+	else
+		ps_yscalar_resolve(p, n, (const char *)ev->data.scalar.tag,
+				   is_key);
+	pair_done(p);
 }
 
 /* ---- collections ----------------------------------------------------------
  */
+
+/* Is n the mapping the hook watches (the root's first "accounts" value
+ * written as a mapping)? Then remember it, and the root's "defaults" so
+ * far. Called before n is attached. */
+static void watch_accounts(parser *p, ps_ynode *n)
+{
+	const ps_ynode *k;
+	size_t i;
+
+	if (!p->hook || p->accounts || p->depth != 1 || next_is_key(p) ||
+	    p->stack[0].node->kind != PS_YMAPPING)
+		return;
+	k = p->kids[p->nkids - 1];
+	if (k->kind != PS_YSCALAR || k->bad || strcmp(k->text, "accounts"))
+		return;
+	p->accounts = n;
+	/* What is allocated from now on is the mapping's. */
+	p->start.node = p->doc->nodes;
+	p->start.text = p->doc->texts;
+	for (i = p->stack[0].kbase; i + 2 < p->nkids; i += 2) {
+		k = p->kids[i];
+		if (k->kind == PS_YSCALAR && !k->bad &&
+		    !strcmp(k->text, "defaults")) {
+			p->defaults = p->kids[i + 1];
+			break;
+		}
+	}
+}
 
 static void start_collection(parser *p, const yaml_event_t *ev,
 			     ps_ynode_kind kind)
@@ -332,6 +453,8 @@ static void start_collection(parser *p, const yaml_event_t *ev,
 		}
 	}
 	rec = anchor(p, anc, n);
+	if (kind == PS_YMAPPING)
+		watch_accounts(p, n);
 	attach(p, n, &ev->start_mark);
 	if (p->depth == p->astack) {
 		p->astack = p->astack ? p->astack * 2 : 16;
@@ -502,9 +625,9 @@ static void finish_mapping(parser *p, ps_ynode *m, ps_ynode *const *kids,
 	m->nkids = nout;
 	m->kids = NULL;
 	if (nout) {
-		m->kids =
-			ps_yarena_alloc(&p->doc->nodes, nout * sizeof(*m->kids),
-					_Alignof(ps_ynode *));
+		m->kids = ps_yarena_alloc(&p->doc->nodes, &p->doc->nfree,
+					  nout * sizeof(*m->kids),
+					  _Alignof(ps_ynode *));
 		memcpy(m->kids, p->out, nout * sizeof(*m->kids));
 	}
 }
@@ -526,19 +649,28 @@ static void end_collection(parser *p)
 		n->nkids = nkids;
 		n->kids = NULL;
 		if (nkids) {
-			n->kids = ps_yarena_alloc(&p->doc->nodes,
-						  nkids * sizeof(*n->kids),
-						  _Alignof(ps_ynode *));
+			n->kids = ps_yarena_alloc(
+				&p->doc->nodes, &p->doc->nfree,
+				nkids * sizeof(*n->kids), _Alignof(ps_ynode *));
 			memcpy(n->kids, kids, nkids * sizeof(*n->kids));
 		}
 	}
 	p->nkids = p->stack[p->depth].kbase;
 	n->size = 1;
 	n->height = 1;
-	for (i = 0; i < n->nkids; i++) {
-		n->size = sat_add(n->size, node_size(n->kids[i]));
-		if (node_height(n->kids[i]) + 1 > n->height)
-			n->height = node_height(n->kids[i]) + 1;
+	if (n == p->accounts && p->doc->partial) {
+		/* Its values are gone. Every pair reported, dropped ones
+		 * too: no alias can reach this mapping (it would have had an
+		 * anchor, and then nothing is released), so an upper bound
+		 * does. */
+		n->size = sat_add(n->size, p->pairs_size);
+		n->height += p->pairs_height;
+	} else {
+		for (i = 0; i < n->nkids; i++) {
+			n->size = sat_add(n->size, node_size(n->kids[i]));
+			if (node_height(n->kids[i]) + 1 > n->height)
+				n->height = node_height(n->kids[i]) + 1;
+		}
 	}
 	n->open = false;
 	/* The text in n's subtree is part of its parent's. */
@@ -548,6 +680,7 @@ static void end_collection(parser *p)
 	if (p->depth)
 		p->stack[p->depth - 1].bytes = sat_add(
 			p->stack[p->depth - 1].bytes, p->stack[p->depth].bytes);
+	pair_done(p);
 }
 
 static void on_alias(parser *p, const yaml_event_t *ev)
@@ -590,6 +723,7 @@ static void on_alias(parser *p, const yaml_event_t *ev)
 	if (!count_bytes(p, p->recs[rec - 1].bytes, line, col))
 		return;
 	attach(p, n, &ev->start_mark);
+	pair_done(p);
 }
 
 static void on_document(parser *p, const yaml_event_t *ev)
@@ -630,6 +764,13 @@ static void syntax_error(parser *p, const yaml_parser_t *yp)
 int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 		  const ps_config_limits *limits, ps_cfgdiag *d)
 {
+	return ps_yaml_parse_hooked(doc, data, len, limits, d, NULL);
+}
+
+int ps_yaml_parse_hooked(ps_ydoc *doc, const char *data, size_t len,
+			 const ps_config_limits *limits, ps_cfgdiag *d,
+			 const ps_yaccounts_hook *hook)
+{
 	parser p;
 	yaml_parser_t yp;
 	yaml_event_t ev;
@@ -644,6 +785,7 @@ int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 	p.lim = limits;
 	p.data = data;
 	p.len = len;
+	p.hook = hook && hook->pair ? hook : NULL;
 
 	if (!ps_yutf8_valid_fast(data, len, &p.ascii_lf)) {
 		size_t bad = ps_utf8_invalid_at(data, len);
@@ -711,6 +853,7 @@ int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 	for (i = 0; i < p.depth; i++)
 		p.stack[i].node->bad = true;
 	free(p.stack);
+	free(p.pairs);
 	free(p.kids);
 	free(p.out);
 	strmap_release(&p.anchors);

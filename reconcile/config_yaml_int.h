@@ -50,6 +50,12 @@ typedef struct anchor_rec {
 	size_t bytes;
 } anchor_rec;
 
+/* Where the arena stood (its newest blocks) at some point of the parse. */
+typedef struct pair_pos {
+	ps_yblock *node;
+	ps_yblock *text;
+} pair_pos;
+
 typedef struct parser {
 	ps_ydoc *doc;
 	ps_cfgdiag *d;
@@ -73,7 +79,19 @@ typedef struct parser {
 	size_t nanchors;
 	size_t aanchors;
 	int ndocs;
-	int stop; /* a fatal error: code */
+	int stop;		       /* a fatal error: code */
+	const ps_yaccounts_hook *hook; /* NULL: none */
+	ps_ynode *accounts;	       /* the mapping the hook watches */
+	const ps_ynode *defaults;      /* what the hook passes along */
+	pair_pos start;		       /* when the watched mapping started */
+	pair_pos *pairs;	       /* when each pair the hook was given
+					* was complete */
+	size_t npairs;
+	size_t apairs;
+	size_t released;       /* pairs whose values were released */
+	size_t pairs_size;     /* node_size of every pair reported */
+	unsigned pairs_height; /* and the greatest node_height */
+	bool no_release; /* a node may have two parents: release nothing */
 } parser;
 
 /* ---- config_yaml_pos.c: positions and the UTF-8 check ---- */
@@ -89,8 +107,16 @@ int ps_ymark_int(size_t v);
 bool ps_yutf8_valid_fast(const char *data, size_t len, bool *ascii_lf);
 
 /* ---- config_yaml_arena.c: the document's arena ---- */
-/* n bytes from the arena *head, freed with the document (never NULL). */
-void *ps_yarena_alloc(ps_yblock **head, size_t n, size_t align);
+/* n bytes from the arena *head, freed with the document (never NULL);
+ * a new block may come from the released ones in *freel. */
+void *ps_yarena_alloc(ps_yblock **head, ps_yblock **freel, size_t n,
+		      size_t align);
+/* Release the blocks of a list that are newer than `from` and older than
+ * `to` (both in it), except big requests' blocks (see
+ * ps_yaccounts_hook): to *freel or freed, wiped first when `wipe`. True
+ * when there was one. */
+bool ps_yarena_release(ps_yblock **freel, ps_yblock *from, ps_yblock *to,
+		       bool wipe);
 
 /* ---- config_yaml_scalar.c: scalar typing ---- */
 /* Report a problem at n and mark it bad (callers skip it silently). */
