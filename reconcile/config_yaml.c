@@ -20,76 +20,6 @@
 #include "util.h"
 #include "banned.h"
 
-/* ---- a small string → pointer hash map (keys borrowed) ----------------- */
-
-static void strmap_grow(strmap *m)
-{
-	size_t ncap = m->cap ? m->cap * 2 : 16, i;
-	const char **keys = ps_calloc(ncap, sizeof(*keys));
-	void **vals = ps_calloc(ncap, sizeof(*vals));
-
-	for (i = 0; i < m->cap; i++) {
-		size_t j;
-		if (!m->keys[i])
-			continue;
-		j = ps_cfg_hash(m->keys[i], strlen(m->keys[i])) & (ncap - 1);
-		while (keys[j])
-			j = (j + 1) & (ncap - 1);
-		keys[j] = m->keys[i];
-		vals[j] = m->vals[i];
-	}
-	free(m->keys);
-	free(m->vals);
-	m->keys = keys;
-	m->vals = vals;
-	m->cap = ncap;
-}
-
-/* The slot for key: *found tells whether it was there; when not, it is
- * inserted with value NULL. Returns the value slot. */
-static void **strmap_slot(strmap *m, const char *key, bool *found)
-{
-	size_t j;
-
-	if ((m->n + 1) * 2 > m->cap)
-		strmap_grow(m);
-	j = ps_cfg_hash(key, strlen(key)) & (m->cap - 1);
-	while (m->keys[j]) {
-		if (!strcmp(m->keys[j], key)) {
-			*found = true;
-			return &m->vals[j];
-		}
-		j = (j + 1) & (m->cap - 1);
-	}
-	*found = false;
-	m->keys[j] = key;
-	m->vals[j] = NULL;
-	m->n++;
-	return &m->vals[j];
-}
-
-static void *strmap_get(const strmap *m, const char *key)
-{
-	size_t j;
-
-	if (!m->cap)
-		return NULL;
-	j = ps_cfg_hash(key, strlen(key)) & (m->cap - 1);
-	while (m->keys[j]) {
-		if (!strcmp(m->keys[j], key))
-			return m->vals[j];
-		j = (j + 1) & (m->cap - 1);
-	}
-	return NULL;
-}
-
-static void strmap_release(strmap *m)
-{
-	free(m->keys);
-	free(m->vals);
-	memset(m, 0, sizeof(*m));
-}
-
 /* ---- the tree ----------------------------------------------------------- */
 
 static size_t sat_add(size_t a, size_t b)
@@ -208,7 +138,7 @@ static size_t anchor(parser *p, const yaml_char_t *name, ps_ynode *n)
 	n->anchored = true;
 	p->doc->shared = true;
 	/* A later anchor of the same name replaces the earlier one. */
-	slot = strmap_slot(&p->anchors, r->name, &found);
+	slot = ps_ystrmap_slot(&p->anchors, r->name, &found);
 	*slot = (void *)(uintptr_t)p->nanchors;
 	return p->nanchors;
 }
@@ -504,15 +434,15 @@ static const ps_ynode *add_pair(parser *p, keyset *ks, size_t *nout,
 	if (!ks->hashed && *nout / 2 >= KEYS_LINEAR) {
 		for (i = 0; i < *nout; i += 2) {
 			bool found;
-			void **slot =
-				strmap_slot(&ks->map, p->out[i]->text, &found);
+			void **slot = ps_ystrmap_slot(&ks->map, p->out[i]->text,
+						      &found);
 			*slot = p->out[i];
 		}
 		ks->hashed = true;
 	}
 	if (ks->hashed) {
 		bool found;
-		void **slot = strmap_slot(&ks->map, k->text, &found);
+		void **slot = ps_ystrmap_slot(&ks->map, k->text, &found);
 		if (found)
 			return *slot;
 		*slot = k;
@@ -621,7 +551,7 @@ static void finish_mapping(parser *p, ps_ynode *m, ps_ynode *const *kids,
 			}
 		}
 	}
-	strmap_release(&ks.map);
+	ps_ystrmap_release(&ks.map);
 	m->nkids = nout;
 	m->kids = NULL;
 	if (nout) {
@@ -688,7 +618,7 @@ static void on_alias(parser *p, const yaml_event_t *ev)
 	const char *name = (const char *)ev->data.alias.anchor;
 	int line = ps_ymark_int(ev->start_mark.line);
 	int col = ps_ymark_int(ev->start_mark.column);
-	size_t rec = (size_t)(uintptr_t)strmap_get(&p->anchors, name);
+	size_t rec = (size_t)(uintptr_t)ps_ystrmap_get(&p->anchors, name);
 	ps_ynode *n = rec ? p->recs[rec - 1].node : NULL;
 
 	if (!n) {
@@ -856,7 +786,7 @@ int ps_yaml_parse_hooked(ps_ydoc *doc, const char *data, size_t len,
 	free(p.pairs);
 	free(p.kids);
 	free(p.out);
-	strmap_release(&p.anchors);
+	ps_ystrmap_release(&p.anchors);
 	for (i = 0; i < p.nanchors; i++)
 		free(p.recs[i].name);
 	free(p.recs);

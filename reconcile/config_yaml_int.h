@@ -94,6 +94,13 @@ typedef struct parser {
 	bool no_release; /* a node may have two parents: release nothing */
 } parser;
 
+/* ---- config_yaml_strmap.c: string -> pointer map (keys borrowed) ---- */
+/* The slot for key: *found tells whether it was there; when not, it is
+ * inserted with value NULL. Returns the value slot. */
+void **ps_ystrmap_slot(strmap *m, const char *key, bool *found);
+void *ps_ystrmap_get(const strmap *m, const char *key);
+void ps_ystrmap_release(strmap *m);
+
 /* ---- config_yaml_pos.c: positions and the UTF-8 check ---- */
 /* A cursor borrows nothing: each call passes the input (d, len) again. */
 void ps_ycursor_init(cursor *c, const char *d, size_t len);
