@@ -276,12 +276,13 @@ static void on_scalar(parser *p, const yaml_event_t *ev)
 	memcpy(n->text, ev->data.scalar.value, n->len);
 	n->text[n->len] = '\0';
 	n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-	/* Remember where a one-line scalar sits in the input, so that a
-	 * "${" inside it can be reported at its own column. Every one-line
-	 * scalar moves the cursor, so that it passes the file as before. */
-	if (sm->line == em->line && seek(p, sm->line, sm->column)) {
+	/* Remember where a one-line scalar with "${" sits in the input, so
+	 * that the "${" can be reported at its own column. Scalars come in
+	 * file order, so the cursor only moves forward, and it gets to the
+	 * same place whether or not it stopped at the scalars between. */
+	if (pre && sm->line == em->line && seek(p, sm->line, sm->column)) {
 		start = p->cur.off;
-		if (seek(p, em->line, em->column) && pre) {
+		if (seek(p, em->line, em->column)) {
 			/* A copy of the source bytes, so that the input
 			 * need not outlive the parse. */
 			span.len = p->cur.off - start;
