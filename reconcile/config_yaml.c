@@ -253,6 +253,20 @@ static void pair_done(parser *p)
 	release_done(p, k, done);
 }
 
+/* Does s[0…len) have "${"? memchr for the '$' is several times faster
+ * than memmem on the short texts of a config. */
+static bool has_ref(const unsigned char *s, size_t len)
+{
+	const unsigned char *d, *end = s + len;
+
+	while ((d = memchr(s, '$', (size_t)(end - s))) && end - d > 1) {
+		if (d[1] == '{')
+			return true;
+		s = d + 1;
+	}
+	return false;
+}
+
 static void on_scalar(parser *p, const yaml_event_t *ev)
 {
 	const yaml_mark_t *sm = &ev->start_mark, *em = &ev->end_mark;
@@ -267,7 +281,7 @@ static void on_scalar(parser *p, const yaml_event_t *ev)
 	n->len = ev->data.scalar.length;
 	/* A text with "${" carries its span in front of it (see
 	 * ps_ynode_span). */
-	if (memmem(ev->data.scalar.value, n->len, "${", 2))
+	if (has_ref(ev->data.scalar.value, n->len))
 		pre = sizeof(span);
 	key = next_is_account_key(p);
 	n->text = (char *)ps_yarena_alloc(key ? &p->doc->keys : &p->doc->texts,
