@@ -43,7 +43,7 @@ static void fatal(parser *p, int code, int line, int col, const char *fmt, ...)
 }
 
 /* Is the next node a key of the mapping the hook watches? */
-static bool next_is_account_key(const parser *p)
+static inline bool next_is_account_key(const parser *p)
 {
 	return p->accounts && p->depth == 2 &&
 	       p->stack[1].node == p->accounts &&
@@ -89,7 +89,7 @@ static unsigned node_height(const ps_ynode *n)
 }
 
 /* Is the next node added to the open collection a mapping key? */
-static bool next_is_key(const parser *p)
+static inline bool next_is_key(const parser *p)
 {
 	const open_coll *top = p->depth ? &p->stack[p->depth - 1] : NULL;
 
@@ -97,7 +97,7 @@ static bool next_is_key(const parser *p)
 	       (p->nkids - top->kbase) % 2 == 0;
 }
 
-static void attach(parser *p, ps_ynode *n, const yaml_mark_t *mark)
+static inline void attach(parser *p, ps_ynode *n, const yaml_mark_t *mark)
 {
 	if (p->depth) {
 		if (p->nkids == p->akids) {
@@ -149,7 +149,7 @@ static size_t anchor(parser *p, const yaml_char_t *name, ps_ynode *n)
  * aliases can make a small file expand to gigabytes of text, and the
  * node budget alone does not see that a node may be 100 KB.
  */
-static bool count_bytes(parser *p, size_t bytes, int line, int col)
+static inline bool count_bytes(parser *p, size_t bytes, int line, int col)
 {
 	p->doc->expanded_bytes = sat_add(p->doc->expanded_bytes, bytes);
 	if (p->depth)

@@ -22,33 +22,16 @@
 #define BLOCK_MIN ((size_t)4096)
 #define BLOCK_MAX ((size_t)1024 * 1024)
 
-struct ps_yblock {
-	ps_yblock *next;  /* older */
-	ps_yblock *newer; /* NULL for the newest (see ps_yarena_release) */
-	size_t used;
-	size_t size;
-	bool big; /* a block of its own for one big request */
-	_Alignas(16) unsigned char data[];
-};
-
 /* Released full-size blocks kept for reuse (their pages are already
  * there, so reusing one costs no page faults). */
 #define FREE_KEEP 2
 
-/* n bytes aligned to `align` (a power of two, at most 16). Never NULL. */
-void *ps_yarena_alloc(ps_yblock **head, ps_yblock **freel, size_t n,
-		      size_t align)
+/* ps_yarena_alloc when the newest block has no room. */
+void *ps_yarena_grow(ps_yblock **head, ps_yblock **freel, size_t n)
 {
 	ps_yblock *b = *head, *nb;
 	size_t size;
 
-	if (b) {
-		size_t off = (b->used + align - 1) & ~(align - 1);
-		if (off <= b->size && n <= b->size - off) {
-			b->used = off + n;
-			return b->data + off;
-		}
-	}
 	size = b ? b->size * 2 : BLOCK_MIN;
 	if (size > BLOCK_MAX)
 		size = BLOCK_MAX;

@@ -7,6 +7,7 @@
 #ifndef PS_CONFIG_YAML_INT_H
 #define PS_CONFIG_YAML_INT_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -110,14 +111,43 @@ size_t ps_ycursor_next_eol(const char *d, size_t len, size_t off);
 bool ps_ycursor_seek_lf(cursor *c, const char *d, size_t len, size_t line,
 			size_t col);
 /* A libyaml mark (0-based) as a 1-based int, saturated at INT_MAX. */
-int ps_ymark_int(size_t v);
+static inline int ps_ymark_int(size_t v)
+{
+	return v >= (size_t)INT_MAX ? INT_MAX : (int)v + 1;
+}
 bool ps_yutf8_valid_fast(const char *data, size_t len, bool *ascii_lf);
 
 /* ---- config_yaml_arena.c: the document's arena ---- */
-/* n bytes from the arena *head, freed with the document (never NULL);
- * a new block may come from the released ones in *freel. */
-void *ps_yarena_alloc(ps_yblock **head, ps_yblock **freel, size_t n,
-		      size_t align);
+struct ps_yblock {
+	ps_yblock *next;  /* older */
+	ps_yblock *newer; /* NULL for the newest (see ps_yarena_release) */
+	size_t used;
+	size_t size;
+	bool big; /* a block of its own for one big request */
+	_Alignas(16) unsigned char data[];
+};
+
+void *ps_yarena_grow(ps_yblock **head, ps_yblock **freel, size_t n);
+
+/* n bytes from the arena *head, aligned to `align` (a power of two, at
+ * most 16), freed with the document (never NULL); a new block may come
+ * from the released ones in *freel. Inline: the tree makes one or two
+ * allocations per event. */
+static inline void *ps_yarena_alloc(ps_yblock **head, ps_yblock **freel,
+				    size_t n, size_t align)
+{
+	ps_yblock *b = *head;
+
+	if (b) {
+		size_t off = (b->used + align - 1) & ~(align - 1);
+		if (off <= b->size && n <= b->size - off) {
+			b->used = off + n;
+			return b->data + off;
+		}
+	}
+	/* A new block's data is 16-byte aligned. */
+	return ps_yarena_grow(head, freel, n);
+}
 /* Release the blocks of a list that are newer than `from` and older than
  * `to` (both in it), except big requests' blocks (see
  * ps_yaccounts_hook): to *freel or freed, wiped first when `wipe`. True
