@@ -130,10 +130,13 @@ static void keep_tail(ps_buf *out, const char *data, size_t len)
 	ps_buf_put(out, data, len);
 }
 
+/* Why git was stopped before it finished. */
+enum stopped { RAN, TIMED_OUT, DEADLINE, STOP_REQUEST };
+
 struct run {
 	ps_buf out; /* stdout and stderr, interleaved, last OUT_KEEP */
 	int status; /* exit status, or -1 when killed by a signal */
-	bool timed_out;
+	enum stopped stopped;
 };
 
 /* Start `git ARGV...` with the child environment above, stdin /dev/null,
@@ -180,33 +183,62 @@ static int spawn_git(pid_t *out, int out_fd, char *const argv[],
 	return ps_error_set(err, PS_ERROR, "cannot run git: %s", strerror(e));
 }
 
+/* Why git must stop now (RAN: it may go on). `stop_seen` is when the
+ * stop request was first seen (0: not yet). */
+static enum stopped must_stop(const ps_remote_opts *o, double now,
+			      double timeout_at, double *stop_seen)
+{
+	int stop = o && o->stop ? atomic_load(o->stop) : 0;
+
+	if (now >= timeout_at)
+		return TIMED_OUT;
+	if (o && o->deadline_ms > 0 && now * 1000.0 >= (double)o->deadline_ms)
+		return DEADLINE;
+	if (!stop)
+		return RAN;
+	if (!*stop_seen)
+		*stop_seen = now;
+	if (stop >= 2 ||
+	    (now - *stop_seen) * 1000.0 >= (double)o->stop_grace_ms)
+		return STOP_REQUEST;
+	return RAN;
+}
+
 /*
  * Keep the tail of what git `pid` writes to `fd` in r->out until every
- * writer is gone, git has exited (then *exited, with *wstatus) or
- * `timeout` seconds have passed (then r->timed_out and its process group
- * is killed).
+ * writer is gone or git has exited (then *exited, with *wstatus). When
+ * `timeout` seconds pass, or must_stop says so, r->stopped says why and
+ * git's process group gets SIGTERM, then SIGKILL PS_REMOTE_TERM_GRACE
+ * seconds later.
  */
 static int collect_output(struct run *r, int *wstatus, bool *exited, int fd,
-			  pid_t pid, double timeout, ps_error *err)
+			  pid_t pid, double timeout, const ps_remote_opts *o,
+			  ps_error *err)
 {
-	double deadline = now_seconds() + timeout;
+	double start = now_seconds(), stop_seen = 0, kill_at = 0;
 	char chunk[4096];
 	int e, rc = 0;
 
 	*exited = false;
 	for (;;) {
 		struct pollfd p = { fd, POLLIN, 0 };
-		double left = deadline - now_seconds();
+		double now = now_seconds();
 		ssize_t n;
 
-		if (left <= 0) {
-			r->timed_out = true;
+		if (r->stopped == RAN &&
+		    (r->stopped = must_stop(o, now, start + timeout,
+					    &stop_seen)) != RAN) {
+			kill(-pid, SIGTERM);
+			kill_at = now + PS_REMOTE_TERM_GRACE;
+		}
+		if (r->stopped != RAN && now >= kill_at) {
 			kill(-pid, SIGKILL);
 			break;
 		}
 		/* Short slices: git may exit while a helper it started (an
-		 * ssh ControlPersist master) keeps the pipe open. */
-		e = poll(&p, 1, left > 0.1 ? 100 : (int)(left * 1000) + 1);
+		 * ssh ControlPersist master) keeps the pipe open, and a stop
+		 * request is a flag to look at. */
+		e = poll(&p, 1, 100);
 		if (e < 0 && errno != EINTR) {
 			rc = ps_error_set(err, PS_ERROR, "poll: %s",
 					  strerror(errno));
@@ -248,9 +280,12 @@ static int run_git(struct run *r, char *const argv[], const ps_remote_opts *o,
 	pid_t pid = -1;
 	int rc, wstatus = 0;
 	bool exited = false;
+	double now = now_seconds(), stop_seen = 0;
 
 	r->status = -1;
-	r->timed_out = false;
+	/* Not started when it would be stopped at once. */
+	if ((r->stopped = must_stop(o, now, now + timeout, &stop_seen)) != RAN)
+		return 0;
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return ps_error_set(err, PS_ERROR, "cannot create a pipe: %s",
 				    strerror(errno));
@@ -260,7 +295,7 @@ static int run_git(struct run *r, char *const argv[], const ps_remote_opts *o,
 		close(fds[0]);
 		return rc;
 	}
-	rc = collect_output(r, &wstatus, &exited, fds[0], pid, timeout, err);
+	rc = collect_output(r, &wstatus, &exited, fds[0], pid, timeout, o, err);
 	close(fds[0]);
 	if (!exited) {
 		while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
@@ -375,12 +410,24 @@ static int run_failed(struct run *r, const char *what, const ps_remote_opts *o,
 					       : PS_REMOTE_TIMEOUT;
 
 	summarise(words, sizeof(words) / 2, &r->out);
-	if (r->timed_out)
+	if (r->stopped == TIMED_OUT)
 		return ps_error_set(err, PS_ETRANSPORT,
 				    "%s%s%s%s: git did not finish within %.0f "
 				    "seconds and was stopped",
 				    what, *url ? " (" : "", url,
 				    *url ? ")" : "", t);
+	if (r->stopped == DEADLINE)
+		return ps_error_set(err, PS_ETRANSPORT,
+				    "%s%s%s%s: the run's deadline passed "
+				    "(--deadline) before git finished",
+				    what, *url ? " (" : "", url,
+				    *url ? ")" : "");
+	if (r->stopped == STOP_REQUEST)
+		return ps_error_set(err, PS_ERROR,
+				    "%s%s%s%s: interrupted (SIGINT/SIGTERM) "
+				    "before git finished",
+				    what, *url ? " (" : "", url,
+				    *url ? ")" : "");
 	if (hostkey)
 		return ps_error_set(
 			err, PS_EAUTH,
@@ -409,7 +456,7 @@ int ps_remote_fetch(bool *found, const char *gitdir, const char *remote,
 		    const char *src, const char *dst,
 		    const ps_remote_opts *opts, ps_error *err)
 {
-	struct run r = { PS_BUF_INIT, -1, false };
+	struct run r = { PS_BUF_INIT, -1, RAN };
 	ps_buf gd = PS_BUF_INIT, spec = PS_BUF_INIT, what = PS_BUF_INIT;
 	char *argv[16];
 	size_t a = 0;
@@ -433,11 +480,11 @@ int ps_remote_fetch(bool *found, const char *gitdir, const char *remote,
 	argv[a] = NULL;
 	if ((rc = run_git(&r, argv, opts, err)) < 0)
 		goto cleanup;
-	if (r.status == 0 && !r.timed_out) {
+	if (r.status == 0) { /* it finished, even if just stopped */
 		*found = true;
 		goto cleanup;
 	}
-	if (!r.timed_out && said(&r, "couldn't find remote ref"))
+	if (r.stopped == RAN && said(&r, "couldn't find remote ref"))
 		goto cleanup; /* the remote has no state yet */
 	ps_buf_printf(&what, "cannot fetch %s from %s", src, remote);
 	rc = run_failed(&r, what.ptr, opts, err);
@@ -486,7 +533,7 @@ static bool push_refusal(char *out, size_t outlen, const struct run *r)
 int ps_remote_push(const char *gitdir, const char *remote, const char *ref,
 		   const ps_remote_opts *opts, ps_error *err)
 {
-	struct run r = { PS_BUF_INIT, -1, false };
+	struct run r = { PS_BUF_INIT, -1, RAN };
 	ps_buf gd = PS_BUF_INIT, spec = PS_BUF_INIT, what = PS_BUF_INIT;
 	char reason[256];
 	char *argv[12];
@@ -507,9 +554,9 @@ int ps_remote_push(const char *gitdir, const char *remote, const char *ref,
 	argv[a] = NULL;
 	if ((rc = run_git(&r, argv, opts, err)) < 0)
 		goto cleanup;
-	if (r.status == 0 && !r.timed_out)
+	if (r.status == 0) /* it finished, even if just stopped */
 		goto cleanup;
-	if (!r.timed_out && push_refusal(reason, sizeof(reason), &r)) {
+	if (r.stopped == RAN && push_refusal(reason, sizeof(reason), &r)) {
 		ps_remote_scrub(reason);
 		rc = ps_error_set(err, PS_EDIVERGED,
 				  "%s rejected the update of %s (%s); pavesync "

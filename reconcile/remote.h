@@ -18,14 +18,17 @@
  * GIT_ASKPASS and SSH_ASKPASS_REQUIRE=never switch every askpass off, and
  * plain ssh gets BatchMode=yes (unless the user chose an ssh command
  * through GIT_SSH_COMMAND, GIT_SSH or core.sshCommand, which is honoured as
- * it is). The argv is fixed (no shell); a timeout kills the child's whole
- * process group. Its output is captured, never passed through, and any
- * URL credentials (scheme://user:password@host) are removed before a word
- * of it reaches an error message.
+ * it is). The argv is fixed (no shell). A timeout, the run's deadline or a
+ * stop request ends the child's whole process group: SIGTERM first, so
+ * that git removes its lock files, then SIGKILL. Its output is captured,
+ * never passed through, and any URL credentials
+ * (scheme://user:password@host) are removed before a word of it reaches an
+ * error message.
  */
 #ifndef PS_REMOTE_H
 #define PS_REMOTE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -34,10 +37,23 @@
 /* Seconds a fetch or push may take before the child is killed. */
 #define PS_REMOTE_TIMEOUT 300.0
 
+/* Seconds git is given to exit after SIGTERM (it then removes its lock
+ * files) before its process group gets SIGKILL. */
+#define PS_REMOTE_TERM_GRACE 2.0
+
 typedef struct ps_remote_opts {
 	double timeout_seconds; /* <= 0: PS_REMOTE_TIMEOUT */
 	bool user_ssh_command;	/* core.sshCommand is set: leave ssh alone */
 	const char *url; /* the remote's URL for messages (scrubbed), or NULL */
+	/* The run's deadline in CLOCK_MONOTONIC milliseconds (0: none): git
+	 * is stopped when it passes, and not started after it. */
+	long deadline_ms;
+	/* A stop request (SIGINT/SIGTERM; NULL: none), borrowed: git is
+	 * given stop_grace_ms from when it sees *stop non-zero, none when
+	 * *stop is 2 or more (a second signal). Nor is git started when it
+	 * would be stopped at once. */
+	const atomic_int *stop;
+	long stop_grace_ms;
 } ps_remote_opts;
 
 /*
@@ -46,8 +62,8 @@ typedef struct ps_remote_opts {
  * *found is false, and 0 returned, when the remote has no SRC (DST is then
  * left as it was: the caller decides). Errors: PS_ENOTFOUND when git cannot
  * be run, PS_EAUTH for a refused host key or missing/refused credentials,
- * PS_ETRANSPORT for a timeout, PS_ERROR otherwise; each message says what
- * git said, scrubbed.
+ * PS_ETRANSPORT for a timeout or the deadline, PS_ERROR otherwise (a stop
+ * request among them); each message says what git said, scrubbed.
  */
 int ps_remote_fetch(bool *found, const char *gitdir, const char *remote,
 		    const char *src, const char *dst,

@@ -121,6 +121,15 @@ static int check_lineage(ps_run *run, bool adopt, ps_error *err)
 	return 0;
 }
 
+/* git fetch and push end with the run: its deadline, its stop request. */
+static void bound_git(ps_run *run)
+{
+	const ps_api_opts *api = &run->set.calls.api;
+
+	ps_state_bound_git(run->st, api->stop, api->stop_grace_ms,
+			   api->deadline_ms);
+}
+
 /* Writers: the lock, the snapshot read again under it, the remote's. */
 static int open_writer(ps_run *run, ps_error *err)
 {
@@ -149,6 +158,7 @@ static int open_writer(ps_run *run, ps_error *err)
 	if ((rc = ps_state_open(&run->st, run->repo, run->set.state_ref,
 				PS_STATE_LAZY | PS_STATE_CREATE, err)) < 0)
 		return rc;
+	bound_git(run);
 	if ((rc = check_lineage(run, run->set.adopt_state_ref, err)) < 0)
 		return rc;
 	if (run->set.push || run->set.fetch)
@@ -190,6 +200,7 @@ int ps_run_open(ps_run **out, const ps_run_settings *set, ps_diags *diags,
 		     PS_STATE_LAZY | (set->write ? PS_STATE_CREATE : 0), err)) <
 	    0)
 		goto cleanup;
+	bound_git(run);
 	run->set.calls.api.base_url = run->url;
 	if (set->write)
 		rc = open_writer(run, err);

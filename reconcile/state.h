@@ -27,6 +27,7 @@
 #define PS_STATE_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -186,6 +187,18 @@ int ps_state_history(ps_state *st, size_t max, ps_state_history_cb cb,
  * PS_ERROR (libgit2).
  */
 int ps_state_default_path(char **out, const char *config_path, ps_error *err);
+
+/*
+ * Bound the git commands of the fetches and the push below by the run:
+ * git is stopped (SIGTERM, then SIGKILL: remote.h) when `deadline_ms`
+ * passes (CLOCK_MONOTONIC milliseconds, 0: none) or when a stop is
+ * requested through *stop (NULL: never): a fetch at once, a push
+ * `push_grace_ms` later (it publishes what is already committed), either
+ * at once when *stop is 2 or more. `stop` is borrowed and must outlive st.
+ * Without this call only git's own timeout (PS_REMOTE_TIMEOUT) applies.
+ */
+void ps_state_bound_git(ps_state *st, const atomic_int *stop,
+			long push_grace_ms, long deadline_ms);
 
 /*
  * Fetch `remote`'s copy of the state ref and fast-forward ours to it.

@@ -9,6 +9,7 @@
 #include <git2.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -59,6 +60,10 @@ struct ps_state {
 	/* The thread that opened the snapshot: libgit2 objects (st->repo)
 	 * are used from it alone (libgit2's threading rules). */
 	pthread_t owner;
+
+	/* ps_state_bound_git's bounds for fetch and push. */
+	const atomic_int *git_stop;
+	long git_push_grace_ms, git_deadline_ms;
 };
 
 /* libgit2's last error as a ps_error: "WHAT: libgit2's message" (state.c). */

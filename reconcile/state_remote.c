@@ -122,6 +122,8 @@ static int lookup_remote(ps_remote_opts *o, char *url, size_t urllen,
 	ps_strlcpy(url, v.ptr ? v.ptr : "no URL", urllen);
 	ps_remote_scrub(url);
 	o->url = url;
+	o->stop = st->git_stop;
+	o->deadline_ms = st->git_deadline_ms;
 	git_buf_dispose(&v);
 	/* A config that cannot be read (an unreadable HOME) just means no
 	 * sshCommand from it: git will report its own trouble. */
@@ -377,6 +379,14 @@ bool ps_state_has_remote(const ps_state *st)
 	return any;
 }
 
+void ps_state_bound_git(ps_state *st, const atomic_int *stop,
+			long push_grace_ms, long deadline_ms)
+{
+	st->git_stop = stop;
+	st->git_push_grace_ms = push_grace_ms > 0 ? push_grace_ms : 0;
+	st->git_deadline_ms = deadline_ms > 0 ? deadline_ms : 0;
+}
+
 int ps_state_push(ps_state *st, const char *remote, ps_error *err)
 {
 	ps_remote_opts ro;
@@ -385,6 +395,7 @@ int ps_state_push(ps_state *st, const char *remote, ps_error *err)
 
 	if ((rc = lookup_remote(&ro, url, sizeof(url), st, remote, err)) < 0)
 		return rc;
+	ro.stop_grace_ms = st->git_push_grace_ms;
 	if (!st->has_head || st->tracking)
 		return 0; /* nothing committed yet: nothing to push */
 	return ps_remote_push(st->gitdir, remote, st->ref, &ro, err);

@@ -187,6 +187,46 @@ static void error_formats_location(void **state)
 	assert_int_equal(ps_error_set(NULL, PS_ELIMIT, "x"), PS_ELIMIT);
 }
 
+/* A message cut at its buffer's end keeps whole characters only: "é" is
+ * two bytes, "€" three, "😀" four; each lands across the cut. */
+static void error_cut_keeps_utf8_whole(void **state)
+{
+	static const char *chars[] = { "\xc3\xa9", "\xe2\x82\xac",
+				       "\xf0\x9f\x98\x80" };
+	char big[2 * PS_ERROR_MSG_MAX], out[40];
+	size_t c, shift;
+	ps_error e;
+
+	(void)state;
+	for (c = 0; c < 3; c++) {
+		for (shift = 0; shift < 4; shift++) {
+			size_t n = PS_ERROR_MSG_MAX - 1 - shift, len;
+
+			size_t w = strlen(chars[c]);
+
+			memset(big, 'a', n);
+			for (; n + w < sizeof(big); n += w)
+				memcpy(big + n, chars[c], w);
+			big[n] = '\0';
+			ps_error_set(&e, PS_EINVALID, "%s", big);
+			len = strlen(e.message);
+			assert_true(len <= PS_ERROR_MSG_MAX - 1);
+			assert_true(len > PS_ERROR_MSG_MAX - 5);
+			assert_true(ps_utf8_valid(e.message, len));
+			ps_error_prefix(&e, "account %s", "x");
+			assert_true(ps_utf8_valid(e.message, strlen(e.message)));
+			ps_error_at(&e, PS_EINVALID, big, 1, 1, "m");
+			assert_true(ps_utf8_valid(e.source, strlen(e.source)));
+			ps_error_format(&e, out, sizeof(out));
+			assert_true(ps_utf8_valid(out, strlen(out)));
+			assert_true(strlen(out) > sizeof(out) - 5);
+		}
+	}
+	/* not cut: a message that ends in a whole character keeps it */
+	ps_error_set(&e, PS_EINVALID, "caf\xc3\xa9");
+	assert_string_equal(e.message, "caf\xc3\xa9");
+}
+
 static void diags_are_bounded(void **state)
 {
 	ps_diags d = PS_DIAGS_INIT;
@@ -483,6 +523,7 @@ int main(void)
 		cmocka_unit_test(buf_wipe_mode_grows_and_stays),
 		cmocka_unit_test(canonical_json_refuses_past_limit),
 		cmocka_unit_test(error_formats_location),
+		cmocka_unit_test(error_cut_keeps_utf8_whole),
 		cmocka_unit_test(diags_are_bounded),
 		cmocka_unit_test(oom_calls_the_handler),
 		cmocka_unit_test(suggest_finds_typos),
