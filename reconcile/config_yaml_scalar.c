@@ -185,9 +185,12 @@ static bool small_decimal(const char *s, json_int_t *out)
 
 	if (*s == '-' || *s == '+')
 		s++;
-	for (i = 0; s[i] >= '0' && s[i] <= '9'; i++)
+	for (i = 0; s[i] >= '0' && s[i] <= '9'; i++) {
+		if (i == 18)
+			return false; /* may not fit: strtoll's turn */
 		v = v * 10 + (s[i] - '0');
-	if (!i || i > 18 || s[i])
+	}
+	if (!i || s[i])
 		return false;
 	*out = neg ? -v : v;
 	return true;
