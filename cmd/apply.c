@@ -224,6 +224,6 @@ int cmd_apply(struct opts *o)
 		rc = EXIT_OK;
 cleanup:
 	metrics_write(o, run ? run->plan : NULL, true, rc);
-	ps_run_close(run);
+	ps_run_close_for_exit(run); /* the process ends next */
 	return rc;
 }

@@ -88,6 +88,6 @@ int cmd_import(struct opts *o)
 cleanup:
 	json_decref(vars);
 	ps_buf_release(&y);
-	ps_run_close(run);
+	ps_run_close_for_exit(run); /* the process ends next */
 	return rc;
 }

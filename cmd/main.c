@@ -608,7 +608,7 @@ static int run_command(const struct command *cmd, struct opts *o)
 	if (o->deadline > 0)
 		o->deadline_ms = ps_api_now_ms() + o->deadline * 1000;
 	stop_install();
-	ps_api_global_init();
+	/* libcurl is loaded by the first request, if the run makes one. */
 	rc = cmd->fn(o);
 	ps_api_global_cleanup();
 	if (stop_signal()) {

@@ -87,6 +87,6 @@ int cmd_plan(struct opts *o)
 		rc = EXIT_CHANGES;
 cleanup:
 	metrics_write(o, run ? run->plan : NULL, false, rc);
-	ps_run_close(run);
+	ps_run_close_for_exit(run); /* the process ends next */
 	return rc;
 }

@@ -5,7 +5,6 @@
  */
 #include "api.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
@@ -45,12 +44,12 @@ void ps_api_opts_init(ps_api_opts *o)
 
 int ps_api_global_init(void)
 {
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : PS_ERROR;
+	return api_curl_load(NULL);
 }
 
 void ps_api_global_cleanup(void)
 {
-	curl_global_cleanup();
+	api_curl_cleanup();
 }
 
 /* ------------------------------------------------------------------ */
@@ -140,7 +139,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ctx)
 	if (ps_parse_long(&v, val, 0, 86400L * 365) == 0) {
 		api->retry_after_ms = v * 1000;
 	} else {
-		time_t when = curl_getdate(val, NULL);
+		time_t when = api_curl.getdate(val, NULL);
 		time_t now = time(NULL);
 
 		if (when != -1)
@@ -254,7 +253,8 @@ int ps_api_new(ps_api **out, const ps_api_opts *opts, const char *api_key,
 		return ps_error_set(err, PS_EINVALID,
 				    "API key and username must not contain "
 				    "control characters");
-	if ((rc = ps_api_check_url(opts->base_url ? opts->base_url
+	if ((rc = api_curl_load(err)) < 0 ||
+	    (rc = ps_api_check_url(opts->base_url ? opts->base_url
 						  : PS_API_DEFAULT_URL,
 				   err)) < 0)
 		return rc;
@@ -291,7 +291,7 @@ int ps_api_new(ps_api **out, const ps_api_opts *opts, const char *api_key,
 	api->retry_after_ms = -1;
 	seed_rng(api);
 
-	api->curl = curl_easy_init();
+	api->curl = api_curl.easy_init();
 	if (!api->curl) {
 		rc = ps_error_set(err, PS_ERROR, "cannot initialise libcurl");
 		goto cleanup;
@@ -300,7 +300,7 @@ int ps_api_new(ps_api **out, const ps_api_opts *opts, const char *api_key,
 #define SET(opt, val)                                                          \
 	do {                                                                   \
 		if (cc == CURLE_OK)                                            \
-			cc = curl_easy_setopt(api->curl, opt, val);            \
+			cc = api_curl.easy_setopt(api->curl, opt, val);        \
 	} while (0)
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -334,7 +334,7 @@ int ps_api_new(ps_api **out, const ps_api_opts *opts, const char *api_key,
 #undef SET
 	if (cc != CURLE_OK) {
 		rc = ps_error_set(err, PS_ERROR, "cannot configure libcurl: %s",
-				  curl_easy_strerror(cc));
+				  api_curl.easy_strerror(cc));
 		goto cleanup;
 	}
 	*out = api;
@@ -349,7 +349,7 @@ void ps_api_free(ps_api *api)
 	if (!api)
 		return;
 	if (api->curl)
-		curl_easy_cleanup(api->curl);
+		api_curl.easy_cleanup(api->curl);
 	free(api->base_url);
 	free(api->cacert);
 	free(api->api_key);
@@ -437,12 +437,12 @@ static void free_headers(struct curl_slist *h)
 
 	for (p = h; p; p = p->next)
 		explicit_bzero(p->data, strlen(p->data));
-	curl_slist_free_all(h);
+	api_curl.slist_free_all(h);
 }
 
 static struct curl_slist *add_header(struct curl_slist *list, const char *s)
 {
-	struct curl_slist *r = curl_slist_append(list, s);
+	struct curl_slist *r = api_curl.slist_append(list, s);
 
 	if (!r)
 		ps_oom();
@@ -500,34 +500,36 @@ void api_attempt(attempt_result *res, ps_api *api, const char *method,
 			if (connect > left)
 				connect = left;
 		}
-		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, total);
-		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect);
+		api_curl.easy_setopt(c, CURLOPT_TIMEOUT_MS, total);
+		api_curl.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect);
 	}
 
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
+	api_curl.easy_setopt(c, CURLOPT_URL, url);
+	api_curl.easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	api_curl.easy_setopt(c, CURLOPT_NOBODY, 0L);
 	if (body) {
-		curl_easy_setopt(c, CURLOPT_POST, 1L);
-		curl_easy_setopt(c, CURLOPT_READDATA, &up);
-		curl_easy_setopt(c, CURLOPT_SEEKDATA, &up);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-				 (curl_off_t)up.len);
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,
-				 strcmp(method, "POST") ? method : NULL);
+		api_curl.easy_setopt(c, CURLOPT_POST, 1L);
+		api_curl.easy_setopt(c, CURLOPT_READDATA, &up);
+		api_curl.easy_setopt(c, CURLOPT_SEEKDATA, &up);
+		api_curl.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+				     (curl_off_t)up.len);
+		api_curl.easy_setopt(c, CURLOPT_CUSTOMREQUEST,
+				     strcmp(method, "POST") ? method : NULL);
 	} else {
-		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,
-				 strcmp(method, "GET") ? method : NULL);
+		api_curl.easy_setopt(c, CURLOPT_HTTPGET, 1L);
+		api_curl.easy_setopt(c, CURLOPT_CUSTOMREQUEST,
+				     strcmp(method, "GET") ? method : NULL);
 	}
 
 	start = ps_api_now_ms();
-	res->cc = curl_easy_perform(c);
+	res->cc = api_curl.easy_perform(c);
 	res->ms = ps_api_now_ms() - start;
 	api->requests++;
-	if (curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK)
+	if (api_curl.easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects) ==
+	    CURLE_OK)
 		api->connections += connects;
-	if (curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK)
+	if (api_curl.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) ==
+	    CURLE_OK)
 		res->status = status;
 	/* FILESIZE_EXCEEDED: curl saw a Content-Length past the cap before
 	 * reading the body; overflow: on_body hit the cap while reading. */
@@ -535,8 +537,8 @@ void api_attempt(attempt_result *res, ps_api *api, const char *method,
 		       (res->cc == CURLE_WRITE_ERROR && api->overflow);
 
 	/* The easy handle keeps pointers to these until the next call. */
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(c, CURLOPT_READDATA, NULL);
-	curl_easy_setopt(c, CURLOPT_SEEKDATA, NULL);
+	api_curl.easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	api_curl.easy_setopt(c, CURLOPT_READDATA, NULL);
+	api_curl.easy_setopt(c, CURLOPT_SEEKDATA, NULL);
 	free_headers(headers);
 }

@@ -1,5 +1,6 @@
 /*
- * The PAVE callbacks API client (SPEC §1): libcurl, and hmac.h for the token.
+ * The PAVE callbacks API client (SPEC §1): libcurl (loaded on first use,
+ * see ps_api_global_init), and hmac.h for the token.
  *
  * One ps_api per account. It owns one CURL easy handle, so requests of the
  * same account reuse one keep-alive connection. A ps_api is not thread-safe;
@@ -28,7 +29,6 @@ typedef struct ps_api ps_api;
  * names one (ps_api_opts.base_url NULL). */
 #define PS_API_DEFAULT_URL "https://openapi.paveapi.com"
 
-/* A -v log sink: `line` (no newline) is only valid during the call. */
 /* A -v log sink: `line` (no newline) is only valid during the call. */
 typedef void (*ps_api_log_fn)(void *ctx, const char *line);
 
@@ -76,14 +76,16 @@ void ps_api_opts_init(ps_api_opts *o);
 /*
  * Check an API base URL: absolute https, or http to a loopback host
  * (127.0.0.0/8, ::1, localhost). PS_EINVALID with a reason otherwise
- * (other schemes, no host, a query or fragment, unparseable).
+ * (other schemes, no host, a query or fragment, unparseable); PS_ERROR
+ * when libcurl, whose URL parser this is, cannot be loaded.
  */
 int ps_api_check_url(const char *url, ps_error *err);
 
 /* Create a client for one account. Copies what it needs (the secret is
  * wiped on free). PS_EINVALID for a bad base URL, or an empty key, secret
  * or username (or control bytes in the key/username); PS_ERROR when
- * libcurl cannot be set up. *out: free with ps_api_free (NULL-safe). */
+ * libcurl cannot be loaded or set up. *out: free with ps_api_free
+ * (NULL-safe). */
 int ps_api_new(ps_api **out, const ps_api_opts *opts, const char *api_key,
 	       const char *api_secret, const char *username, ps_error *err);
 
@@ -165,8 +167,18 @@ int ps_api_parse_response(json_t **out, const char *body, size_t len,
 void ps_api_token(char out[65], const char *api_secret, const char *username,
 		  const char *api_key, const char *timestamp);
 
-/* Call once at start-up (curl_global_init: 0 or PS_ERROR), before any
- * thread starts / once at exit, after every client is freed. */
+/*
+ * libcurl is not linked: it is loaded (dlopen "libcurl.so.4") and
+ * initialised (curl_global_init) by the first ps_api_new or
+ * ps_api_check_url of the process, once, whichever thread comes first, so
+ * a run that makes no request never loads it. Those two return PS_ERROR
+ * "cannot load libcurl.so.4: <reason>" when it cannot be loaded.
+ *
+ * ps_api_global_init loads it now (0 or PS_ERROR), for a caller that
+ * wants to know early; it is optional. ps_api_global_cleanup
+ * (curl_global_cleanup) goes once at exit, after every client is freed;
+ * it does nothing when libcurl was never loaded.
+ */
 int ps_api_global_init(void);
 void ps_api_global_cleanup(void);
 

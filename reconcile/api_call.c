@@ -20,7 +20,6 @@
  */
 #include "api.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -76,7 +75,7 @@ static const char *transport_reason(ps_api *api, CURLcode cc)
 	if (cc == CURLE_ABORTED_BY_CALLBACK)
 		return "interrupted (SIGINT/SIGTERM) while waiting for the "
 		       "reply";
-	return api->errbuf[0] ? api->errbuf : curl_easy_strerror(cc);
+	return api->errbuf[0] ? api->errbuf : api_curl.easy_strerror(cc);
 }
 
 /* The backoff before retry number `n` (0-based). */

@@ -7,17 +7,18 @@
  *   api_call.c      the five calls and call(), the retry loop over
  *                   classify() (done / fail / retry / confirm);
  *   api_response.c  parsing the API's answers (ps_api_parse_response);
- *   api_url.c       the base URL check (ps_api_check_url).
+ *   api_url.c       the base URL check (ps_api_check_url);
+ *   api_curl.c      loading libcurl on first use (api_curl.h).
  */
 #ifndef PS_API_INT_H
 #define PS_API_INT_H
 
-#include <curl/curl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "api.h"
+#include "api_curl.h"
 #include "buf.h"
 
 struct ps_api {

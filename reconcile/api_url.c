@@ -5,11 +5,11 @@
 #include "api.h"
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <string.h>
 
+#include "api_curl.h"
 #include "util.h"
 #include "banned.h"
 
@@ -45,20 +45,24 @@ int ps_api_check_url(const char *url, ps_error *err)
 	char *scheme = NULL, *host = NULL, *part = NULL;
 	int rc = PS_EINVALID;
 
-	if (!url || !*url) {
-		ps_error_set(err, PS_EINVALID, "API URL is empty");
-		goto cleanup;
-	}
-	u = curl_url();
+	if (!url || !*url)
+		return ps_error_set(err, PS_EINVALID, "API URL is empty");
+	/* The parser is libcurl's own, so what passes here is what it will
+	 * request: the check loads libcurl (a run checks the URL just before
+	 * its first request). */
+	if ((rc = api_curl_load(err)) < 0)
+		return rc;
+	rc = PS_EINVALID;
+	u = api_curl.url();
 	if (!u)
 		ps_oom();
-	uc = curl_url_set(u, CURLUPART_URL, url, 0);
+	uc = api_curl.url_set(u, CURLUPART_URL, url, 0);
 	if (uc != CURLUE_OK) {
 		ps_error_set(err, PS_EINVALID, "invalid API URL \"%s\": %s",
-			     url, curl_url_strerror(uc));
+			     url, api_curl.url_strerror(uc));
 		goto cleanup;
 	}
-	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	if (api_curl.url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    (strcmp(scheme, "https") && strcmp(scheme, "http"))) {
 		ps_error_set(err, PS_EINVALID,
 			     "invalid API URL \"%s\": only https (or http to a "
@@ -66,13 +70,14 @@ int ps_api_check_url(const char *url, ps_error *err)
 			     url);
 		goto cleanup;
 	}
-	if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
+	if (api_curl.url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    !*host) {
 		ps_error_set(err, PS_EINVALID,
 			     "invalid API URL \"%s\": no host", url);
 		goto cleanup;
 	}
-	if (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK) {
+	if (api_curl.url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK ||
+	    api_curl.url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK) {
 		ps_error_set(err, PS_EINVALID,
 			     "invalid API URL \"%s\": a query or fragment is "
 			     "not allowed",
@@ -88,9 +93,9 @@ int ps_api_check_url(const char *url, ps_error *err)
 	}
 	rc = 0;
 cleanup:
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(part);
-	curl_url_cleanup(u);
+	api_curl.free(scheme);
+	api_curl.free(host);
+	api_curl.free(part);
+	api_curl.url_cleanup(u);
 	return rc;
 }

@@ -122,8 +122,9 @@ int ps_run_open(ps_run **out, const ps_run_settings *set, ps_diags *diags,
 		ps_error *err);
 
 /* Refuse an API URL that is not https (or loopback http): PS_EINVALID
- * saying where the URL came from. ps_run_plan and ps_run_apply check it
- * before their first call. */
+ * saying where the URL came from; PS_ERROR when libcurl cannot be loaded
+ * (the check loads it, see ps_api_check_url). ps_run_plan and ps_run_apply
+ * check it before their first call. */
 int ps_run_check_url(ps_run *run, ps_error *err);
 
 enum {
@@ -174,5 +175,19 @@ int ps_run_push(ps_run *run, ps_error *err);
 
 /* Release the lock and free everything, the run itself too. NULL-safe. */
 void ps_run_close(ps_run *run);
+
+/*
+ * For a program about to exit (the command line): end the run as
+ * ps_run_close does for everything that outlives the process or must end
+ * before it (the lock is released, the state repository closed, the
+ * warm-up thread joined), but leave its memory (the config, the plan,
+ * what was read live) to the exit instead of freeing it value by value.
+ * The run stays reachable from a static, so LeakSanitizer and valgrind
+ * count it as still reachable, not lost; builds with AddressSanitizer
+ * free it all as ps_run_close does. Nothing of the run may be used after
+ * it. Meant once per process: a second run given to it is freed.
+ * NULL-safe.
+ */
+void ps_run_close_for_exit(ps_run *run);
 
 #endif

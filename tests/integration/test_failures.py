@@ -3,6 +3,7 @@ connection or a TLS error the text summary says what failed (never "No
 changes" or "up to date"), the JSON document carries the error per account
 and a top-level status, and the exit status is 1 when nothing was applied."""
 
+import os
 import socket
 
 from harness import MAIN, PavesyncTest, main
@@ -86,6 +87,24 @@ class FailureTest(PavesyncTest):
         self.assertIn(EV_C, self.snapshot("main")["callbacks"])
         self.assertEqual(self.snapshot("branch")["callbacks"][EV_C]["url"],
                          "https://hooks.example.com/branch/done")
+
+    def test_without_libcurl(self):
+        # libcurl is loaded by the first request only: with no usable
+        # libcurl.so.4, a run that calls nothing works, and one that must
+        # call says why it cannot.
+        self.run_ps("apply", expect=0)
+        lib = os.path.join(self.tmp, "lib")
+        os.makedirs(lib)
+        with open(os.path.join(lib, "libcurl.so.4"), "w") as f:
+            f.write("not a library\n")
+        env = {"LD_LIBRARY_PATH": lib}
+        r = self.run_ps("plan", env=env, expect=0)
+        self.assertIn("No changes", r.out)
+        self.run_ps("apply", env=env, expect=0)
+        r = self.run_ps("plan", "--refresh", env=env, expect=1)
+        self.assert_not_success(r)
+        self.assertIn("cannot load libcurl.so.4: ", r.out + r.err)
+        self.assertIn("libcurl.so.4: file too short", r.out + r.err)
 
     def test_success_says_ok(self):
         r = self.run_ps("apply", "--format", "json", expect=0)

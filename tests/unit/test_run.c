@@ -287,6 +287,26 @@ static void test_held_lock_is_refused(void **state)
 	ps_run_close(other);
 }
 
+/* The command line's end of a run releases the lock as ps_run_close
+ * does (its memory is left to the exit, or freed under AddressSanitizer,
+ * whose leak check then holds it to that). */
+static void test_close_for_exit_releases_the_lock(void **state)
+{
+	struct fixture *fx = *state;
+	ps_run_settings set;
+	ps_run *holder = NULL, *other = NULL;
+	ps_error e;
+
+	ps_error_clear(&e);
+	settings(&set, fx, true);
+	assert_int_equal(ps_run_open(&holder, &set, NULL, &e), 0);
+	assert_non_null(holder->lock);
+	assert_int_equal(ps_run_plan(holder, 0, &e), 0);
+	ps_run_close_for_exit(holder);
+	assert_int_equal(ps_run_open(&other, &set, NULL, &e), 0);
+	ps_run_close(other);
+}
+
 /* A config that does not load: every problem in diags, no run. */
 static void test_bad_config_fills_diags(void **state)
 {
@@ -360,6 +380,8 @@ int main(void)
 			test_second_run_plans_no_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_held_lock_is_refused,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_close_for_exit_releases_the_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_config_fills_diags,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_live_error_is_a_notice,
