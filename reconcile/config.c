@@ -35,7 +35,7 @@ static void callback_release(ps_callback *cb)
 	json_decref(cb->sensitive);
 }
 
-static void account_release(ps_account *a)
+void ps_cfg_account_release(ps_account *a)
 {
 	size_t i;
 
@@ -49,7 +49,6 @@ static void account_release(ps_account *a)
 	memset(a, 0, sizeof(*a));
 }
 
-/* One account: name key k, body v. 0, or -1 after reporting. */
 /*
  * Diagnostics in file order: by line, then column; unlocated ones (line 0)
  * last. Two at the same place keep the order they were found in (their
@@ -120,6 +119,8 @@ static int config_parse(ps_config **out, const char *source_name,
 	ps_ydoc doc;
 	build_cache cache;
 	env_index env;
+	ps_yaccounts_hook hook;
+	ps_cfgpipe *pipe;
 	ctx c;
 	size_t i;
 	int rc;
@@ -154,11 +155,31 @@ static int config_parse(ps_config **out, const char *source_name,
 			       "%zu bytes (limit)",
 			       lim.max_file_size);
 	} else {
-		rc = ps_yaml_parse(&doc, data, len, &lim, &d);
+		pipe = (flags & PS_CONFIG_NO_PIPELINE)
+			       ? NULL
+			       : ps_cfg_pipe_new(&hook, &c);
+		rc = ps_yaml_parse_hooked(&doc, data, len, &lim, &d,
+					  pipe ? &hook : NULL);
+		ps_cfg_pipe_finish(pipe, rc != 0 || d.full);
+		if (rc == 0 && !d.full && pipe && doc.partial &&
+		    !ps_cfg_pipe_usable(
+			    pipe, ps_ynode_get(doc.root, "defaults", NULL))) {
+			/* What the worker built is not what the file says
+			 * (e.g. `defaults` after `accounts`), and the tree it
+			 * was built from is gone: start again, without it. */
+			ps_cfg_pipe_free(pipe);
+			pipe = NULL;
+			ps_ydoc_release(&doc);
+			ps_diags_clear(&d.list);
+			d.full = false;
+			d.code = 0;
+			rc = ps_yaml_parse(&doc, data, len, &lim, &d);
+		}
 		free(owned);
 		owned = NULL;
 		if (rc == 0 && !d.full)
-			ps_cfg_build(&c, &doc, cfg);
+			ps_cfg_build(&c, &doc, cfg, pipe);
+		ps_cfg_pipe_free(pipe);
 		ps_ydoc_release(&doc);
 	}
 	free(c.dir);
@@ -182,6 +203,15 @@ int ps_config_parse(ps_config **out, const char *source_name, const char *data,
 		    size_t len, const ps_config_limits *limits, ps_diags *diags)
 {
 	return config_parse(out, source_name, data, len, limits, 0, diags,
+			    NULL);
+}
+
+int ps_config_parse_flags(ps_config **out, const char *source_name,
+			  const char *data, size_t len,
+			  const ps_config_limits *limits, unsigned flags,
+			  ps_diags *diags)
+{
+	return config_parse(out, source_name, data, len, limits, flags, diags,
 			    NULL);
 }
 
@@ -270,7 +300,7 @@ void ps_config_free(ps_config *cfg)
 	if (!cfg)
 		return;
 	for (i = 0; i < cfg->naccounts; i++)
-		account_release(&cfg->accounts[i]);
+		ps_cfg_account_release(&cfg->accounts[i]);
 	free(cfg->accounts);
 	free(cfg->path);
 	free(cfg->api_url);

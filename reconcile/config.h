@@ -124,6 +124,12 @@ enum {
 	 * only: unknown values are empty.
 	 */
 	PS_CONFIG_NO_ENV = 1 << 0,
+	/*
+	 * Build the accounts after the whole file is parsed, never while it
+	 * is parsed (on another thread): the same config and diagnostics,
+	 * later. For tests that compare the two.
+	 */
+	PS_CONFIG_NO_PIPELINE = 1 << 1,
 };
 
 /* ps_config_load with flags (PS_CONFIG_*). */
@@ -138,6 +144,12 @@ int ps_config_load_flags(ps_config **out, const char *path,
 int ps_config_parse(ps_config **out, const char *source_name, const char *data,
 		    size_t len, const ps_config_limits *limits,
 		    ps_diags *diags);
+
+/* ps_config_parse with flags (PS_CONFIG_*). */
+int ps_config_parse_flags(ps_config **out, const char *source_name,
+			  const char *data, size_t len,
+			  const ps_config_limits *limits, unsigned flags,
+			  ps_diags *diags);
 
 /* The account named `name`, or NULL. Borrowed: valid until
  * ps_config_free(cfg). */

@@ -41,16 +41,7 @@ static const char *const shorthand_env[] = {
 
 /* ---- defaults and callbacks ------------------------------------------- */
 
-typedef struct defaults {
-	char *method; /* NULL: "POST" */
-	bool method_sensitive;
-	json_t *method_json; /* the method callbacks inherit, shared */
-	json_t *headers;     /* as ps_cfg_get_headers, or NULL */
-	json_t *payload;     /* object, or NULL */
-	json_t *payload_ptrs;
-} defaults;
-
-static void defaults_release(defaults *def)
+void ps_cfg_defaults_release(defaults *def)
 {
 	free(def->method);
 	json_decref(def->method_json);
@@ -80,7 +71,7 @@ static void get_defaults(const ctx *c, const ps_ynode *v, defaults *def)
 	const ps_ynode *x;
 	bool ok = true;
 
-	if (!ps_cfg_want_map(c, v, "defaults"))
+	if (!v || !ps_cfg_want_map(c, v, "defaults"))
 		return;
 	ps_cfg_check_keys(c, v, defaults_keys);
 	if ((x = ps_ynode_get(v, "method", NULL)))
@@ -90,6 +81,13 @@ static void get_defaults(const ctx *c, const ps_ynode *v, defaults *def)
 	if ((x = ps_ynode_get(v, "payload", NULL)))
 		def->payload =
 			ps_cfg_get_payload(c, x, &def->payload_ptrs, NULL, &ok);
+}
+
+void ps_cfg_defaults_load(const ctx *c, const ps_ynode *v, defaults *def)
+{
+	memset(def, 0, sizeof(*def));
+	get_defaults(c, v, def);
+	def->method_json = json_string(def->method ? def->method : "POST");
 }
 
 static void add_header(json_t *headers, ptrlist *sens, json_t *entry)
@@ -426,7 +424,7 @@ cleanup:
 	return result;
 }
 
-static int build_account(const ctx *c, const defaults *def, const ps_ynode *k,
+int ps_cfg_build_account(const ctx *c, const defaults *def, const ps_ynode *k,
 			 const ps_ynode *v, ps_account *a)
 {
 	const ps_ynode *x, *sk, *fk, *sv, *fv;
@@ -549,8 +547,8 @@ static void build_range(const accounts_job *j)
 	size_t i;
 
 	for (i = j->from; i < j->to; i++) {
-		build_account(&j->c, j->def, j->av->kids[2 * i],
-			      j->av->kids[2 * i + 1], &j->accounts[i]);
+		ps_cfg_build_account(&j->c, j->def, j->av->kids[2 * i],
+				     j->av->kids[2 * i + 1], &j->accounts[i]);
 		/* Nothing reads accounts from…i again: their part of the
 		 * tree can go (see ps_ydoc_piecewise). */
 		if (j->pos && i + 1 < j->n)
@@ -571,7 +569,8 @@ static void *accounts_worker(void *arg)
  * memory while the config is built, and nothing reads it afterwards.
  */
 static void build_accounts(const ctx *c, const defaults *def, ps_ydoc *doc,
-			   const ps_ynode *av, ps_account *accounts, size_t n)
+			   const ps_ynode *av, ps_account *accounts, size_t n,
+			   ps_cfgpipe *pipe)
 {
 	accounts_job first = { *c, def, av, accounts, 0, n, n, doc, NULL },
 		     second;
@@ -580,7 +579,21 @@ static void build_accounts(const ctx *c, const defaults *def, ps_ydoc *doc,
 	defaults copy;
 	build_cache cache;
 	pthread_t t;
+	size_t i;
 
+	if (pipe) {
+		/* Built during the parse, but for what it dropped or merged;
+		 * in order, so that the diagnostics are too. */
+		for (i = 0; i < n; i++)
+			if (!ps_cfg_pipe_take(pipe, av->kids[2 * i],
+					      av->kids[2 * i + 1], &accounts[i],
+					      c->d))
+				ps_cfg_build_account(c, def, av->kids[2 * i],
+						     av->kids[2 * i + 1],
+						     &accounts[i]);
+		free(pos);
+		return;
+	}
 	if (ps_ydoc_piecewise(doc, av, pos))
 		first.pos = pos;
 	if (n < PARALLEL_MIN_ACCOUNTS ||
@@ -609,7 +622,7 @@ static void build_accounts(const ctx *c, const defaults *def, ps_ydoc *doc,
 		ps_cfgdiag_replay(c->d, &rec);
 	}
 	ps_diags_clear(&rec.list);
-	defaults_release(&copy);
+	ps_cfg_defaults_release(&copy);
 	ps_cfg_cache_release(&cache);
 	free(pos);
 }
@@ -654,9 +667,9 @@ static int build_shorthand(const ctx *c, const defaults *def, const ps_ynode *k,
 static const char *const expected_top =
 	"expected a mapping with version: 1 and accounts or callbacks";
 
-void ps_cfg_build(const ctx *c, ps_ydoc *doc, ps_config *cfg)
+void ps_cfg_build(const ctx *c, ps_ydoc *doc, ps_config *cfg, ps_cfgpipe *pipe)
 {
-	const ps_ynode *root = doc->root, *x, *xk, *ak, *av, *ck, *cv;
+	const ps_ynode *root = doc->root, *x, *xk, *ak, *av, *ck, *cv, *dv;
 	defaults def;
 
 	memset(&def, 0, sizeof(def));
@@ -698,9 +711,10 @@ void ps_cfg_build(const ctx *c, ps_ydoc *doc, ps_config *cfg)
 			cfg->state_repo = resolve_path(c, s);
 		free(s);
 	}
-	if ((x = ps_ynode_get(root, "defaults", NULL)))
-		get_defaults(c, x, &def);
-	def.method_json = json_string(def.method ? def.method : "POST");
+	dv = ps_ynode_get(root, "defaults", NULL);
+	ps_cfg_defaults_load(c, dv, &def);
+	if (!ps_cfg_pipe_usable(pipe, dv))
+		pipe = NULL;
 
 	av = ps_ynode_get(root, "accounts", &ak);
 	cv = ps_ynode_get(root, "callbacks", &ck);
@@ -722,7 +736,8 @@ void ps_cfg_build(const ctx *c, ps_ydoc *doc, ps_config *cfg)
 		cfg->naccounts = av->nkids / 2;
 		cfg->accounts =
 			ps_calloc(cfg->naccounts + 1, sizeof(*cfg->accounts));
-		build_accounts(c, &def, doc, av, cfg->accounts, cfg->naccounts);
+		build_accounts(c, &def, doc, av, cfg->accounts, cfg->naccounts,
+			       pipe);
 		qsort(cfg->accounts, cfg->naccounts, sizeof(*cfg->accounts),
 		      cmp_account);
 	} else if (!av && cv) {
@@ -731,5 +746,5 @@ void ps_cfg_build(const ctx *c, ps_ydoc *doc, ps_config *cfg)
 		cfg->naccounts = 1;
 		build_shorthand(c, &def, ck, cv, &cfg->accounts[0]);
 	}
-	defaults_release(&def);
+	ps_cfg_defaults_release(&def);
 }

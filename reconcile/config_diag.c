@@ -27,7 +27,7 @@ static void diag_list_add(ps_cfgdiag *d, const ps_error *err)
 	if (d->full)
 		return;
 	/* A node shared through aliases may be checked more than once. */
-	for (i = 0; i < d->list.count; i++) {
+	for (i = 0; !d->raw && i < d->list.count; i++) {
 		const ps_error *o = &d->list.items[i];
 		if (o->line == e.line && o->column == e.column &&
 		    !strcmp(o->message, e.message))
@@ -73,6 +73,20 @@ void ps_cfgdiag_replay(ps_cfgdiag *d, const ps_cfgdiag *rec)
 	 * first one, or PS_ELIMIT if there was one. */
 	if (rec->code && (rec->code == PS_ELIMIT || d->code == 0))
 		d->code = rec->code;
+}
+
+void ps_cfgdiag_replay_range(ps_cfgdiag *d, const ps_cfgdiag *rec, size_t from,
+			     size_t to)
+{
+	size_t i;
+
+	for (i = from; i < to && i < rec->list.count; i++) {
+		const ps_error *e = &rec->list.items[i];
+		/* As ps_cfgdiag_add does, full or not. */
+		if (e->code == PS_ELIMIT || d->code == 0)
+			d->code = e->code;
+		diag_list_add(d, e);
+	}
 }
 
 void ps_config_limits_resolve(ps_config_limits *out, const ps_config_limits *in)

@@ -33,6 +33,9 @@ typedef struct ps_cfgdiag {
 	size_t max_errors;
 	bool full;
 	bool record;
+	/* A recorder that keeps every message, repeats included, so that
+	 * any part of it can be replayed (ps_cfgdiag_replay_range). */
+	bool raw;
 	int code;
 } ps_cfgdiag;
 
@@ -41,6 +44,15 @@ void ps_cfgdiag_add(ps_cfgdiag *d, int code, int line, int column,
 
 /* Add what recorder `rec` holds to d (see above). rec is left as it was. */
 void ps_cfgdiag_replay(ps_cfgdiag *d, const ps_cfgdiag *rec);
+
+/*
+ * Add rec->list.items[from…to) to d exactly as the ps_cfgdiag_add calls
+ * that recorded them would have (code included). rec must be a raw
+ * recorder that never filled up (rec->full false), so that it holds every
+ * call it was given.
+ */
+void ps_cfgdiag_replay_range(ps_cfgdiag *d, const ps_cfgdiag *rec, size_t from,
+			     size_t to);
 
 /* Limits with every zero field replaced by its default. */
 void ps_config_limits_resolve(ps_config_limits *out,

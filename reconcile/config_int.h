@@ -131,9 +131,61 @@ json_t *ps_cfg_sorted_unique(ptrlist *l, json_t **last);
 json_t *ps_cfg_get_payload(const ctx *c, const ps_ynode *v, json_t **ptrs,
 			   ptrlist *flat, bool *ok);
 
+/* ---- config.c ---- */
+/* Free what a (built or half-built) account holds; *a is zeroed. */
+void ps_cfg_account_release(ps_account *a);
+
 /* ---- config_build.c: the tree to a ps_config ---- */
+/* The top-level `defaults`, as every callback inherits them. */
+typedef struct defaults {
+	char *method; /* NULL: "POST" */
+	bool method_sensitive;
+	json_t *method_json; /* the method callbacks inherit, shared */
+	json_t *headers;     /* as ps_cfg_get_headers, or NULL */
+	json_t *payload;     /* object, or NULL */
+	json_t *payload_ptrs;
+} defaults;
+
+/* Fill *def from the value v of the `defaults` key (NULL: none). */
+void ps_cfg_defaults_load(const ctx *c, const ps_ynode *v, defaults *def);
+void ps_cfg_defaults_release(defaults *def);
+/* One account: name key k, body v, into *a (always to be released).
+ * 0, or -1 after reporting. */
+int ps_cfg_build_account(const ctx *c, const defaults *def, const ps_ynode *k,
+			 const ps_ynode *v, ps_account *a);
+
+typedef struct ps_cfgpipe ps_cfgpipe;
+
 /* Fill cfg from doc's tree, releasing the tree piecewise when that is safe
- * (doc must still be released by the caller). Problems go to c->d. */
-void ps_cfg_build(const ctx *c, ps_ydoc *doc, ps_config *cfg);
+ * (doc must still be released by the caller). Problems go to c->d.
+ * Accounts that `pipe` (may be NULL; finished) built during the parse are
+ * taken from it when they are what the final tree has. */
+void ps_cfg_build(const ctx *c, ps_ydoc *doc, ps_config *cfg, ps_cfgpipe *pipe);
+
+/* ---- config_pipe.c: accounts built while the file is parsed ---- */
+/*
+ * A worker thread that builds each account the parser reports (see
+ * ps_yaccounts_hook) while the parser goes on, with its own cache, its own
+ * copy of the defaults and a raw recorder for what it reports. The
+ * results are a guess about the final tree: ps_cfg_pipe_take gives one
+ * only for the same key and value nodes, built with the same `defaults`
+ * node, so the config and its diagnostics are what building from the
+ * final tree gives.
+ *
+ * ps_cfg_pipe_new copies *c; c->env and c->dir must outlive the pipe.
+ * *hook is filled for ps_yaml_parse_hooked. ps_cfg_pipe_finish waits for
+ * the worker (cancel: drop what is left); only then may the others be
+ * called. ps_cfg_pipe_free releases every result not taken (NULL-safe).
+ */
+ps_cfgpipe *ps_cfg_pipe_new(ps_yaccounts_hook *hook, const ctx *c);
+void ps_cfg_pipe_finish(ps_cfgpipe *pipe, bool cancel);
+/* Whether results built with this `defaults` node may be taken. */
+bool ps_cfg_pipe_usable(const ps_cfgpipe *pipe, const ps_ynode *defaults);
+/* Move the account built for exactly (k, v) into *a and replay what it
+ * reported into d, in the order it was reported; false when there is none
+ * (then *a is untouched). Pairs must be asked in their final order. */
+bool ps_cfg_pipe_take(ps_cfgpipe *pipe, const ps_ynode *k, const ps_ynode *v,
+		      ps_account *a, ps_cfgdiag *d);
+void ps_cfg_pipe_free(ps_cfgpipe *pipe);
 
 #endif

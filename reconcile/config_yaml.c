@@ -20,76 +20,6 @@
 #include "util.h"
 #include "banned.h"
 
-/* ---- a small string → pointer hash map (keys borrowed) ----------------- */
-
-static void strmap_grow(strmap *m)
-{
-	size_t ncap = m->cap ? m->cap * 2 : 16, i;
-	const char **keys = ps_calloc(ncap, sizeof(*keys));
-	void **vals = ps_calloc(ncap, sizeof(*vals));
-
-	for (i = 0; i < m->cap; i++) {
-		size_t j;
-		if (!m->keys[i])
-			continue;
-		j = ps_cfg_hash(m->keys[i], strlen(m->keys[i])) & (ncap - 1);
-		while (keys[j])
-			j = (j + 1) & (ncap - 1);
-		keys[j] = m->keys[i];
-		vals[j] = m->vals[i];
-	}
-	free(m->keys);
-	free(m->vals);
-	m->keys = keys;
-	m->vals = vals;
-	m->cap = ncap;
-}
-
-/* The slot for key: *found tells whether it was there; when not, it is
- * inserted with value NULL. Returns the value slot. */
-static void **strmap_slot(strmap *m, const char *key, bool *found)
-{
-	size_t j;
-
-	if ((m->n + 1) * 2 > m->cap)
-		strmap_grow(m);
-	j = ps_cfg_hash(key, strlen(key)) & (m->cap - 1);
-	while (m->keys[j]) {
-		if (!strcmp(m->keys[j], key)) {
-			*found = true;
-			return &m->vals[j];
-		}
-		j = (j + 1) & (m->cap - 1);
-	}
-	*found = false;
-	m->keys[j] = key;
-	m->vals[j] = NULL;
-	m->n++;
-	return &m->vals[j];
-}
-
-static void *strmap_get(const strmap *m, const char *key)
-{
-	size_t j;
-
-	if (!m->cap)
-		return NULL;
-	j = ps_cfg_hash(key, strlen(key)) & (m->cap - 1);
-	while (m->keys[j]) {
-		if (!strcmp(m->keys[j], key))
-			return m->vals[j];
-		j = (j + 1) & (m->cap - 1);
-	}
-	return NULL;
-}
-
-static void strmap_release(strmap *m)
-{
-	free(m->keys);
-	free(m->vals);
-	memset(m, 0, sizeof(*m));
-}
-
 /* ---- the tree ----------------------------------------------------------- */
 
 static size_t sat_add(size_t a, size_t b)
@@ -112,10 +42,19 @@ static void fatal(parser *p, int code, int line, int col, const char *fmt, ...)
 	p->stop = code;
 }
 
+/* Is the next node a key of the mapping the hook watches? */
+static inline bool next_is_account_key(const parser *p)
+{
+	return p->accounts && p->depth == 2 &&
+	       p->stack[1].node == p->accounts &&
+	       (p->nkids - p->stack[1].kbase) % 2 == 0;
+}
+
 static ps_ynode *new_node(parser *p, ps_ynode_kind kind,
 			  const yaml_mark_t *mark)
 {
 	ps_ynode *n;
+	bool key = next_is_account_key(p);
 
 	if (p->doc->nall >= p->lim->max_nodes) {
 		fatal(p, PS_ELIMIT, ps_ymark_int(mark->line),
@@ -124,7 +63,10 @@ static ps_ynode *new_node(parser *p, ps_ynode_kind kind,
 		      p->lim->max_nodes);
 		return NULL;
 	}
-	n = ps_yarena_alloc(&p->doc->nodes, sizeof(*n), _Alignof(ps_ynode));
+	/* An account's key goes to an arena of its own (see
+	 * release_done). */
+	n = ps_yarena_alloc(key ? &p->doc->keys : &p->doc->nodes,
+			    &p->doc->nfree, sizeof(*n), _Alignof(ps_ynode));
 	memset(n, 0, sizeof(*n));
 	n->kind = kind;
 	n->line = ps_ymark_int(mark->line);
@@ -147,7 +89,7 @@ static unsigned node_height(const ps_ynode *n)
 }
 
 /* Is the next node added to the open collection a mapping key? */
-static bool next_is_key(const parser *p)
+static inline bool next_is_key(const parser *p)
 {
 	const open_coll *top = p->depth ? &p->stack[p->depth - 1] : NULL;
 
@@ -155,7 +97,7 @@ static bool next_is_key(const parser *p)
 	       (p->nkids - top->kbase) % 2 == 0;
 }
 
-static void attach(parser *p, ps_ynode *n, const yaml_mark_t *mark)
+static inline void attach(parser *p, ps_ynode *n, const yaml_mark_t *mark)
 {
 	if (p->depth) {
 		if (p->nkids == p->akids) {
@@ -196,7 +138,7 @@ static size_t anchor(parser *p, const yaml_char_t *name, ps_ynode *n)
 	n->anchored = true;
 	p->doc->shared = true;
 	/* A later anchor of the same name replaces the earlier one. */
-	slot = strmap_slot(&p->anchors, r->name, &found);
+	slot = ps_ystrmap_slot(&p->anchors, r->name, &found);
 	*slot = (void *)(uintptr_t)p->nanchors;
 	return p->nanchors;
 }
@@ -207,7 +149,7 @@ static size_t anchor(parser *p, const yaml_char_t *name, ps_ynode *n)
  * aliases can make a small file expand to gigabytes of text, and the
  * node budget alone does not see that a node may be 100 KB.
  */
-static bool count_bytes(parser *p, size_t bytes, int line, int col)
+static inline bool count_bytes(parser *p, size_t bytes, int line, int col)
 {
 	p->doc->expanded_bytes = sat_add(p->doc->expanded_bytes, bytes);
 	if (p->depth)
@@ -236,6 +178,95 @@ static bool seek(parser *p, size_t line, size_t col)
 	return ps_ycursor_seek(&p->cur, p->data, p->len, line, col);
 }
 
+static bool is_merge_key(const ps_ynode *k);
+
+/*
+ * Remember where the arena stood when the pair just reported was
+ * complete, and release what the consumer is done with: while no node can
+ * have two parents (no anchor, no merge key so far), everything allocated
+ * after the "accounts" mapping started and before pair i was complete is
+ * the values of pairs 0…i (their keys are in an arena of their own, as
+ * the mapping's end reads them all). A merge key's value is read then
+ * too, and so is a key that is not a scalar: after one, nothing goes.
+ */
+static void release_done(parser *p, const ps_ynode *k, size_t done)
+{
+	ps_ydoc *doc = p->doc;
+	const pair_pos *at;
+	pair_pos *pos;
+
+	if (p->no_release)
+		return;
+	if (k->kind != PS_YSCALAR || is_merge_key(k) || doc->shared ||
+	    !p->start.node || !p->start.text) {
+		p->no_release = true;
+		return;
+	}
+	if (p->npairs == p->apairs) {
+		p->apairs = p->apairs ? p->apairs * 2 : 256;
+		p->pairs = ps_realloc(p->pairs, p->apairs * sizeof(*p->pairs));
+	}
+	pos = &p->pairs[p->npairs++];
+	pos->node = doc->nodes;
+	pos->text = doc->texts;
+	if (done > p->npairs)
+		done = p->npairs;
+	if (done <= p->released)
+		return;
+	p->released = done;
+	at = &p->pairs[done - 1];
+	if (ps_yarena_release(&doc->nfree, p->start.node, at->node, false))
+		doc->partial = true;
+	if (ps_yarena_release(&doc->tfree, p->start.text, at->text, true))
+		doc->partial = true;
+}
+
+/*
+ * A pair of the watched "accounts" mapping may just have been completed
+ * (see ps_yaccounts_hook): called after a node is attached or a
+ * collection ends.
+ */
+static void pair_done(parser *p)
+{
+	const open_coll *top;
+	size_t n, done;
+	ps_ynode *k, *v;
+
+	if (!p->accounts || p->stop || p->depth != 2)
+		return;
+	top = &p->stack[1];
+	if (top->node != p->accounts)
+		return;
+	n = p->nkids - top->kbase;
+	if (!n || n % 2)
+		return;
+	k = p->kids[p->nkids - 2];
+	v = p->kids[p->nkids - 1];
+	/* The mapping's end cannot count what was released. */
+	p->pairs_size =
+		sat_add(p->pairs_size, sat_add(node_size(k), node_size(v)));
+	if (node_height(k) > p->pairs_height)
+		p->pairs_height = node_height(k);
+	if (node_height(v) > p->pairs_height)
+		p->pairs_height = node_height(v);
+	done = p->hook->pair(p->hook->arg, p->defaults, k, v);
+	release_done(p, k, done);
+}
+
+/* Does s[0…len) have "${"? memchr for the '$' is several times faster
+ * than memmem on the short texts of a config. */
+static bool has_ref(const unsigned char *s, size_t len)
+{
+	const unsigned char *d, *end = s + len;
+
+	while ((d = memchr(s, '$', (size_t)(end - s))) && end - d > 1) {
+		if (d[1] == '{')
+			return true;
+		s = d + 1;
+	}
+	return false;
+}
+
 static void on_scalar(parser *p, const yaml_event_t *ev)
 {
 	const yaml_mark_t *sm = &ev->start_mark, *em = &ev->end_mark;
@@ -243,29 +274,35 @@ static void on_scalar(parser *p, const yaml_event_t *ev)
 	ps_ynode *n = new_node(p, PS_YSCALAR, sm);
 	size_t start, pre = 0;
 	raw_span span;
+	bool key;
 
 	if (!n)
 		return;
 	n->len = ev->data.scalar.length;
 	/* A text with "${" carries its span in front of it (see
 	 * ps_ynode_span). */
-	if (memmem(ev->data.scalar.value, n->len, "${", 2))
+	if (has_ref(ev->data.scalar.value, n->len))
 		pre = sizeof(span);
-	n->text = (char *)ps_yarena_alloc(&p->doc->texts, pre + n->len + 1, 1) +
+	key = next_is_account_key(p);
+	n->text = (char *)ps_yarena_alloc(key ? &p->doc->keys : &p->doc->texts,
+					  &p->doc->tfree, pre + n->len + 1, 1) +
 		  pre;
 	memcpy(n->text, ev->data.scalar.value, n->len);
 	n->text[n->len] = '\0';
 	n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-	/* Remember where a one-line scalar sits in the input, so that a
-	 * "${" inside it can be reported at its own column. Every one-line
-	 * scalar moves the cursor, so that it passes the file as before. */
-	if (sm->line == em->line && seek(p, sm->line, sm->column)) {
+	/* Remember where a one-line scalar with "${" sits in the input, so
+	 * that the "${" can be reported at its own column. Scalars come in
+	 * file order, so the cursor only moves forward, and it gets to the
+	 * same place whether or not it stopped at the scalars between. */
+	if (pre && sm->line == em->line && seek(p, sm->line, sm->column)) {
 		start = p->cur.off;
-		if (seek(p, em->line, em->column) && pre) {
+		if (seek(p, em->line, em->column)) {
 			/* A copy of the source bytes, so that the input
 			 * need not outlive the parse. */
 			span.len = p->cur.off - start;
-			span.src = ps_yarena_alloc(&p->doc->texts, span.len, 1);
+			span.src = ps_yarena_alloc(key ? &p->doc->keys
+						       : &p->doc->texts,
+						   &p->doc->tfree, span.len, 1);
 			memcpy(span.src, p->data + start, span.len);
 			memcpy(n->text - pre, &span, sizeof(span));
 			n->span = true;
@@ -275,15 +312,44 @@ static void on_scalar(parser *p, const yaml_event_t *ev)
 	if (!count_bytes(p, n->len, n->line, n->column))
 		return;
 	attach(p, n, sm);
-	if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length)) {
+	if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length))
 		ps_yscalar_error(p, n, "a NUL character is not allowed here");
-		return;
-	}
-	ps_yscalar_resolve(p, n, (const char *)ev->data.scalar.tag, is_key);
+	else
+		ps_yscalar_resolve(p, n, (const char *)ev->data.scalar.tag,
+				   is_key);
+	pair_done(p);
 }
 
 /* ---- collections ----------------------------------------------------------
  */
+
+/* Is n the mapping the hook watches (the root's first "accounts" value
+ * written as a mapping)? Then remember it, and the root's "defaults" so
+ * far. Called before n is attached. */
+static void watch_accounts(parser *p, ps_ynode *n)
+{
+	const ps_ynode *k;
+	size_t i;
+
+	if (!p->hook || p->accounts || p->depth != 1 || next_is_key(p) ||
+	    p->stack[0].node->kind != PS_YMAPPING)
+		return;
+	k = p->kids[p->nkids - 1];
+	if (k->kind != PS_YSCALAR || k->bad || strcmp(k->text, "accounts"))
+		return;
+	p->accounts = n;
+	/* What is allocated from now on is the mapping's. */
+	p->start.node = p->doc->nodes;
+	p->start.text = p->doc->texts;
+	for (i = p->stack[0].kbase; i + 2 < p->nkids; i += 2) {
+		k = p->kids[i];
+		if (k->kind == PS_YSCALAR && !k->bad &&
+		    !strcmp(k->text, "defaults")) {
+			p->defaults = p->kids[i + 1];
+			break;
+		}
+	}
+}
 
 static void start_collection(parser *p, const yaml_event_t *ev,
 			     ps_ynode_kind kind)
@@ -332,6 +398,8 @@ static void start_collection(parser *p, const yaml_event_t *ev,
 		}
 	}
 	rec = anchor(p, anc, n);
+	if (kind == PS_YMAPPING)
+		watch_accounts(p, n);
 	attach(p, n, &ev->start_mark);
 	if (p->depth == p->astack) {
 		p->astack = p->astack ? p->astack * 2 : 16;
@@ -381,15 +449,15 @@ static const ps_ynode *add_pair(parser *p, keyset *ks, size_t *nout,
 	if (!ks->hashed && *nout / 2 >= KEYS_LINEAR) {
 		for (i = 0; i < *nout; i += 2) {
 			bool found;
-			void **slot =
-				strmap_slot(&ks->map, p->out[i]->text, &found);
+			void **slot = ps_ystrmap_slot(&ks->map, p->out[i]->text,
+						      &found);
 			*slot = p->out[i];
 		}
 		ks->hashed = true;
 	}
 	if (ks->hashed) {
 		bool found;
-		void **slot = strmap_slot(&ks->map, k->text, &found);
+		void **slot = ps_ystrmap_slot(&ks->map, k->text, &found);
 		if (found)
 			return *slot;
 		*slot = k;
@@ -498,13 +566,13 @@ static void finish_mapping(parser *p, ps_ynode *m, ps_ynode *const *kids,
 			}
 		}
 	}
-	strmap_release(&ks.map);
+	ps_ystrmap_release(&ks.map);
 	m->nkids = nout;
 	m->kids = NULL;
 	if (nout) {
-		m->kids =
-			ps_yarena_alloc(&p->doc->nodes, nout * sizeof(*m->kids),
-					_Alignof(ps_ynode *));
+		m->kids = ps_yarena_alloc(&p->doc->nodes, &p->doc->nfree,
+					  nout * sizeof(*m->kids),
+					  _Alignof(ps_ynode *));
 		memcpy(m->kids, p->out, nout * sizeof(*m->kids));
 	}
 }
@@ -526,19 +594,28 @@ static void end_collection(parser *p)
 		n->nkids = nkids;
 		n->kids = NULL;
 		if (nkids) {
-			n->kids = ps_yarena_alloc(&p->doc->nodes,
-						  nkids * sizeof(*n->kids),
-						  _Alignof(ps_ynode *));
+			n->kids = ps_yarena_alloc(
+				&p->doc->nodes, &p->doc->nfree,
+				nkids * sizeof(*n->kids), _Alignof(ps_ynode *));
 			memcpy(n->kids, kids, nkids * sizeof(*n->kids));
 		}
 	}
 	p->nkids = p->stack[p->depth].kbase;
 	n->size = 1;
 	n->height = 1;
-	for (i = 0; i < n->nkids; i++) {
-		n->size = sat_add(n->size, node_size(n->kids[i]));
-		if (node_height(n->kids[i]) + 1 > n->height)
-			n->height = node_height(n->kids[i]) + 1;
+	if (n == p->accounts && p->doc->partial) {
+		/* Its values are gone. Every pair reported, dropped ones
+		 * too: no alias can reach this mapping (it would have had an
+		 * anchor, and then nothing is released), so an upper bound
+		 * does. */
+		n->size = sat_add(n->size, p->pairs_size);
+		n->height += p->pairs_height;
+	} else {
+		for (i = 0; i < n->nkids; i++) {
+			n->size = sat_add(n->size, node_size(n->kids[i]));
+			if (node_height(n->kids[i]) + 1 > n->height)
+				n->height = node_height(n->kids[i]) + 1;
+		}
 	}
 	n->open = false;
 	/* The text in n's subtree is part of its parent's. */
@@ -548,6 +625,7 @@ static void end_collection(parser *p)
 	if (p->depth)
 		p->stack[p->depth - 1].bytes = sat_add(
 			p->stack[p->depth - 1].bytes, p->stack[p->depth].bytes);
+	pair_done(p);
 }
 
 static void on_alias(parser *p, const yaml_event_t *ev)
@@ -555,7 +633,7 @@ static void on_alias(parser *p, const yaml_event_t *ev)
 	const char *name = (const char *)ev->data.alias.anchor;
 	int line = ps_ymark_int(ev->start_mark.line);
 	int col = ps_ymark_int(ev->start_mark.column);
-	size_t rec = (size_t)(uintptr_t)strmap_get(&p->anchors, name);
+	size_t rec = (size_t)(uintptr_t)ps_ystrmap_get(&p->anchors, name);
 	ps_ynode *n = rec ? p->recs[rec - 1].node : NULL;
 
 	if (!n) {
@@ -590,6 +668,7 @@ static void on_alias(parser *p, const yaml_event_t *ev)
 	if (!count_bytes(p, p->recs[rec - 1].bytes, line, col))
 		return;
 	attach(p, n, &ev->start_mark);
+	pair_done(p);
 }
 
 static void on_document(parser *p, const yaml_event_t *ev)
@@ -630,6 +709,13 @@ static void syntax_error(parser *p, const yaml_parser_t *yp)
 int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 		  const ps_config_limits *limits, ps_cfgdiag *d)
 {
+	return ps_yaml_parse_hooked(doc, data, len, limits, d, NULL);
+}
+
+int ps_yaml_parse_hooked(ps_ydoc *doc, const char *data, size_t len,
+			 const ps_config_limits *limits, ps_cfgdiag *d,
+			 const ps_yaccounts_hook *hook)
+{
 	parser p;
 	yaml_parser_t yp;
 	yaml_event_t ev;
@@ -644,6 +730,7 @@ int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 	p.lim = limits;
 	p.data = data;
 	p.len = len;
+	p.hook = hook && hook->pair ? hook : NULL;
 
 	if (!ps_yutf8_valid_fast(data, len, &p.ascii_lf)) {
 		size_t bad = ps_utf8_invalid_at(data, len);
@@ -711,9 +798,10 @@ int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 	for (i = 0; i < p.depth; i++)
 		p.stack[i].node->bad = true;
 	free(p.stack);
+	free(p.pairs);
 	free(p.kids);
 	free(p.out);
-	strmap_release(&p.anchors);
+	ps_ystrmap_release(&p.anchors);
 	for (i = 0; i < p.nanchors; i++)
 		free(p.recs[i].name);
 	free(p.recs);

@@ -93,8 +93,16 @@ typedef struct ps_ydoc {
 				* the alias that crossed it */
 	ps_yblock *nodes;      /* arena: nodes and kids arrays */
 	ps_yblock *texts;      /* arena: scalar texts, wiped on release */
-	bool shared;	       /* anchors or merge keys: a node may have more
-				* than one parent */
+	ps_yblock *keys;       /* arena: the keys of the mapping a
+				* ps_yaccounts_hook watches, and their texts,
+				* wiped on release */
+	ps_yblock *nfree;      /* released blocks kept for reuse */
+	ps_yblock *tfree;
+	bool shared;  /* anchors or merge keys: a node may have more
+		       * than one parent */
+	bool partial; /* parts of the "accounts" mapping were
+		       * released while parsing (ps_yaccounts_hook):
+		       * only its keys may be read */
 	/* Set by ps_ydoc_piecewise: every block, oldest first (an entry is
 	 * NULL once released), instead of the lists above. */
 	ps_yblock **norder;
@@ -111,6 +119,39 @@ typedef struct ps_ydoc {
  */
 int ps_yaml_parse(ps_ydoc *doc, const char *data, size_t len,
 		  const ps_config_limits *limits, ps_cfgdiag *d);
+
+/*
+ * For building accounts while the rest of the file is still parsed: the
+ * parser calls pair(arg, defaults, k, v), on its own thread, for each pair
+ * of the top-level "accounts" mapping (the value of the root's first
+ * "accounts" key, when written as a mapping) as soon as the value is
+ * complete. From then on nothing writes k, v or any node below them, and
+ * the arena never moves them, so another thread may read them. `defaults`
+ * is the value of the root's first "defaults" key written before
+ * "accounts", or NULL.
+ *
+ * pair returns how many of the pairs reported so far (a prefix) the
+ * consumer will never read again. The parser frees their values while it
+ * parses (then doc->partial is set) unless a node may have two parents;
+ * the keys stay. After that the values of those pairs must not be read:
+ * the consumer must have built from them everything the caller needs.
+ *
+ * These are what the parser sees, not the final tree: a pair may later be
+ * dropped (a duplicate key), merge keys add pairs that are not reported,
+ * and "defaults" may come after "accounts". The consumer compares with
+ * the final tree before it uses anything built from them, and when it
+ * cannot use them and doc->partial is set, the file must be parsed again.
+ */
+typedef struct ps_yaccounts_hook {
+	size_t (*pair)(void *arg, const ps_ynode *defaults, const ps_ynode *k,
+		       const ps_ynode *v);
+	void *arg;
+} ps_yaccounts_hook;
+
+/* ps_yaml_parse, calling hook (may be NULL) as described above. */
+int ps_yaml_parse_hooked(ps_ydoc *doc, const char *data, size_t len,
+			 const ps_config_limits *limits, ps_cfgdiag *d,
+			 const ps_yaccounts_hook *hook);
 
 void ps_ydoc_release(ps_ydoc *doc);
 

@@ -22,28 +22,16 @@
 #define BLOCK_MIN ((size_t)4096)
 #define BLOCK_MAX ((size_t)1024 * 1024)
 
-struct ps_yblock {
-	ps_yblock *next;
-	size_t used;
-	size_t size;
-	size_t big; /* a block of its own for one big request; also keeps
-		     * data 16-byte aligned */
-	unsigned char data[];
-};
+/* Released full-size blocks kept for reuse (their pages are already
+ * there, so reusing one costs no page faults). */
+#define FREE_KEEP 2
 
-/* n bytes aligned to `align` (a power of two, at most 16). Never NULL. */
-void *ps_yarena_alloc(ps_yblock **head, size_t n, size_t align)
+/* ps_yarena_alloc when the newest block has no room. */
+void *ps_yarena_grow(ps_yblock **head, ps_yblock **freel, size_t n)
 {
 	ps_yblock *b = *head, *nb;
 	size_t size;
 
-	if (b) {
-		size_t off = (b->used + align - 1) & ~(align - 1);
-		if (off <= b->size && n <= b->size - off) {
-			b->used = off + n;
-			return b->data + off;
-		}
-	}
 	size = b ? b->size * 2 : BLOCK_MIN;
 	if (size > BLOCK_MAX)
 		size = BLOCK_MAX;
@@ -55,9 +43,12 @@ void *ps_yarena_alloc(ps_yblock **head, size_t n, size_t align)
 		nb = ps_malloc(sizeof(*nb) + n);
 		nb->size = n;
 		nb->used = n;
-		nb->big = 1;
+		nb->big = true;
+		nb->newer = b;
 		if (b) {
 			nb->next = b->next;
+			if (b->next)
+				b->next->newer = nb;
 			b->next = nb;
 		} else {
 			nb->next = NULL;
@@ -65,13 +56,59 @@ void *ps_yarena_alloc(ps_yblock **head, size_t n, size_t align)
 		}
 		return nb->data;
 	}
-	nb = ps_malloc(sizeof(*nb) + size);
-	nb->big = 0;
-	nb->size = size;
+	if (*freel && (*freel)->size >= size) {
+		nb = *freel;
+		*freel = nb->next;
+	} else {
+		nb = ps_malloc(sizeof(*nb) + size);
+		nb->size = size;
+	}
+	nb->big = false;
 	nb->used = n;
 	nb->next = b;
+	nb->newer = NULL;
+	if (b)
+		b->newer = nb;
 	*head = nb;
 	return nb->data;
+}
+
+bool ps_yarena_release(ps_yblock **freel, ps_yblock *from, ps_yblock *to,
+		       bool wipe)
+{
+	ps_yblock *b = from->newer, *newer;
+	size_t nfree = 0;
+	bool any = false;
+
+	/* `to` is older than `from` when a big request's block came between
+	 * them (it sits behind the block current then): release nothing. */
+	for (newer = b; newer && newer != to; newer = newer->newer)
+		;
+	if (!newer)
+		return false;
+	for (newer = *freel; newer; newer = newer->next)
+		nfree++;
+	while (b != to) {
+		newer = b->newer;
+		if (!b->big) {
+			/* Unlink: `to` is newer, so b->newer is not NULL. */
+			b->newer->next = b->next;
+			if (b->next)
+				b->next->newer = b->newer;
+			if (wipe)
+				explicit_bzero(b->data, b->used);
+			if (b->size == BLOCK_MAX && nfree < FREE_KEEP) {
+				b->next = *freel;
+				*freel = b;
+				nfree++;
+			} else {
+				free(b);
+			}
+			any = true;
+		}
+		b = newer;
+	}
+	return any;
 }
 
 /* Free a chain of blocks, wiping their contents first when `wipe`. */
@@ -113,6 +150,10 @@ void ps_ydoc_release(ps_ydoc *doc)
 		arena_free(doc->texts, true);
 		arena_free(doc->nodes, false);
 	}
+	arena_free(doc->keys, true);
+	/* Wiped when they were released. */
+	arena_free(doc->tfree, false);
+	arena_free(doc->nfree, false);
 	memset(doc, 0, sizeof(*doc));
 }
 
@@ -154,7 +195,7 @@ bool ps_ydoc_piecewise(ps_ydoc *doc, const ps_ynode *map, ps_ypos *pos)
 	size_t i, nh = 0, th = 0;
 	const ps_ynode *prev = NULL;
 
-	if (doc->shared || doc->norder || doc->torder ||
+	if (doc->shared || doc->partial || doc->norder || doc->torder ||
 	    map->kind != PS_YMAPPING)
 		return false;
 	doc->norder = list_order(doc->nodes, &doc->nnorder);

@@ -7,6 +7,7 @@
 #ifndef PS_CONFIG_YAML_INT_H
 #define PS_CONFIG_YAML_INT_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -50,6 +51,12 @@ typedef struct anchor_rec {
 	size_t bytes;
 } anchor_rec;
 
+/* Where the arena stood (its newest blocks) at some point of the parse. */
+typedef struct pair_pos {
+	ps_yblock *node;
+	ps_yblock *text;
+} pair_pos;
+
 typedef struct parser {
 	ps_ydoc *doc;
 	ps_cfgdiag *d;
@@ -73,8 +80,27 @@ typedef struct parser {
 	size_t nanchors;
 	size_t aanchors;
 	int ndocs;
-	int stop; /* a fatal error: code */
+	int stop;		       /* a fatal error: code */
+	const ps_yaccounts_hook *hook; /* NULL: none */
+	ps_ynode *accounts;	       /* the mapping the hook watches */
+	const ps_ynode *defaults;      /* what the hook passes along */
+	pair_pos start;		       /* when the watched mapping started */
+	pair_pos *pairs;	       /* when each pair the hook was given
+					* was complete */
+	size_t npairs;
+	size_t apairs;
+	size_t released;       /* pairs whose values were released */
+	size_t pairs_size;     /* node_size of every pair reported */
+	unsigned pairs_height; /* and the greatest node_height */
+	bool no_release; /* a node may have two parents: release nothing */
 } parser;
+
+/* ---- config_yaml_strmap.c: string -> pointer map (keys borrowed) ---- */
+/* The slot for key: *found tells whether it was there; when not, it is
+ * inserted with value NULL. Returns the value slot. */
+void **ps_ystrmap_slot(strmap *m, const char *key, bool *found);
+void *ps_ystrmap_get(const strmap *m, const char *key);
+void ps_ystrmap_release(strmap *m);
 
 /* ---- config_yaml_pos.c: positions and the UTF-8 check ---- */
 /* A cursor borrows nothing: each call passes the input (d, len) again. */
@@ -85,12 +111,49 @@ size_t ps_ycursor_next_eol(const char *d, size_t len, size_t off);
 bool ps_ycursor_seek_lf(cursor *c, const char *d, size_t len, size_t line,
 			size_t col);
 /* A libyaml mark (0-based) as a 1-based int, saturated at INT_MAX. */
-int ps_ymark_int(size_t v);
+static inline int ps_ymark_int(size_t v)
+{
+	return v >= (size_t)INT_MAX ? INT_MAX : (int)v + 1;
+}
 bool ps_yutf8_valid_fast(const char *data, size_t len, bool *ascii_lf);
 
 /* ---- config_yaml_arena.c: the document's arena ---- */
-/* n bytes from the arena *head, freed with the document (never NULL). */
-void *ps_yarena_alloc(ps_yblock **head, size_t n, size_t align);
+struct ps_yblock {
+	ps_yblock *next;  /* older */
+	ps_yblock *newer; /* NULL for the newest (see ps_yarena_release) */
+	size_t used;
+	size_t size;
+	bool big; /* a block of its own for one big request */
+	_Alignas(16) unsigned char data[];
+};
+
+void *ps_yarena_grow(ps_yblock **head, ps_yblock **freel, size_t n);
+
+/* n bytes from the arena *head, aligned to `align` (a power of two, at
+ * most 16), freed with the document (never NULL); a new block may come
+ * from the released ones in *freel. Inline: the tree makes one or two
+ * allocations per event. */
+static inline void *ps_yarena_alloc(ps_yblock **head, ps_yblock **freel,
+				    size_t n, size_t align)
+{
+	ps_yblock *b = *head;
+
+	if (b) {
+		size_t off = (b->used + align - 1) & ~(align - 1);
+		if (off <= b->size && n <= b->size - off) {
+			b->used = off + n;
+			return b->data + off;
+		}
+	}
+	/* A new block's data is 16-byte aligned. */
+	return ps_yarena_grow(head, freel, n);
+}
+/* Release the blocks of a list that are newer than `from` and older than
+ * `to` (both in it), except big requests' blocks (see
+ * ps_yaccounts_hook): to *freel or freed, wiped first when `wipe`. True
+ * when there was one. */
+bool ps_yarena_release(ps_yblock **freel, ps_yblock *from, ps_yblock *to,
+		       bool wipe);
 
 /* ---- config_yaml_scalar.c: scalar typing ---- */
 /* Report a problem at n and mark it bad (callers skip it silently). */

@@ -187,11 +187,6 @@ void ps_yaml_locate(int *line, int *column, const char *data, size_t len,
 	*column = c.col + 1 > INT_MAX ? INT_MAX : (int)(c.col + 1);
 }
 
-int ps_ymark_int(size_t v)
-{
-	return v >= (size_t)INT_MAX ? INT_MAX : (int)v + 1;
-}
-
 /*
  * ps_utf8_valid, with plain ASCII skipped eight bytes at a time (a config
  * file is mostly ASCII). The first word holding a NUL, a CR or a byte

@@ -172,6 +172,30 @@ static void number(parser *p, ps_ynode *n, bool as_float)
 	}
 }
 
+/*
+ * A plain decimal integer of at most 18 digits (it fits in 64 bits), as
+ * strtoll would read it: most numbers in a config, typed here without
+ * the other spellings' comparisons and strtoll's locale and errno.
+ */
+static bool small_decimal(const char *s, json_int_t *out)
+{
+	bool neg = *s == '-';
+	json_int_t v = 0;
+	size_t i;
+
+	if (*s == '-' || *s == '+')
+		s++;
+	for (i = 0; s[i] >= '0' && s[i] <= '9'; i++) {
+		if (i == 18)
+			return false; /* may not fit: strtoll's turn */
+		v = v * 10 + (s[i] - '0');
+	}
+	if (!i || s[i])
+		return false;
+	*out = neg ? -v : v;
+	return true;
+}
+
 static void core_schema(parser *p, ps_ynode *n)
 {
 	int b;
@@ -180,6 +204,10 @@ static void core_schema(parser *p, ps_ynode *n)
 	 * most scalars are strings that this tells at once. */
 	if (n->text[0] && !strchr("~nNtTfF0123456789+-.", n->text[0])) {
 		n->type = PS_YSTRING;
+		return;
+	}
+	if (small_decimal(n->text, &n->ival)) {
+		n->type = PS_YINT;
 		return;
 	}
 	/* Type resolution happens on the raw text: "${PORT}" is a string

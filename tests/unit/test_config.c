@@ -864,6 +864,33 @@ static void test_core_schema_typing(void **state)
 	result_free(&r);
 }
 
+/* Plain integers of every length read as strtoll reads them (a short
+ * one takes a quicker path than a long one). */
+static void test_core_schema_integer_lengths(void **state)
+{
+	result r;
+
+	(void)state;
+	parse(&r, ONE_PAYLOAD("      a: 123456789012345678\n"
+			      "      b: -123456789012345678\n"
+			      "      c: 1234567890123456789\n"
+			      "      d: 9223372036854775807\n"
+			      "      e: -9223372036854775808\n"
+			      "      f: -0\n      g: +0012\n      h: 0\n"
+			      "      i: 12a\n      j: 1_000\n      k: \"-\"\n"));
+	assert_ok(&r);
+	assert_json(json_object_get(cb_of(&r, "default", "SESSION:COMPLETE")->spec,
+				    "payload"),
+		    "{\"a\":123456789012345678,\"b\":-123456789012345678,"
+		    "\"c\":1234567890123456789,\"d\":9223372036854775807,"
+		    "\"e\":-9223372036854775808,\"f\":0,\"g\":12,\"h\":0,"
+		    "\"i\":\"12a\",\"j\":\"1_000\",\"k\":\"-\"}");
+	result_free(&r);
+	parse(&r, ONE_PAYLOAD("      a: 9223372036854775808\n"));
+	assert_fails(&r, 6, 10, "out of range");
+	result_free(&r);
+}
+
 static void test_core_schema_tags(void **state)
 {
 	result r;
@@ -1677,6 +1704,7 @@ int main(void)
 		cmocka_unit_test(test_secret_tag_marks_sensitive),
 		cmocka_unit_test(test_sensitive_list_contents),
 		cmocka_unit_test(test_core_schema_typing),
+		cmocka_unit_test(test_core_schema_integer_lengths),
 		cmocka_unit_test(test_core_schema_tags),
 		cmocka_unit_test(test_bad_tags_and_numbers),
 		cmocka_unit_test(test_anchors_and_aliases),
