@@ -668,12 +668,8 @@ static ps_plan *plan_new(const ps_config *cfg, ps_state *st, const json_t *live,
 			 const ps_plan_opts *opts)
 {
 	ps_plan *plan = ps_calloc(1, sizeof(*plan));
-	size_t i, ns = st ? ps_state_count(st) : 0, alloc = cfg->naccounts;
-
-	/* The config's accounts and the snapshot's others (orphans). */
-	for (i = 0; i < ns; i++)
-		if (!find_account(cfg, ps_state_name(st, i)))
-			alloc++;
+	/* The config's accounts; orphans, rare, are added by add_orphans. */
+	size_t alloc = cfg->naccounts;
 
 	plan->accounts = ps_calloc(alloc ? alloc : 1, sizeof(*plan->accounts));
 	plan->refreshed = live != NULL;
@@ -804,12 +800,41 @@ static void count_totals(ps_plan *plan)
 }
 
 /* Accounts the snapshot has and the config does not: orphaned. */
+/* How many of the snapshot's accounts the config lacks: both lists are
+ * sorted by name, one walk counts them. */
+static size_t count_orphans(const ps_config *cfg, const ps_state *st)
+{
+	size_t i = 0, j = 0, n = 0, ns = st ? ps_state_count(st) : 0;
+
+	while (j < ns) {
+		int c = i < cfg->naccounts ? strcmp(cfg->accounts[i].name,
+						    ps_state_name(st, j))
+					   : 1;
+		if (c <= 0)
+			i++;
+		if (c >= 0) {
+			n += c > 0;
+			j++;
+		}
+	}
+	return n;
+}
+
 static void add_orphans(ps_plan *plan, const ps_config *cfg, const ps_state *st,
 			const ps_plan_opts *opts)
 {
-	size_t i, ns = st ? ps_state_count(st) : 0;
+	size_t i, ns = st ? ps_state_count(st) : 0, n = count_orphans(cfg, st);
 
-	for (i = 0; i < ns; i++) {
+	if (!n)
+		return;
+	/* No pointer into the array is held any more (the jobs are done):
+	 * it may move. */
+	plan->accounts =
+		ps_realloc(plan->accounts,
+			   (plan->naccounts + n) * sizeof(*plan->accounts));
+	memset(plan->accounts + plan->naccounts, 0,
+	       n * sizeof(*plan->accounts));
+	for (i = 0; i < ns && n; i++) {
 		const char *name = ps_state_name(st, i);
 		ps_account_plan *ap;
 
@@ -821,6 +846,7 @@ static void add_orphans(ps_plan *plan, const ps_config *cfg, const ps_state *st,
 		ap->unmanaged = json_array();
 		ap->drift_lines = json_array();
 		ap->base = json_object();
+		n--;
 	}
 }
 
