@@ -22,10 +22,6 @@
 #define BLOCK_MIN ((size_t)4096)
 #define BLOCK_MAX ((size_t)1024 * 1024)
 
-/* Released full-size blocks kept for reuse (their pages are already
- * there, so reusing one costs no page faults). */
-#define FREE_KEEP 2
-
 /* ps_yarena_alloc when the newest block has no room. */
 void *ps_yarena_grow(ps_yblock **head, ps_yblock **freel, size_t n)
 {
@@ -56,7 +52,10 @@ void *ps_yarena_grow(ps_yblock **head, ps_yblock **freel, size_t n)
 		}
 		return nb->data;
 	}
-	if (*freel && (*freel)->size >= size) {
+	if (*freel && n <= (*freel)->size / 4) {
+		/* A released block: its pages are there already, where a
+		 * new one costs a page fault for each (or, past malloc's mmap
+		 * threshold, one that freeing it gave back to the kernel). */
 		nb = *freel;
 		*freel = nb->next;
 	} else {
@@ -77,7 +76,6 @@ bool ps_yarena_release(ps_yblock **freel, ps_yblock *from, ps_yblock *to,
 		       bool wipe)
 {
 	ps_yblock *b = from->newer, *newer;
-	size_t nfree = 0;
 	bool any = false;
 
 	/* `to` is older than `from` when a big request's block came between
@@ -86,8 +84,6 @@ bool ps_yarena_release(ps_yblock **freel, ps_yblock *from, ps_yblock *to,
 		;
 	if (!newer)
 		return false;
-	for (newer = *freel; newer; newer = newer->next)
-		nfree++;
 	while (b != to) {
 		newer = b->newer;
 		if (!b->big) {
@@ -97,13 +93,8 @@ bool ps_yarena_release(ps_yblock **freel, ps_yblock *from, ps_yblock *to,
 				b->next->newer = b->newer;
 			if (wipe)
 				explicit_bzero(b->data, b->used);
-			if (b->size == BLOCK_MAX && nfree < FREE_KEEP) {
-				b->next = *freel;
-				*freel = b;
-				nfree++;
-			} else {
-				free(b);
-			}
+			b->next = *freel;
+			*freel = b;
 			any = true;
 		}
 		b = newer;

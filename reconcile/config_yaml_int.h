@@ -150,7 +150,7 @@ static inline void *ps_yarena_alloc(ps_yblock **head, ps_yblock **freel,
 }
 /* Release the blocks of a list that are newer than `from` and older than
  * `to` (both in it), except big requests' blocks (see
- * ps_yaccounts_hook): to *freel or freed, wiped first when `wipe`. True
+ * ps_yaccounts_hook): to *freel for reuse, wiped first when `wipe`. True
  * when there was one. */
 bool ps_yarena_release(ps_yblock **freel, ps_yblock *from, ps_yblock *to,
 		       bool wipe);
