@@ -178,6 +178,9 @@ void ps_cfg_build(const ctx *c, ps_ydoc *doc, ps_config *cfg, ps_cfgpipe *pipe);
  * called. ps_cfg_pipe_free releases every result not taken (NULL-safe).
  */
 ps_cfgpipe *ps_cfg_pipe_new(ps_yaccounts_hook *hook, const ctx *c);
+/* Accounts the parser must have read before the worker starts (see
+ * config_pipe.c); tests lower it. */
+extern size_t ps_cfg_pipe_min_pairs;
 void ps_cfg_pipe_finish(ps_cfgpipe *pipe, bool cancel);
 /* Whether results built with this `defaults` node may be taken. */
 bool ps_cfg_pipe_usable(const ps_cfgpipe *pipe, const ps_ynode *defaults);

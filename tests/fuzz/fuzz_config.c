@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "config.h"
+#include "config_int.h"
 #include "banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -25,6 +26,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		setenv("PAVE_API_KEY", "fuzz-key", 1);
 		setenv("PAVE_API_SECRET", "fuzz-secret", 1);
 		setenv("PAVE_USERNAME", "fuzz-user", 1);
+		/* Build accounts while parsing from 32 on (not 1,500), so
+		 * that inputs of a fuzzer's size reach that path. */
+		ps_cfg_pipe_min_pairs = 32;
 		env_set = 1;
 	}
 	ps_config_limits_init(&lim);

@@ -3,8 +3,8 @@
  * (reconcile/config_pipe.c, the parser's ps_yaccounts_hook): for every
  * shape of file, the config and the diagnostics (text, place and order)
  * are exactly those of building after the whole parse
- * (PS_CONFIG_NO_PIPELINE). The files have enough accounts for the worker
- * to start (it waits for a few dozen).
+ * (PS_CONFIG_NO_PIPELINE). The worker starts after 32 accounts here
+ * (ps_cfg_pipe_min_pairs), so that small files reach it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "config_int.h"
 #include "config_yaml.h"
 #include "json.h"
 #include "util.h"
@@ -150,6 +151,8 @@ static void put_accounts(ps_buf *b, size_t from, size_t to)
 static int setup_env(void **state)
 {
 	(void)state;
+	/* Small files, so that the worker starts early in each. */
+	ps_cfg_pipe_min_pairs = 32;
 	setenv("PS_T_SECRET", "s3cr3t", 1);
 	setenv("PS_T_TOKEN", "tok", 1);
 	return 0;
@@ -327,12 +330,12 @@ static void test_early_stop(void **state)
 
 /* The parser keeps every key of a mapping whose values it released: its
  * end still finds the duplicates. */
-static size_t count_and_release(void *arg, const ps_ynode *defaults,
+static size_t count_and_release(void *arg, const ps_ynode *defs,
 				const ps_ynode *k, const ps_ynode *v)
 {
 	size_t *n = arg;
 
-	(void)defaults;
+	(void)defs;
 	(void)k;
 	(void)v;
 	return ++*n; /* done with every pair at once */
