@@ -21,10 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "config_int.h"
 #include "fileio.h"
+#include "hmac.h"
 #include "util.h"
 #include "banned.h"
 
@@ -137,8 +136,6 @@ static int config_parse(ps_config **out, const char *source_name,
 
 	cfg = ps_calloc(1, sizeof(*cfg));
 	cfg->path = ps_strdup(source_name);
-	if (!EVP_Digest(data, len, cfg->sha256, NULL, EVP_sha256(), NULL))
-		ps_oom();
 
 	memset(&c, 0, sizeof(c));
 	c.d = &d;
@@ -175,6 +172,10 @@ static int config_parse(ps_config **out, const char *source_name,
 			d.code = 0;
 			rc = ps_yaml_parse(&doc, data, len, &lim, &d);
 		}
+		/* After the parse: by now the state's warm-up thread has
+		 * initialised libcrypto (ps_sha256). */
+		if (ps_sha256(cfg->sha256, data, len) < 0)
+			ps_oom();
 		free(owned);
 		owned = NULL;
 		if (rc == 0 && !d.full)

@@ -45,7 +45,7 @@ static void fatal(parser *p, int code, int line, int col, const char *fmt, ...)
 /* Is the next node a key of the mapping the hook watches? */
 static inline bool next_is_account_key(const parser *p)
 {
-	return p->accounts && p->depth == 2 &&
+	return p->apart && p->accounts && p->depth == 2 &&
 	       p->stack[1].node == p->accounts &&
 	       (p->nkids - p->stack[1].kbase) % 2 == 0;
 }
@@ -184,37 +184,52 @@ static bool is_merge_key(const ps_ynode *k);
  * Remember where the arena stood when the pair just reported was
  * complete, and release what the consumer is done with: while no node can
  * have two parents (no anchor, no merge key so far), everything allocated
- * after the "accounts" mapping started and before pair i was complete is
- * the values of pairs 0…i (their keys are in an arena of their own, as
- * the mapping's end reads them all). A merge key's value is read then
- * too, and so is a key that is not a scalar: after one, nothing goes.
+ * after the keys went apart and before pair i was complete is the values
+ * of the pairs since (their keys are in an arena of their own, as the
+ * mapping's end reads them all). A merge key's value is read then too,
+ * and so is a key that is not a scalar: after one, nothing goes.
  */
 static void release_done(parser *p, const ps_ynode *k, size_t done)
 {
 	ps_ydoc *doc = p->doc;
+	size_t idx = p->reported++;
 	const pair_pos *at;
 	pair_pos *pos;
 
 	if (p->no_release)
 		return;
-	if (k->kind != PS_YSCALAR || is_merge_key(k) || doc->shared ||
-	    !p->start.node || !p->start.text) {
+	if (k->kind != PS_YSCALAR || is_merge_key(k) || doc->shared) {
 		p->no_release = true;
+		return;
+	}
+	if (!p->apart) {
+		/* Nothing goes before the consumer has built a pair (it may
+		 * never start): until then keys stay with the values, as
+		 * ps_ydoc_piecewise needs. From the next pair on, keys go
+		 * apart and values may be released. */
+		if (!done || !doc->nodes || !doc->texts)
+			return;
+		p->apart = true;
+		p->first = idx + 1;
+		p->start.node = doc->nodes;
+		p->start.text = doc->texts;
 		return;
 	}
 	if (p->npairs == p->apairs) {
 		p->apairs = p->apairs ? p->apairs * 2 : 256;
 		p->pairs = ps_realloc(p->pairs, p->apairs * sizeof(*p->pairs));
 	}
-	pos = &p->pairs[p->npairs++];
+	pos = &p->pairs[p->npairs++]; /* of pair first + npairs - 1 */
 	pos->node = doc->nodes;
 	pos->text = doc->texts;
-	if (done > p->npairs)
-		done = p->npairs;
-	if (done <= p->released)
+	/* What was allocated after `start` and before pair done - 1 was
+	 * complete: the values of pairs first…done - 1. */
+	if (done > idx + 1)
+		done = idx + 1;
+	if (done <= p->first || done <= p->released)
 		return;
 	p->released = done;
-	at = &p->pairs[done - 1];
+	at = &p->pairs[done - 1 - p->first];
 	if (ps_yarena_release(&doc->nfree, p->start.node, at->node, false))
 		doc->partial = true;
 	if (ps_yarena_release(&doc->tfree, p->start.text, at->text, true))
@@ -338,9 +353,6 @@ static void watch_accounts(parser *p, ps_ynode *n)
 	if (k->kind != PS_YSCALAR || k->bad || strcmp(k->text, "accounts"))
 		return;
 	p->accounts = n;
-	/* What is allocated from now on is the mapping's. */
-	p->start.node = p->doc->nodes;
-	p->start.text = p->doc->texts;
 	for (i = p->stack[0].kbase; i + 2 < p->nkids; i += 2) {
 		k = p->kids[i];
 		if (k->kind == PS_YSCALAR && !k->bad &&

@@ -94,8 +94,8 @@ typedef struct ps_ydoc {
 	ps_yblock *nodes;      /* arena: nodes and kids arrays */
 	ps_yblock *texts;      /* arena: scalar texts, wiped on release */
 	ps_yblock *keys;       /* arena: the keys of the mapping a
-				* ps_yaccounts_hook watches, and their texts,
-				* wiped on release */
+				* ps_yaccounts_hook watches, once its values
+				* may be released, and their texts; wiped */
 	ps_yblock *nfree;      /* released blocks kept for reuse */
 	ps_yblock *tfree;
 	bool shared;  /* anchors or merge keys: a node may have more

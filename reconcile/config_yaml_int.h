@@ -84,9 +84,12 @@ typedef struct parser {
 	const ps_yaccounts_hook *hook; /* NULL: none */
 	ps_ynode *accounts;	       /* the mapping the hook watches */
 	const ps_ynode *defaults;      /* what the hook passes along */
-	pair_pos start;		       /* when the watched mapping started */
-	pair_pos *pairs;	       /* when each pair the hook was given
-					* was complete */
+	size_t reported;	       /* pairs the hook was given */
+	bool apart; /* the watched mapping's keys go to doc->keys, from
+		     * pair `first` on */
+	size_t first;
+	pair_pos start;	 /* when they went apart */
+	pair_pos *pairs; /* when each pair from `first` on was complete */
 	size_t npairs;
 	size_t apairs;
 	size_t released;       /* pairs whose values were released */

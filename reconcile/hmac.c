@@ -119,3 +119,14 @@ int ps_hmac_sha256_once(unsigned char out[PS_HMAC_SIZE], const void *key,
 	ps_hmac_release(&h);
 	return rc;
 }
+
+int ps_sha256(unsigned char out[PS_HMAC_SIZE], const void *data, size_t len)
+{
+	const EVP_MD *md = sha256();
+
+	if (!md)
+		return -1;
+	if (!out)
+		return 0;
+	return EVP_Digest(data, len, out, NULL, md, NULL) ? 0 : -1;
+}

@@ -48,4 +48,10 @@ int ps_hmac_sha256_once(unsigned char out[PS_HMAC_SIZE], const void *key,
 			size_t keylen, const void *data, size_t len)
 	__attribute__((warn_unused_result));
 
+/* SHA-256 of data into out, through the same fetched implementation. 0,
+ * or -1 when libcrypto fails. The first call of the process (or of the
+ * HMAC functions above) initialises libcrypto: a thread that calls
+ * ps_sha256(NULL, NULL, 0) early takes that cost off the others. */
+int ps_sha256(unsigned char out[PS_HMAC_SIZE], const void *data, size_t len);
+
 #endif

@@ -282,8 +282,9 @@ void ps_state_free(ps_state *st);
 
 /*
  * libgit2's one-time start-up is slow (Debian's build parses the whole
- * system CA bundle in git_libgit2_init, several milliseconds). Start it on
- * a thread while the caller does other work (loading the config);
+ * system CA bundle in git_libgit2_init, several milliseconds), and so is
+ * libcrypto's (its config, the SHA-256 fetch: ps_sha256). Start both on a
+ * thread while the caller does other work (loading the config);
  * ps_state_open waits for it if it is still running. Each start must be
  * matched by one finish, after the last ps_state_free.
  */

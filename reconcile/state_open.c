@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "hmac.h"
 #include "state_int.h"
 #include "util.h"
 
@@ -466,6 +467,10 @@ fail:
 static void *warmup_main(void *arg)
 {
 	(void)arg;
+	/* libcrypto's start-up too (loading its config, fetching SHA-256),
+	 * which the config's digest and the keys would pay on the main
+	 * thread; a failure there is the caller's to meet again. */
+	(void)ps_sha256(NULL, NULL, 0);
 	git_libgit2_init();
 	return NULL;
 }
