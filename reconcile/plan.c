@@ -25,8 +25,8 @@ static void api_key_fingerprint(char *out, size_t n, const ps_fpkey *k,
 
 /* A snapshot document is stale when it was written with another API key or
  * another fingerprint key: its fingerprints cannot be compared. */
-static bool doc_is_stale(const json_t *doc, const ps_account *acct,
-			 const ps_fpkey *k)
+static bool plan_doc_is_stale(const json_t *doc, const ps_account *acct,
+			      const ps_fpkey *k)
 {
 	char fp[80];
 	const char *id =
@@ -39,7 +39,7 @@ static bool doc_is_stale(const json_t *doc, const ps_account *acct,
 	return !key || strcmp(key, fp);
 }
 
-static bool same_cb(const json_t *a, const json_t *b)
+static bool plan_same_cb(const json_t *a, const json_t *b)
 {
 	return a == b || (a && b && json_equal(a, b));
 }
@@ -64,8 +64,9 @@ json_t *plan_make_doc(const ps_account_plan *ap, json_t *applied,
 	if (!live)
 		return doc;
 	diff = json_object();
-	json_object_foreach((json_t *)live, ev,
-			    v) if (!same_cb(v, json_object_get(applied, ev)))
+	json_object_foreach(
+		(json_t *)live, ev,
+		v) if (!plan_same_cb(v, json_object_get(applied, ev)))
 		json_object_set(diff, ev, v);
 	json_object_foreach(applied, ev, v) if (!json_object_get(live, ev))
 		json_object_set_new(diff, ev, json_null());
@@ -88,7 +89,7 @@ json_t *ps_plan_account_doc(const ps_account_plan *ap)
 
 /* The events last seen live: the applied callbacks with the snapshot's
  * "live" entries laid over them (null: absent live). New reference. */
-static json_t *known_live(const json_t *applied, const json_t *live)
+static json_t *plan_known_live(const json_t *applied, const json_t *live)
 {
 	json_t *known = json_copy((json_t *)applied), *v;
 	const char *ev;
@@ -120,7 +121,7 @@ static int unpack_maps(ps_state *st, ps_account_plan *ap, ps_error *err)
 				    ap->name);
 	snap = json_object_get(doc, "callbacks");
 	ap->applied = snap ? json_copy((json_t *)snap) : json_object();
-	ap->base = known_live(ap->applied, json_object_get(doc, "live"));
+	ap->base = plan_known_live(ap->applied, json_object_get(doc, "live"));
 	/* The maps share the callbacks; the document itself is not kept. */
 	ps_state_unload(st, ap->name);
 	return 0;
@@ -268,8 +269,8 @@ static void free_names(const char **names, size_t n)
 ps_origin ps_plan_origin(const json_t *desired, const json_t *applied,
 			 const json_t *live)
 {
-	bool config_changed = !same_cb(desired, applied);
-	bool dashboard_changed = !same_cb(live, applied);
+	bool config_changed = !plan_same_cb(desired, applied);
+	bool dashboard_changed = !plan_same_cb(live, applied);
 
 	if (config_changed && dashboard_changed)
 		return PS_ORIGIN_CONFLICT;
@@ -384,7 +385,7 @@ static void plan_event(ps_account_plan *ap, const ps_account *acct,
 {
 	ps_origin origin = ps_plan_origin(d, a, b);
 
-	if (ap->refreshed && !same_cb(k, b))
+	if (ap->refreshed && !plan_same_cb(k, b))
 		json_array_append_new(ap->drift_lines,
 				      json_sprintf("%s/%s: %s outside pavesync",
 						   ap->name, ev,
@@ -402,7 +403,7 @@ static void plan_event(ps_account_plan *ap, const ps_account *acct,
 		/* Live already is what the config wants (the config
 		 * took over a dashboard edit, or both were set back):
 		 * that is now the last applied callback. */
-		if (!same_cb(a, d)) {
+		if (!plan_same_cb(a, d)) {
 			json_object_set(ap->applied, ev, d);
 			ap->rewrite = true;
 		}
@@ -430,7 +431,7 @@ static void plan_account(ps_account_plan *ap, const ps_account *acct,
 	const char **events;
 	size_t i, n, alloc = 0;
 
-	ap->stale = snap_doc && doc_is_stale(snap_doc, acct, &ap->key);
+	ap->stale = snap_doc && plan_doc_is_stale(snap_doc, acct, &ap->key);
 	if (snap_doc && !ap->stale &&
 	    json_integer_value(json_object_get(snap_doc, "format")) <
 		    PS_STATE_FORMAT)
@@ -442,9 +443,10 @@ static void plan_account(ps_account_plan *ap, const ps_account *acct,
 		snap = json_object();
 	else
 		json_incref(snap);
-	known = known_live(snap, ap->migrate || ap->stale
-					 ? NULL
-					 : json_object_get(snap_doc, "live"));
+	known = plan_known_live(snap,
+				ap->migrate || ap->stale
+					? NULL
+					: json_object_get(snap_doc, "live"));
 
 	if (live_raw) {
 		ap->refreshed = true;
