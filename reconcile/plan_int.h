@@ -1,6 +1,6 @@
 /*
- * Private to the files of planning (plan.c, plan_diff.c, plan_memo.c,
- * plan_json.c): the helpers they share. Not for other modules.
+ * Private to the files of planning (plan.c, plan_doc.c, plan_diff.c,
+ * plan_memo.c, plan_json.c): the helpers they share. Not for other modules.
  */
 #ifndef PS_PLAN_INT_H
 #define PS_PLAN_INT_H
@@ -11,10 +11,20 @@
 #include "memo.h"
 #include "plan.h"
 
-/* plan.c: the account's document from its plan and the given applied
+/* plan_doc.c: the account's document from its plan and the given applied
  * callbacks (reference stolen) and live laid over them. New reference. */
 json_t *plan_make_doc(const ps_account_plan *ap, json_t *applied,
 		      const json_t *live);
+/* plan_doc.c: is the snapshot document `doc` written with another API key
+ * or fingerprint key than the account's (its fingerprints then cannot be
+ * compared)? */
+bool plan_doc_is_stale(const json_t *doc, const ps_account *acct,
+		       const ps_fpkey *k);
+/* plan_doc.c: the same callback (both NULL, or equal JSON)? */
+bool plan_same_cb(const json_t *a, const json_t *b);
+/* plan_doc.c: the applied callbacks with a document's "live" entries laid
+ * over them (null: absent live). New reference. */
+json_t *plan_known_live(const json_t *applied, const json_t *live);
 
 /* plan_json.c: how many callbacks the account's base holds (believed
  * live), whether it is settled, packed or neither. */
