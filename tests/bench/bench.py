@@ -25,7 +25,9 @@ per-account key derivation is paid as users pay it.
      and an apply with one drifted event in each account (target peak RSS
      < 100 MB).
 
-Times are medians of --runs runs (wall clock around posix_spawn and wait);
+Times are medians of --runs runs (wall clock around posix_spawn and wait;
+part 1's floor, plan, apply and baseline runs interleaved, so that a machine
+whose speed drifts slows all four alike);
 peak RSS is the maximum over those runs of /usr/bin/time's %M (each run is
 repeated under it). A drift apply is measured once (it changes the state).
 
@@ -166,6 +168,29 @@ def median_of(runs, argv, env):
 LAST_CPU_MS = 0.0
 
 
+def medians_interleaved(runs, commands, env):
+    """[(median ms, max RSS MiB, median CPU ms)] of each argv in commands,
+    run in turn `runs` times (a, b, c, a, b, c, ...): a machine whose speed
+    drifts during the measurement (a shared virtual machine does) slows
+    each command alike, so their ratios stay side by side."""
+    times = [[] for _ in commands]
+    cpus = [[] for _ in commands]
+    rss = [[] for _ in commands]
+    for _ in range(runs):
+        for i, argv in enumerate(commands):
+            del CPU[:]
+            t, r, rc = measured(argv, env)
+            if rc != 0:
+                raise SystemExit("bench: %s exited %d"
+                                 % (" ".join(argv[:4]), rc))
+            times[i].append(t)
+            cpus[i].append(CPU[0])
+            rss[i].append(r)
+    return [(statistics.median(times[i]) * 1000.0, max(rss[i]),
+             statistics.median(cpus[i]) * 1000.0)
+            for i in range(len(commands))]
+
+
 class Report:
     def __init__(self, markdown=False):
         self.targets = []
@@ -240,24 +265,6 @@ def part_main(rep, a):
         env = make_env(tmp, n, emu, os.path.join(tmp, "state"))
         seed(rep, a, n, emu, env, cfg, "%d accts: seed apply" % n)
         base = [a.bin, "-q", "-c", cfg]
-
-        floor, rss = median_of(a.runs, [a.floor, cfg], env)
-        floor_cpu = LAST_CPU_MS
-        rep.row("%d accts: libyaml event parse (floor)" % n, floor, rss,
-                cpu=floor_cpu)
-        emu.clear_requests()
-        plan, rss = median_of(a.runs, base + ["plan"], env)
-        plan_cpu = LAST_CPU_MS
-        rep.row("%d accts: plan, no drift" % n, plan, rss,
-                emu.stats()["requests"], cpu=plan_cpu)
-        apply_, rss = median_of(a.runs, base + ["apply"], env)
-        apply_cpu = LAST_CPU_MS
-        st = emu.stats()
-        rep.row("%d accts: apply, no drift" % n, apply_, rss,
-                st["requests"], st["connections"], cpu=apply_cpu)
-        if st["requests"]:
-            raise SystemExit("bench: a no-drift run made API calls")
-
         py = [sys.executable, os.path.join(HERE, "baseline.py"), cfg,
               os.path.join(tmp, "baseline-state"), emu_py.url]
         t, rss, rc = measured(py, env, once=True)
@@ -265,10 +272,23 @@ def part_main(rep, a):
             raise SystemExit("bench: baseline seed failed (%d)" % rc)
         rep.row("%d accts: baseline.py seed" % n, t * 1000, rss,
                 emu_py.stats()["requests"], emu_py.stats()["connections"])
+
+        # The four no-drift runs side by side, interleaved.
+        emu.clear_requests()
         emu_py.clear_requests()
-        pyt, rss = median_of(a.runs, py, env)
-        py_cpu = LAST_CPU_MS
-        rep.row("%d accts: baseline.py, no drift" % n, pyt, rss,
+        (floor, frss, floor_cpu), (plan, prss, plan_cpu), \
+            (apply_, arss, apply_cpu), (pyt, pyrss, py_cpu) = \
+            medians_interleaved(a.runs, [[a.floor, cfg], base + ["plan"],
+                                         base + ["apply"], py], env)
+        st = emu.stats()
+        if st["requests"] or emu_py.stats()["requests"]:
+            raise SystemExit("bench: a no-drift run made API calls")
+        rep.row("%d accts: libyaml event parse (floor)" % n, floor, frss,
+                cpu=floor_cpu)
+        rep.row("%d accts: plan, no drift" % n, plan, prss, 0, cpu=plan_cpu)
+        rep.row("%d accts: apply, no drift" % n, apply_, arss,
+                st["requests"], st["connections"], cpu=apply_cpu)
+        rep.row("%d accts: baseline.py, no drift" % n, pyt, pyrss,
                 emu_py.stats()["requests"], cpu=py_cpu)
 
         r = plan / floor
