@@ -52,18 +52,6 @@ struct fp_memo {
 	char out[64];
 };
 
-void ps_fpkey_release(ps_fpkey *k)
-{
-	if (!k)
-		return;
-	ps_hmac_release(&k->mac);
-	if (k->memo) {
-		explicit_bzero(k->memo, sizeof(struct fp_memo));
-		free(k->memo);
-	}
-	explicit_bzero(k, sizeof(*k));
-}
-
 void ps_fpkey_idle(ps_fpkey *k)
 {
 	if (!k)
@@ -74,6 +62,14 @@ void ps_fpkey_idle(ps_fpkey *k)
 		free(k->memo);
 		k->memo = NULL;
 	}
+}
+
+void ps_fpkey_release(ps_fpkey *k)
+{
+	if (!k)
+		return;
+	ps_fpkey_idle(k);
+	explicit_bzero(k, sizeof(*k));
 }
 
 /* The key's digest states, set up again after ps_fpkey_idle. Logically
