@@ -17,15 +17,15 @@
  * The worker starts when this many pairs are queued; a file with fewer
  * accounts is built after the parse, as before. A thread costs about as
  * much as building a few dozen accounts, but the real cost is malloc's:
- * with one arena for the process (cmd/main.c sets M_ARENA_MAX to 1) the
- * worker's allocations and libyaml's take the same lock, and the parser
- * sleeps on it. Measured on two cores (no-drift plan, median of 41
- * interleaved runs): 1,000 accounts 40.0 ms built after the parse, 44.8
- * ms pipelined (35.4 ms with two arenas); 2,000 accounts validate 76.0 ->
- * 70.6 ms and 10,000 accounts plan 360 -> 300 ms pipelined even with one.
+ * with one arena for the process the worker's allocations and libyaml's
+ * take the same lock and the parser sleeps on it, which is why this was
+ * 1,500 while cmd/main.c set M_ARENA_MAX to 1. With two arenas (the
+ * main thread's, and one the worker uses), a no-drift plan of 1,000
+ * accounts, 40 runs interleaved with the same code at 1,500 (medians):
+ * 32.9 against 34.8 ms, and 32.2 against 36.2 ms in the other order.
  * Tests set it lower to reach the pipeline with small files.
  */
-size_t ps_cfg_pipe_min_pairs = 1500;
+size_t ps_cfg_pipe_min_pairs = 32;
 /* A waiting worker is woken for this many pairs at once: a wake-up costs
  * more than building one account. */
 #define PIPE_BATCH 64
