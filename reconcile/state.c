@@ -17,7 +17,6 @@
  */
 #include "state.h"
 
-#include <git2.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -448,7 +447,9 @@ void ps_state_free(ps_state *st)
 	state_pack_free(st->pack);
 	free(st->entries);
 	free(st->view);
-	git_repository_free(st->repo);
+	/* No repository when libgit2 could not be loaded: no call. */
+	if (st->repo)
+		git_repository_free(st->repo);
 	free(st->path);
 	free(st->gitdir);
 	free(st->ref);

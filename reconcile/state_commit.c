@@ -6,8 +6,6 @@
  */
 #include "state.h"
 
-#include <git2.h>
-#include <git2/sys/odb_backend.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

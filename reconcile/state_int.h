@@ -6,8 +6,6 @@
 #ifndef PS_STATE_INT_H
 #define PS_STATE_INT_H
 
-#include <git2.h>
-#include <git2/sys/odb_backend.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -17,6 +15,7 @@
 #include "buf.h"
 #include "error.h"
 #include "state.h"
+#include "state_git.h"
 
 /* A snapshot document is a few kilobytes; anything past this is not ours. */
 #define DOC_MAX ((size_t)16 * 1024 * 1024)

@@ -8,7 +8,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <git2.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,12 +327,14 @@ static int log_all_ref_updates(ps_state *st, ps_error *err)
 	return 0;
 }
 
-/* Start libgit2 for this handle (matched by ps_state_free) with fsync
- * on. */
+/* Load and start libgit2 for this handle (matched by ps_state_free) with
+ * fsync on. */
 static int start_libgit2(ps_state *st, ps_error *err)
 {
-	int e;
+	int e, rc;
 
+	if ((rc = state_git_load(err)) < 0)
+		return rc;
 	if ((e = git_libgit2_init()) < 0)
 		return state_git_fail(err, PS_ERROR, e,
 				      "cannot initialise libgit2");
@@ -464,22 +465,33 @@ fail:
 
 /* ---- warm-up ----------------------------------------------------------- */
 
+/* What ps_state_warmup's opaque pointer holds. */
+struct warmup {
+	pthread_t thread;
+	bool inited; /* git_libgit2_init succeeded: finish shuts it down */
+};
+
 static void *warmup_main(void *arg)
 {
-	(void)arg;
+	struct warmup *w = arg;
+
 	/* libcrypto's start-up too (loading its config, fetching SHA-256),
 	 * which the config's digest and the keys would pay on the main
 	 * thread; a failure there is the caller's to meet again. */
 	(void)ps_sha256(NULL, NULL, 0);
-	git_libgit2_init();
+	/* Loading libgit2 and the libraries it brings is most of its
+	 * start-up; a failure is remembered, and ps_state_open reports
+	 * it. */
+	if (state_git_load(NULL) == 0)
+		w->inited = git_libgit2_init() >= 0;
 	return NULL;
 }
 
 void ps_state_warmup_start(ps_state_warmup *w)
 {
-	pthread_t *t = ps_malloc(sizeof(*t));
+	struct warmup *t = ps_calloc(1, sizeof(*t));
 
-	w->started = pthread_create(t, NULL, warmup_main, NULL) == 0;
+	w->started = pthread_create(&t->thread, NULL, warmup_main, t) == 0;
 	if (!w->started) {
 		free(t);
 		t = NULL;
@@ -489,13 +501,18 @@ void ps_state_warmup_start(ps_state_warmup *w)
 
 void ps_state_warmup_finish(ps_state_warmup *w)
 {
+	struct warmup *t;
+
 	if (!w || !w->started)
 		return;
-	pthread_join(*(pthread_t *)w->thread, NULL);
-	free(w->thread);
+	t = w->thread;
+	/* After the join, t->inited is the thread's last write. */
+	pthread_join(t->thread, NULL);
+	if (t->inited)
+		git_libgit2_shutdown();
+	free(t);
 	w->thread = NULL;
 	w->started = false;
-	git_libgit2_shutdown();
 }
 
 /* ---- default location -------------------------------------------------- */
@@ -566,6 +583,10 @@ int ps_state_default_path(char **out, const char *config_path, ps_error *err)
 	else
 		dir = ps_strndup(config_path, (size_t)(slash - config_path));
 
+	if ((rc = state_git_load(err)) < 0) {
+		free(dir);
+		return rc;
+	}
 	if ((e = git_libgit2_init()) < 0) {
 		free(dir);
 		return state_git_fail(err, PS_ERROR, e,

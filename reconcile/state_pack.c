@@ -14,8 +14,6 @@
  * exist), while the pack is still being written.
  */
 #include <errno.h>
-#include <git2.h>
-#include <git2/sys/odb_backend.h>
 #include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>

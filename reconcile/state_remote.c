@@ -6,7 +6,6 @@
  */
 #include "state.h"
 
-#include <git2.h>
 #include <stdlib.h>
 #include <string.h>
 

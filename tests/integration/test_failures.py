@@ -106,6 +106,30 @@ class FailureTest(PavesyncTest):
         self.assertIn("cannot load libcurl.so.4: ", r.out + r.err)
         self.assertIn("libcurl.so.4: file too short", r.out + r.err)
 
+    def test_without_libgit2(self):
+        # libgit2 is loaded when the state is first needed: with no usable
+        # libgit2.so.1.5, what reads no state works, and what must says
+        # why it cannot, as an error (status 1), not a crash.
+        self.run_ps("apply", expect=0)
+        commits = len(self.commits())
+        lib = os.path.join(self.tmp, "lib")
+        os.makedirs(lib)
+        with open(os.path.join(lib, "libgit2.so.1.5"), "w") as f:
+            f.write("not a library\n")
+        env = {"LD_LIBRARY_PATH": lib}
+        r = self.run_ps("--version", env=env, expect=0, state=False)
+        self.assertIn("pavesync", r.out)
+        self.run_ps("validate", env=env, expect=0)
+        for args, state in ((("plan",), True), (("apply",), True),
+                            (("history",), True), (("plan",), False)):
+            r = self.run_ps(*args, env=env, expect=1, state=state)
+            self.assert_not_success(r)
+            self.assertIn("cannot load libgit2.so.1.5: ", r.out + r.err, args)
+            self.assertIn("libgit2.so.1.5: file too short", r.out + r.err)
+        self.assertEqual(len(self.commits()), commits)  # nothing recorded
+        r = self.run_ps("plan", expect=0)
+        self.assertIn("No changes", r.out)
+
     def test_success_says_ok(self):
         r = self.run_ps("apply", "--format", "json", expect=0)
         self.assertEqual(r.json()["status"], "ok")
