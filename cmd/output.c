@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "cmd.h"
+#include "hmac.h"
 #include "json.h"
 #include "util.h"
 #include "banned.h"
@@ -111,6 +112,18 @@ void out_diag(const ps_error *e)
 
 void out_oom(void)
 {
+	const char *why = ps_hmac_unavailable();
+
+	/* libcrypto is loaded, not linked: the library treats its failure
+	 * as it does running out of memory, but without it nothing can be
+	 * done, and the user should hear why, with status 1, as for any
+	 * error (no flush: another thread may hold stdout's lock). */
+	if (why) {
+		fputs("pavesync: ", stderr);
+		fputs(why, stderr);
+		fputs("\n", stderr);
+		_exit(1);
+	}
 	/* No ps_buf and no lock: memory ran out, maybe inside vmsg. */
 	fputs("pavesync: out of memory\n", stderr);
 }

@@ -6,7 +6,6 @@
 #include "api.h"
 
 #include <errno.h>
-#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +17,7 @@
 #include "api_int.h"
 #include "buf.h"
 #include "hmac.h"
+#include "libcrypto.h"
 #include "util.h"
 #include "version.h"
 #include "banned.h"
@@ -151,7 +151,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *ctx)
 
 static void seed_rng(ps_api *api)
 {
-	if (RAND_bytes((unsigned char *)&api->rng, sizeof(api->rng)) != 1)
+	if (ps_libcrypto_load(NULL) < 0 ||
+	    RAND_bytes((unsigned char *)&api->rng, sizeof(api->rng)) != 1)
 		api->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^
 			   (uint64_t)(uintptr_t)api;
 	if (!api->rng)

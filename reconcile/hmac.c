@@ -5,21 +5,25 @@
  */
 #include "hmac.h"
 
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <string.h>
+
+#include "libcrypto.h"
 
 #include "banned.h"
 
 #define BLOCK 64
 
 /* SHA-256, fetched once: EVP_sha256() fetches the implementation again on
- * every use, which costs more than hashing a short value. Never freed. */
+ * every use, which costs more than hashing a short value. Never freed.
+ * NULL when libcrypto cannot be loaded: every function below asks for it
+ * before its first libcrypto call. */
 static EVP_MD *sha256_md;
 
 static void fetch_sha256(void)
 {
-	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (ps_libcrypto_load(NULL) == 0)
+		sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
 static const EVP_MD *sha256(void)
@@ -31,7 +35,8 @@ static const EVP_MD *sha256(void)
 }
 
 /* A digest context with one block absorbed: the padded key XORed with
- * `pad` (0x36 inner, 0x5c outer). NULL when libcrypto fails. */
+ * `pad` (0x36 inner, 0x5c outer). NULL when libcrypto fails. Only once
+ * sha256() gave an implementation (libcrypto is loaded). */
 static EVP_MD_CTX *keyed_digest(const unsigned char key[BLOCK],
 				unsigned char pad)
 {
@@ -101,9 +106,14 @@ void ps_hmac_release(ps_hmac *h)
 {
 	if (!h)
 		return;
-	EVP_MD_CTX_free(h->inner);
-	EVP_MD_CTX_free(h->outer);
-	EVP_MD_CTX_free(h->scratch);
+	/* A context was made only if libcrypto was loaded: never call
+	 * through the table for an h that was never initialised. */
+	if (h->inner)
+		EVP_MD_CTX_free(h->inner);
+	if (h->outer)
+		EVP_MD_CTX_free(h->outer);
+	if (h->scratch)
+		EVP_MD_CTX_free(h->scratch);
 	h->inner = h->outer = h->scratch = NULL;
 }
 
@@ -118,6 +128,11 @@ int ps_hmac_sha256_once(unsigned char out[PS_HMAC_SIZE], const void *key,
 	rc = ps_hmac_sha256(out, &h, data, len);
 	ps_hmac_release(&h);
 	return rc;
+}
+
+const char *ps_hmac_unavailable(void)
+{
+	return ps_libcrypto_failure();
 }
 
 int ps_sha256(unsigned char out[PS_HMAC_SIZE], const void *data, size_t len)

@@ -54,4 +54,15 @@ int ps_hmac_sha256_once(unsigned char out[PS_HMAC_SIZE], const void *key,
  * ps_sha256(NULL, NULL, 0) early takes that cost off the others. */
 int ps_sha256(unsigned char out[PS_HMAC_SIZE], const void *data, size_t len);
 
+/*
+ * libcrypto is loaded by the first of these calls (or by the state's
+ * warm-up, ps_state_warmup_start), not linked. When it could not be, the
+ * calls above fail, and their callers, to whom a libcrypto failure is
+ * fatal, end in ps_oom: this says why ("cannot load libcrypto.so.3:
+ * REASON") for the program's handler to tell the user instead of "out of
+ * memory"; NULL when libcrypto did not fail to load. Allocates nothing and
+ * takes no lock, for that handler.
+ */
+const char *ps_hmac_unavailable(void);
+
 #endif

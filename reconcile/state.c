@@ -28,7 +28,7 @@
 #include "snapdoc.h"
 #include "state_int.h"
 #include "util.h"
-#include <openssl/evp.h>
+#include "libcrypto.h"
 #include <pthread.h>
 
 #include "banned.h"
@@ -569,7 +569,9 @@ static EVP_MD *sha1_md;
 
 static void fetch_sha1(void)
 {
-	sha1_md = EVP_MD_fetch(NULL, "SHA1", NULL);
+	/* NULL when libcrypto cannot be loaded: blob_id fails. */
+	if (ps_libcrypto_load(NULL) == 0)
+		sha1_md = EVP_MD_fetch(NULL, "SHA1", NULL);
 }
 
 static bool blob_id(git_oid *out, const char *text, size_t len)

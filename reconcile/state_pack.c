@@ -14,7 +14,6 @@
  * exist), while the pack is still being written.
  */
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 #include <zlib.h>
 
 #include "buf.h"
+#include "libcrypto.h"
 #include "state_int.h"
 #include "util.h"
 
@@ -276,6 +276,8 @@ static int feed(struct state_pack *p, git_odb_writepack *wp,
 	    fwrite(be, 1, sizeof(be), p->f) != sizeof(be) ||
 	    fflush(p->f) != 0 || fseek(p->f, 0, SEEK_SET) != 0)
 		return pack_fail(err, p, "write");
+	if ((rc = ps_libcrypto_load(err)) < 0)
+		return rc;
 	if (!(sha = EVP_MD_CTX_new()) ||
 	    !EVP_DigestInit_ex(sha, EVP_sha1(), NULL)) {
 		rc = ps_error_set(err, PS_ERROR, "cannot hash %s", p->path);
@@ -307,7 +309,8 @@ static int feed(struct state_pack *p, git_odb_writepack *wp,
 				    "cannot write the new objects");
 cleanup:
 	free(buf);
-	EVP_MD_CTX_free(sha);
+	if (sha)
+		EVP_MD_CTX_free(sha);
 	return rc;
 }
 

@@ -130,6 +130,28 @@ class FailureTest(PavesyncTest):
         r = self.run_ps("plan", expect=0)
         self.assertIn("No changes", r.out)
 
+    def test_without_libcrypto(self):
+        # libcrypto is loaded by the first hash (or the warm-up): without
+        # a usable libcrypto.so.3, --version works, and anything that
+        # reads the config says why it cannot (status 1), not "out of
+        # memory" nor a crash.
+        self.run_ps("apply", expect=0)
+        commits = len(self.commits())
+        lib = os.path.join(self.tmp, "lib")
+        os.makedirs(lib)
+        with open(os.path.join(lib, "libcrypto.so.3"), "w") as f:
+            f.write("not a library\n")
+        env = {"LD_LIBRARY_PATH": lib}
+        r = self.run_ps("--version", env=env, expect=0, state=False)
+        self.assertIn("pavesync", r.out)
+        for args in (("validate",), ("plan",), ("apply",)):
+            r = self.run_ps(*args, env=env, expect=1)
+            self.assert_not_success(r)
+            self.assertIn("cannot load libcrypto.so.3: ", r.err, args)
+            self.assertIn("libcrypto.so.3: file too short", r.err)
+            self.assertNotIn("out of memory", r.err)
+        self.assertEqual(len(self.commits()), commits)  # nothing recorded
+
     def test_success_says_ok(self):
         r = self.run_ps("apply", "--format", "json", expect=0)
         self.assertEqual(r.json()["status"], "ok")
