@@ -594,8 +594,10 @@ static bool blob_id(git_oid *out, const char *text, size_t len)
 	     EVP_DigestUpdate(c, text, len) && EVP_DigestFinal_ex(c, md, &n) &&
 	     n == GIT_OID_RAWSZ;
 	EVP_MD_CTX_free(c);
+	/* Not git_oid_fromraw: this needs no libgit2 (ps_state_blob_id
+	 * may be called before any state is opened, hence loaded). */
 	if (ok)
-		git_oid_fromraw(out, md);
+		memcpy(out->id, md, GIT_OID_RAWSZ);
 	return ok;
 }
 

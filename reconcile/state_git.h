@@ -78,7 +78,6 @@
 	X(oid_cmp)                                                             \
 	X(oid_cpy)                                                             \
 	X(oid_equal)                                                           \
-	X(oid_fromraw)                                                         \
 	X(oid_tostr)                                                           \
 	X(reference_create)                                                    \
 	X(reference_create_matching)                                           \
@@ -213,7 +212,6 @@ int state_git_load(ps_error *err);
 #define git_oid_cmp state_git.oid_cmp
 #define git_oid_cpy state_git.oid_cpy
 #define git_oid_equal state_git.oid_equal
-#define git_oid_fromraw state_git.oid_fromraw
 #define git_oid_tostr state_git.oid_tostr
 #define git_reference_create state_git.reference_create
 #define git_reference_create_matching state_git.reference_create_matching
