@@ -134,6 +134,9 @@ json_t *ps_cfg_get_payload(const ctx *c, const ps_ynode *v, json_t **ptrs,
 /* ---- config.c ---- */
 /* Free what a (built or half-built) account holds; *a is zeroed. */
 void ps_cfg_account_release(ps_account *a);
+/* config_digest.c: take a->digest from the account as built (see
+ * ps_account.digest). A libcrypto failure aborts (ps_oom). */
+void ps_cfg_account_digest(ps_account *a);
 
 /* ---- config_build.c: the tree to a ps_config ---- */
 /* The top-level `defaults`, as every callback inherits them. */

@@ -76,6 +76,7 @@ static void assert_account_same(const ps_account *a, const ps_account *b)
 	assert_int_equal(a->line, b->line);
 	assert_int_equal(a->column, b->column);
 	assert_int_equal(a->ncallbacks, b->ncallbacks);
+	assert_memory_equal(a->digest, b->digest, PS_ACCOUNT_DIGEST);
 	for (i = 0; i < a->ncallbacks; i++) {
 		const ps_callback *x = &a->callbacks[i], *y = &b->callbacks[i];
 		assert_string_equal(x->event, y->event);
