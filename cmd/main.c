@@ -439,14 +439,19 @@ static void setup_process(void)
 	ps_set_oom_handler(out_oom);
 	protect_secrets();
 
-	/* Two malloc arenas, the main thread's and one its helpers share:
-	 * with one per thread (glibc's default), each planning and API
+	/* Three malloc arenas: the main thread's, and one each for the two
+	 * helpers that run while the config is parsed (the state's warm-up
+	 * and the thread building accounts), which glibc gives new arenas
+	 * while there are fewer than the limit. With two, the second helper
+	 * was given the main thread's arena in half the runs, and the parser
+	 * and the builder waited for each other on its lock at every malloc.
+	 * With one per thread (glibc's default), each planning and API
 	 * thread grows a heap of its own by mprotect and page faults
 	 * (measured: ~800 mprotect calls in a no-drift plan of 1,000
-	 * accounts); with one in all, the parser and the threads building
-	 * the config wait for each other on its lock. A 16 MiB top pad grows
-	 * the main heap in few steps. All of it only tunes glibc. */
-	mallopt(M_ARENA_MAX, 2);
+	 * accounts); a thread started later takes the arena of one that has
+	 * ended first. A 16 MiB top pad grows the main heap in few steps.
+	 * All of it only tunes glibc. */
+	mallopt(M_ARENA_MAX, 3);
 	mallopt(M_TOP_PAD, 16 << 20);
 	heap_huge_pages();
 }

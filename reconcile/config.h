@@ -49,6 +49,8 @@ typedef struct ps_callback {
 	int column;
 } ps_callback;
 
+#define PS_ACCOUNT_DIGEST 32
+
 typedef struct ps_account {
 	char *name;
 	char *api_key;
@@ -65,6 +67,16 @@ typedef struct ps_account {
 	size_t ncallbacks;
 	int line;
 	int column;
+	/*
+	 * SHA-256 of what the account is configured to be: its name, API key
+	 * and callbacks (events, specs and sensitive lists), in a typed,
+	 * length-prefixed encoding. Two accounts with the same digest ask for
+	 * the same callbacks with the same key. The specs hold secrets, so
+	 * the digest is never shown or stored as it is (the plan keys it
+	 * with the account's fingerprint key first). Taken on the thread
+	 * that builds the account, which may run while the file is parsed.
+	 */
+	unsigned char digest[PS_ACCOUNT_DIGEST];
 } ps_account;
 
 /*

@@ -509,7 +509,10 @@ int ps_cfg_build_account(const ctx *c, const defaults *def, const ps_ynode *k,
 	if ((x = ps_ynode_get(v, "callbacks", NULL)) &&
 	    build_callbacks(c, def, x, a) < 0)
 		ok = 0;
-	return ok ? 0 : -1;
+	if (!ok)
+		return -1;
+	ps_cfg_account_digest(a);
+	return 0;
 }
 
 static int cmp_account(const void *a, const void *b)
@@ -659,7 +662,10 @@ static int build_shorthand(const ctx *c, const defaults *def, const ps_ynode *k,
 	}
 	if (build_callbacks(c, def, v, a) < 0)
 		ok = 0;
-	return ok ? 0 : -1;
+	if (!ok)
+		return -1;
+	ps_cfg_account_digest(a);
+	return 0;
 }
 
 /* ---- the whole file -------------------------------------------------- */

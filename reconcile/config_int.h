@@ -134,6 +134,9 @@ json_t *ps_cfg_get_payload(const ctx *c, const ps_ynode *v, json_t **ptrs,
 /* ---- config.c ---- */
 /* Free what a (built or half-built) account holds; *a is zeroed. */
 void ps_cfg_account_release(ps_account *a);
+/* config_digest.c: take a->digest from the account as built (see
+ * ps_account.digest). A libcrypto failure aborts (ps_oom). */
+void ps_cfg_account_digest(ps_account *a);
 
 /* ---- config_build.c: the tree to a ps_config ---- */
 /* The top-level `defaults`, as every callback inherits them. */
@@ -173,14 +176,20 @@ void ps_cfg_build(const ctx *c, ps_ydoc *doc, ps_config *cfg, ps_cfgpipe *pipe);
  * final tree gives.
  *
  * ps_cfg_pipe_new copies *c; c->env and c->dir must outlive the pipe.
- * *hook is filled for ps_yaml_parse_hooked. ps_cfg_pipe_finish waits for
- * the worker (cancel: drop what is left); only then may the others be
- * called. ps_cfg_pipe_free releases every result not taken (NULL-safe).
+ * *hook is filled for ps_yaml_parse_hooked. ps_cfg_pipe_finish builds
+ * what the worker has not reached from the end of the queue, meeting it,
+ * and waits for it (cancel: drop what is left); only then may the others
+ * be called. ps_cfg_pipe_free releases every result not taken (NULL-safe).
  */
 ps_cfgpipe *ps_cfg_pipe_new(ps_yaccounts_hook *hook, const ctx *c);
 /* Accounts the parser must have read before the worker starts (see
  * config_pipe.c); tests lower it. */
 extern size_t ps_cfg_pipe_min_pairs;
+/* For tests: the worker builds no more than this many accounts (so that
+ * the parser thread's share is large), and how many accounts the parser
+ * thread's share gave the config so far. */
+extern size_t ps_cfg_pipe_worker_max;
+extern size_t ps_cfg_pipe_tail_taken;
 void ps_cfg_pipe_finish(ps_cfgpipe *pipe, bool cancel);
 /* Whether results built with this `defaults` node may be taken. */
 bool ps_cfg_pipe_usable(const ps_cfgpipe *pipe, const ps_ynode *defaults);

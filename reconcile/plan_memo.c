@@ -20,131 +20,41 @@
  * sealing, the encoding change): the memo then misses once, instead of
  * vouching for the blob an older pavesync wrote. The release is part of
  * the input too, so an upgrade never trusts an older memo. */
-#define MEMO_INPUT_VERSION 1
+#define MEMO_INPUT_VERSION 2
 
-/* The input's encoding, built on the stack for the usual account (one
- * call per value into ps_buf cost as much as the hashing). */
-struct ibuf {
-	unsigned char *p;
-	size_t len, cap;
-	unsigned char stack[4096];
-};
-
-static void ib_put(struct ibuf *b, const void *data, size_t n)
+/* A tag and a number, as 9 bytes (the number little-endian). */
+static size_t put_tag(unsigned char *p, char tag, unsigned n)
 {
-	if (b->cap - b->len < n) {
-		size_t cap = 2 * (b->len + n);
-		unsigned char *p = ps_malloc(cap);
-		memcpy(p, b->p, b->len);
-		if (b->p != b->stack) {
-			explicit_bzero(b->p, b->len);
-			free(b->p);
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-}
-
-static void ib_tag(struct ibuf *b, char tag, size_t n)
-{
-	unsigned char x[9];
 	int i;
 
-	x[0] = (unsigned char)tag;
+	p[0] = (unsigned char)tag;
 	for (i = 0; i < 8; i++)
-		x[1 + i] = (unsigned char)((unsigned long long)n >> (8 * i));
-	ib_put(b, x, sizeof(x));
-}
-
-static void ib_str(struct ibuf *b, const char *s, size_t n)
-{
-	ib_tag(b, 's', n);
-	ib_put(b, s, n);
-}
-
-/* A typed, length-prefixed encoding of v: two values encode the same only
- * when they are the same (objects in their order: another order is another
- * input, which only costs a miss). */
-static void put_value(struct ibuf *b, const json_t *v)
-{
-	const char *k;
-	json_t *c;
-	size_t i;
-
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		ib_tag(b, 'o', json_object_size(v));
-		json_object_foreach((json_t *)v, k, c)
-		{
-			ib_str(b, k, strlen(k));
-			put_value(b, c);
-		}
-		break;
-	case JSON_ARRAY:
-		ib_tag(b, 'a', json_array_size(v));
-		json_array_foreach(v, i, c) put_value(b, c);
-		break;
-	case JSON_STRING:
-		ib_str(b, json_string_value(v), json_string_length(v));
-		break;
-	case JSON_INTEGER:
-		ib_tag(b, 'i', (size_t)json_integer_value(v));
-		break;
-	case JSON_REAL: {
-		double d = json_real_value(v);
-		ib_tag(b, 'r', 0);
-		ib_put(b, &d, sizeof(d));
-		break;
-	}
-	case JSON_TRUE:
-		ib_tag(b, 't', 0);
-		break;
-	case JSON_FALSE:
-		ib_tag(b, 'f', 0);
-		break;
-	case JSON_NULL:
-		ib_tag(b, 'n', 0);
-		break;
-	}
+		p[1 + i] = (unsigned char)((unsigned long long)n >> (8 * i));
+	return 9;
 }
 
 /*
  * Everything the account's document is made of (plan_make_doc of its sealed
- * desired callbacks): its name, API key and callbacks as configured, keyed
- * with its fingerprint key (so the key, hence the API secret or
+ * desired callbacks): the account as configured (its digest: name, API key
+ * and callbacks), this release and the state format, keyed with its
+ * fingerprint key (so the key, hence the API secret or
  * PAVESYNC_FINGERPRINT_KEY, is part of it, and the digest can no more be
  * tested against than a fingerprint).
  */
 void plan_memo_digest(unsigned char out[PS_MEMO_DIGEST], const ps_account *acct,
 		      const ps_fpkey *k)
 {
-	struct ibuf b;
-	size_t i;
+	/* The NUL ends the prefix, so that no digest extends it. */
+	static const char prefix[] = "pavesync memo " PAVESYNC_VERSION;
+	unsigned char in[sizeof(prefix) + 2 * 9 + PS_ACCOUNT_DIGEST];
+	size_t n = sizeof(prefix);
 
-	b.p = b.stack;
-	b.len = 0;
-	b.cap = sizeof(b.stack);
-	ib_tag(&b, 'v', MEMO_INPUT_VERSION);
-	ib_str(&b, PAVESYNC_VERSION, strlen(PAVESYNC_VERSION));
-	ib_tag(&b, 'F', PS_STATE_FORMAT);
-	ib_str(&b, acct->name, strlen(acct->name));
-	ib_str(&b, acct->api_key, strlen(acct->api_key));
-	ib_tag(&b, 'c', acct->ncallbacks);
-	for (i = 0; i < acct->ncallbacks; i++) {
-		const ps_callback *cb = &acct->callbacks[i];
-		ib_str(&b, cb->event, strlen(cb->event));
-		put_value(&b, cb->spec);
-		if (cb->sensitive)
-			put_value(&b, cb->sensitive);
-		else
-			ib_tag(&b, '-', 0);
-	}
-	ps_fpkey_mac(out, k, b.p, b.len);
-	explicit_bzero(b.p, b.len);
-	if (b.p != b.stack)
-		free(b.p);
+	memcpy(in, prefix, n);
+	n += put_tag(in + n, 'v', MEMO_INPUT_VERSION);
+	n += put_tag(in + n, 'F', PS_STATE_FORMAT);
+	memcpy(in + n, acct->digest, PS_ACCOUNT_DIGEST);
+	n += PS_ACCOUNT_DIGEST;
+	ps_fpkey_mac(out, k, in, n);
 }
 
 /*

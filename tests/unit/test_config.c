@@ -441,6 +441,86 @@ static void test_sha256_of_raw_bytes(void **state)
 	result_free(&r);
 }
 
+/* The account's digest: the same for the same account wherever it is
+ * written, another for any change to what its callbacks would be. */
+static const char digest_base[] =
+	"version: 1\n"
+	"accounts:\n"
+	"  main:\n"
+	"    api_key: k\n"
+	"    api_secret: ${T_DIGEST_SECRET}\n"
+	"    username: u\n"
+	"    callbacks:\n"
+	"      SESSION:COMPLETE:\n"
+	"        url: https://h.example.com/c\n"
+	"        headers: {X-A: \"1\"}\n"
+	"        payload: {n: 1}\n";
+
+static void digest_of(unsigned char out[PS_ACCOUNT_DIGEST], const char *yaml)
+{
+	result r;
+
+	parse(&r, yaml);
+	if (r.rc)
+		dump(&r);
+	assert_ok(&r);
+	assert_int_equal(r.cfg->naccounts, 1);
+	memcpy(out, r.cfg->accounts[0].digest, PS_ACCOUNT_DIGEST);
+	result_free(&r);
+}
+
+/* digest_base with its first `from` replaced by `to`. */
+static void digest_with(unsigned char out[PS_ACCOUNT_DIGEST], const char *from,
+			const char *to)
+{
+	const char *at = strstr(digest_base, from);
+	char y[1024];
+
+	assert_non_null(at);
+	snprintf(y, sizeof(y), "%.*s%s%s", (int)(at - digest_base), digest_base,
+		 to, at + strlen(from));
+	digest_of(out, y);
+}
+
+static void test_account_digest(void **state)
+{
+	static const char *const changes[][2] = {
+		{ "  main:", "  other:" },
+		{ "api_key: k", "api_key: k2" },
+		{ "/c\n", "/d\n" },
+		{ "X-A: \"1\"", "X-A: \"2\"" },
+		{ "X-A", "X-B" },
+		{ "{n: 1}", "{n: \"1\"}" },
+		{ "{n: 1}", "{n: 1.0}" },
+		{ "{n: 1}", "{n: !secret 1}" },
+		{ "SESSION:COMPLETE", "SESSION:STAGE_CHANGE" },
+	};
+	unsigned char base[PS_ACCOUNT_DIGEST], d[PS_ACCOUNT_DIGEST];
+	size_t i;
+
+	(void)state;
+	setenv("T_DIGEST_SECRET", "s", 1);
+	setenv("T_DIGEST_OTHER", "s2", 1);
+	digest_of(base, digest_base);
+	/* Written otherwise, the same account (flow style, comments, the
+	 * secret and username, which the callbacks do not hold). */
+	digest_of(d, "version: 1\n"
+		     "accounts: {main: {api_key: k, "
+		     "api_secret: '${T_DIGEST_OTHER}', "
+		     "username: v, # comment\n"
+		     "  callbacks: {SESSION:COMPLETE: {payload: {n: 1}, "
+		     "url: 'https://h.example.com/c', headers: {X-A: '1'}}}}}\n");
+	assert_memory_equal(d, base, PS_ACCOUNT_DIGEST);
+	for (i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+		digest_with(d, changes[i][0], changes[i][1]);
+		if (!memcmp(d, base, PS_ACCOUNT_DIGEST))
+			fail_msg("same digest after %s -> %s", changes[i][0],
+				 changes[i][1]);
+	}
+	unsetenv("T_DIGEST_SECRET");
+	unsetenv("T_DIGEST_OTHER");
+}
+
 static void test_version_must_be_integer_1(void **state)
 {
 	result r;
@@ -1680,6 +1760,7 @@ int main(void)
 		cmocka_unit_test(test_api_url_plain_http_only_for_loopback),
 		cmocka_unit_test(test_state_repo_relative_to_config_dir),
 		cmocka_unit_test(test_sha256_of_raw_bytes),
+		cmocka_unit_test(test_account_digest),
 		cmocka_unit_test(test_version_must_be_integer_1),
 		cmocka_unit_test(test_defaults_method),
 		cmocka_unit_test(test_defaults_headers_merge_case_insensitive),

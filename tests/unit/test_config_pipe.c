@@ -76,6 +76,7 @@ static void assert_account_same(const ps_account *a, const ps_account *b)
 	assert_int_equal(a->line, b->line);
 	assert_int_equal(a->column, b->column);
 	assert_int_equal(a->ncallbacks, b->ncallbacks);
+	assert_memory_equal(a->digest, b->digest, PS_ACCOUNT_DIGEST);
 	for (i = 0; i < a->ncallbacks; i++) {
 		const ps_callback *x = &a->callbacks[i], *y = &b->callbacks[i];
 		assert_string_equal(x->event, y->event);
@@ -175,6 +176,35 @@ static void test_valid_many(void **state)
 	assert_int_equal(r.cfg->naccounts, 700);
 	assert_string_equal(r.cfg->accounts[699].api_secret, "s3cr3t");
 	result_free(&r);
+	ps_buf_release(&b);
+}
+
+/* The parse ends with most accounts still queued: the parser thread
+ * builds them from the end while the worker goes on from the front. */
+static void test_parser_builds_the_rest(void **state)
+{
+	ps_buf b = PS_BUF_INIT;
+	size_t max;
+
+	(void)state;
+	ps_buf_puts(&b, "version: 1\n" DEFAULTS "accounts:\n");
+	put_accounts(&b, 0, 700);
+	for (max = 0; max <= 200; max += 100) {
+		ps_cfg_pipe_worker_max = max;
+		ps_cfg_pipe_tail_taken = 0;
+		assert_int_equal(check_same(&b, NULL), 0);
+		assert_true(ps_cfg_pipe_tail_taken >= 700 - max);
+	}
+	/* With errors, reported in file order all the same. */
+	ps_buf_reset(&b);
+	ps_buf_puts(&b, "version: 1\naccounts:\n");
+	for (max = 0; max < 300; max++)
+		put_account(&b, max, max % 7 ? "" : "    prune: maybe\n");
+	ps_cfg_pipe_worker_max = 100;
+	ps_cfg_pipe_tail_taken = 0;
+	assert_true(check_same(&b, NULL) > 40);
+	assert_true(ps_cfg_pipe_tail_taken > 0);
+	ps_cfg_pipe_worker_max = (size_t)-1;
 	ps_buf_release(&b);
 }
 
@@ -382,6 +412,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid_many),
+		cmocka_unit_test(test_parser_builds_the_rest),
 		cmocka_unit_test(test_defaults_after_accounts),
 		cmocka_unit_test(test_errors_in_many_accounts),
 		cmocka_unit_test(test_duplicate_and_bad_keys),
