@@ -6,6 +6,7 @@
 #include "hmac.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "libcrypto.h"
@@ -117,16 +118,83 @@ void ps_hmac_release(ps_hmac *h)
 	h->inner = h->outer = h->scratch = NULL;
 }
 
+/* ps_hmac_sha256_once's digest context, one per thread, made on its first
+ * use and freed when the thread ends: a one-shot MAC then allocates
+ * nothing. (The main thread's lives until the exit.) */
+static pthread_key_t once_key;
+static bool once_key_made;
+
+static void free_once_ctx(void *c)
+{
+	EVP_MD_CTX_free(c);
+}
+
+static void make_once_key(void)
+{
+	once_key_made = pthread_key_create(&once_key, free_once_ctx) == 0;
+}
+
+static EVP_MD_CTX *once_ctx(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	EVP_MD_CTX *c;
+
+	pthread_once(&once, make_once_key);
+	if (!once_key_made)
+		return NULL;
+	if ((c = pthread_getspecific(once_key)))
+		return c;
+	if (!(c = EVP_MD_CTX_new()))
+		return NULL;
+	if (pthread_setspecific(once_key, c)) {
+		EVP_MD_CTX_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* H((key ^ pad) || data) into out, through c. */
+static bool pad_hash(unsigned char out[PS_HMAC_SIZE], EVP_MD_CTX *c,
+		     const unsigned char key[BLOCK], unsigned char pad,
+		     const void *data, size_t len)
+{
+	unsigned char block[BLOCK];
+	unsigned int n = 0;
+	bool ok;
+	size_t i;
+
+	for (i = 0; i < sizeof(block); i++)
+		block[i] = (unsigned char)(key[i] ^ pad);
+	ok = EVP_DigestInit_ex(c, sha256(), NULL) &&
+	     EVP_DigestUpdate(c, block, sizeof(block)) &&
+	     EVP_DigestUpdate(c, data, len) && EVP_DigestFinal_ex(c, out, &n);
+	explicit_bzero(block, sizeof(block));
+	return ok;
+}
+
 int ps_hmac_sha256_once(unsigned char out[PS_HMAC_SIZE], const void *key,
 			size_t keylen, const void *data, size_t len)
 {
-	ps_hmac h;
-	int rc;
+	unsigned char k[BLOCK] = { 0 };
+	unsigned char mid[PS_HMAC_SIZE];
+	unsigned int n = 0;
+	EVP_MD_CTX *c;
+	int rc = -1;
 
-	if (ps_hmac_init(&h, key, keylen) < 0)
+	if (!sha256() || !(c = once_ctx()))
 		return -1;
-	rc = ps_hmac_sha256(out, &h, data, len);
-	ps_hmac_release(&h);
+	if (keylen > BLOCK) {
+		if (!EVP_Digest(key, keylen, k, &n, sha256(), NULL))
+			goto cleanup;
+	} else if (keylen) {
+		memcpy(k, key, keylen);
+	}
+	if (pad_hash(mid, c, k, 0x36, data, len) &&
+	    pad_hash(out, c, k, 0x5c, mid, sizeof(mid)))
+		rc = 0;
+cleanup:
+	explicit_bzero(k, sizeof(k));
+	explicit_bzero(mid, sizeof(mid));
 	return rc;
 }
 

@@ -43,7 +43,10 @@ int ps_hmac_sha256(unsigned char out[PS_HMAC_SIZE], const ps_hmac *h,
 /* Free the contexts; h may be initialised again. NULL-safe, idempotent. */
 void ps_hmac_release(ps_hmac *h);
 
-/* One MAC with a key used once: init, sha256, release. 0 or -1 as above. */
+/* One MAC with a key used once. 0 or -1 as above. Through a digest
+ * context the calling thread keeps for these (freed when it ends), so it
+ * allocates nothing; the key's copies are wiped, the context's last state
+ * stays until its next use. */
 int ps_hmac_sha256_once(unsigned char out[PS_HMAC_SIZE], const void *key,
 			size_t keylen, const void *data, size_t len)
 	__attribute__((warn_unused_result));

@@ -33,12 +33,12 @@ void ps_fpkey_derive_with(ps_fpkey *out, const char *account,
 				msg.len) < 0)
 		ps_oom();
 	ps_buf_release(&msg);
-	/* The key is absorbed once; every fingerprint reuses it. */
-	if (ps_hmac_init(&out->mac, out->key, sizeof(out->key)) < 0)
-		ps_oom();
+	/* The digest states are set up by the first fingerprint (key_mac):
+	 * an account that a plan settles from its memo never needs them. */
+	memset(&out->mac, 0, sizeof(out->mac));
 	out->memo = NULL;
-	/* HMAC(key, "key id") through the state just made. */
-	if (ps_hmac_sha256(id, &out->mac, "key id", 6) < 0)
+	if (ps_hmac_sha256_once(id, out->key, sizeof(out->key), "key id", 6) <
+	    0)
 		ps_oom();
 	ps_hex(out->id, id, 6);
 	explicit_bzero(id, sizeof(id));
@@ -112,7 +112,14 @@ void ps_seal_fingerprint(char *out, size_t outlen, const ps_fpkey *k,
 void ps_fpkey_mac(unsigned char out[32], const ps_fpkey *k, const void *data,
 		  size_t len)
 {
-	if (ps_hmac_sha256(out, key_mac(k), data, len) < 0)
+	/* Without the key's digest states, one MAC does not set them up. */
+	if (!k->mac.inner) {
+		if (ps_hmac_sha256_once(out, k->key, sizeof(k->key), data,
+					len) < 0)
+			ps_oom();
+		return;
+	}
+	if (ps_hmac_sha256(out, &k->mac, data, len) < 0)
 		ps_oom();
 }
 

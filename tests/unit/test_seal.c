@@ -291,6 +291,36 @@ static void fingerprint_is_hmac_sha256(void **state)
 	ps_fpkey_release(&k);
 }
 
+/* ps_fpkey_mac is HMAC-SHA256 with the key, whether the key's digest
+ * states are set up (a fingerprint was taken) or not (just derived, or
+ * idle), and so is the key id. */
+static void key_mac_with_and_without_states(void **state)
+{
+	static const char data[] = "pavesync memo input";
+	unsigned char want[32], got[32], id[32];
+	unsigned int n = 32;
+	char fp[80], hex[13];
+	ps_fpkey k;
+
+	(void)state;
+	ps_fpkey_derive(&k, "main", "s");
+	HMAC(EVP_sha256(), k.key, 32, (const unsigned char *)"key id", 6, id,
+	     &n);
+	ps_hex(hex, id, 6);
+	assert_string_equal(k.id, hex);
+	HMAC(EVP_sha256(), k.key, 32, (const unsigned char *)data,
+	     sizeof(data), want, &n);
+	ps_fpkey_mac(got, &k, data, sizeof(data));
+	assert_memory_equal(got, want, 32);
+	ps_seal_fingerprint(fp, sizeof(fp), &k, "x", 1); /* sets them up */
+	ps_fpkey_mac(got, &k, data, sizeof(data));
+	assert_memory_equal(got, want, 32);
+	ps_fpkey_idle(&k);
+	ps_fpkey_mac(got, &k, data, sizeof(data));
+	assert_memory_equal(got, want, 32);
+	ps_fpkey_release(&k);
+}
+
 /* The documented key scheme, computed with OpenSSL's own HMAC, for secrets
  * shorter than, within and longer than SHA-256's 64-byte block. */
 static void key_derivation_is_documented_hmac(void **state)
@@ -399,6 +429,7 @@ int main(void)
 		cmocka_unit_test_setup(seal_header_case_does_not_matter, setup),
 		cmocka_unit_test_setup(fingerprint_is_hmac_sha256, setup),
 		cmocka_unit_test_setup(key_derivation_is_documented_hmac, setup),
+		cmocka_unit_test_setup(key_mac_with_and_without_states, setup),
 		cmocka_unit_test_setup(payload_key_order_ignored, setup),
 		cmocka_unit_test_setup(seal_odd_shapes_from_the_server, setup),
 	};
