@@ -11,6 +11,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "config_int.h"
 #include "util.h"
@@ -157,6 +159,17 @@ static void load_defaults(const ps_cfgpipe *p, const ctx *c, defaults *def)
 	ps_diags_clear(&junk.list);
 }
 
+/*
+ * The worker yields to the parser: on two cores the parser, the state's
+ * warm-up and the worker would each get two thirds of one, and the parser
+ * sets the pace (what the worker has not built when the parse ends, the
+ * parser builds with it). A nice value is a thread's own on Linux. 50
+ * runs of a 1,000-account plan, interleaved (medians): 30.5 ms as equals,
+ * 28.2 ms at +10 (29.8 at +5, 28.6 at +19). Advice only: a failure
+ * changes nothing.
+ */
+#define WORKER_NICE 10
+
 static void *pipe_worker(void *arg)
 {
 	ps_cfgpipe *p = arg;
@@ -165,6 +178,7 @@ static void *pipe_worker(void *arg)
 	size_t i = 0;
 	bool full;
 
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), WORKER_NICE);
 	load_defaults(p, &p->w.c, &def);
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
