@@ -475,9 +475,10 @@ static void *warmup_main(void *arg)
 {
 	struct warmup *w = arg;
 
-	/* libcrypto's start-up too (loading its config, fetching SHA-256),
-	 * which the config's digest and the keys would pay on the main
-	 * thread; a failure there is the caller's to meet again. */
+	/* libcrypto's start-up too (loading the library and its config,
+	 * fetching SHA-256), which the config's digest and the keys would
+	 * pay on the main thread; a failure there is the caller's to meet
+	 * again. */
 	(void)ps_sha256(NULL, NULL, 0);
 	/* Loading libgit2 and the libraries it brings is most of its
 	 * start-up; a failure is remembered, and ps_state_open reports
