@@ -545,7 +545,7 @@ static int plan_accounts(struct build_job *jobs, size_t njobs,
 	size_t i, j, b, e, threads;
 	ps_memo *memo = NULL;
 
-	if (st && !live)
+	if (st && !live && !(memo = ps_state_take_memo(st)))
 		memo = ps_memo_read(ps_state_gitdir(st));
 	for (i = 0; i < njobs; i++)
 		jobs[i].memo = memo;

@@ -182,8 +182,10 @@ int ps_run_open(ps_run **out, const ps_run_settings *set, ps_diags *diags,
 
 	*out = NULL;
 	run->set = *set;
-	/* libgit2 starts up while the config loads. */
-	ps_state_warmup_start(&run->warmup);
+	/* libgit2 starts up while the config loads, and opens a reader's
+	 * state repository when it is known already. */
+	ps_state_warmup_start(&run->warmup, set->write ? NULL : set->state_repo,
+			      set->state_ref);
 	if ((rc = load_config(run, diags, err)) < 0)
 		goto cleanup;
 	run->url = set->api_url	       ? set->api_url
@@ -195,10 +197,14 @@ int ps_run_open(ps_run **out, const ps_run_settings *set, ps_diags *diags,
 	if ((rc = ps_run_state_repo(&run->repo, set->state_repo, run->cfg,
 				    set->config_path, err)) < 0)
 		goto cleanup;
-	if ((rc = ps_state_open(
+	if (!set->write)
+		run->st = ps_state_warmup_take(&run->warmup, run->repo,
+					       set->state_ref);
+	if (!run->st &&
+	    (rc = ps_state_open(
 		     &run->st, run->repo, set->state_ref,
 		     PS_STATE_LAZY | (set->write ? PS_STATE_CREATE : 0), err)) <
-	    0)
+		    0)
 		goto cleanup;
 	bound_git(run);
 	run->set.calls.api.base_url = run->url;

@@ -453,6 +453,7 @@ void ps_state_free(ps_state *st)
 	free(st->path);
 	free(st->gitdir);
 	free(st->ref);
+	ps_memo_free(st->memo);
 	if (st->git_inited)
 		git_libgit2_shutdown();
 	free(st);

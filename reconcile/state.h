@@ -32,6 +32,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "memo.h"
 
 #define PS_STATE_DEFAULT_REF "refs/heads/pavesync-state"
 
@@ -287,13 +288,34 @@ void ps_state_free(ps_state *st);
  * thread while the caller does other work (loading the config);
  * ps_state_open waits for it if it is still running. Each start must be
  * matched by one finish, after the last ps_state_free.
+ *
+ * A reader that knows its state repository before the config is read has
+ * the warm-up open it as well, as ps_state_open(repo, ref, PS_STATE_LAZY)
+ * would, and read its settle memo: `repo` (NULL: the start-ups only) and
+ * `ref` are copied.
  */
 typedef struct ps_state_warmup {
 	void *thread; /* opaque */
 	bool started;
 } ps_state_warmup;
 
-void ps_state_warmup_start(ps_state_warmup *w);
+void ps_state_warmup_start(ps_state_warmup *w, const char *repo,
+			   const char *ref);
+
+/*
+ * The state the warm-up opened, when it was started with this very `repo`
+ * and `ref` and could open it: from now on the caller's and its thread's
+ * (free with ps_state_free). Waits for the warm-up. NULL otherwise, and
+ * after the first call: open it with ps_state_open, which reports what
+ * went wrong (the warm-up reports nothing).
+ */
+ps_state *ps_state_warmup_take(ps_state_warmup *w, const char *repo,
+			       const char *ref);
+
 void ps_state_warmup_finish(ps_state_warmup *w);
+
+/* The settle memo the warm-up read with the state, now the caller's
+ * (ps_memo_free); NULL when there is none (then read it). */
+ps_memo *ps_state_take_memo(ps_state *st);
 
 #endif

@@ -86,6 +86,9 @@ struct ps_state {
 	/* The thread that opened the snapshot: libgit2 objects (st->repo)
 	 * are used from it alone (libgit2's threading rules). */
 	pthread_t owner;
+	/* The settle memo, when the warm-up read it with the state (until
+	 * ps_state_take_memo). */
+	ps_memo *memo;
 
 	/* ps_state_bound_git's bounds for fetch and push. */
 	const atomic_int *git_stop;

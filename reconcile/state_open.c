@@ -468,7 +468,11 @@ fail:
 /* What ps_state_warmup's opaque pointer holds. */
 struct warmup {
 	pthread_t thread;
+	bool joined;
 	bool inited; /* git_libgit2_init succeeded: finish shuts it down */
+	char *repo;  /* the state repository to open (NULL: none) */
+	char *ref;
+	ps_state *st; /* opened, until taken */
 };
 
 static void *warmup_main(void *arg)
@@ -485,19 +489,70 @@ static void *warmup_main(void *arg)
 	 * it. */
 	if (state_git_load(NULL) == 0)
 		w->inited = git_libgit2_init() >= 0;
+	/* A failure is the main thread's to meet again, and report. */
+	if (w->inited && w->repo &&
+	    ps_state_open(&w->st, w->repo, w->ref, PS_STATE_LAZY, NULL) == 0 &&
+	    w->st->repo)
+		w->st->memo = ps_memo_read(w->st->gitdir);
 	return NULL;
 }
 
-void ps_state_warmup_start(ps_state_warmup *w)
+static void join(struct warmup *t)
+{
+	if (!t->joined)
+		pthread_join(t->thread, NULL);
+	t->joined = true;
+}
+
+static bool same(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+void ps_state_warmup_start(ps_state_warmup *w, const char *repo,
+			   const char *ref)
 {
 	struct warmup *t = ps_calloc(1, sizeof(*t));
 
+	t->repo = repo ? ps_strdup(repo) : NULL;
+	t->ref = ref ? ps_strdup(ref) : NULL;
 	w->started = pthread_create(&t->thread, NULL, warmup_main, t) == 0;
 	if (!w->started) {
+		free(t->repo);
+		free(t->ref);
 		free(t);
 		t = NULL;
 	}
 	w->thread = t;
+}
+
+ps_state *ps_state_warmup_take(ps_state_warmup *w, const char *repo,
+			       const char *ref)
+{
+	struct warmup *t = w && w->started ? w->thread : NULL;
+	ps_state *st;
+
+	if (!t || !t->repo)
+		return NULL;
+	join(t);
+	st = t->st;
+	t->st = NULL;
+	if (st && (!same(t->repo, repo) || !same(t->ref, ref))) {
+		ps_state_free(st);
+		st = NULL;
+	}
+	if (st)
+		st->owner = pthread_self();
+	return st;
+}
+
+ps_memo *ps_state_take_memo(ps_state *st)
+{
+	ps_memo *m = st ? st->memo : NULL;
+
+	if (st)
+		st->memo = NULL;
+	return m;
 }
 
 void ps_state_warmup_finish(ps_state_warmup *w)
@@ -508,9 +563,12 @@ void ps_state_warmup_finish(ps_state_warmup *w)
 		return;
 	t = w->thread;
 	/* After the join, t->inited is the thread's last write. */
-	pthread_join(t->thread, NULL);
+	join(t);
+	ps_state_free(t->st); /* not taken */
 	if (t->inited)
 		git_libgit2_shutdown();
+	free(t->repo);
+	free(t->ref);
 	free(t);
 	w->thread = NULL;
 	w->started = false;

@@ -1080,6 +1080,61 @@ static void test_memo_roundtrip(void **state)
 	free(path);
 }
 
+/* The warm-up opens a reader's repository and reads its memo on the way;
+ * the state taken is the one ps_state_open gives, now the taker's (its
+ * documents load on this thread). Anything else is not taken. */
+static void test_warmup_opens_the_repository(void **state)
+{
+	unsigned char d[PS_MEMO_DIGEST], b[PS_MEMO_BLOB];
+	const unsigned char *gd, *gb;
+	char id[41], *repo = path_in("state"), *other = path_in("other");
+	ps_state *st = seeded(id), *taken;
+	ps_state_warmup w;
+	const json_t *got;
+	ps_memo *m;
+	ps_error err;
+
+	(void)state;
+	memset(d, 0x11, sizeof(d));
+	memset(b, 0x22, sizeof(b));
+	m = ps_memo_read(ps_state_gitdir(st));
+	ps_memo_set(m, "a", d, b);
+	assert_int_equal(ps_memo_write(m, ps_state_gitdir(st), &err), 0);
+	ps_memo_free(m);
+	ps_state_free(st);
+
+	ps_state_warmup_start(&w, repo, NULL);
+	taken = ps_state_warmup_take(&w, repo, NULL);
+	assert_non_null(taken);
+	assert_null(ps_state_warmup_take(&w, repo, NULL)); /* once */
+	assert_int_equal(ps_state_load(&got, taken, "a", &err), 0);
+	assert_non_null(got);
+	m = ps_state_take_memo(taken);
+	assert_non_null(m);
+	assert_null(ps_state_take_memo(taken));
+	assert_true(ps_memo_get(m, "a", &gd, &gb));
+	assert_memory_equal(gd, d, PS_MEMO_DIGEST);
+	ps_memo_free(m);
+	ps_state_free(taken);
+	ps_state_warmup_finish(&w);
+
+	/* Another repository, another ref, or none asked for: nothing. */
+	ps_state_warmup_start(&w, repo, NULL);
+	assert_null(ps_state_warmup_take(&w, other, NULL));
+	ps_state_warmup_finish(&w);
+	ps_state_warmup_start(&w, repo, "refs/heads/other");
+	assert_null(ps_state_warmup_take(&w, repo, NULL));
+	ps_state_warmup_finish(&w);
+	ps_state_warmup_start(&w, NULL, NULL);
+	assert_null(ps_state_warmup_take(&w, repo, NULL));
+	ps_state_warmup_finish(&w);
+	/* Not taken: finish frees it. */
+	ps_state_warmup_start(&w, repo, NULL);
+	ps_state_warmup_finish(&w);
+	free(repo);
+	free(other);
+}
+
 static void test_corrupt_json(void **state)
 {
 	ps_state *st = NULL;
@@ -1677,6 +1732,7 @@ int main(void)
 		T(test_history),
 		T(test_default_path),
 		T(test_lazy_load_and_same_blob),
+		T(test_warmup_opens_the_repository),
 		T(test_corrupt_json),
 		T(test_memo_roundtrip),
 		T(test_foreign_files_kept),
