@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dynlib.h"
 #include "banned.h"
 
 struct api_curl api_curl;
@@ -19,24 +20,12 @@ static bool loaded;
 /* Why loading failed, for every caller (set once, under load_once). */
 static char load_error[PS_ERROR_MSG_MAX];
 
-/* POSIX guarantees that a function pointer survives a round trip through
- * dlsym's void *; copying the bytes says so without a cast ISO C lacks. */
-_Static_assert(sizeof(api_curl.easy_init) == sizeof(void *),
-	       "function pointers must be the size of void *");
-
 /* Look `name` up in `lib` into the function pointer at `fn`; false with
  * load_error set when it is missing. */
 static bool find(void *fn, void *lib, const char *name)
 {
-	void *p = dlsym(lib, name);
-
-	if (!p) {
-		snprintf(load_error, sizeof(load_error), "cannot load %s: %s",
-			 PS_API_CURL_SONAME, dlerror());
-		return false;
-	}
-	memcpy(fn, &p, sizeof(p));
-	return true;
+	return ps_dynlib_find(fn, lib, name, PS_API_CURL_SONAME, load_error,
+			      sizeof(load_error));
 }
 
 static void load(void)
@@ -46,16 +35,10 @@ static void load(void)
 	void *lib;
 
 	memset(&t, 0, sizeof(t));
-	/* RTLD_LOCAL: libcurl's symbols (and those of the libraries it
-	 * brings) stay out of the global scope the rest of the program
-	 * resolves against. RTLD_NOW: a broken libcurl fails here, not in
-	 * the middle of a request. */
-	lib = dlopen(PS_API_CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (!lib) {
-		snprintf(load_error, sizeof(load_error), "cannot load %s: %s",
-			 PS_API_CURL_SONAME, dlerror());
+	lib = ps_dynlib_open(PS_API_CURL_SONAME, load_error,
+			     sizeof(load_error));
+	if (!lib)
 		return;
-	}
 #define API_CURL_FIND(name)                                                    \
 	if (!find(&t.name, lib, "curl_" #name))                                \
 		goto fail;

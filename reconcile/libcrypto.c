@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dynlib.h"
 #include "banned.h"
 
 struct ps_libcrypto ps_libcrypto;
@@ -22,24 +23,12 @@ static char load_error[PS_ERROR_MSG_MAX];
 /* load_error is final (for ps_libcrypto_failure, which takes no once). */
 static atomic_bool failed;
 
-/* POSIX guarantees that a function pointer survives a round trip through
- * dlsym's void *; copying the bytes says so without a cast ISO C lacks. */
-_Static_assert(sizeof(ps_libcrypto.Digest) == sizeof(void *),
-	       "function pointers must be the size of void *");
-
 /* Look `name` up in `lib` into the function pointer at `fn`; false with
  * load_error set when it is missing. */
 static bool find(void *fn, void *lib, const char *name)
 {
-	void *p = dlsym(lib, name);
-
-	if (!p) {
-		snprintf(load_error, sizeof(load_error), "cannot load %s: %s",
-			 PS_LIBCRYPTO_SONAME, dlerror());
-		return false;
-	}
-	memcpy(fn, &p, sizeof(p));
-	return true;
+	return ps_dynlib_find(fn, lib, name, PS_LIBCRYPTO_SONAME, load_error,
+			      sizeof(load_error));
 }
 
 static void load(void)
@@ -49,16 +38,12 @@ static void load(void)
 	void *lib;
 
 	memset(&t, 0, sizeof(t));
-	/* RTLD_LOCAL: libcrypto's symbols stay out of the global scope the
-	 * rest of the program resolves against. RTLD_NOW: a broken libcrypto
-	 * fails here, not in the middle of a hash. */
-	lib = dlopen(PS_LIBCRYPTO_SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (!lib) {
-		snprintf(load_error, sizeof(load_error), "cannot load %s: %s",
-			 PS_LIBCRYPTO_SONAME, dlerror());
+	lib = ps_dynlib_open(PS_LIBCRYPTO_SONAME, load_error,
+			     sizeof(load_error));
+	if (!lib)
 		return;
-	}
-	/* Stringised, the parts are not macro-expanded: "EVP_" "Digest". */
+		/* Stringised, the parts are not macro-expanded: "EVP_"
+		 * "Digest". */
 #define PS_LIBCRYPTO_FIND(prefix, name)                                        \
 	if (!find(&t.name, lib, #prefix #name))                                \
 		goto fail;

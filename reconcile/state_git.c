@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dynlib.h"
 #include "banned.h"
 
 struct state_git state_git;
@@ -19,24 +20,12 @@ static bool loaded;
 /* Why loading failed, for every caller (set once, under load_once). */
 static char load_error[PS_ERROR_MSG_MAX];
 
-/* POSIX guarantees that a function pointer survives a round trip through
- * dlsym's void *; copying the bytes says so without a cast ISO C lacks. */
-_Static_assert(sizeof(state_git.libgit2_init) == sizeof(void *),
-	       "function pointers must be the size of void *");
-
 /* Look `name` up in `lib` into the function pointer at `fn`; false with
  * load_error set when it is missing. */
 static bool find(void *fn, void *lib, const char *name)
 {
-	void *p = dlsym(lib, name);
-
-	if (!p) {
-		snprintf(load_error, sizeof(load_error), "cannot load %s: %s",
-			 PS_STATE_GIT_SONAME, dlerror());
-		return false;
-	}
-	memcpy(fn, &p, sizeof(p));
-	return true;
+	return ps_dynlib_find(fn, lib, name, PS_STATE_GIT_SONAME, load_error,
+			      sizeof(load_error));
 }
 
 static void load(void)
@@ -46,17 +35,12 @@ static void load(void)
 	void *lib;
 
 	memset(&t, 0, sizeof(t));
-	/* RTLD_LOCAL: the symbols of libgit2 (and of the libraries it
-	 * brings) stay out of the global scope the rest of the program
-	 * resolves against. RTLD_NOW: a broken libgit2 fails here, not in
-	 * the middle of a commit. */
-	lib = dlopen(PS_STATE_GIT_SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (!lib) {
-		snprintf(load_error, sizeof(load_error), "cannot load %s: %s",
-			 PS_STATE_GIT_SONAME, dlerror());
+	lib = ps_dynlib_open(PS_STATE_GIT_SONAME, load_error,
+			     sizeof(load_error));
+	if (!lib)
 		return;
-	}
-	/* The stringised name is not macro-expanded: "git_blob_free". */
+		/* The stringised name is not macro-expanded: "git_blob_free".
+		 */
 #define STATE_GIT_FIND(name)                                                   \
 	if (!find(&t.name, lib, "git_" #name))                                 \
 		goto fail;
