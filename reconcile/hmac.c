@@ -35,44 +35,61 @@ static const EVP_MD *sha256(void)
 	return sha256_md;
 }
 
-/* A digest context with one block absorbed: the padded key XORed with
- * `pad` (0x36 inner, 0x5c outer). NULL when libcrypto fails. Only once
- * sha256() gave an implementation (libcrypto is loaded). */
+/* RFC 2104's K' into k: the key, first hashed when longer than a block,
+ * zero-padded. False when libcrypto fails. Only once sha256() gave an
+ * implementation (libcrypto is loaded), as below. */
+static bool block_key(unsigned char k[BLOCK], const void *key, size_t keylen)
+{
+	unsigned int n = 0;
+
+	memset(k, 0, BLOCK);
+	if (keylen > BLOCK)
+		return EVP_Digest(key, keylen, k, &n, sha256(), NULL);
+	if (keylen)
+		memcpy(k, key, keylen);
+	return true;
+}
+
+/* Start c on SHA-256 with one block absorbed: the padded key XORed with
+ * `pad` (0x36 inner, 0x5c outer). False when libcrypto fails. */
+static bool absorb_pad(EVP_MD_CTX *c, const unsigned char key[BLOCK],
+		       unsigned char pad)
+{
+	unsigned char block[BLOCK];
+	size_t i;
+	bool ok;
+
+	for (i = 0; i < sizeof(block); i++)
+		block[i] = (unsigned char)(key[i] ^ pad);
+	ok = EVP_DigestInit_ex(c, sha256(), NULL) &&
+	     EVP_DigestUpdate(c, block, sizeof(block));
+	explicit_bzero(block, sizeof(block));
+	return ok;
+}
+
+/* A new digest context with absorb_pad done. NULL when libcrypto fails. */
 static EVP_MD_CTX *keyed_digest(const unsigned char key[BLOCK],
 				unsigned char pad)
 {
-	unsigned char block[BLOCK];
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	size_t i;
 
-	if (!c)
-		return NULL;
-	for (i = 0; i < sizeof(block); i++)
-		block[i] = (unsigned char)(key[i] ^ pad);
-	if (!EVP_DigestInit_ex(c, sha256(), NULL) ||
-	    !EVP_DigestUpdate(c, block, sizeof(block))) {
+	if (c && !absorb_pad(c, key, pad)) {
 		EVP_MD_CTX_free(c);
 		c = NULL;
 	}
-	explicit_bzero(block, sizeof(block));
 	return c;
 }
 
 int ps_hmac_init(ps_hmac *h, const void *key, size_t keylen)
 {
-	unsigned char k[BLOCK] = { 0 };
-	unsigned int n = 0;
+	unsigned char k[BLOCK];
 	int rc = -1;
 
 	h->inner = h->outer = h->scratch = NULL;
 	if (!sha256())
 		return -1;
-	if (keylen > BLOCK) {
-		if (!EVP_Digest(key, keylen, k, &n, sha256(), NULL))
-			goto cleanup;
-	} else if (keylen) {
-		memcpy(k, key, keylen);
-	}
+	if (!block_key(k, key, keylen))
+		goto cleanup;
 	h->inner = keyed_digest(k, 0x36);
 	h->outer = keyed_digest(k, 0x5c);
 	h->scratch = EVP_MD_CTX_new();
@@ -158,37 +175,24 @@ static bool pad_hash(unsigned char out[PS_HMAC_SIZE], EVP_MD_CTX *c,
 		     const unsigned char key[BLOCK], unsigned char pad,
 		     const void *data, size_t len)
 {
-	unsigned char block[BLOCK];
 	unsigned int n = 0;
-	bool ok;
-	size_t i;
 
-	for (i = 0; i < sizeof(block); i++)
-		block[i] = (unsigned char)(key[i] ^ pad);
-	ok = EVP_DigestInit_ex(c, sha256(), NULL) &&
-	     EVP_DigestUpdate(c, block, sizeof(block)) &&
-	     EVP_DigestUpdate(c, data, len) && EVP_DigestFinal_ex(c, out, &n);
-	explicit_bzero(block, sizeof(block));
-	return ok;
+	return absorb_pad(c, key, pad) && EVP_DigestUpdate(c, data, len) &&
+	       EVP_DigestFinal_ex(c, out, &n);
 }
 
 int ps_hmac_sha256_once(unsigned char out[PS_HMAC_SIZE], const void *key,
 			size_t keylen, const void *data, size_t len)
 {
-	unsigned char k[BLOCK] = { 0 };
+	unsigned char k[BLOCK];
 	unsigned char mid[PS_HMAC_SIZE];
-	unsigned int n = 0;
 	EVP_MD_CTX *c;
 	int rc = -1;
 
 	if (!sha256() || !(c = once_ctx()))
 		return -1;
-	if (keylen > BLOCK) {
-		if (!EVP_Digest(key, keylen, k, &n, sha256(), NULL))
-			goto cleanup;
-	} else if (keylen) {
-		memcpy(k, key, keylen);
-	}
+	if (!block_key(k, key, keylen))
+		goto cleanup;
 	if (pad_hash(mid, c, k, 0x36, data, len) &&
 	    pad_hash(out, c, k, 0x5c, mid, sizeof(mid)))
 		rc = 0;
