@@ -411,6 +411,17 @@ int ps_run_push(ps_run *run, ps_error *err)
 			     run->set.remote ? run->set.remote : "origin", err);
 }
 
+/* What outlives the process or must not run into its exit: the lock
+ * file, the warm-up thread, the repository (cheap). */
+static void close_outside(ps_run *run)
+{
+	ps_state_free(run->st);
+	run->st = NULL;
+	ps_lock_free(run->lock);
+	run->lock = NULL;
+	ps_state_warmup_finish(&run->warmup);
+}
+
 /* Builds with AddressSanitizer free everything at exit all the same, so
  * that every run of the test suite keeps testing the frees. */
 #if defined(__SANITIZE_ADDRESS__)
@@ -440,15 +451,9 @@ void ps_run_close_for_exit(ps_run *run)
 		ps_run_close(run);
 		return;
 	}
-	/* What outlives the process or must not run into its exit: the
-	 * lock file, the warm-up thread, the repository (cheap). The config,
-	 * the plan and what was read live, the bulk of the memory, are left
-	 * for the exit to take back in one go. */
-	ps_state_free(run->st);
-	run->st = NULL;
-	ps_lock_free(run->lock);
-	run->lock = NULL;
-	ps_state_warmup_finish(&run->warmup);
+	/* The config, the plan and what was read live, the bulk of the
+	 * memory, are left for the exit to take back in one go. */
+	close_outside(run);
 	exit_run = run;
 }
 #endif
@@ -460,10 +465,8 @@ void ps_run_close(ps_run *run)
 	ps_plan_free(run->plan);
 	json_decref(run->live);
 	json_decref(run->live_errors);
-	ps_state_free(run->st);
-	ps_lock_free(run->lock);
+	close_outside(run);
 	ps_config_free(run->cfg);
 	free(run->repo);
-	ps_state_warmup_finish(&run->warmup);
 	free(run);
 }
