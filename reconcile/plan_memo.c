@@ -22,16 +22,13 @@
  * the input too, so an upgrade never trusts an older memo. */
 #define MEMO_INPUT_VERSION 2
 
-/* A tag and a number, as 9 bytes (the number little-endian). */
-static size_t put_tag(unsigned char *p, char tag, unsigned n)
-{
-	int i;
-
-	p[0] = (unsigned char)tag;
-	for (i = 0; i < 8; i++)
-		p[1 + i] = (unsigned char)((unsigned long long)n >> (8 * i));
-	return 9;
-}
+/* The prefix of the input: the release, this version and the state
+ * format, as text (each a literal, so the whole is one). */
+#define MEMO_STR_(x) #x
+#define MEMO_STR(x) MEMO_STR_(x)
+#define MEMO_PREFIX                                                            \
+	"pavesync memo " PAVESYNC_VERSION " input " MEMO_STR(                  \
+		MEMO_INPUT_VERSION) " format " MEMO_STR(PS_STATE_FORMAT)
 
 /*
  * Everything the account's document is made of (plan_make_doc of its sealed
@@ -45,16 +42,12 @@ void plan_memo_digest(unsigned char out[PS_MEMO_DIGEST], const ps_account *acct,
 		      const ps_fpkey *k)
 {
 	/* The NUL ends the prefix, so that no digest extends it. */
-	static const char prefix[] = "pavesync memo " PAVESYNC_VERSION;
-	unsigned char in[sizeof(prefix) + 2 * 9 + PS_ACCOUNT_DIGEST];
-	size_t n = sizeof(prefix);
+	static const char prefix[] = MEMO_PREFIX;
+	unsigned char in[sizeof(prefix) + PS_ACCOUNT_DIGEST];
 
-	memcpy(in, prefix, n);
-	n += put_tag(in + n, 'v', MEMO_INPUT_VERSION);
-	n += put_tag(in + n, 'F', PS_STATE_FORMAT);
-	memcpy(in + n, acct->digest, PS_ACCOUNT_DIGEST);
-	n += PS_ACCOUNT_DIGEST;
-	ps_fpkey_mac(out, k, in, n);
+	memcpy(in, prefix, sizeof(prefix));
+	memcpy(in + sizeof(prefix), acct->digest, PS_ACCOUNT_DIGEST);
+	ps_fpkey_mac(out, k, in, sizeof(in));
 }
 
 /*
